@@ -1,0 +1,68 @@
+//! The dpe plugin protocol: everything the core and a plugin must agree on, and nothing else.
+//!
+//! Both sides depend on this crate; a plugin never depends on the core. It holds:
+//! - [`manifest`]: what a plugin says about itself (`dpe-NAME --dpe-manifest` prints it as JSON);
+//! - [`context`]: the resolved project context dpe hands to every plugin;
+//! - [`config`]: the schema of `dpe.toml`, so every plugin reads a project the same way;
+//! - [`env`]: the names of the `DPE_*` environment variables;
+//! - [`abi`]: the C-layout table a dynamic-library plugin exports;
+//! - [`client`]: the few calls a Rust plugin makes back into dpe (`dpe docker …`), and
+//!   [`run_plugin`], the `main` of an executable plugin.
+//!
+//! The first four are plain data. Plugins in other languages speak the same protocol through
+//! the environment variables and JSON documented in the README.
+
+pub mod abi;
+pub mod client;
+pub mod config;
+pub mod context;
+pub mod env;
+pub mod manifest;
+
+pub use config::Config;
+pub use context::{Context, ProjectRef};
+pub use manifest::Manifest;
+
+/// The protocol version. A plugin built against another major protocol is refused with both
+/// numbers named; it travels in `DPE_PROTOCOL` and in the context JSON.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The text a plugin file contains when it answers `--dpe-manifest`. dpe never runs a plugin to
+/// ask for its manifest (or its completions) unless the file contains this marker, so a
+/// three-line shell script that knows nothing of dpe is never executed by surprise. A script
+/// opts in with a comment holding the marker; a Rust plugin gets it through [`run_plugin`].
+pub const MANIFEST_MARKER: &str = "dpe-plugin-manifest:v1";
+
+/// The argument that asks a plugin for its manifest.
+pub const MANIFEST_FLAG: &str = "--dpe-manifest";
+
+/// The argument that asks an opted-in plugin for completion candidates: `dpe-NAME --dpe-complete
+/// -- WORD…`, where the last word is the one being completed. It prints one candidate a line,
+/// optionally followed by a tab and a description.
+pub const COMPLETE_FLAG: &str = "--dpe-complete";
+
+/// Runs an executable Rust plugin: answers `--dpe-manifest`, reads the context dpe passed, and
+/// calls `run` with the arguments after the plugin name. Exits with `run`'s status.
+pub fn run_plugin(manifest: fn() -> Manifest, run: fn(&Context, &[String]) -> i32) -> ! {
+    // Keep the marker in the binary even under aggressive optimisation, so dpe sees the opt-in.
+    std::hint::black_box(MANIFEST_MARKER);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some(MANIFEST_FLAG) {
+        let text = serde_json::to_string_pretty(&manifest()).expect("a manifest serialises");
+        println!("{text}");
+        std::process::exit(0);
+    }
+    let name = manifest().name;
+    let context = match Context::from_env() {
+        Ok(context) => context,
+        Err(message) => {
+            eprintln!("error: {message}");
+            eprintln!("help: `dpe-{name}` is a dpe plugin; run it as `dpe {name} …`");
+            std::process::exit(2);
+        }
+    };
+    std::process::exit(run(&context, &args));
+}
+
+#[doc(hidden)]
+pub use serde_json as __serde_json;

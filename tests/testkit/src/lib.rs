@@ -1,0 +1,198 @@
+//! The hermetic harness shared by the core's and the plugins' tests.
+//!
+//! A [`Sandbox`] is a temp directory holding a fake HOME, dpe's config, data, state and cache
+//! directories, a `bin/` for PATH, and a workspace. Commands built from it start from an empty
+//! environment, so nothing of the developer's machine leaks in. Docker tests call
+//! [`docker_available`]: in CI (`CI` set) a missing engine fails the test; elsewhere the test
+//! prints why it skips.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The offline base image `.ci/provision` builds (Debian bookworm, minbase).
+pub const BASE_IMAGE: &str = "dpe-test/bookworm:latest";
+
+/// The directory holding the built binaries (`dpe`, `dpe-jupyter`, …) of this test run.
+pub fn bin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("DPE_TEST_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
+    // A test executable lives in target/<profile>/deps/; the binaries one level up.
+    let exe = std::env::current_exe().expect("current test executable");
+    exe.parent().and_then(Path::parent).expect("target/<profile>").to_path_buf()
+}
+
+/// The path of a built workspace binary, failing with a clear message when it is missing.
+pub fn binary(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is not built; run the tests with `cargo test --workspace` (or `cargo build --workspace` first)",
+        path.display()
+    );
+    path
+}
+
+/// Whether a Docker engine answers. In CI a missing engine is a failure, not a skip.
+pub fn docker_available() -> bool {
+    let ok = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        if std::env::var_os("CI").is_some() {
+            panic!("CI is set but no Docker engine answers `docker info`: run .ci/provision");
+        }
+        eprintln!("skipped: no Docker engine answers `docker info` (run .ci/provision to start one)");
+    }
+    ok
+}
+
+/// A hermetic temp tree for one test.
+pub struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        let dir = tempfile::Builder::new().prefix("dpe-test-").tempdir().expect("temp dir");
+        for sub in ["home", "config", "data", "state", "cache", "bin", "workspace/projects"] {
+            fs::create_dir_all(dir.path().join(sub)).expect("create sandbox dir");
+        }
+        let sandbox = Sandbox { dir };
+        // Tests write their own hooks and plugins; keep the tree private so permission
+        // checks see what a user's home would look like.
+        sandbox.write("workspace/dpe.toml", "");
+        sandbox
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn workspace(&self) -> PathBuf {
+        self.path("workspace")
+    }
+
+    /// A unique, docker-safe name for this sandbox (for labels and object names).
+    pub fn id(&self) -> String {
+        let name = self.dir.path().file_name().unwrap().to_string_lossy().to_lowercase();
+        name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect()
+    }
+
+    /// Writes a file (creating parents) relative to the sandbox root.
+    pub fn write(&self, rel: &str, text: &str) -> PathBuf {
+        let path = self.path(rel);
+        fs::create_dir_all(path.parent().unwrap()).expect("create parent");
+        fs::write(&path, text).expect("write file");
+        path
+    }
+
+    /// Writes an executable (mode 0755) relative to the sandbox root.
+    pub fn write_exe(&self, rel: &str, text: &str) -> PathBuf {
+        let path = self.write(rel, text);
+        set_mode(&path, 0o755);
+        path
+    }
+
+    /// Creates a project folder with the given `dpe.toml`.
+    pub fn project(&self, name: &str, dpe_toml: &str) -> PathBuf {
+        self.write(&format!("workspace/projects/{name}/dpe.toml"), dpe_toml);
+        self.path(&format!("workspace/projects/{name}"))
+    }
+
+    /// A command with an empty environment but for the sandbox's dirs and a minimal PATH
+    /// (the sandbox `bin/` first, then the system directories), run in the workspace.
+    pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        let mut command = Command::new(program);
+        command.env_clear();
+        command.current_dir(self.workspace());
+        for (key, value) in self.env() {
+            command.env(key, value);
+        }
+        command
+    }
+
+    /// `dpe` (the built binary) as [`Sandbox::command`] makes it.
+    pub fn dpe(&self) -> Command {
+        self.command(binary("dpe"))
+    }
+
+    /// The environment [`Sandbox::command`] sets.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let p = |rel: &str| self.path(rel).to_string_lossy().into_owned();
+        let path = format!("{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", p("bin"));
+        let mut env = vec![
+            ("HOME".to_string(), p("home")),
+            ("PATH".to_string(), path),
+            ("DPE_CONFIG_DIR".to_string(), p("config")),
+            ("DPE_DATA_DIR".to_string(), p("data")),
+            ("DPE_STATE_DIR".to_string(), p("state")),
+            ("DPE_CACHE_DIR".to_string(), p("cache")),
+            ("LANG".to_string(), "C.UTF-8".to_string()),
+        ];
+        // Tests that talk to the engine need to find it like the user's shell would.
+        for key in ["DOCKER_HOST", "CI", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"] {
+            if let Ok(value) = std::env::var(key) {
+                env.push((key.to_string(), value));
+            }
+        }
+        env
+    }
+}
+
+/// Sets a file's permission bits.
+pub fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// Removes every container, volume and network labelled with this workspace, when dropped —
+/// so a failing docker test leaves nothing behind.
+pub struct DockerCleanup {
+    workspace: String,
+}
+
+impl DockerCleanup {
+    pub fn new(sandbox: &Sandbox) -> DockerCleanup {
+        DockerCleanup { workspace: sandbox.workspace().to_string_lossy().into_owned() }
+    }
+}
+
+impl Drop for DockerCleanup {
+    fn drop(&mut self) {
+        let filter = format!("label=dpe.workspace={}", self.workspace);
+        let ids = |args: &[&str]| -> Vec<String> {
+            Command::new("docker")
+                .args(args)
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().map(String::from).collect())
+                .unwrap_or_default()
+        };
+        let containers = ids(&["ps", "-aq", "--filter", &filter]);
+        if !containers.is_empty() {
+            let _ = Command::new("docker").args(["rm", "-f"]).args(&containers).output();
+        }
+        let volumes = ids(&["volume", "ls", "-q", "--filter", &filter]);
+        if !volumes.is_empty() {
+            let _ = Command::new("docker").args(["volume", "rm", "-f"]).args(&volumes).output();
+        }
+        let networks = ids(&["network", "ls", "-q", "--filter", &filter]);
+        if !networks.is_empty() {
+            let _ = Command::new("docker").args(["network", "rm"]).args(&networks).output();
+        }
+    }
+}
