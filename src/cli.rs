@@ -1,0 +1,101 @@
+//! The command line: global options, the builtins, and everything else handed to a plugin.
+//!
+//! Global options go before the command name (`dpe -v --project a jupyter`); dpe applies them
+//! and forwards them to the plugin through its context (`DPE_VERBOSE`, `DPE_PROJECT`, …).
+//! Arguments after a plugin's name are the plugin's, untouched.
+
+use crate::commands;
+use crate::context::Globals;
+use crate::error::{Error, Result};
+use clap::{ArgAction, Parser, Subcommand};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// dpe: one isolated Docker environment per Python/data-science project.
+///
+/// `dpe NAME …` runs a builtin below, or a plugin: an executable `dpe-NAME` or a library
+/// `libdpe_NAME.so` in the plugin directory, a `dpe-NAME` beside dpe, or one on PATH.
+#[derive(Parser, Debug)]
+#[command(name = "dpe", version, allow_external_subcommands = true, disable_help_subcommand = true, max_term_width = 100)]
+#[command(after_help = "Run `dpe help NAME` for a command's or plugin's help, `dpe plugin list` to see every plugin.")]
+pub struct Cli {
+    /// More output (-v, -vv); forwarded to plugins as DPE_VERBOSE
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// The project to act on (default: the one named on the command line, or the one you are in)
+    #[arg(short, long, global = true, value_name = "NAME", env = "DPE_PROJECT", hide_env = true)]
+    pub project: Option<String>,
+    /// The workspace root (default: the nearest folder above holding dpe.toml)
+    #[arg(short = 'C', long, global = true, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+    /// When to use colours
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto", value_parser = ["auto", "always", "never"], env = "DPE_COLOR", hide_env = true)]
+    pub color: String,
+    /// Machine-readable JSON output, where a command offers it
+    #[arg(long, global = true, env = "DPE_JSON", hide_env = true)]
+    pub json: bool,
+    /// Do not run hooks around docker calls
+    #[arg(long, global = true, env = "DPE_NO_HOOKS", hide_env = true)]
+    pub no_hooks: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Print the resolved project context plugins receive
+    Context(commands::context::ContextArgs),
+    /// Run the container engine with hooks and dpe's labels (the one way dpe calls docker)
+    Docker(commands::docker::DockerArgs),
+    /// Trust this workspace's hooks so they may run
+    Trust(commands::trust::TrustArgs),
+    /// List the workspace's projects
+    Projects(commands::projects::ProjectsArgs),
+    /// Show help for a builtin or a plugin
+    Help(commands::help::HelpArgs),
+    #[command(external_subcommand)]
+    External(Vec<OsString>),
+}
+
+/// Builtin names, for did-you-mean and completion.
+pub const BUILTINS: &[&str] = &["context", "docker", "trust", "projects", "help"];
+
+pub fn run(argv: Vec<OsString>) -> Result<i32> {
+    let cli = match Cli::try_parse_from(&argv) {
+        Ok(cli) => cli,
+        Err(err) => {
+            let code = if err.use_stderr() { 2 } else { 0 };
+            let _ = err.print();
+            return Ok(code);
+        }
+    };
+    let env_verbosity = std::env::var(dpe_plugin::env::VERBOSE).ok().and_then(|v| v.parse::<u8>().ok()).unwrap_or(0);
+    let globals = Globals {
+        verbosity: cli.verbose.max(env_verbosity),
+        project: cli.project.filter(|p| !p.is_empty()),
+        workspace: cli.workspace,
+        color: cli.color,
+        json: cli.json,
+        no_hooks: cli.no_hooks,
+    };
+    match cli.command {
+        None => {
+            commands::help::print_overview(&globals);
+            Ok(0)
+        }
+        Some(Command::Context(args)) => commands::context::run(&globals, args),
+        Some(Command::Docker(args)) => commands::docker::run(&globals, args),
+        Some(Command::Trust(args)) => commands::trust::run(&globals, args),
+        Some(Command::Projects(args)) => commands::projects::run(&globals, args),
+        Some(Command::Help(args)) => commands::help::run(&globals, args),
+        Some(Command::External(words)) => {
+            let mut words = words.into_iter().map(|w| w.into_string());
+            let name = match words.next() {
+                Some(Ok(name)) => name,
+                _ => return Err(Error::usage("command names must be valid UTF-8")),
+            };
+            let args: Vec<String> = words.collect::<std::result::Result<_, _>>().map_err(|_| Error::usage("plugin arguments must be valid UTF-8"))?;
+            crate::dispatch::run_plugin(&globals, &name, &args, BUILTINS)
+        }
+    }
+}

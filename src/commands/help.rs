@@ -1,0 +1,56 @@
+//! `dpe help [NAME]` and the overview printed by a bare `dpe`.
+
+use crate::cli::{Cli, BUILTINS};
+use crate::context::Globals;
+use crate::discovery;
+use crate::error::Result;
+use clap::{Args, CommandFactory};
+use std::os::unix::process::CommandExt;
+
+#[derive(Args, Debug)]
+pub struct HelpArgs {
+    /// A builtin or plugin name
+    pub name: Option<String>,
+}
+
+pub fn run(globals: &Globals, args: HelpArgs) -> Result<i32> {
+    let Some(name) = args.name else {
+        print_overview(globals);
+        return Ok(0);
+    };
+    if BUILTINS.contains(&name.as_str()) {
+        let mut command = Cli::command();
+        if let Some(sub) = command.find_subcommand_mut(&name) {
+            sub.print_long_help().ok();
+            return Ok(0);
+        }
+    }
+    // A plugin's own help: run it with `--help` exactly as `dpe NAME --help` would.
+    let exe = std::env::current_exe().map_err(|e| crate::error::Error::new(format!("cannot locate dpe: {e}")))?;
+    let err = std::process::Command::new(exe).arg(&name).arg("--help").exec();
+    Err(crate::error::Error::new(format!("could not show help for `{name}`: {err}")))
+}
+
+/// Clap's help followed by the plugins found, with their descriptions.
+pub fn print_overview(_globals: &Globals) {
+    let mut command = Cli::command();
+    command.print_help().ok();
+    let paths = crate::paths::Paths::from_env();
+    let mut seen = std::collections::BTreeMap::new();
+    for found in discovery::all(&paths.plugin_dir) {
+        if seen.contains_key(&found.name) {
+            continue;
+        }
+        let description = crate::manifest_cache::manifest(&found, &paths.cache_dir)
+            .map(|(m, _)| m.description)
+            .unwrap_or_default();
+        seen.insert(found.name.clone(), description);
+    }
+    if !seen.is_empty() {
+        println!("\nPlugins:");
+        let width = seen.keys().map(String::len).max().unwrap_or(0);
+        for (name, description) in seen {
+            println!("  {name:width$}  {description}");
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Loading `dpe.toml` layers: built-in defaults < user `config.toml` < workspace `dpe.toml` <
+//! project `dpe.toml` < command line.
+//!
+//! Each file is first checked on its own against the schema (so an error names that file, its
+//! line and column, toml's own caret snippet, and for a misspelt key the closest valid one),
+//! then its relative paths are made absolute against its directory, then the layers are merged
+//! table by table and the result is read once more into [`Config`].
+
+use crate::error::{Error, Result};
+use crate::suggest;
+use dpe_plugin::Config;
+use std::path::{Path, PathBuf};
+use toml::{Table, Value};
+
+/// The resolved configuration and the files it came from, lowest layer first.
+pub struct Layered {
+    pub config: Config,
+    pub files: Vec<PathBuf>,
+}
+
+/// Reads and merges the given files (missing ones are skipped).
+pub fn load(files: &[PathBuf]) -> Result<Layered> {
+    let mut merged = Table::new();
+    let mut read = Vec::new();
+    for path in files {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(err) => return Err(Error::io("read", path, err)),
+        };
+        let table = parse_file(path, &text)?;
+        merge(&mut merged, table);
+        read.push(path.clone());
+    }
+    let config: Config = Value::Table(merged).try_into().map_err(|err: toml::de::Error| {
+        // Each file passed on its own, so a failure here is a combination the schema refuses.
+        Error::new(format!("the merged configuration is invalid: {}", err.message()))
+    })?;
+    Ok(Layered { config, files: read })
+}
+
+/// Checks one file against the schema and returns it as a table with absolute paths.
+pub fn parse_file(path: &Path, text: &str) -> Result<Table> {
+    if let Err(err) = toml::from_str::<Config>(text) {
+        return Err(describe(path, &err));
+    }
+    let mut table: Table = toml::from_str(text).map_err(|err| describe(path, &err))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    absolutize(&mut table, base);
+    Ok(table)
+}
+
+/// A config error: file, toml's line/column/caret report, and a did-you-mean for unknown keys.
+fn describe(path: &Path, err: &toml::de::Error) -> Error {
+    let report = err.to_string();
+    let report = report.trim_end().replacen("TOML parse error", "", 1);
+    let mut error = Error::new(format!("invalid configuration in `{}`{report}", path.display()));
+    let message = err.message();
+    if let Some(unknown) = between(message, "unknown field `", "`") {
+        let expected: Vec<&str> = message.split('`').skip(3).step_by(2).collect();
+        match suggest::closest(unknown, expected.iter().copied()) {
+            Some(best) => error = error.with_help(format!("did you mean `{best}`?")),
+            None => {
+                error = error.with_help(format!("valid keys here: {}", expected.join(", ")));
+            }
+        }
+    }
+    error
+}
+
+fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = text.find(start)? + start.len();
+    let len = text[from..].find(end)?;
+    Some(&text[from..from + len])
+}
+
+/// Keys whose values are paths relative to the file that declares them.
+const PATH_KEYS: &[&str] = &["dockerfile", "requirements"];
+
+fn absolutize(table: &mut Table, base: &Path) {
+    let join = |value: &mut Value| {
+        if let Value::String(text) = value {
+            if !text.is_empty() && !Path::new(text.as_str()).is_absolute() {
+                *text = base.join(&*text).to_string_lossy().into_owned();
+            }
+        }
+    };
+    for key in PATH_KEYS {
+        if let Some(value) = table.get_mut(*key) {
+            join(value);
+        }
+    }
+    if let Some(Value::Array(list)) = table.get_mut("ca_certificates") {
+        list.iter_mut().for_each(join);
+    }
+    if let Some(Value::Table(services)) = table.get_mut("services") {
+        for (_, service) in services.iter_mut() {
+            if let Some(build) = service.get_mut("build") {
+                join(build);
+            }
+        }
+    }
+}
+
+/// Merges `upper` into `lower`: tables key by key, anything else replaced.
+pub fn merge(lower: &mut Table, upper: Table) {
+    for (key, value) in upper {
+        match (lower.get_mut(&key), value) {
+            (Some(Value::Table(low)), Value::Table(up)) => merge(low, up),
+            (_, value) => {
+                lower.insert(key, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_layers_win_and_tables_merge() {
+        let tmp = tempfile::tempdir().unwrap();
+        let user = tmp.path().join("user.toml");
+        let project = tmp.path().join("p/dpe.toml");
+        std::fs::create_dir_all(project.parent().unwrap()).unwrap();
+        std::fs::write(&user, "image = \"scipy\"\n[env]\nA = \"1\"\nB = \"1\"\n").unwrap();
+        std::fs::write(&project, "requirements = \"req.txt\"\n[env]\nB = \"2\"\n").unwrap();
+        let layered = load(&[user.clone(), tmp.path().join("missing.toml"), project.clone()]).unwrap();
+        let config = layered.config;
+        assert_eq!(config.image.as_deref(), Some("scipy"));
+        assert_eq!(config.env["A"], "1");
+        assert_eq!(config.env["B"], "2");
+        assert_eq!(config.requirements.unwrap(), tmp.path().join("p/req.txt").to_string_lossy());
+        assert_eq!(layered.files, vec![user, project]);
+    }
+
+    #[test]
+    fn misspelt_key_names_file_line_and_suggestion() {
+        let path = Path::new("/w/projects/a/dpe.toml");
+        let err = parse_file(path, "apt_packages = []\nimgae = \"scipy\"\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("/w/projects/a/dpe.toml"), "{text}");
+        assert!(text.contains("line 2, column 1"), "{text}");
+        assert!(text.contains("imgae"), "{text}");
+        assert_eq!(err.help.as_deref(), Some("did you mean `image`?"));
+    }
+}

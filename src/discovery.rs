@@ -1,0 +1,138 @@
+//! Finding plugins, in the documented order:
+//! 1. the user's plugin directory (`$DPE_PLUGIN_DIR`, default `<data dir>/plugins`): an
+//!    executable `dpe-NAME`, else a dynamic library `libdpe_NAME.so` (`.dylib` on macOS);
+//! 2. an executable `dpe-NAME` beside the `dpe` executable (where first-party plugins live);
+//! 3. an executable `dpe-NAME` in a `PATH` directory (empty, relative and `.` entries skipped).
+//!
+//! Dynamic libraries load only from the plugin directory. Builtins come before all of these and
+//! are the dispatcher's business.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Executable,
+    Dynamic,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    PluginDir,
+    BesideDpe,
+    Path,
+}
+
+/// A plugin file found on disk.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub name: String,
+    pub path: PathBuf,
+    pub kind: Kind,
+    pub source: Source,
+}
+
+pub const DYLIB_SUFFIX: &str = std::env::consts::DLL_SUFFIX;
+
+/// The search directories in order, with what they may hold.
+pub fn search_dirs(plugin_dir: &Path) -> Vec<(PathBuf, Source)> {
+    let mut dirs = vec![(plugin_dir.to_path_buf(), Source::PluginDir)];
+    if let Some(beside) = std::env::current_exe().ok().and_then(|exe| exe.parent().map(Path::to_path_buf)) {
+        dirs.push((beside, Source::BesideDpe));
+    }
+    dirs.extend(path_dirs().into_iter().map(|d| (d, Source::Path)));
+    dirs
+}
+
+/// PATH's directories, skipping empty, relative and `.` entries (a relative entry would make
+/// what runs depend on the current directory).
+pub fn path_dirs() -> Vec<PathBuf> {
+    let Some(path) = std::env::var_os("PATH") else { return Vec::new() };
+    std::env::split_paths(&path).filter(|dir| dir.is_absolute()).collect()
+}
+
+fn is_executable_file(path: &Path) -> bool {
+    std::fs::metadata(path).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+}
+
+/// Library file names a plugin `name` may have (cargo turns `-` into `_` in library names).
+fn library_names(name: &str) -> Vec<String> {
+    let mut list = vec![format!("libdpe_{name}{DYLIB_SUFFIX}")];
+    if name.contains('-') {
+        list.push(format!("libdpe_{}{DYLIB_SUFFIX}", name.replace('-', "_")));
+    }
+    list
+}
+
+/// The plugin `name` that dispatch would run, if any. Stops at the first hit.
+pub fn find(name: &str, plugin_dir: &Path) -> Option<Found> {
+    let exe_name = format!("dpe-{name}");
+    for (dir, source) in search_dirs(plugin_dir) {
+        let candidate = dir.join(&exe_name);
+        if candidate.is_file() {
+            // A non-executable file is still "found" so the user learns why it does not run.
+            return Some(Found { name: name.to_string(), path: candidate, kind: Kind::Executable, source });
+        }
+        if source == Source::PluginDir {
+            for lib in library_names(name) {
+                let candidate = dir.join(lib);
+                if candidate.is_file() {
+                    return Some(Found { name: name.to_string(), path: candidate, kind: Kind::Dynamic, source });
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Whether a found executable plugin may be run (has an execute bit).
+pub fn is_runnable(found: &Found) -> bool {
+    found.kind == Kind::Dynamic || is_executable_file(&found.path)
+}
+
+/// Every plugin file in every search directory, in search order (later entries with a name
+/// already seen are shadowed by the earlier one).
+pub fn all(plugin_dir: &Path) -> Vec<Found> {
+    let mut found = Vec::new();
+    for (dir, source) in search_dirs(plugin_dir) {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let mut here: Vec<Found> = Vec::new();
+        for entry in entries.flatten() {
+            let file_name = entry.file_name();
+            let Some(file_name) = file_name.to_str() else { continue };
+            if let Some(name) = file_name.strip_prefix("dpe-") {
+                if crate::names::is_valid(name) && entry.path().is_file() {
+                    here.push(Found { name: name.to_string(), path: entry.path(), kind: Kind::Executable, source });
+                }
+            } else if source == Source::PluginDir {
+                if let Some(stem) = file_name.strip_prefix("libdpe_").and_then(|s| s.strip_suffix(DYLIB_SUFFIX)) {
+                    let name = stem.replace('_', "-");
+                    if crate::names::is_valid(&name) {
+                        here.push(Found { name, path: entry.path(), kind: Kind::Dynamic, source });
+                    }
+                }
+            }
+        }
+        // Within one directory an executable wins over a library, as in `find`.
+        here.sort_by(|a, b| a.name.cmp(&b.name).then((a.kind == Kind::Dynamic).cmp(&(b.kind == Kind::Dynamic))));
+        found.extend(here);
+    }
+    found
+}
+
+/// Plugin names only, deduplicated and sorted: what `dpe <TAB>` offers.
+pub fn names(plugin_dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = all(plugin_dir).into_iter().map(|f| f.name).collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Whether a file's bytes contain `needle` (used for the manifest opt-in marker).
+pub fn file_contains(path: &Path, needle: &str) -> bool {
+    let Ok(bytes) = std::fs::read(path) else { return false };
+    let needle = needle.as_bytes();
+    bytes.windows(needle.len()).any(|w| w == needle)
+}

@@ -1,0 +1,203 @@
+//! The one choke point for the container engine.
+//!
+//! Every docker invocation of dpe — the core's and every plugin's, in any language, through
+//! `dpe docker ARGS…` — runs here: it adds dpe's labels to what it creates, runs the pre hooks
+//! (a failing one aborts before the engine is called), runs the engine through xshell with
+//! the arguments interpolated one by one, then always runs the post hooks, and passes the
+//! engine's status through unchanged.
+
+use crate::error::{Error, Result};
+use crate::ffi;
+use crate::hooks::{self, Outcome, Phase};
+use crate::trust::TrustStore;
+use dpe_plugin::client::exit_code;
+use dpe_plugin::Context;
+use std::path::PathBuf;
+
+/// Docker's global options that take a value, so the verb after them can be found.
+const GLOBAL_OPTIONS_WITH_VALUE: &[&str] = &["--config", "-c", "--context", "-H", "--host", "-l", "--log-level", "--tlscacert", "--tlscert", "--tlskey"];
+
+/// The docker verb of an argv (`run`, `build`, `compose`, …) and its index.
+pub fn verb(args: &[String]) -> Option<(usize, &str)> {
+    let mut i = 0;
+    while i < args.len() {
+        let arg = args[i].as_str();
+        if GLOBAL_OPTIONS_WITH_VALUE.contains(&arg) {
+            i += 2;
+        } else if arg.starts_with('-') {
+            i += 1;
+        } else {
+            return Some((i, arg));
+        }
+    }
+    None
+}
+
+/// `args` with dpe's labels inserted after the verb of every call that creates something:
+/// `run`, `create`, `container run|create`, `volume create`, `network create`.
+pub fn with_labels(args: &[String], context: &Context) -> Vec<String> {
+    let Some((index, verb)) = verb(args) else { return args.to_vec() };
+    let next = args.get(index + 1).map(String::as_str);
+    let insert_at = match (verb, next) {
+        ("run" | "create", _) => index + 1,
+        ("container", Some("run" | "create")) | ("volume" | "network", Some("create")) => index + 2,
+        _ => return args.to_vec(),
+    };
+    let mut labels = Vec::new();
+    if let Some(ws) = &context.workspace {
+        labels.push(format!("dpe.workspace={}", ws.display()));
+    }
+    if let Some(project) = &context.project {
+        labels.push(format!("dpe.project={}", project.name));
+    }
+    if let Some(plugin) = &context.plugin {
+        labels.push(format!("dpe.plugin={plugin}"));
+    }
+    let mut out = args[..insert_at].to_vec();
+    for label in labels {
+        out.push("--label".into());
+        out.push(label);
+    }
+    out.extend_from_slice(&args[insert_at..]);
+    out
+}
+
+/// The program and arguments that actually run: compose goes to `docker compose` (v2) when the
+/// engine has it, else to the standalone `docker-compose` (v1), as `[engine] compose` says.
+fn engine_argv(context: &Context, args: Vec<String>) -> (String, Vec<String>) {
+    let program = context.config.engine.program.clone();
+    let index = match verb(&args) {
+        Some((index, "compose")) => index,
+        _ => return (program, args),
+    };
+    let standalone = match context.config.engine.compose.as_str() {
+        "standalone" => true,
+        "plugin" => false,
+        _ => !compose_plugin_available(&program),
+    };
+    if standalone {
+        // `docker --context x compose up` becomes `docker-compose up`: v1 has no engine flags.
+        (format!("{program}-compose"), args[index + 1..].to_vec())
+    } else {
+        (program, args)
+    }
+}
+
+fn compose_plugin_available(program: &str) -> bool {
+    std::process::Command::new(program)
+        .args(["compose", "version"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Runs `docker ARGS…` with hooks and returns the exit code dpe should end with.
+pub fn run(context: &Context, args: &[String]) -> Result<i32> {
+    let args = with_labels(args, context);
+    let verb = verb(&args).map(|(_, v)| v.to_string()).unwrap_or_else(|| "docker".to_string());
+    let pre = hooks::find(context, Phase::Pre, &verb);
+    let post = hooks::find(context, Phase::Post, &verb);
+    let skip_hooks = context.no_hooks;
+    if skip_hooks && !(pre.is_empty() && post.is_empty()) {
+        eprintln!("dpe: skipping {} hook(s) (--no-hooks / DPE_NO_HOOKS)", pre.len() + post.len());
+    }
+    let trust = if skip_hooks || (pre.is_empty() && post.is_empty()) { TrustStore::default() } else { TrustStore::load(&context.state_dir) };
+    let mut untrusted: Vec<PathBuf> = Vec::new();
+
+    if !skip_hooks {
+        for hook in &pre {
+            match hooks::run(hook, &trust, context, Phase::Pre, &verb, &args, None) {
+                Outcome::Ran => {}
+                Outcome::Untrusted => untrusted.push(hook.path.clone()),
+                Outcome::Failed(err) => {
+                    let code = err.code;
+                    return Err(Error { message: format!("{}; `docker {verb}` was not run", err.message), ..err }.with_code(code.max(1)));
+                }
+            }
+        }
+    }
+
+    let status = run_engine(context, args.clone());
+
+    let mut post_failure: Option<Error> = None;
+    if !skip_hooks {
+        let code_for_hooks = *status.as_ref().unwrap_or(&127);
+        for hook in &post {
+            match hooks::run(hook, &trust, context, Phase::Post, &verb, &args, Some(code_for_hooks)) {
+                Outcome::Ran => {}
+                Outcome::Untrusted => untrusted.push(hook.path.clone()),
+                Outcome::Failed(err) => {
+                    eprintln!("{err}");
+                    post_failure.get_or_insert(err);
+                }
+            }
+        }
+    }
+    if !untrusted.is_empty() {
+        untrusted.dedup();
+        eprintln!("{}", hooks::untrusted_warning(&untrusted, context.workspace.as_deref()));
+    }
+    let code = status?;
+    match post_failure {
+        // Docker's own failure is never hidden behind a hook's.
+        _ if code != 0 => Ok(code),
+        Some(err) => Err(Error { quiet: true, ..err.with_code(1) }),
+        None => Ok(0),
+    }
+}
+
+fn run_engine(context: &Context, args: Vec<String>) -> Result<i32> {
+    let (program, args) = engine_argv(context, args);
+    let shell = xshell::Shell::new().map_err(|e| Error::new(format!("cannot prepare to run `{program}`: {e}")))?;
+    let command: std::process::Command = xshell::cmd!(shell, "{program} {args...}").into();
+    let mut command = command;
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::new(format!("the container engine `{program}` is not installed (not found on PATH)"))
+                .with_help("install Docker (Debian/Ubuntu: `sudo apt-get install docker.io`), or set `[engine] program` in dpe.toml"));
+        }
+        Err(err) => return Err(Error::new(format!("could not run `{program}`: {err}"))),
+    };
+    ffi::guard_signals_for_child(child.id());
+    let status = child.wait().map_err(|e| Error::new(format!("lost track of `{program}`: {e}")))?;
+    let code = exit_code(status);
+    if code != 0 && status.code().is_some() && !engine_answers(&context.config.engine.program) {
+        eprintln!(
+            "error: the container engine is not running: `{} info` cannot reach it\nhelp: start it (`sudo systemctl start docker`, or `sudo dockerd &` where there is no systemd), then run the command again",
+            context.config.engine.program
+        );
+    }
+    Ok(code)
+}
+
+/// Whether the engine's daemon answers (only asked after a failure, to explain it).
+fn engine_answers(program: &str) -> bool {
+    std::process::Command::new(program)
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn finds_verb_after_global_options() {
+        assert_eq!(verb(&strings(&["--context", "x", "run", "img"])), Some((2, "run")));
+        assert_eq!(verb(&strings(&["-D", "build", "."])), Some((1, "build")));
+        assert_eq!(verb(&strings(&["--version"])), None);
+    }
+}

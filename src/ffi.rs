@@ -1,0 +1,136 @@
+//! Every `unsafe` block of the core lives here: loading plugin libraries and installing signal
+//! handlers. Each block says why it is sound.
+
+use dpe_plugin::abi::{PluginVTable, ABI_VERSION, ABI_VERSION_SYMBOL, VTABLE_SYMBOL};
+use std::ffi::{c_char, CStr, CString};
+use std::path::Path;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// A loaded dynamic-library plugin. The library is leaked on purpose: a plugin may have started
+/// threads or registered destructors, and unloading it under them would crash dpe.
+pub struct LoadedPlugin {
+    vtable: &'static PluginVTable,
+}
+
+/// Why a library could not be used.
+pub enum LoadError {
+    Open(String),
+    MissingSymbol(&'static str, String),
+    AbiMismatch { found: u32 },
+}
+
+impl LoadedPlugin {
+    /// Opens `path`, reads its ABI version before anything else, then its function table.
+    pub fn load(path: &Path) -> Result<LoadedPlugin, LoadError> {
+        // SAFETY: opening a library runs its initialisers. dpe only loads libraries from the
+        // user's plugin directory after checking that no other user could have written them.
+        let library = unsafe { libloading::Library::new(path) }.map_err(|e| LoadError::Open(e.to_string()))?;
+        let library: &'static libloading::Library = Box::leak(Box::new(library));
+        // SAFETY: the protocol defines `DPE_PLUGIN_ABI_VERSION` as a `u32` static; we read it
+        // through a pointer of that type and copy the value out.
+        let abi = unsafe {
+            let symbol = library
+                .get::<*const u32>(ABI_VERSION_SYMBOL)
+                .map_err(|e| LoadError::MissingSymbol("DPE_PLUGIN_ABI_VERSION", e.to_string()))?;
+            **symbol
+        };
+        if abi != ABI_VERSION {
+            return Err(LoadError::AbiMismatch { found: abi });
+        }
+        // SAFETY: with the ABI version checked, `dpe_plugin_vtable` has the protocol's
+        // signature and returns a pointer to a static table that lives as long as the library,
+        // which is never unloaded.
+        let vtable = unsafe {
+            let function = library
+                .get::<extern "C" fn() -> *const PluginVTable>(VTABLE_SYMBOL)
+                .map_err(|e| LoadError::MissingSymbol("dpe_plugin_vtable", e.to_string()))?;
+            let table = function();
+            if table.is_null() {
+                return Err(LoadError::MissingSymbol("dpe_plugin_vtable", "it returned a null table".into()));
+            }
+            &*table
+        };
+        if vtable.abi_version != ABI_VERSION {
+            return Err(LoadError::AbiMismatch { found: vtable.abi_version });
+        }
+        Ok(LoadedPlugin { vtable })
+    }
+
+    /// The plugin's manifest JSON.
+    pub fn manifest_json(&self) -> String {
+        let pointer = (self.vtable.manifest_json)();
+        if pointer.is_null() {
+            return String::new();
+        }
+        // SAFETY: the protocol says `manifest_json` returns a NUL-terminated string valid for
+        // the life of the library, which is never unloaded.
+        unsafe { CStr::from_ptr(pointer) }.to_string_lossy().into_owned()
+    }
+
+    /// Runs the plugin with the context JSON and its arguments; returns its status.
+    pub fn run(&self, context_json: &str, args: &[String]) -> i32 {
+        let context = CString::new(context_json).unwrap_or_default();
+        let args: Vec<CString> = args.iter().map(|a| CString::new(a.as_str()).unwrap_or_default()).collect();
+        let pointers: Vec<*const c_char> = args.iter().map(|a| a.as_ptr()).collect();
+        // The strings outlive the call; the plugin side catches panics (export_plugin!).
+        (self.vtable.run)(context.as_ptr(), pointers.len(), pointers.as_ptr())
+    }
+}
+
+/// Sets process environment variables before a dynamic plugin runs in this process, so the
+/// children it spawns (`dpe docker …`) see the same `DPE_*` variables an executable plugin gets.
+pub fn set_env_vars(vars: &[(&str, String)]) {
+    for (key, value) in vars {
+        // SAFETY: dpe is single-threaded at this point (no thread has been spawned yet), so no
+        // other thread can read the environment concurrently.
+        unsafe { std::env::set_var(key, value) };
+    }
+}
+
+static CHILD_PID: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_interrupt(_signal: libc::c_int) {
+    // Ctrl+C reaches the child directly from the terminal (same process group): dpe itself only
+    // has to stay alive to run the post hooks.
+}
+
+extern "C" fn on_terminate(signal: libc::c_int) {
+    let pid = CHILD_PID.load(Ordering::SeqCst);
+    if pid > 0 {
+        // SAFETY: kill(2) is async-signal-safe; forwarding the signal lets the child stop the
+        // way it would have if it had been signalled directly.
+        unsafe { libc::kill(pid, signal) };
+    }
+}
+
+/// While a child runs: survive SIGINT (the child gets it from the terminal) and forward
+/// SIGTERM and SIGHUP to the child, so the post hooks still run afterwards. Handlers (unlike
+/// ignored dispositions) are reset in children on exec, so the child keeps default behaviour.
+pub fn guard_signals_for_child(pid: u32) {
+    CHILD_PID.store(pid as i32, Ordering::SeqCst);
+    // SAFETY: the handlers only touch an atomic and call async-signal-safe kill(2).
+    unsafe {
+        install(libc::SIGINT, on_interrupt as *const () as usize);
+        install(libc::SIGTERM, on_terminate as *const () as usize);
+        install(libc::SIGHUP, on_terminate as *const () as usize);
+    }
+}
+
+/// # Safety
+/// `handler` must be an async-signal-safe `extern "C" fn(c_int)` or SIG_DFL/SIG_IGN.
+unsafe fn install(signal: libc::c_int, handler: usize) {
+    // SAFETY: a zeroed sigaction is a valid starting point; we set the handler and flags.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = handler;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(signal, &action, std::ptr::null_mut());
+    }
+}
+
+/// Restores SIGPIPE's default so a closed pipe ends dpe quietly, like other Unix tools.
+pub fn default_sigpipe() {
+    // SAFETY: resetting a disposition to SIG_DFL is always sound.
+    unsafe { install(libc::SIGPIPE, libc::SIG_DFL) };
+}

@@ -1,0 +1,149 @@
+//! Pre and post hooks around docker invocations.
+//!
+//! A hook is an executable file, or a `*.sh` file run with `sh`, named `pre-docker`,
+//! `post-docker` (every call) or `pre-VERB` / `post-VERB` (one docker verb: `run`, `build`,
+//! `compose`, …). They are looked up in three places, in this order for pre hooks:
+//! the user's hooks dir, the workspace's `hooks/`, the project's `hooks/`; and within each,
+//! `pre-docker` before `pre-VERB`. Post hooks run in the exact reverse order, so the innermost
+//! setup is torn down first. Workspace and project hooks run only when trusted (`dpe trust`).
+
+use crate::error::Error;
+use crate::fsutil;
+use crate::trust::TrustStore;
+use dpe_plugin::{env, Context};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Phase {
+    Pre,
+    Post,
+}
+
+impl Phase {
+    fn word(self) -> &'static str {
+        match self {
+            Phase::Pre => "pre",
+            Phase::Post => "post",
+        }
+    }
+}
+
+/// A hook found on disk.
+#[derive(Debug, Clone)]
+pub struct Hook {
+    pub path: PathBuf,
+    /// User hooks are always trusted; the others need `dpe trust`.
+    pub user_level: bool,
+}
+
+/// The hook directories for a context, outermost first: (dir, user_level).
+pub fn hook_dirs(context: &Context) -> Vec<(PathBuf, bool)> {
+    let mut dirs = vec![(context.config_dir.join("hooks"), true)];
+    if let Some(ws) = &context.workspace {
+        dirs.push((ws.join("hooks"), false));
+    }
+    if let Some(project) = &context.project {
+        dirs.push((project.dir.join("hooks"), false));
+    }
+    dirs
+}
+
+/// The hooks for `verb` in `phase`, in the order they run.
+pub fn find(context: &Context, phase: Phase, verb: &str) -> Vec<Hook> {
+    let names = [format!("{}-docker", phase.word()), format!("{}-{verb}", phase.word())];
+    let mut hooks = Vec::new();
+    for (dir, user_level) in hook_dirs(context) {
+        for name in &names {
+            for candidate in [dir.join(name), dir.join(format!("{name}.sh"))] {
+                if candidate.is_file() {
+                    hooks.push(Hook { path: candidate, user_level });
+                }
+            }
+        }
+    }
+    if phase == Phase::Post {
+        hooks.reverse();
+    }
+    hooks
+}
+
+/// Every hook file of a workspace and its projects (for `dpe trust`).
+pub fn workspace_hook_files(workspace: &Path, projects: &[String]) -> Vec<PathBuf> {
+    let mut dirs = vec![workspace.join("hooks")];
+    dirs.extend(projects.iter().map(|p| workspace.join("projects").join(p).join("hooks")));
+    let mut files = Vec::new();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let mut found: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.is_file() && is_hook_name(p))
+            .collect();
+        found.sort();
+        files.extend(found);
+    }
+    files
+}
+
+fn is_hook_name(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    (name.starts_with("pre-") || name.starts_with("post-")) && !name.ends_with('~')
+}
+
+/// What happened to one hook.
+pub enum Outcome {
+    Ran,
+    Failed(Error),
+    Untrusted,
+}
+
+/// Runs one hook with the context and docker call in its environment.
+pub fn run(hook: &Hook, trust: &TrustStore, context: &Context, phase: Phase, verb: &str, argv: &[String], status: Option<i32>) -> Outcome {
+    if !hook.user_level && !trust.is_trusted(&hook.path) {
+        return Outcome::Untrusted;
+    }
+    if let Err(err) = fsutil::check_not_writable_by_others("hook", &hook.path) {
+        return Outcome::Failed(err);
+    }
+    let is_script = hook.path.extension().is_some_and(|e| e == "sh");
+    let mut command = if is_script {
+        let mut c = Command::new("sh");
+        c.arg(&hook.path);
+        c
+    } else {
+        Command::new(&hook.path)
+    };
+    command.envs(crate::context::env_vars(context));
+    command.env(env::HOOK_PHASE, phase.word());
+    command.env(env::HOOK_VERB, verb);
+    command.env(env::HOOK_ARGV, serde_json::to_string(argv).expect("argv serialises"));
+    if let Some(status) = status {
+        command.env(env::HOOK_STATUS, status.to_string());
+    }
+    if let Some(dir) = context.project.as_ref().map(|p| p.dir.clone()).or_else(|| context.workspace.clone()) {
+        command.current_dir(dir);
+    }
+    match command.status() {
+        Ok(s) if s.success() => Outcome::Ran,
+        Ok(s) => {
+            let code = dpe_plugin::client::exit_code(s);
+            Outcome::Failed(Error::new(format!("{} hook `{}` failed with status {code}", phase.word(), hook.path.display())).with_code(code))
+        }
+        Err(err) => Outcome::Failed(
+            Error::new(format!("could not run {} hook `{}`: {err}", phase.word(), hook.path.display()))
+                .with_help(format!("make it executable (`chmod +x {}`) or name it `*.sh`", hook.path.display())),
+        ),
+    }
+}
+
+/// The warning printed for hooks that were skipped because they are not trusted.
+pub fn untrusted_warning(hooks: &[PathBuf], workspace: Option<&Path>) -> String {
+    let list: Vec<String> = hooks.iter().map(|h| format!("  {}", h.display())).collect();
+    let dir = workspace.map(|w| w.display().to_string()).unwrap_or_else(|| ".".into());
+    format!(
+        "warning: {} hook(s) of this workspace are not trusted and were not run:\n{}\nhelp: read them, then run `dpe trust` in `{dir}` to allow them",
+        hooks.len(),
+        list.join("\n")
+    )
+}

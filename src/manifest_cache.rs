@@ -1,0 +1,156 @@
+//! Plugin manifests, cached so that dispatch never pays for a handshake.
+//!
+//! A manifest is keyed by the plugin file's path, size and modification time: replacing or
+//! touching the file invalidates it. An executable is asked (`dpe-NAME --dpe-manifest`) only
+//! when it contains the opt-in marker; otherwise it gets a default manifest and is never run
+//! just to ask. A dynamic library is asked through its function table.
+
+use crate::discovery::{Found, Kind};
+use crate::error::{Error, Result};
+use crate::ffi::{LoadError, LoadedPlugin};
+use dpe_plugin::{Manifest, MANIFEST_FLAG, MANIFEST_MARKER};
+use sha2::{Digest, Sha256};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Entry {
+    path: PathBuf,
+    size: u64,
+    mtime_ns: i128,
+    /// `None`: the plugin publishes no manifest.
+    manifest: Option<Manifest>,
+}
+
+/// The manifest of `found`, and whether the plugin published one.
+pub fn manifest(found: &Found, cache_dir: &Path) -> Result<(Manifest, bool)> {
+    let meta = std::fs::metadata(&found.path).map_err(|e| Error::io("read", &found.path, e))?;
+    let mtime_ns = meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128;
+    let cache_file = cache_path(cache_dir, &found.path);
+    if let Ok(bytes) = std::fs::read(&cache_file) {
+        if let Ok(entry) = serde_json::from_slice::<Entry>(&bytes) {
+            if entry.path == found.path && entry.size == meta.len() && entry.mtime_ns == mtime_ns {
+                return Ok(finish(found, entry.manifest));
+            }
+        }
+    }
+    let manifest = ask(found)?;
+    let entry = Entry { path: found.path.clone(), size: meta.len(), mtime_ns, manifest: manifest.clone() };
+    // A cache that cannot be written only costs speed.
+    let _ = crate::fsutil::write_atomic(&cache_file, &serde_json::to_vec(&entry).unwrap_or_default(), 0o644);
+    Ok(finish(found, manifest))
+}
+
+fn finish(found: &Found, manifest: Option<Manifest>) -> (Manifest, bool) {
+    match manifest {
+        Some(m) => (m, true),
+        None => (Manifest::default_for(&found.name), false),
+    }
+}
+
+fn cache_path(cache_dir: &Path, plugin: &Path) -> PathBuf {
+    let key = Sha256::digest(plugin.as_os_str().as_encoded_bytes());
+    let hex = format!("{key:x}");
+    cache_dir.join("manifests").join(format!("{}.json", &hex[..24]))
+}
+
+/// Asks the plugin itself (no cache).
+pub fn ask(found: &Found) -> Result<Option<Manifest>> {
+    match found.kind {
+        Kind::Dynamic => {
+            let library = load_library(found)?;
+            parse(found, &library.manifest_json()).map(Some)
+        }
+        Kind::Executable => {
+            if !crate::discovery::file_contains(&found.path, MANIFEST_MARKER) {
+                return Ok(None);
+            }
+            let output = run_with_timeout(&found.path, Duration::from_secs(10))?;
+            parse(found, &output).map(Some)
+        }
+    }
+}
+
+fn parse(found: &Found, text: &str) -> Result<Manifest> {
+    serde_json::from_str(text).map_err(|err| {
+        Error::new(format!("plugin `{}` at `{}` gave an invalid manifest: {err}", found.name, found.path.display()))
+            .with_help("its `--dpe-manifest` output must be the JSON described in the README (Plugin authoring)")
+    })
+}
+
+fn run_with_timeout(path: &Path, limit: Duration) -> Result<String> {
+    let mut child = Command::new(path)
+        .arg(MANIFEST_FLAG)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| Error::io("run", path, e))?;
+    let start = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if start.elapsed() < limit => std::thread::sleep(Duration::from_millis(2)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(Error::new(format!("plugin `{}` did not answer `{MANIFEST_FLAG}` within {}s", path.display(), limit.as_secs())));
+            }
+        }
+    }
+    let output = child.wait_with_output().map_err(|e| Error::io("read the output of", path, e))?;
+    if !output.status.success() {
+        return Err(Error::new(format!("plugin `{}` failed when asked `{MANIFEST_FLAG}` (status {})", path.display(), dpe_plugin::client::exit_code(output.status))));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Loads a dynamic-library plugin, turning loader failures into messages that name the
+/// library, both ABI versions and the fix.
+pub fn load_library(found: &Found) -> Result<LoadedPlugin> {
+    LoadedPlugin::load(&found.path).map_err(|err| match err {
+        LoadError::Open(reason) => Error::new(format!("cannot load plugin library `{}`: {reason}", found.path.display())),
+        LoadError::MissingSymbol(symbol, reason) => Error::new(format!(
+            "`{}` is not a dpe plugin library: symbol `{symbol}` is missing ({reason})",
+            found.path.display()
+        ))
+        .with_help("export it with `dpe_plugin::export_plugin!(manifest, run)`"),
+        LoadError::AbiMismatch { found: abi } => Error::new(format!(
+            "plugin library `{}` uses plugin ABI {abi}, but this dpe uses ABI {}",
+            found.path.display(),
+            dpe_plugin::abi::ABI_VERSION
+        ))
+        .with_help(format!("rebuild the plugin against dpe-plugin {}, or remove it with `dpe plugin uninstall {}`", env!("CARGO_PKG_VERSION"), found.name)),
+    })
+}
+
+/// Checks protocol and semver compatibility with this dpe; the error names both versions.
+pub fn check_compatible(found: &Found, manifest: &Manifest) -> Result<()> {
+    if manifest.protocol != dpe_plugin::PROTOCOL_VERSION {
+        return Err(Error::new(format!(
+            "plugin `{}` at `{}` speaks plugin protocol {}, but this dpe speaks protocol {}",
+            found.name,
+            found.path.display(),
+            manifest.protocol,
+            dpe_plugin::PROTOCOL_VERSION
+        ))
+        .with_help("install a version of the plugin built for this dpe"));
+    }
+    let requirement = semver::VersionReq::parse(&manifest.dpe).map_err(|e| {
+        Error::new(format!("plugin `{}` at `{}` has an invalid dpe requirement `{}`: {e}", found.name, found.path.display(), manifest.dpe))
+    })?;
+    let ours = semver::Version::parse(env!("CARGO_PKG_VERSION")).expect("dpe's own version is semver");
+    if !requirement.matches(&ours) {
+        return Err(Error::new(format!(
+            "plugin `{}` {} at `{}` requires dpe {}, but this is dpe {ours}",
+            found.name,
+            manifest.version,
+            found.path.display(),
+            manifest.dpe
+        ))
+        .with_help(format!("install a version of `{}` that supports dpe {ours}, or upgrade dpe", found.name)));
+    }
+    Ok(())
+}
