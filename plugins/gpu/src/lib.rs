@@ -1,0 +1,295 @@
+//! `dpe gpu`: can this host's containers use the NVIDIA GPU, and if not, what exactly to do.
+//!
+//! Three commands: `check` (the layered preflight, for people), `flags` (the engine and Compose
+//! flags for a project, for the jupyter and compose plugins, per the `dpe gpu flags` contract)
+//! and `images` (which CUDA variants of the Docker Stacks images fit this driver).
+//!
+//! The same [`manifest`] and [`run`] serve the executable `dpe-gpu` and the library
+//! `libdpe_gpu.so` that dpe loads in-process, so nothing here keeps process-global state: the
+//! context arrives as an argument and every child is spawned per call.
+
+pub mod check;
+pub mod compat;
+pub mod host;
+pub mod parse;
+mod render;
+
+use check::{Mechanism, Options, ProjectTarget, Report, Status};
+use dpe_plugin::config::{expand_image, GpuMode};
+use dpe_plugin::manifest::{OptionSpec, Subcommand};
+use dpe_plugin::{Context, Manifest};
+use host::{Host, SystemHost};
+use serde_json::json;
+
+dpe_plugin::export_plugin!(crate::manifest, crate::run);
+
+/// What `dpe-gpu --dpe-manifest` answers.
+pub fn manifest() -> Manifest {
+    let option = |name: &str, description: &str, takes_value: bool| OptionSpec {
+        name: name.into(),
+        description: description.into(),
+        takes_value,
+    };
+    let json = || option("--json", "print the findings as JSON", false);
+    let image = || option("--image", "the image the smoke test runs (default: the project's image, else ubuntu:24.04)", true);
+    Manifest {
+        name: "gpu".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        dpe: "^0.1".into(),
+        protocol: dpe_plugin::PROTOCOL_VERSION,
+        description: "Check that containers can use the NVIDIA GPU, and give projects their GPU flags".into(),
+        takes_project: false,
+        subcommands: vec![
+            Subcommand {
+                name: "check".into(),
+                description: "Check the driver, the container toolkit, a real GPU container and a project's image".into(),
+                takes_project: true,
+                options: vec![option("--probe", "start a short GPU container (the smoke test)", false), image(), json()],
+            },
+            Subcommand {
+                name: "flags".into(),
+                description: "Print the engine and Compose GPU flags for a project (`gpu`, `gpu_devices`)".into(),
+                takes_project: true,
+                options: vec![image(), json()],
+            },
+            Subcommand {
+                name: "images".into(),
+                description: "List which CUDA variants of the Docker Stacks images fit this driver".into(),
+                takes_project: false,
+                options: vec![json()],
+            },
+        ],
+        options: Vec::new(),
+        complete: false,
+    }
+}
+
+const USAGE: &str = "\
+usage: dpe gpu check [PROJECT] [--probe] [--image IMAGE] [--json]
+       dpe gpu flags [PROJECT] [--image IMAGE] [--json]
+       dpe gpu images [--json]
+
+  check   the host driver, the container toolkit/runtime/CDI, a smoke-test container
+          (--probe) and, with a PROJECT, its image against this host; exit 0 when
+          containers can use the GPU, 1 when not
+  flags   the engine flags (`--gpus …` or CDI `--device …`) and the Compose device entry
+          for a project's `gpu`/`gpu_devices`; exit 1 when `gpu = \"required\"` and the
+          GPU is unusable
+  images  which CUDA variants of the Jupyter Docker Stacks images fit this driver";
+
+/// Runs `dpe gpu ARGS…`; returns the exit status.
+pub fn run(context: &Context, args: &[String]) -> i32 {
+    let host = SystemHost { context };
+    run_with(context, &host, args, &mut std::io::stdout(), &mut std::io::stderr())
+}
+
+/// [`run`] against any [`Host`] and output streams (the tests' entry point).
+pub fn run_with(
+    context: &Context,
+    host: &dyn Host,
+    args: &[String],
+    out: &mut dyn std::io::Write,
+    err: &mut dyn std::io::Write,
+) -> i32 {
+    let Some((command, rest)) = args.split_first() else {
+        let _ = writeln!(err, "{USAGE}");
+        return 2;
+    };
+    let parsed = match Args::parse(command, rest) {
+        Ok(parsed) => parsed,
+        Err(message) => {
+            let _ = writeln!(err, "error: {message}\n\n{USAGE}");
+            return 2;
+        }
+    };
+    let json = parsed.json || context.json;
+    let outcome = match command.as_str() {
+        "help" | "--help" | "-h" => {
+            let _ = writeln!(out, "{USAGE}");
+            return 0;
+        }
+        "check" => project(context, parsed.project.as_deref()).map(|project| cmd_check(context, host, &parsed, project, json, out)),
+        "flags" => project(context, parsed.project.as_deref()).map(|project| cmd_flags(context, host, &parsed, project, json, out, err)),
+        "images" => Ok(cmd_images(host, json, out)),
+        other => Err(format!("no `dpe gpu` command named `{other}`\nhelp: the commands are `check`, `flags` and `images`")),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(message) => {
+            let _ = writeln!(err, "error: {message}");
+            1
+        }
+    }
+}
+
+/// The parsed arguments of one subcommand.
+#[derive(Debug, Default)]
+struct Args {
+    project: Option<String>,
+    probe: bool,
+    json: bool,
+    image: Option<String>,
+}
+
+impl Args {
+    fn parse(command: &str, rest: &[String]) -> Result<Args, String> {
+        let mut args = Args::default();
+        let mut words = rest.iter();
+        while let Some(word) = words.next() {
+            match word.as_str() {
+                "--json" => args.json = true,
+                "--probe" if command == "check" => args.probe = true,
+                "--image" if command != "images" => {
+                    args.image = Some(words.next().ok_or("`--image` needs an image name")?.clone());
+                }
+                flag if flag.starts_with("--image=") && command != "images" => {
+                    args.image = Some(flag["--image=".len()..].to_string());
+                }
+                flag if flag.starts_with('-') => return Err(format!("unknown option `{flag}` for `dpe gpu {command}`")),
+                name if args.project.is_none() && command != "images" => args.project = Some(name.to_string()),
+                extra => return Err(format!("unexpected argument `{extra}`")),
+            }
+        }
+        Ok(args)
+    }
+}
+
+/// The project to check: dpe resolves it (from the positional, `--project` or the cwd) and
+/// passes it in the context; a positional that disagrees means dpe did not find it.
+fn project<'a>(context: &'a Context, named: Option<&str>) -> Result<Option<&'a dpe_plugin::ProjectRef>, String> {
+    match (named, &context.project) {
+        (Some(name), Some(project)) if project.name != name => Err(format!(
+            "project `{name}` was asked for but dpe selected `{}`\nhelp: name one project, either as the argument or with `--project`",
+            project.name
+        )),
+        (Some(name), None) => Err(format!(
+            "no project `{name}` in this workspace\nhelp: projects are the folders under `projects/`; `dpe gpu check` without a name checks the host only"
+        )),
+        (_, project) => Ok(project.as_ref()),
+    }
+}
+
+fn options_for(context: &Context, args: &Args, project: Option<&dpe_plugin::ProjectRef>, probe: bool) -> Options {
+    let config = &context.config;
+    let podman = std::path::Path::new(&config.engine.program)
+        .file_name()
+        .is_some_and(|name| name.to_string_lossy().contains("podman"));
+    Options {
+        probe,
+        image: args.image.clone(),
+        devices: config.gpu_devices.clone(),
+        podman,
+        project: project.map(|p| ProjectTarget {
+            name: p.name.clone(),
+            workspace: context.workspace.as_ref().map(|w| w.display().to_string()),
+            image: config.image.as_deref().map(expand_image),
+            gpu: config.gpu,
+        }),
+    }
+}
+
+fn cmd_check(
+    context: &Context,
+    host: &dyn Host,
+    args: &Args,
+    project: Option<&dpe_plugin::ProjectRef>,
+    json: bool,
+    out: &mut dyn std::io::Write,
+) -> i32 {
+    let report = check::run(host, &options_for(context, args, project, args.probe));
+    if json {
+        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&report).expect("report serialises"));
+    } else {
+        let color = context.color_enabled(false);
+        let _ = write!(out, "{}", render::report(&report, color));
+    }
+    if report.usable { 0 } else { 1 }
+}
+
+fn cmd_flags(
+    context: &Context,
+    host: &dyn Host,
+    args: &Args,
+    project: Option<&dpe_plugin::ProjectRef>,
+    json: bool,
+    out: &mut dyn std::io::Write,
+    err: &mut dyn std::io::Write,
+) -> i32 {
+    let mode = context.config.gpu;
+    let mode_name = match mode {
+        GpuMode::Off => "off",
+        GpuMode::Auto => "auto",
+        GpuMode::Required => "required",
+    };
+    // `off` never touches the GPU tools: it is the fast path every CPU project takes.
+    let (report, use_gpu) = if mode == GpuMode::Off {
+        (None, false)
+    } else {
+        let report = check::run(host, &options_for(context, args, project, true));
+        let usable = report.usable;
+        (Some(report), usable)
+    };
+    let devices = context.config.gpu_devices.as_ref();
+    let (docker_args, compose) = match (&report, use_gpu) {
+        (Some(report), true) => {
+            let mechanism = report.mechanism.unwrap_or(Mechanism::Gpus);
+            (check::docker_args(mechanism, devices, &report.gpus), check::compose_device(mechanism, devices, &report.gpus))
+        }
+        _ => (Vec::new(), serde_json::Value::Null),
+    };
+    let first_failure = report.as_ref().and_then(|r| r.failures().next().cloned());
+    let notice = match (mode, use_gpu, &first_failure) {
+        (GpuMode::Auto, false, Some(failure)) => {
+            Some(format!("GPU not usable ({}); running on the CPU (`dpe gpu check` says why)", failure.message))
+        }
+        _ => None,
+    };
+    let findings = report.as_ref().map(|r| r.findings.clone()).unwrap_or_default();
+    let answer = json!({
+        "mode": mode_name,
+        "use_gpu": use_gpu,
+        "docker_args": docker_args,
+        "compose": compose,
+        "notice": notice,
+        "findings": findings,
+    });
+    if json {
+        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&answer).expect("flags serialise"));
+    } else if use_gpu {
+        let _ = writeln!(out, "{}", render::shell_words(&docker_args));
+    } else if let Some(notice) = &notice {
+        let _ = writeln!(err, "notice: {notice}");
+    }
+    if mode == GpuMode::Required && !use_gpu {
+        let name = project.map(|p| p.name.as_str()).unwrap_or("");
+        let _ = writeln!(err, "error: project `{name}` requires a GPU (`gpu = \"required\"`) but containers cannot use one here");
+        if let Some(report) = &report {
+            for finding in report.findings.iter().filter(|f| f.status == Status::Fail) {
+                let _ = writeln!(err, "✗ {}", finding.message);
+                if let Some(fix) = &finding.fix {
+                    let _ = writeln!(err, "  help: {fix}");
+                }
+            }
+        }
+        return 1;
+    }
+    0
+}
+
+fn cmd_images(host: &dyn Host, json: bool, out: &mut dyn std::io::Write) -> i32 {
+    // Only the driver layer matters here; nothing else is run.
+    let report: Report = check::driver_report(host);
+    let rows = render::image_rows(&report);
+    if json {
+        let answer = json!({
+            "driver": report.driver,
+            "gpus": report.gpus,
+            "images": rows,
+            "source": render::TABLE_SOURCE,
+        });
+        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&answer).expect("images serialise"));
+    } else {
+        let _ = write!(out, "{}", render::images(&report, &rows));
+    }
+    0
+}
