@@ -7,6 +7,7 @@
 use crate::commands;
 use crate::context::Globals;
 use crate::error::{Error, Result};
+use clap::builder::FalseyValueParser;
 use clap::{ArgAction, Parser, Subcommand};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -32,10 +33,10 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "WHEN", default_value = "auto", value_parser = ["auto", "always", "never"], env = "DPE_COLOR", hide_env = true)]
     pub color: String,
     /// Machine-readable JSON output, where a command offers it
-    #[arg(long, global = true, env = "DPE_JSON", hide_env = true)]
+    #[arg(long, global = true, env = "DPE_JSON", hide_env = true, value_parser = FalseyValueParser::new())]
     pub json: bool,
     /// Do not run hooks around docker calls
-    #[arg(long, global = true, env = "DPE_NO_HOOKS", hide_env = true)]
+    #[arg(long, global = true, env = "DPE_NO_HOOKS", hide_env = true, value_parser = FalseyValueParser::new())]
     pub no_hooks: bool,
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -86,20 +86,20 @@ fn unknown_command(globals: &Globals, name: &str, builtins: &[&str], plugin_dir:
     let mut candidates: Vec<&str> = builtins.to_vec();
     candidates.extend(plugins.iter().map(String::as_str));
     let error = Error::new(format!("no command or plugin named `{name}`"));
+    // A project name typed where a command belongs is the likelier mistake when it matches.
+    let projects = context::resolve(globals, None, None)
+        .ok()
+        .and_then(|resolved| resolved.workspace)
+        .map(|ws| ws.project_names())
+        .unwrap_or_default();
+    if projects.iter().any(|p| p == name) {
+        return error.with_help(format!("`{name}` is a project: give it to a command, e.g. `dpe <command> {name}` (see `dpe --help`)"));
+    }
     if let Some(best) = suggest::closest(name, candidates.iter().copied()) {
         return error.with_help(format!("did you mean `{best}`?"));
     }
-    // A project name typed where a command belongs.
-    if let Ok(resolved) = context::resolve(globals, None, None) {
-        if let Some(ws) = &resolved.workspace {
-            let projects = ws.project_names();
-            if projects.iter().any(|p| p == name) {
-                return error.with_help(format!("`{name}` is a project: give it to a command, e.g. `dpe <command> {name}` (see `dpe --help`)"));
-            }
-            if let Some(best) = suggest::closest(name, projects.iter().map(String::as_str)) {
-                return error.with_help(format!("`{best}` is a project: give it to a command, e.g. `dpe <command> {best}`"));
-            }
-        }
+    if let Some(best) = suggest::closest(name, projects.iter().map(String::as_str)) {
+        return error.with_help(format!("`{best}` is a project: give it to a command, e.g. `dpe <command> {best}`"));
     }
     error.with_help("see `dpe --help` for commands, `dpe plugin list` for installed plugins")
 }

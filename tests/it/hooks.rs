@@ -1,0 +1,235 @@
+//! `dpe docker` against the real engine: labels, hook order, and every failure rule —
+//! a failing pre hook aborts before the engine runs, post hooks always run (after a failed
+//! call and after Ctrl+C), a failing post hook never hides docker's own status, untrusted
+//! workspace hooks do not run, `--no-hooks` says it skips them, a missing engine is explained.
+
+use dpe_testkit::{docker_available, DockerCleanup, Sandbox, BASE_IMAGE};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Output};
+
+/// A hook that appends its name, the verb and (for post hooks) docker's status to `log`.
+fn logging_hook(log: &std::path::Path, name: &str) -> String {
+    format!("#!/bin/sh\necho \"{name} $DPE_HOOK_PHASE $DPE_DOCKER_VERB ${{DPE_DOCKER_STATUS:--}} $DPE_PROJECT\" >> {}\n", log.display())
+}
+
+fn container_exists(name: &str) -> bool {
+    Command::new("docker").args(["container", "inspect", name]).output().unwrap().status.success()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn trust(sandbox: &Sandbox) {
+    let output = sandbox.dpe().arg("trust").output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+#[test]
+fn hooks_run_in_documented_order_around_the_engine() {
+    if !docker_available() {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let _cleanup = DockerCleanup::new(&sandbox);
+    let log = sandbox.path("hooks.log");
+    sandbox.project("p", "");
+    for (dir, tag) in [("config/hooks", "user"), ("workspace/hooks", "ws"), ("workspace/projects/p/hooks", "proj")] {
+        for name in ["pre-docker", "pre-run", "post-run", "post-docker"] {
+            sandbox.write_exe(&format!("{dir}/{name}"), &logging_hook(&log, &format!("{tag}:{name}")));
+        }
+    }
+    // A `*.sh` hook needs no execute bit.
+    sandbox.write("workspace/hooks/pre-ps.sh", &logging_hook(&log, "ws:pre-ps.sh"));
+    trust(&sandbox);
+
+    let output = sandbox.dpe().args(["-p", "p", "docker", "run", "--rm", BASE_IMAGE, "true"]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let expected = [
+        "user:pre-docker pre run - p",
+        "user:pre-run pre run - p",
+        "ws:pre-docker pre run - p",
+        "ws:pre-run pre run - p",
+        "proj:pre-docker pre run - p",
+        "proj:pre-run pre run - p",
+        "proj:post-run post run 0 p",
+        "proj:post-docker post run 0 p",
+        "ws:post-run post run 0 p",
+        "ws:post-docker post run 0 p",
+        "user:post-run post run 0 p",
+        "user:post-docker post run 0 p",
+    ];
+    assert_eq!(std::fs::read_to_string(&log).unwrap().lines().collect::<Vec<_>>(), expected);
+
+    std::fs::remove_file(&log).unwrap();
+    let output = sandbox.dpe().args(["docker", "ps", "-q", "--filter", "label=none"]).output().unwrap();
+    assert!(output.status.success());
+    let lines: Vec<String> = std::fs::read_to_string(&log).unwrap().lines().map(String::from).collect();
+    assert_eq!(lines, ["user:pre-docker pre ps - ", "ws:pre-docker pre ps - ", "ws:pre-ps.sh pre ps - ", "ws:post-docker post ps 0 ", "user:post-docker post ps 0 "]);
+}
+
+#[test]
+fn failing_pre_hook_aborts_and_nothing_is_created() {
+    if !docker_available() {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let _cleanup = DockerCleanup::new(&sandbox);
+    let hook = sandbox.write_exe("config/hooks/pre-run", "#!/bin/sh\necho 'quota exceeded' >&2\nexit 3\n");
+    let name = format!("{}-never", sandbox.id());
+    let output = sandbox.dpe().args(["docker", "run", "--name", &name, BASE_IMAGE, "true"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    assert_eq!(stderr(&output), format!("quota exceeded\nerror: pre hook `{}` failed with status 3; `docker run` was not run\n", hook.display()));
+    assert!(!container_exists(&name));
+}
+
+#[test]
+fn post_hooks_run_after_a_failed_call_and_never_hide_its_status() {
+    if !docker_available() {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let log = sandbox.path("hooks.log");
+    sandbox.write_exe("config/hooks/post-docker", &logging_hook(&log, "post"));
+    let output = sandbox.dpe().args(["docker", "image", "inspect", "dpe-test/does-not-exist:nope"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "post post image 1 \n");
+
+    // A failing post hook is loud and makes dpe fail, but docker's own failure wins the status.
+    let hook = sandbox.write_exe("config/hooks/post-run", "#!/bin/sh\nexit 7\n");
+    let output = sandbox.dpe().args(["docker", "run", "--rm", "dpe-test/does-not-exist:nope"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(125));
+    assert!(stderr(&output).contains(&format!("error: post hook `{}` failed with status 7", hook.display())), "{}", stderr(&output));
+
+    let output = sandbox.dpe().args(["docker", "run", "--rm", BASE_IMAGE, "true"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stderr(&output), format!("error: post hook `{}` failed with status 7\n", hook.display()));
+}
+
+#[test]
+fn ctrl_c_stops_the_engine_call_and_post_hooks_still_run() {
+    if !docker_available() {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let _cleanup = DockerCleanup::new(&sandbox);
+    let log = sandbox.path("hooks.log");
+    sandbox.write_exe("config/hooks/post-run", &logging_hook(&log, "post"));
+    let mut child = sandbox
+        .dpe()
+        .args(["docker", "run", "--rm", "--init", BASE_IMAGE, "sleep", "60"])
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    // What a terminal does on Ctrl+C: SIGINT to the whole foreground process group.
+    interrupt_group(child.id());
+    let status = child.wait().unwrap();
+    assert_ne!(status.code(), Some(0));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.starts_with("post post run "), "{text}");
+    assert_ne!(text, "post post run 0 \n");
+}
+
+fn interrupt_group(pgid: u32) {
+    let status = Command::new("kill").args(["-INT", "--", &format!("-{pgid}")]).status().unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn labels_mark_everything_dpe_creates() {
+    if !docker_available() {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let _cleanup = DockerCleanup::new(&sandbox);
+    sandbox.project("lab", "");
+    let name = format!("{}-labelled", sandbox.id());
+    let output = sandbox
+        .dpe()
+        .env("DPE_PLUGIN", "tester")
+        .args(["-p", "lab", "docker", "create", "--name", &name, BASE_IMAGE, "true"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let labels = Command::new("docker").args(["inspect", "--format", "{{json .Config.Labels}}", &name]).output().unwrap();
+    let labels: serde_json::Value = serde_json::from_slice(&labels.stdout).unwrap();
+    assert_eq!(labels["dpe.workspace"], sandbox.workspace().to_string_lossy().as_ref());
+    assert_eq!(labels["dpe.project"], "lab");
+    assert_eq!(labels["dpe.plugin"], "tester");
+
+    let volume = format!("{}-vol", sandbox.id());
+    assert!(sandbox.dpe().args(["-p", "lab", "docker", "volume", "create", &volume]).output().unwrap().status.success());
+    let labels = Command::new("docker").args(["volume", "inspect", "--format", "{{index .Labels \"dpe.project\"}}", &volume]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&labels.stdout).trim(), "lab");
+}
+
+#[test]
+fn untrusted_workspace_hooks_do_not_run_until_trusted_and_again_after_a_change() {
+    if !docker_available() {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let log = sandbox.path("hooks.log");
+    let hook = sandbox.write_exe("workspace/hooks/pre-docker", &logging_hook(&log, "ws"));
+    let run = || sandbox.dpe().args(["docker", "version", "--format", "{{.Server.Version}}"]).output().unwrap();
+
+    let output = run();
+    assert!(output.status.success());
+    assert!(!log.exists(), "an untrusted hook ran");
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "warning: 1 hook(s) of this workspace are not trusted and were not run:\n  {}\nhelp: read them, then run `dpe trust` in `{}` to allow them\n",
+            hook.display(),
+            sandbox.workspace().display()
+        )
+    );
+
+    trust(&sandbox);
+    assert!(run().status.success());
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "ws pre version - \n");
+
+    // Changed content: not trusted any more.
+    sandbox.write_exe("workspace/hooks/pre-docker", &(logging_hook(&log, "changed") + "# edited\n"));
+    let output = run();
+    assert!(stderr(&output).starts_with("warning: 1 hook(s) of this workspace are not trusted"));
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "ws pre version - \n");
+}
+
+#[test]
+fn no_hooks_skips_them_and_says_so() {
+    if !docker_available() {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let log = sandbox.path("hooks.log");
+    sandbox.write_exe("config/hooks/pre-docker", &logging_hook(&log, "user"));
+    let output = sandbox.dpe().args(["--no-hooks", "docker", "version", "--format", "x"]).output().unwrap();
+    assert!(output.status.success());
+    assert_eq!(stderr(&output), "dpe: skipping 1 hook(s) (--no-hooks / DPE_NO_HOOKS)\n");
+    let output = sandbox.dpe().env("DPE_NO_HOOKS", "1").args(["docker", "version", "--format", "x"]).output().unwrap();
+    assert!(output.status.success());
+    assert!(!log.exists());
+}
+
+#[test]
+fn missing_or_stopped_engine_is_explained() {
+    let sandbox = Sandbox::new();
+    sandbox.write("workspace/dpe.toml", "[engine]\nprogram = \"no-such-engine\"\n");
+    let output = sandbox.dpe().args(["docker", "ps"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output),
+        "error: the container engine `no-such-engine` is not installed (not found on PATH)\nhelp: install Docker (Debian/Ubuntu: `sudo apt-get install docker.io`), or set `[engine] program` in dpe.toml\n"
+    );
+
+    sandbox.write("workspace/dpe.toml", "");
+    let output = sandbox.dpe().env("DOCKER_HOST", "unix:///nonexistent/docker.sock").args(["docker", "ps"]).output().unwrap();
+    assert_ne!(output.status.code(), Some(0));
+    assert!(
+        stderr(&output).contains("error: the container engine is not running: `docker info` cannot reach it\nhelp: start it"),
+        "{}",
+        stderr(&output)
+    );
+}

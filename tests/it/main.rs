@@ -1,0 +1,9 @@
+//! The core's integration tests: one test binary (like ripgrep's, just's and cargo's), each
+//! module testing one area by running the real `dpe` binary in a hermetic sandbox.
+
+mod completion;
+mod config;
+mod context;
+mod dispatch;
+mod hooks;
+mod plugins;
