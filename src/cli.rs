@@ -17,7 +17,13 @@ use std::path::PathBuf;
 /// `dpe NAME …` runs a builtin below, or a plugin: an executable `dpe-NAME` or a library
 /// `libdpe_NAME.so` in the plugin directory, a `dpe-NAME` beside dpe, or one on PATH.
 #[derive(Parser, Debug)]
-#[command(name = "dpe", version, allow_external_subcommands = true, disable_help_subcommand = true, max_term_width = 100)]
+#[command(
+    name = "dpe",
+    version,
+    allow_external_subcommands = true,
+    disable_help_subcommand = true,
+    max_term_width = 100
+)]
 #[command(after_help = "Run `dpe help NAME` for a command's or plugin's help, `dpe plugin list` to see every plugin.")]
 pub struct Cli {
     /// More output (-v, -vv); forwarded to plugins as DPE_VERBOSE
@@ -95,7 +101,9 @@ pub fn run(argv: Vec<OsString>) -> Result<i32> {
                 Some(Ok(name)) => name,
                 _ => return Err(Error::usage("command names must be valid UTF-8")),
             };
-            let args: Vec<String> = words.collect::<std::result::Result<_, _>>().map_err(|_| Error::usage("plugin arguments must be valid UTF-8"))?;
+            let args: Vec<String> = words
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|_| Error::usage("plugin arguments must be valid UTF-8"))?;
             crate::dispatch::run_plugin(&globals, &name, &args, BUILTINS)
         }
     }

@@ -103,7 +103,9 @@ pub fn unknown_project(ws: &Workspace, name: &str) -> Error {
     let error = Error::new(format!("no project named `{name}` in `{}`", ws.projects_dir().display()));
     match suggest::closest(name, names.iter().map(String::as_str)) {
         Some(best) => error.with_help(format!("did you mean `{best}`?")),
-        None if names.is_empty() => error.with_help(format!("create `{}` to add one", ws.projects_dir().join(name).display())),
+        None if names.is_empty() => {
+            error.with_help(format!("create `{}` to add one", ws.projects_dir().join(name).display()))
+        }
         None => error.with_help(format!("projects here: {}", names.join(", "))),
     }
 }

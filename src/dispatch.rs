@@ -93,7 +93,9 @@ fn unknown_command(globals: &Globals, name: &str, builtins: &[&str], plugin_dir:
         .map(|ws| ws.project_names())
         .unwrap_or_default();
     if projects.iter().any(|p| p == name) {
-        return error.with_help(format!("`{name}` is a project: give it to a command, e.g. `dpe <command> {name}` (see `dpe --help`)"));
+        return error.with_help(format!(
+            "`{name}` is a project: give it to a command, e.g. `dpe <command> {name}` (see `dpe --help`)"
+        ));
     }
     if let Some(best) = suggest::closest(name, candidates.iter().copied()) {
         return error.with_help(format!("did you mean `{best}`?"));

@@ -15,7 +15,8 @@ use dpe_plugin::Context;
 use std::path::PathBuf;
 
 /// Docker's global options that take a value, so the verb after them can be found.
-const GLOBAL_OPTIONS_WITH_VALUE: &[&str] = &["--config", "-c", "--context", "-H", "--host", "-l", "--log-level", "--tlscacert", "--tlscert", "--tlskey"];
+const GLOBAL_OPTIONS_WITH_VALUE: &[&str] =
+    &["--config", "-c", "--context", "-H", "--host", "-l", "--log-level", "--tlscacert", "--tlscert", "--tlskey"];
 
 /// The docker verb of an argv (`run`, `build`, `compose`, …) and its index.
 pub fn verb(args: &[String]) -> Option<(usize, &str)> {
@@ -104,7 +105,11 @@ pub fn run(context: &Context, args: &[String]) -> Result<i32> {
     if skip_hooks && !(pre.is_empty() && post.is_empty()) {
         eprintln!("dpe: skipping {} hook(s) (--no-hooks / DPE_NO_HOOKS)", pre.len() + post.len());
     }
-    let trust = if skip_hooks || (pre.is_empty() && post.is_empty()) { TrustStore::default() } else { TrustStore::load(&context.state_dir) };
+    let trust = if skip_hooks || (pre.is_empty() && post.is_empty()) {
+        TrustStore::default()
+    } else {
+        TrustStore::load(&context.state_dir)
+    };
     let mut untrusted: Vec<PathBuf> = Vec::new();
 
     if !skip_hooks {
@@ -114,7 +119,8 @@ pub fn run(context: &Context, args: &[String]) -> Result<i32> {
                 Outcome::Untrusted => untrusted.push(hook.path.clone()),
                 Outcome::Failed(err) => {
                     let code = err.code;
-                    return Err(Error { message: format!("{}; `docker {verb}` was not run", err.message), ..err }.with_code(code.max(1)));
+                    return Err(Error { message: format!("{}; `docker {verb}` was not run", err.message), ..err }
+                        .with_code(code.max(1)));
                 }
             }
         }

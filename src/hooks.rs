@@ -75,11 +75,8 @@ pub fn workspace_hook_files(workspace: &Path, projects: &[String]) -> Vec<PathBu
     let mut files = Vec::new();
     for dir in dirs {
         let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        let mut found: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .filter(|p| p.is_file() && is_hook_name(p))
-            .collect();
+        let mut found: Vec<PathBuf> =
+            entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_file() && is_hook_name(p)).collect();
         found.sort();
         files.extend(found);
     }
@@ -99,7 +96,15 @@ pub enum Outcome {
 }
 
 /// Runs one hook with the context and docker call in its environment.
-pub fn run(hook: &Hook, trust: &TrustStore, context: &Context, phase: Phase, verb: &str, argv: &[String], status: Option<i32>) -> Outcome {
+pub fn run(
+    hook: &Hook,
+    trust: &TrustStore,
+    context: &Context,
+    phase: Phase,
+    verb: &str,
+    argv: &[String],
+    status: Option<i32>,
+) -> Outcome {
     if !hook.user_level && !trust.is_trusted(&hook.path) {
         return Outcome::Untrusted;
     }
@@ -128,7 +133,10 @@ pub fn run(hook: &Hook, trust: &TrustStore, context: &Context, phase: Phase, ver
         Ok(s) if s.success() => Outcome::Ran,
         Ok(s) => {
             let code = dpe_plugin::client::exit_code(s);
-            Outcome::Failed(Error::new(format!("{} hook `{}` failed with status {code}", phase.word(), hook.path.display())).with_code(code))
+            Outcome::Failed(
+                Error::new(format!("{} hook `{}` failed with status {code}", phase.word(), hook.path.display()))
+                    .with_code(code),
+            )
         }
         Err(err) => Outcome::Failed(
             Error::new(format!("could not run {} hook `{}`: {err}", phase.word(), hook.path.display()))

@@ -26,6 +26,12 @@ struct Entry {
 
 /// The manifest of `found`, and whether the plugin published one.
 pub fn manifest(found: &Found, cache_dir: &Path) -> Result<(Manifest, bool)> {
+    manifest_within(found, cache_dir, Duration::from_secs(10))
+}
+
+/// Like [`manifest`], but a plugin asked on a cache miss gets at most `limit` to answer:
+/// shell completion cannot wait ten seconds for a slow plugin.
+pub fn manifest_within(found: &Found, cache_dir: &Path, limit: Duration) -> Result<(Manifest, bool)> {
     let meta = std::fs::metadata(&found.path).map_err(|e| Error::io("read", &found.path, e))?;
     let mtime_ns = meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128;
     let cache_file = cache_path(cache_dir, &found.path);
@@ -36,7 +42,7 @@ pub fn manifest(found: &Found, cache_dir: &Path) -> Result<(Manifest, bool)> {
             }
         }
     }
-    let manifest = ask(found)?;
+    let manifest = ask_within(found, limit)?;
     let entry = Entry { path: found.path.clone(), size: meta.len(), mtime_ns, manifest: manifest.clone() };
     // A cache that cannot be written only costs speed.
     let _ = crate::fsutil::write_atomic(&cache_file, &serde_json::to_vec(&entry).unwrap_or_default(), 0o644);
@@ -58,6 +64,10 @@ fn cache_path(cache_dir: &Path, plugin: &Path) -> PathBuf {
 
 /// Asks the plugin itself (no cache).
 pub fn ask(found: &Found) -> Result<Option<Manifest>> {
+    ask_within(found, Duration::from_secs(10))
+}
+
+fn ask_within(found: &Found, limit: Duration) -> Result<Option<Manifest>> {
     match found.kind {
         Kind::Dynamic => {
             let library = load_library(found)?;
@@ -67,7 +77,7 @@ pub fn ask(found: &Found) -> Result<Option<Manifest>> {
             if !crate::discovery::file_contains(&found.path, MANIFEST_MARKER) {
                 return Ok(None);
             }
-            let output = run_with_timeout(&found.path, Duration::from_secs(10))?;
+            let output = run_with_timeout(&found.path, limit)?;
             parse(found, &output).map(Some)
         }
     }
@@ -96,13 +106,21 @@ fn run_with_timeout(path: &Path, limit: Duration) -> Result<String> {
             _ => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(Error::new(format!("plugin `{}` did not answer `{MANIFEST_FLAG}` within {}s", path.display(), limit.as_secs())));
+                return Err(Error::new(format!(
+                    "plugin `{}` did not answer `{MANIFEST_FLAG}` within {}s",
+                    path.display(),
+                    limit.as_secs_f32()
+                )));
             }
         }
     }
     let output = child.wait_with_output().map_err(|e| Error::io("read the output of", path, e))?;
     if !output.status.success() {
-        return Err(Error::new(format!("plugin `{}` failed when asked `{MANIFEST_FLAG}` (status {})", path.display(), dpe_plugin::client::exit_code(output.status))));
+        return Err(Error::new(format!(
+            "plugin `{}` failed when asked `{MANIFEST_FLAG}` (status {})",
+            path.display(),
+            dpe_plugin::client::exit_code(output.status)
+        )));
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
@@ -111,7 +129,9 @@ fn run_with_timeout(path: &Path, limit: Duration) -> Result<String> {
 /// library, both ABI versions and the fix.
 pub fn load_library(found: &Found) -> Result<LoadedPlugin> {
     LoadedPlugin::load(&found.path).map_err(|err| match err {
-        LoadError::Open(reason) => Error::new(format!("cannot load plugin library `{}`: {reason}", found.path.display())),
+        LoadError::Open(reason) => {
+            Error::new(format!("cannot load plugin library `{}`: {reason}", found.path.display()))
+        }
         LoadError::MissingSymbol(symbol, reason) => Error::new(format!(
             "`{}` is not a dpe plugin library: symbol `{symbol}` is missing ({reason})",
             found.path.display()
@@ -122,7 +142,11 @@ pub fn load_library(found: &Found) -> Result<LoadedPlugin> {
             found.path.display(),
             dpe_plugin::abi::ABI_VERSION
         ))
-        .with_help(format!("rebuild the plugin against dpe-plugin {}, or remove it with `dpe plugin uninstall {}`", env!("CARGO_PKG_VERSION"), found.name)),
+        .with_help(format!(
+            "rebuild the plugin against dpe-plugin {}, or remove it with `dpe plugin uninstall {}`",
+            env!("CARGO_PKG_VERSION"),
+            found.name
+        )),
     })
 }
 
@@ -139,7 +163,12 @@ pub fn check_compatible(found: &Found, manifest: &Manifest) -> Result<()> {
         .with_help("install a version of the plugin built for this dpe"));
     }
     let requirement = semver::VersionReq::parse(&manifest.dpe).map_err(|e| {
-        Error::new(format!("plugin `{}` at `{}` has an invalid dpe requirement `{}`: {e}", found.name, found.path.display(), manifest.dpe))
+        Error::new(format!(
+            "plugin `{}` at `{}` has an invalid dpe requirement `{}`: {e}",
+            found.name,
+            found.path.display(),
+            manifest.dpe
+        ))
     })?;
     let ours = semver::Version::parse(env!("CARGO_PKG_VERSION")).expect("dpe's own version is semver");
     if !requirement.matches(&ours) {

@@ -25,7 +25,10 @@ pub fn run(globals: &Globals, args: ContextArgs) -> Result<i32> {
         None => println!("project:    (none)"),
     }
     let files: Vec<String> = ctx.config_files.iter().map(|f| f.display().to_string()).collect();
-    println!("config:     {}", if files.is_empty() { "(built-in defaults only)".to_string() } else { files.join(", ") });
+    println!(
+        "config:     {}",
+        if files.is_empty() { "(built-in defaults only)".to_string() } else { files.join(", ") }
+    );
     println!("state dir:  {}", ctx.state_dir.display());
     println!("plugin dir: {}", resolved.paths.plugin_dir.display());
     println!("engine:     {}", ctx.config.engine.program);

@@ -41,9 +41,8 @@ pub fn print_overview(_globals: &Globals) {
         if seen.contains_key(&found.name) {
             continue;
         }
-        let description = crate::manifest_cache::manifest(&found, &paths.cache_dir)
-            .map(|(m, _)| m.description)
-            .unwrap_or_default();
+        let description =
+            crate::manifest_cache::manifest(&found, &paths.cache_dir).map(|(m, _)| m.description).unwrap_or_default();
         seen.insert(found.name.clone(), description);
     }
     if !seen.is_empty() {

@@ -15,10 +15,8 @@ pub fn run(globals: &Globals, _args: ProjectsArgs) -> Result<i32> {
     };
     let names = ws.project_names();
     if globals.json {
-        let list: Vec<serde_json::Value> = names
-            .iter()
-            .map(|n| serde_json::json!({"name": n, "dir": ws.projects_dir().join(n)}))
-            .collect();
+        let list: Vec<serde_json::Value> =
+            names.iter().map(|n| serde_json::json!({"name": n, "dir": ws.projects_dir().join(n)})).collect();
         println!("{}", serde_json::to_string_pretty(&list).expect("serialises"));
     } else {
         for name in names {

@@ -18,7 +18,8 @@ pub struct TrustArgs {
 pub fn run(globals: &Globals, args: TrustArgs) -> Result<i32> {
     let resolved = context::resolve(globals, None, None)?;
     let Some(ws) = resolved.workspace else {
-        return Err(Error::new("not in a dpe workspace (no `dpe.toml` here or above)").with_help("run `dpe trust` inside the workspace whose hooks you trust"));
+        return Err(Error::new("not in a dpe workspace (no `dpe.toml` here or above)")
+            .with_help("run `dpe trust` inside the workspace whose hooks you trust"));
     };
     let files = hooks::workspace_hook_files(&ws.root, &ws.project_names());
     let mut store = TrustStore::load(&resolved.context.state_dir);

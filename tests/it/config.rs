@@ -12,8 +12,14 @@ fn context_json(sandbox: &Sandbox, args: &[&str]) -> Value {
 #[test]
 fn layers_merge_defaults_user_workspace_project() {
     let sandbox = Sandbox::new();
-    sandbox.write("config/config.toml", "image = \"user-image\"\napt_packages = [\"git\"]\n[env]\nFROM_USER = \"1\"\nLEVEL = \"user\"\n");
-    sandbox.write("workspace/dpe.toml", "image = \"ws-image\"\n[env]\nLEVEL = \"workspace\"\n[jupyter]\nready_timeout = 30\n");
+    sandbox.write(
+        "config/config.toml",
+        "image = \"user-image\"\napt_packages = [\"git\"]\n[env]\nFROM_USER = \"1\"\nLEVEL = \"user\"\n",
+    );
+    sandbox.write(
+        "workspace/dpe.toml",
+        "image = \"ws-image\"\n[env]\nLEVEL = \"workspace\"\n[jupyter]\nready_timeout = 30\n",
+    );
     sandbox.project("a", "requirements = \"reqs/dev.txt\"\n[env]\nLEVEL = \"project\"\n");
     let ctx = context_json(&sandbox, &["-p", "a"]);
     let config = &ctx["config"];
@@ -40,7 +46,10 @@ fn misspelt_key_names_file_line_column_and_the_right_key() {
     let output = sandbox.dpe().args(["-p", "a", "context"]).output().unwrap();
     assert_eq!(output.status.code(), Some(1));
     let text = String::from_utf8_lossy(&output.stderr);
-    assert!(text.starts_with(&format!("error: invalid configuration in `{}` at line 2, column 1", file.display())), "{text}");
+    assert!(
+        text.starts_with(&format!("error: invalid configuration in `{}` at line 2, column 1", file.display())),
+        "{text}"
+    );
     assert!(text.contains("2 | imgae = \"scipy\"\n  | ^^^^^"), "{text}");
     assert!(text.contains("unknown field `imgae`"), "{text}");
     assert!(text.ends_with("help: did you mean `image`?\n"), "{text}");

@@ -22,10 +22,17 @@ fn workspace_flag_and_variable_point_elsewhere() {
     let sandbox = Sandbox::new();
     sandbox.project("x", "");
     let outside = sandbox.path("home");
-    let by_flag = sandbox.dpe().current_dir(&outside).args(["-C", "../workspace", "--json", "context"]).output().unwrap();
+    let by_flag =
+        sandbox.dpe().current_dir(&outside).args(["-C", "../workspace", "--json", "context"]).output().unwrap();
     let ctx: Value = serde_json::from_slice(&by_flag.stdout).unwrap();
     assert_eq!(ctx["workspace"], sandbox.workspace().to_string_lossy().as_ref());
-    let by_env = sandbox.dpe().current_dir(&outside).env("DPE_WORKSPACE", sandbox.workspace()).args(["projects"]).output().unwrap();
+    let by_env = sandbox
+        .dpe()
+        .current_dir(&outside)
+        .env("DPE_WORKSPACE", sandbox.workspace())
+        .args(["projects"])
+        .output()
+        .unwrap();
     assert_eq!(String::from_utf8_lossy(&by_env.stdout), "x\n");
 }
 
@@ -35,7 +42,10 @@ fn human_output_names_workspace_project_and_files() {
     sandbox.project("project_a", "image = \"scipy\"\n");
     let output = sandbox.dpe().args(["-p", "project_a", "context"]).output().unwrap();
     let text = String::from_utf8_lossy(&output.stdout);
-    assert!(text.starts_with(&format!("workspace:  {}\nproject:    project_a (", sandbox.workspace().display())), "{text}");
+    assert!(
+        text.starts_with(&format!("workspace:  {}\nproject:    project_a (", sandbox.workspace().display())),
+        "{text}"
+    );
     assert!(text.contains("image = \"scipy\""), "{text}");
 }
 
@@ -48,5 +58,6 @@ fn outside_any_workspace_there_is_no_project() {
     assert!(ctx["workspace"].is_null() && ctx["project"].is_null());
     let output = sandbox.dpe().current_dir(sandbox.path("home")).args(["-p", "a", "context"]).output().unwrap();
     assert_eq!(output.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&output.stderr).starts_with("error: project `a` was asked for, but there is no workspace here"));
+    assert!(String::from_utf8_lossy(&output.stderr)
+        .starts_with("error: project `a` was asked for, but there is no workspace here"));
 }

@@ -93,7 +93,13 @@ fn path_tricks_are_refused_never_looked_up() {
 fn relative_and_dot_path_entries_are_skipped() {
     let sandbox = Sandbox::new();
     sandbox.write_exe("workspace/dpe-local", &say("from-cwd"));
-    let output = sandbox.dpe().env("PATH", ".:workspace::/usr/bin:/bin").current_dir(sandbox.workspace()).arg("local").output().unwrap();
+    let output = sandbox
+        .dpe()
+        .env("PATH", ".:workspace::/usr/bin:/bin")
+        .current_dir(sandbox.workspace())
+        .arg("local")
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).starts_with("error: no command or plugin named `local`"), "{}", stderr(&output));
 }
@@ -196,7 +202,10 @@ fn first_positional_selects_the_project_when_the_manifest_says_so() {
     sandbox.write_exe("bin/dpe-run", TAKES_PROJECT);
     sandbox.project("project_a", "");
     sandbox.project("project_b", "");
-    assert_eq!(stdout(&run(&sandbox, &["run", "project_a", "--detach"])), "project=project_a args=project_a --detach\n");
+    assert_eq!(
+        stdout(&run(&sandbox, &["run", "project_a", "--detach"])),
+        "project=project_a args=project_a --detach\n"
+    );
     assert_eq!(stdout(&run(&sandbox, &["run", "stop", "project_b"])), "project=project_b args=stop project_b\n");
     // Not a project: stays an ordinary argument.
     assert_eq!(stdout(&run(&sandbox, &["run", "list"])), "project= args=list\n");
@@ -213,7 +222,10 @@ fn unknown_project_flag_suggests_the_closest() {
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
         stderr(&output),
-        format!("error: no project named `projct_a` in `{}`\nhelp: did you mean `project_a`?\n", sandbox.workspace().join("projects").display())
+        format!(
+            "error: no project named `projct_a` in `{}`\nhelp: did you mean `project_a`?\n",
+            sandbox.workspace().join("projects").display()
+        )
     );
 }
 

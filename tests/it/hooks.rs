@@ -9,7 +9,10 @@ use std::process::{Command, Output};
 
 /// A hook that appends its name, the verb and (for post hooks) docker's status to `log`.
 fn logging_hook(log: &std::path::Path, name: &str) -> String {
-    format!("#!/bin/sh\necho \"{name} $DPE_HOOK_PHASE $DPE_DOCKER_VERB ${{DPE_DOCKER_STATUS:--}} $DPE_PROJECT\" >> {}\n", log.display())
+    format!(
+        "#!/bin/sh\necho \"{name} $DPE_HOOK_PHASE $DPE_DOCKER_VERB ${{DPE_DOCKER_STATUS:--}} $DPE_PROJECT\" >> {}\n",
+        log.display()
+    )
 }
 
 fn container_exists(name: &str) -> bool {
@@ -65,7 +68,16 @@ fn hooks_run_in_documented_order_around_the_engine() {
     let output = sandbox.dpe().args(["docker", "ps", "-q", "--filter", "label=none"]).output().unwrap();
     assert!(output.status.success());
     let lines: Vec<String> = std::fs::read_to_string(&log).unwrap().lines().map(String::from).collect();
-    assert_eq!(lines, ["user:pre-docker pre ps - ", "ws:pre-docker pre ps - ", "ws:pre-ps.sh pre ps - ", "ws:post-docker post ps 0 ", "user:post-docker post ps 0 "]);
+    assert_eq!(
+        lines,
+        [
+            "user:pre-docker pre ps - ",
+            "ws:pre-docker pre ps - ",
+            "ws:pre-ps.sh pre ps - ",
+            "ws:post-docker post ps 0 ",
+            "user:post-docker post ps 0 "
+        ]
+    );
 }
 
 #[test]
@@ -79,7 +91,13 @@ fn failing_pre_hook_aborts_and_nothing_is_created() {
     let name = format!("{}-never", sandbox.id());
     let output = sandbox.dpe().args(["docker", "run", "--name", &name, BASE_IMAGE, "true"]).output().unwrap();
     assert_eq!(output.status.code(), Some(3));
-    assert_eq!(stderr(&output), format!("quota exceeded\nerror: pre hook `{}` failed with status 3; `docker run` was not run\n", hook.display()));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "quota exceeded\nerror: pre hook `{}` failed with status 3; `docker run` was not run\n",
+            hook.display()
+        )
+    );
     assert!(!container_exists(&name));
 }
 
@@ -99,7 +117,11 @@ fn post_hooks_run_after_a_failed_call_and_never_hide_its_status() {
     let hook = sandbox.write_exe("config/hooks/post-run", "#!/bin/sh\nexit 7\n");
     let output = sandbox.dpe().args(["docker", "run", "--rm", "dpe-test/does-not-exist:nope"]).output().unwrap();
     assert_eq!(output.status.code(), Some(125));
-    assert!(stderr(&output).contains(&format!("error: post hook `{}` failed with status 7", hook.display())), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(&format!("error: post hook `{}` failed with status 7", hook.display())),
+        "{}",
+        stderr(&output)
+    );
 
     let output = sandbox.dpe().args(["docker", "run", "--rm", BASE_IMAGE, "true"]).output().unwrap();
     assert_eq!(output.status.code(), Some(1));
@@ -152,15 +174,25 @@ fn labels_mark_everything_dpe_creates() {
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
-    let labels = Command::new("docker").args(["inspect", "--format", "{{json .Config.Labels}}", &name]).output().unwrap();
+    let labels =
+        Command::new("docker").args(["inspect", "--format", "{{json .Config.Labels}}", &name]).output().unwrap();
     let labels: serde_json::Value = serde_json::from_slice(&labels.stdout).unwrap();
     assert_eq!(labels["dpe.workspace"], sandbox.workspace().to_string_lossy().as_ref());
     assert_eq!(labels["dpe.project"], "lab");
     assert_eq!(labels["dpe.plugin"], "tester");
 
     let volume = format!("{}-vol", sandbox.id());
-    assert!(sandbox.dpe().args(["-p", "lab", "docker", "volume", "create", &volume]).output().unwrap().status.success());
-    let labels = Command::new("docker").args(["volume", "inspect", "--format", "{{index .Labels \"dpe.project\"}}", &volume]).output().unwrap();
+    assert!(sandbox
+        .dpe()
+        .args(["-p", "lab", "docker", "volume", "create", &volume])
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let labels = Command::new("docker")
+        .args(["volume", "inspect", "--format", "{{index .Labels \"dpe.project\"}}", &volume])
+        .output()
+        .unwrap();
     assert_eq!(String::from_utf8_lossy(&labels.stdout).trim(), "lab");
 }
 
@@ -225,10 +257,12 @@ fn missing_or_stopped_engine_is_explained() {
     );
 
     sandbox.write("workspace/dpe.toml", "");
-    let output = sandbox.dpe().env("DOCKER_HOST", "unix:///nonexistent/docker.sock").args(["docker", "ps"]).output().unwrap();
+    let output =
+        sandbox.dpe().env("DOCKER_HOST", "unix:///nonexistent/docker.sock").args(["docker", "ps"]).output().unwrap();
     assert_ne!(output.status.code(), Some(0));
     assert!(
-        stderr(&output).contains("error: the container engine is not running: `docker info` cannot reach it\nhelp: start it"),
+        stderr(&output)
+            .contains("error: the container engine is not running: `docker info` cannot reach it\nhelp: start it"),
         "{}",
         stderr(&output)
     );

@@ -74,11 +74,8 @@ macro_rules! export_plugin {
                 });
                 outcome.unwrap_or(101)
             }
-            static TABLE: $crate::abi::PluginVTable = $crate::abi::PluginVTable {
-                abi_version: $crate::abi::ABI_VERSION,
-                manifest_json,
-                run,
-            };
+            static TABLE: $crate::abi::PluginVTable =
+                $crate::abi::PluginVTable { abi_version: $crate::abi::ABI_VERSION, manifest_json, run };
             &TABLE
         }
     };

@@ -239,9 +239,7 @@ impl<'de> Deserialize<'de> for GpuDevices {
                 }
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<GpuDevices, E> {
-                u32::try_from(v)
-                    .map(GpuDevices::Count)
-                    .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
+                u32::try_from(v).map(GpuDevices::Count).map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<GpuDevices, E> {
                 u32::try_from(v)

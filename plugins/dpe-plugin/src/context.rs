@@ -62,8 +62,7 @@ impl Context {
         struct Probe {
             protocol: u32,
         }
-        let probe: Probe = serde_json::from_str(text)
-            .map_err(|e| format!("the dpe context is not valid JSON: {e}"))?;
+        let probe: Probe = serde_json::from_str(text).map_err(|e| format!("the dpe context is not valid JSON: {e}"))?;
         if probe.protocol != crate::PROTOCOL_VERSION {
             return Err(format!(
                 "dpe speaks plugin protocol {} but this plugin speaks protocol {}",

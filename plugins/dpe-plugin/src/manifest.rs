@@ -95,8 +95,7 @@ mod tests {
 
     #[test]
     fn minimal_manifest_gets_defaults() {
-        let m: Manifest =
-            serde_json::from_str(r#"{"name":"hello","version":"1.0.0","dpe":"^0.1"}"#).unwrap();
+        let m: Manifest = serde_json::from_str(r#"{"name":"hello","version":"1.0.0","dpe":"^0.1"}"#).unwrap();
         assert_eq!(m.protocol, crate::PROTOCOL_VERSION);
         assert!(!m.takes_project);
         assert!(m.subcommands.is_empty());
@@ -104,10 +103,9 @@ mod tests {
 
     #[test]
     fn unknown_manifest_field_is_refused() {
-        let err = serde_json::from_str::<Manifest>(
-            r#"{"name":"hello","version":"1.0.0","dpe":"^0.1","takes_projet":true}"#,
-        )
-        .unwrap_err();
+        let err =
+            serde_json::from_str::<Manifest>(r#"{"name":"hello","version":"1.0.0","dpe":"^0.1","takes_projet":true}"#)
+                .unwrap_err();
         assert!(err.to_string().contains("takes_projet"), "{err}");
     }
 }

@@ -145,7 +145,9 @@ impl Sandbox {
             ("LANG".to_string(), "C.UTF-8".to_string()),
         ];
         // Tests that talk to the engine need to find it like the user's shell would.
-        for key in ["DOCKER_HOST", "CI", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"] {
+        for key in
+            ["DOCKER_HOST", "CI", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"]
+        {
             if let Ok(value) = std::env::var(key) {
                 env.push((key.to_string(), value));
             }
