@@ -267,3 +267,34 @@ fn missing_or_stopped_engine_is_explained() {
         stderr(&output)
     );
 }
+
+#[test]
+fn the_example_hooks_do_what_they_say() {
+    if !docker_available() {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let _cleanup = DockerCleanup::new(&sandbox);
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("hooks/examples");
+    let copy = |from: &str, to: &str| {
+        let text = std::fs::read_to_string(examples.join(from)).unwrap();
+        sandbox.write(to, &text);
+    };
+    copy("pre-run-no-privileged.sh", "config/hooks/pre-run.sh");
+    copy("post-docker-audit.sh", "config/hooks/post-docker.sh");
+    sandbox.project("p", "");
+
+    let output =
+        sandbox.dpe().args(["-p", "p", "docker", "run", "--rm", "--privileged", BASE_IMAGE, "true"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).starts_with("pre-run: privileged containers are not allowed for project p\nerror: pre hook")
+    );
+
+    let output = sandbox.dpe().args(["-p", "p", "docker", "run", "--rm", BASE_IMAGE, "true"]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let audit = std::fs::read_to_string(sandbox.path("state/docker-audit.log")).unwrap();
+    let fields: Vec<&str> = audit.trim_end().split('\t').collect();
+    assert_eq!(&fields[1..4], ["p", "run", "0"], "{audit}");
+    assert!(fields[4].starts_with("[\"run\",\"--label\""), "{audit}");
+}
