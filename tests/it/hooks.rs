@@ -298,3 +298,20 @@ fn the_example_hooks_do_what_they_say() {
     assert_eq!(&fields[1..4], ["p", "run", "0"], "{audit}");
     assert!(fields[4].starts_with("[\"run\",\"--label\""), "{audit}");
 }
+
+#[test]
+fn compose_goes_through_the_same_choke_point() {
+    if !docker_available() {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let log = sandbox.path("hooks.log");
+    sandbox.write_exe("config/hooks/pre-compose", &logging_hook(&log, "user"));
+    sandbox.write_exe("config/hooks/post-compose", &logging_hook(&log, "user"));
+    let output = sandbox.dpe().args(["docker", "compose", "version"]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    // Compose v2 (`docker compose`) when the engine has it, else Debian's docker-compose v1.
+    let text = String::from_utf8_lossy(&output.stdout).to_lowercase();
+    assert!(text.contains("compose version"), "{text}");
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "user pre compose - \nuser post compose 0 \n");
+}
