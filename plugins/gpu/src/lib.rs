@@ -111,7 +111,10 @@ pub fn run_with(
         "check" => project(context, parsed.project.as_deref()).map(|project| cmd_check(context, host, &parsed, project, json, out)),
         "flags" => project(context, parsed.project.as_deref()).map(|project| cmd_flags(context, host, &parsed, project, json, out, err)),
         "images" => Ok(cmd_images(host, json, out)),
-        other => Err(format!("no `dpe gpu` command named `{other}`\nhelp: the commands are `check`, `flags` and `images`")),
+        other => {
+            let _ = writeln!(err, "error: no `dpe gpu` command named `{other}`\nhelp: the commands are `check`, `flags` and `images`");
+            return 2;
+        }
     };
     match outcome {
         Ok(code) => code,
@@ -200,7 +203,8 @@ fn cmd_check(
     if json {
         let _ = writeln!(out, "{}", serde_json::to_string_pretty(&report).expect("report serialises"));
     } else {
-        let color = context.color_enabled(false);
+        use std::io::IsTerminal;
+        let color = context.color_enabled(std::io::stdout().is_terminal());
         let _ = write!(out, "{}", render::report(&report, color));
     }
     if report.usable { 0 } else { 1 }

@@ -191,9 +191,17 @@ pub fn ctk_version(text: &str) -> Option<String> {
     })
 }
 
-/// The runtime names in `docker info --format '{{json .Runtimes}}'`.
+/// The runtime names in `docker info --format '{{json .Runtimes}}'` (a JSON object keyed by
+/// name). The plain `docker info` line ` Runtimes: io.containerd.runc.v2 nvidia runc` reads too,
+/// so a wrapper that ignores `--format` still gives an answer.
 pub fn docker_runtimes(text: &str) -> Result<Vec<String>, String> {
-    let value: serde_json::Value = serde_json::from_str(text.trim())
+    let trimmed = text.trim();
+    if !trimmed.starts_with('{') {
+        if let Some(line) = trimmed.lines().find_map(|l| l.trim().strip_prefix("Runtimes:")) {
+            return Ok(line.split_whitespace().map(str::to_string).collect());
+        }
+    }
+    let value: serde_json::Value = serde_json::from_str(trimmed)
         .map_err(|e| format!("`docker info` printed runtimes that are not JSON: {e}"))?;
     let map = value.as_object().ok_or("`docker info` printed runtimes that are not a JSON object")?;
     Ok(map.keys().cloned().collect())
@@ -330,19 +338,13 @@ pub fn torch_arches(arch_flags: &str) -> Vec<(u32, bool)> {
         .collect()
 }
 
-/// Whether a GPU of compute capability `cap` can run a build with these architectures: a cubin
-/// for the same major and a minor no higher (sm_80 runs on 8.6), or PTX for an architecture no
-/// newer, which the driver compiles at load time. This is the rule CUDA's binary compatibility
-/// and torch's own capability check follow.
+/// Whether a GPU of compute capability `cap` can run a torch build with these architectures:
+/// it needs a cubin for the same major and a minor no higher (an sm_80 cubin runs on 8.6, not
+/// on 9.0). PTX entries (`compute_XY`) do not count: torch's own check ignores them too, because
+/// most of its kernels (and cuDNN's) ship no PTX, so a GPU newer than every cubin ends in "no
+/// kernel image is available for execution on the device".
 pub fn arch_supports(arches: &[(u32, bool)], cap: (u32, u32)) -> bool {
-    let wanted = cap.0 * 10 + cap.1;
-    arches.iter().any(|&(arch, ptx)| {
-        if ptx {
-            arch <= wanted
-        } else {
-            arch / 10 == cap.0 && arch % 10 <= cap.1
-        }
-    })
+    arches.iter().any(|&(arch, ptx)| !ptx && arch / 10 == cap.0 && arch % 10 <= cap.1)
 }
 
 /// What a failed GPU container start printed, classified.
@@ -420,12 +422,11 @@ mod tests {
     #[test]
     fn arch_rules() {
         let arches = torch_arches("sm_50 sm_60 sm_70 sm_75 sm_80 sm_86 sm_90 compute_90");
-        assert!(arch_supports(&arches, (8, 9)), "sm_86 cubin runs on 8.9");
-        assert!(arch_supports(&arches, (12, 0)), "compute_90 PTX JIT-compiles for 12.0");
-        let no_ptx = torch_arches("sm_50 sm_60 sm_70 sm_75 sm_80 sm_86 sm_90");
-        assert!(!arch_supports(&no_ptx, (12, 0)));
-        assert!(arch_supports(&no_ptx, (9, 0)));
-        assert!(!arch_supports(&no_ptx, (3, 7)));
+        assert!(arch_supports(&arches, (8, 9)), "an sm_86 cubin runs on 8.9");
+        assert!(!arch_supports(&arches, (12, 0)), "PTX for 9.0 does not make a 12.0 GPU supported");
+        assert!(arch_supports(&arches, (9, 0)));
+        assert!(!arch_supports(&arches, (3, 7)));
+        assert!(!arch_supports(&torch_arches("sm_87"), (8, 6)), "a newer minor's cubin does not run");
         // The older nvcc flag form.
         let flags = torch_arches("-gencode compute=compute_70,code=sm_70 -gencode compute=compute_80,code=sm_80");
         assert!(flags.contains(&(70, false)) && flags.contains(&(80, false)));
