@@ -60,12 +60,14 @@ pub enum Command {
     Projects(commands::projects::ProjectsArgs),
     /// Show help for a builtin or a plugin
     Help(commands::help::HelpArgs),
+    /// List, install and uninstall plugins
+    Plugin(commands::plugin::PluginArgs),
     #[command(external_subcommand)]
     External(Vec<OsString>),
 }
 
 /// Builtin names, for did-you-mean and completion.
-pub const BUILTINS: &[&str] = &["context", "docker", "trust", "projects", "help"];
+pub const BUILTINS: &[&str] = &["context", "docker", "trust", "projects", "help", "plugin"];
 
 pub fn run(argv: Vec<OsString>) -> Result<i32> {
     let cli = match Cli::try_parse_from(&argv) {
@@ -95,6 +97,7 @@ pub fn run(argv: Vec<OsString>) -> Result<i32> {
         Some(Command::Trust(args)) => commands::trust::run(&globals, args),
         Some(Command::Projects(args)) => commands::projects::run(&globals, args),
         Some(Command::Help(args)) => commands::help::run(&globals, args),
+        Some(Command::Plugin(args)) => commands::plugin::run(&globals, args),
         Some(Command::External(words)) => {
             let mut words = words.into_iter().map(|w| w.into_string());
             let name = match words.next() {

@@ -129,6 +129,29 @@ unsafe fn install(signal: libc::c_int, handler: usize) {
     }
 }
 
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_interrupt_deferred(_signal: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// From now on Ctrl+C, SIGTERM and SIGHUP only raise a flag ([`interrupted`]), so a
+/// multi-step file operation (`dpe plugin install`) can stop at its next step and remove what
+/// it wrote instead of dying half-way. Children (cargo) still get Ctrl+C from the terminal.
+pub fn defer_interrupts() {
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        install(libc::SIGINT, on_interrupt_deferred as *const () as usize);
+        install(libc::SIGTERM, on_interrupt_deferred as *const () as usize);
+        install(libc::SIGHUP, on_interrupt_deferred as *const () as usize);
+    }
+}
+
+/// Whether an interrupt arrived since [`defer_interrupts`].
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
 /// Restores SIGPIPE's default so a closed pipe ends dpe quietly, like other Unix tools.
 pub fn default_sigpipe() {
     // SAFETY: resetting a disposition to SIG_DFL is always sound.

@@ -11,6 +11,7 @@ mod error;
 mod ffi;
 mod fsutil;
 mod hooks;
+mod install;
 mod manifest_cache;
 mod names;
 mod paths;

@@ -56,6 +56,11 @@ fn finish(found: &Found, manifest: Option<Manifest>) -> (Manifest, bool) {
     }
 }
 
+/// Drops the cached manifest of the plugin file at `plugin` (after it is replaced or removed).
+pub fn forget(cache_dir: &Path, plugin: &Path) {
+    let _ = std::fs::remove_file(cache_path(cache_dir, plugin));
+}
+
 fn cache_path(cache_dir: &Path, plugin: &Path) -> PathBuf {
     let key = Sha256::digest(plugin.as_os_str().as_encoded_bytes());
     let hex = format!("{key:x}");

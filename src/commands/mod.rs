@@ -4,5 +4,6 @@
 pub mod context;
 pub mod docker;
 pub mod help;
+pub mod plugin;
 pub mod projects;
 pub mod trust;
