@@ -115,7 +115,8 @@ pub struct Options {
 pub const PROBE_IMAGE: &str = "ubuntu:24.04";
 
 const DRIVER_HELP: &str = "https://docs.nvidia.com/datacenter/tesla/driver-installation-guide/";
-const TOOLKIT_HELP: &str = "https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html";
+const TOOLKIT_HELP: &str =
+    "https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html";
 const CONFIGURE_DOCKER: &str = "sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker";
 const GENERATE_CDI: &str = "sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml";
 
@@ -162,7 +163,21 @@ pub fn run(host: &dyn Host, options: &Options) -> Report {
         let image = probe_image.unwrap_or_else(|| PROBE_IMAGE.to_string());
         probe_layer(host, &mut report, options, &image);
     } else if !options.probe {
-        report.add("probe", "smoke-test", Status::Skip, "smoke test not run (`--probe` starts a short GPU container)".into(), None);
+        report.add(
+            "probe",
+            "smoke-test",
+            Status::Skip,
+            "smoke test not run (`--probe` starts a short GPU container)".into(),
+            None,
+        );
+    } else {
+        report.add(
+            "probe",
+            "smoke-test",
+            Status::Skip,
+            "smoke test not run: containers have no way to get the GPU yet".into(),
+            None,
+        );
     }
     if let Some(project) = &options.project {
         project_layer(host, &mut report, project, project_image);
@@ -220,7 +235,13 @@ fn driver_layer(host: &dyn Host, report: &mut Report) -> bool {
     let query = match parse::gpu_query_csv(stdout) {
         Ok(query) => query,
         Err(message) => {
-            report.add("driver", "nvidia-smi", Status::Fail, message, Some("run `nvidia-smi` to see what it reports".into()));
+            report.add(
+                "driver",
+                "nvidia-smi",
+                Status::Fail,
+                message,
+                Some("run `nvidia-smi` to see what it reports".into()),
+            );
             return false;
         }
     };
@@ -235,7 +256,8 @@ fn driver_layer(host: &dyn Host, report: &mut Report) -> bool {
         return false;
     }
     // The maximum CUDA version is printed only in the plain table's header.
-    let (header_driver, header_cuda) = host.program("nvidia-smi", &[]).ok().map(parse::smi_header).unwrap_or((None, None));
+    let (header_driver, header_cuda) =
+        host.program("nvidia-smi", &[]).ok().map(parse::smi_header).unwrap_or((None, None));
     let version = query.driver_version.clone().or(header_driver).unwrap_or_else(|| "unknown".into());
     let cuda = header_cuda.or_else(|| compat::max_cuda_for_driver(&version).map(|(a, b)| format!("{a}.{b}")));
     let cuda_text = cuda.as_deref().map(|c| format!(", CUDA ≤ {c}")).unwrap_or_default();
@@ -281,7 +303,10 @@ fn devices_layer(report: &mut Report, devices: Option<&GpuDevices>) -> bool {
             "gpu_devices",
             Status::Fail,
             message,
-            Some(format!("set `gpu_devices` in the project's dpe.toml to \"all\", a count up to {count}, or indices from {}", indices(&report.gpus))),
+            Some(format!(
+                "set `gpu_devices` in the project's dpe.toml to \"all\", a count up to {count}, or indices from {}",
+                indices(&report.gpus)
+            )),
         );
         return false;
     }
@@ -300,11 +325,9 @@ fn container_layer(host: &dyn Host, report: &mut Report, podman: bool) -> bool {
 
     for (path, text) in host.cdi_specs() {
         match parse::cdi_spec(&text) {
-            Ok(spec) if spec.kind == "nvidia.com/gpu" => report.cdi.push(CdiFile {
-                path: path.display().to_string(),
-                kind: spec.kind,
-                devices: spec.devices,
-            }),
+            Ok(spec) if spec.kind == "nvidia.com/gpu" => {
+                report.cdi.push(CdiFile { path: path.display().to_string(), kind: spec.kind, devices: spec.devices })
+            }
             Ok(_) => {}
             Err(problem) => report.add(
                 "container",
@@ -355,8 +378,20 @@ fn container_layer(host: &dyn Host, report: &mut Report, podman: bool) -> bool {
     }
 
     match (&report.toolkit, hook) {
-        (Some(version), _) => report.add("container", "toolkit", Status::Ok, format!("NVIDIA Container Toolkit {version} (`nvidia-ctk`)"), None),
-        (None, true) => report.add("container", "toolkit", Status::Ok, "NVIDIA Container Toolkit (`nvidia-container-runtime-hook`)".into(), None),
+        (Some(version), _) => report.add(
+            "container",
+            "toolkit",
+            Status::Ok,
+            format!("NVIDIA Container Toolkit {version} (`nvidia-ctk`)"),
+            None,
+        ),
+        (None, true) => report.add(
+            "container",
+            "toolkit",
+            Status::Ok,
+            "NVIDIA Container Toolkit (`nvidia-container-runtime-hook`)".into(),
+            None,
+        ),
         (None, false) => report.add(
             "container",
             "toolkit",
@@ -378,11 +413,18 @@ fn container_layer(host: &dyn Host, report: &mut Report, podman: bool) -> bool {
                 "container",
                 "runtime",
                 Status::Warn,
-                "`nvidia` runtime not registered with docker (`--gpus` can still work through the toolkit's hook)".into(),
+                "`nvidia` runtime not registered with docker (`--gpus` can still work through the toolkit's hook)"
+                    .into(),
                 Some(CONFIGURE_DOCKER.into()),
             );
         } else if report.runtimes.is_some() {
-            report.add("container", "runtime", Status::Skip, "`nvidia` runtime not registered with docker (needs the toolkit first)".into(), None);
+            report.add(
+                "container",
+                "runtime",
+                Status::Skip,
+                "`nvidia` runtime not registered with docker (needs the toolkit first)".into(),
+                None,
+            );
         }
     }
 
@@ -402,18 +444,29 @@ fn container_layer(host: &dyn Host, report: &mut Report, podman: bool) -> bool {
                 .gpus
                 .iter()
                 .filter(|g| {
-                    !file.devices.contains(&g.index.to_string()) && !g.uuid.as_ref().is_some_and(|u| file.devices.contains(u))
+                    !file.devices.contains(&g.index.to_string())
+                        && !g.uuid.as_ref().is_some_and(|u| file.devices.contains(u))
                 })
                 .map(|g| g.index.to_string())
                 .collect();
             if missing.is_empty() {
-                report.add("container", "cdi", Status::Ok, format!("CDI spec `{}`: devices {}", file.path, file.devices.join(", ")), None);
+                report.add(
+                    "container",
+                    "cdi",
+                    Status::Ok,
+                    format!("CDI spec `{}`: devices {}", file.path, file.devices.join(", ")),
+                    None,
+                );
             } else {
                 report.add(
                     "container",
                     "cdi",
                     Status::Warn,
-                    format!("CDI spec `{}` lacks GPU {} (stale after a driver or hardware change)", file.path, missing.join(", ")),
+                    format!(
+                        "CDI spec `{}` lacks GPU {} (stale after a driver or hardware change)",
+                        file.path,
+                        missing.join(", ")
+                    ),
                     Some(GENERATE_CDI.into()),
                 );
             }
@@ -435,7 +488,9 @@ pub fn docker_args(mechanism: Mechanism, devices: Option<&GpuDevices>, gpus: &[G
             };
             vec!["--gpus".into(), value]
         }
-        Mechanism::Cdi => cdi_names(devices, gpus).into_iter().flat_map(|name| ["--device".to_string(), name]).collect(),
+        Mechanism::Cdi => {
+            cdi_names(devices, gpus).into_iter().flat_map(|name| ["--device".to_string(), name]).collect()
+        }
     }
 }
 
@@ -482,7 +537,13 @@ fn probe_layer(host: &dyn Host, report: &mut Report, options: &Options, image: &
         if !listed.is_empty() {
             let names: Vec<String> = listed.iter().map(|(i, n)| format!("{i}: {n}")).collect();
             report.probed = true;
-            report.add("probe", "smoke-test", Status::Ok, format!("a container sees {} GPU(s): {}", listed.len(), names.join("; ")), None);
+            report.add(
+                "probe",
+                "smoke-test",
+                Status::Ok,
+                format!("a container sees {} GPU(s): {}", listed.len(), names.join("; ")),
+                None,
+            );
             return;
         }
     }
@@ -568,15 +629,27 @@ fn running_container(host: &dyn Host, project: &ProjectTarget) -> Option<(String
 pub const TORCH_PROBE: &str = "import json\ntry:\n    import torch\nexcept Exception:\n    print('null')\n    raise SystemExit(0)\nflags = getattr(torch._C, '_cuda_getArchFlags', None)\nprint(json.dumps({'torch': torch.__version__, 'cuda': torch.version.cuda, 'arch': flags() if flags else None}))\n";
 
 /// Layer 4: the project's image against this host, and its running container.
-fn project_layer(host: &dyn Host, report: &mut Report, project: &ProjectTarget, image: Option<(String, Option<String>)>) {
+fn project_layer(
+    host: &dyn Host,
+    report: &mut Report,
+    project: &ProjectTarget,
+    image: Option<(String, Option<String>)>,
+) {
     let Some((image, container)) = image else {
-        let what = project.image.as_deref().map(|i| format!("image `{i}` is not on this host yet")).unwrap_or_else(|| "its image is not built yet".into());
+        let what = project
+            .image
+            .as_deref()
+            .map(|i| format!("image `{i}` is not on this host yet"))
+            .unwrap_or_else(|| "its image is not built yet".into());
         report.add(
             "project",
             "image",
             Status::Skip,
             format!("project `{}`: {what}; the image checks run once it exists", project.name),
-            Some(format!("start the project once (e.g. `dpe jupyter {}`), then run `dpe gpu check {}`", project.name, project.name)),
+            Some(format!(
+                "start the project once (e.g. `dpe jupyter {}`), then run `dpe gpu check {}`",
+                project.name, project.name
+            )),
         );
         return;
     };
@@ -597,7 +670,11 @@ fn project_layer(host: &dyn Host, report: &mut Report, project: &ProjectTarget, 
 
     let mut needs: Vec<((u32, u32), bool, String)> = Vec::new();
     if let Some(required) = env.required.as_deref().and_then(compat::cuda_version) {
-        needs.push((required, !env.require_disabled, format!("NVIDIA_REQUIRE_CUDA cuda>={}.{}", required.0, required.1)));
+        needs.push((
+            required,
+            !env.require_disabled,
+            format!("NVIDIA_REQUIRE_CUDA cuda>={}.{}", required.0, required.1),
+        ));
     } else if let Some(version) = env.cuda_version.as_deref().and_then(compat::cuda_version) {
         needs.push((version, false, format!("CUDA_VERSION {}", env.cuda_version.as_deref().unwrap_or(""))));
     }
@@ -608,11 +685,26 @@ fn project_layer(host: &dyn Host, report: &mut Report, project: &ProjectTarget, 
     }
 
     if needs.is_empty() {
-        report.add("project", "image-cuda", Status::Skip, format!("image `{image}` declares no CUDA version and has no CUDA torch"), None);
+        report.add(
+            "project",
+            "image-cuda",
+            Status::Skip,
+            format!("image `{image}` declares no CUDA version and has no CUDA torch"),
+            None,
+        );
     }
     for (version, strict, source) in needs {
         let Some(max) = driver_max else {
-            report.add("project", "image-cuda", Status::Skip, format!("image `{image}` needs CUDA {}.{} ({source}); the driver's CUDA version is unknown", version.0, version.1), None);
+            report.add(
+                "project",
+                "image-cuda",
+                Status::Skip,
+                format!(
+                    "image `{image}` needs CUDA {}.{} ({source}); the driver's CUDA version is unknown",
+                    version.0, version.1
+                ),
+                None,
+            );
             continue;
         };
         match compat::cuda_fit(version, &driver.version, max, strict) {
@@ -672,7 +764,13 @@ fn project_layer(host: &dyn Host, report: &mut Report, project: &ProjectTarget, 
         let listed = outcome.ok().map(parse::smi_list).unwrap_or_default();
         let text = outcome.text();
         if !listed.is_empty() {
-            report.add("project", "container", Status::Ok, format!("running container `{container}` sees {} GPU(s)", listed.len()), None);
+            report.add(
+                "project",
+                "container",
+                Status::Ok,
+                format!("running container `{container}` sees {} GPU(s)", listed.len()),
+                None,
+            );
         } else if parse::smi_failure(&text) == SmiFailure::NvmlUnknownError {
             report.add(
                 "project",
@@ -684,7 +782,13 @@ fn project_layer(host: &dyn Host, report: &mut Report, project: &ProjectTarget, 
                 )),
             );
         } else if project.gpu == GpuMode::Off {
-            report.add("project", "container", Status::Skip, format!("running container `{container}` has no GPU (the project has `gpu = \"off\"`)"), None);
+            report.add(
+                "project",
+                "container",
+                Status::Skip,
+                format!("running container `{container}` has no GPU (the project has `gpu = \"off\"`)"),
+                None,
+            );
         } else {
             report.add(
                 "project",

@@ -122,12 +122,54 @@ pub struct StackVariant {
 
 /// The Docker Stacks images with CUDA variants, newest first, then the CPU images.
 pub const STACK_VARIANTS: &[StackVariant] = &[
-    StackVariant { image: "pytorch-notebook", prefix: "cuda13-", cuda_major: Some(13), cuda_label: "CUDA 13.0 (torch cu130 wheels)", min_capability: Some((7, 5)), maintained: true },
-    StackVariant { image: "pytorch-notebook", prefix: "cuda12-", cuda_major: Some(12), cuda_label: "CUDA 12.x (torch cu12x wheels)", min_capability: None, maintained: true },
-    StackVariant { image: "pytorch-notebook", prefix: "cuda11-", cuda_major: Some(11), cuda_label: "CUDA 11.8 (torch cu118 wheels)", min_capability: None, maintained: false },
-    StackVariant { image: "tensorflow-notebook", prefix: "cuda-", cuda_major: Some(12), cuda_label: "CUDA 12.x (tensorflow[and-cuda] wheels)", min_capability: None, maintained: true },
-    StackVariant { image: "pytorch-notebook", prefix: "", cuda_major: None, cuda_label: "CPU only", min_capability: None, maintained: true },
-    StackVariant { image: "tensorflow-notebook", prefix: "", cuda_major: None, cuda_label: "CPU only", min_capability: None, maintained: true },
+    StackVariant {
+        image: "pytorch-notebook",
+        prefix: "cuda13-",
+        cuda_major: Some(13),
+        cuda_label: "CUDA 13.0 (torch cu130 wheels)",
+        min_capability: Some((7, 5)),
+        maintained: true,
+    },
+    StackVariant {
+        image: "pytorch-notebook",
+        prefix: "cuda12-",
+        cuda_major: Some(12),
+        cuda_label: "CUDA 12.x (torch cu12x wheels)",
+        min_capability: None,
+        maintained: true,
+    },
+    StackVariant {
+        image: "pytorch-notebook",
+        prefix: "cuda11-",
+        cuda_major: Some(11),
+        cuda_label: "CUDA 11.8 (torch cu118 wheels)",
+        min_capability: None,
+        maintained: false,
+    },
+    StackVariant {
+        image: "tensorflow-notebook",
+        prefix: "cuda-",
+        cuda_major: Some(12),
+        cuda_label: "CUDA 12.x (tensorflow[and-cuda] wheels)",
+        min_capability: None,
+        maintained: true,
+    },
+    StackVariant {
+        image: "pytorch-notebook",
+        prefix: "",
+        cuda_major: None,
+        cuda_label: "CPU only",
+        min_capability: None,
+        maintained: true,
+    },
+    StackVariant {
+        image: "tensorflow-notebook",
+        prefix: "",
+        cuda_major: None,
+        cuda_label: "CPU only",
+        min_capability: None,
+        maintained: true,
+    },
 ];
 
 impl StackVariant {

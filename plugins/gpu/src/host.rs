@@ -68,10 +68,7 @@ impl Host for SystemHost<'_> {
     fn docker(&self, args: &[&str]) -> Outcome {
         let mut command = dpe_plugin::client::docker_command(self.context, args);
         match capture(&mut command) {
-            Outcome::NotFound => Outcome::Failed(format!(
-                "cannot run `{}`: not found",
-                self.context.dpe_bin.display()
-            )),
+            Outcome::NotFound => Outcome::Failed(format!("cannot run `{}`: not found", self.context.dpe_bin.display())),
             other => other,
         }
     }

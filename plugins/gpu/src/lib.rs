@@ -31,7 +31,8 @@ pub fn manifest() -> Manifest {
         takes_value,
     };
     let json = || option("--json", "print the findings as JSON", false);
-    let image = || option("--image", "the image the smoke test runs (default: the project's image, else ubuntu:24.04)", true);
+    let image =
+        || option("--image", "the image the smoke test runs (default: the project's image, else ubuntu:24.04)", true);
     Manifest {
         name: "gpu".into(),
         version: env!("CARGO_PKG_VERSION").into(),
@@ -42,9 +43,14 @@ pub fn manifest() -> Manifest {
         subcommands: vec![
             Subcommand {
                 name: "check".into(),
-                description: "Check the driver, the container toolkit, a real GPU container and a project's image".into(),
+                description: "Check the driver, the container toolkit, a real GPU container and a project's image"
+                    .into(),
                 takes_project: true,
-                options: vec![option("--probe", "start a short GPU container (the smoke test)", false), image(), json()],
+                options: vec![
+                    option("--probe", "start a short GPU container (the smoke test)", false),
+                    image(),
+                    json(),
+                ],
             },
             Subcommand {
                 name: "flags".into(),
@@ -108,11 +114,16 @@ pub fn run_with(
             let _ = writeln!(out, "{USAGE}");
             return 0;
         }
-        "check" => project(context, parsed.project.as_deref()).map(|project| cmd_check(context, host, &parsed, project, json, out)),
-        "flags" => project(context, parsed.project.as_deref()).map(|project| cmd_flags(context, host, &parsed, project, json, out, err)),
+        "check" => project(context, parsed.project.as_deref())
+            .map(|project| cmd_check(context, host, &parsed, project, json, out)),
+        "flags" => project(context, parsed.project.as_deref())
+            .map(|project| cmd_flags(context, host, &parsed, project, json, out, err)),
         "images" => Ok(cmd_images(host, json, out)),
         other => {
-            let _ = writeln!(err, "error: no `dpe gpu` command named `{other}`\nhelp: the commands are `check`, `flags` and `images`");
+            let _ = writeln!(
+                err,
+                "error: no `dpe gpu` command named `{other}`\nhelp: the commands are `check`, `flags` and `images`"
+            );
             return 2;
         }
     };
@@ -148,7 +159,9 @@ impl Args {
                 flag if flag.starts_with("--image=") && command != "images" => {
                     args.image = Some(flag["--image=".len()..].to_string());
                 }
-                flag if flag.starts_with('-') => return Err(format!("unknown option `{flag}` for `dpe gpu {command}`")),
+                flag if flag.starts_with('-') => {
+                    return Err(format!("unknown option `{flag}` for `dpe gpu {command}`"))
+                }
                 name if args.project.is_none() && command != "images" => args.project = Some(name.to_string()),
                 extra => return Err(format!("unexpected argument `{extra}`")),
             }
@@ -207,7 +220,11 @@ fn cmd_check(
         let color = context.color_enabled(std::io::stdout().is_terminal());
         let _ = write!(out, "{}", render::report(&report, color));
     }
-    if report.usable { 0 } else { 1 }
+    if report.usable {
+        0
+    } else {
+        1
+    }
 }
 
 fn cmd_flags(
@@ -237,7 +254,10 @@ fn cmd_flags(
     let (docker_args, compose) = match (&report, use_gpu) {
         (Some(report), true) => {
             let mechanism = report.mechanism.unwrap_or(Mechanism::Gpus);
-            (check::docker_args(mechanism, devices, &report.gpus), check::compose_device(mechanism, devices, &report.gpus))
+            (
+                check::docker_args(mechanism, devices, &report.gpus),
+                check::compose_device(mechanism, devices, &report.gpus),
+            )
         }
         _ => (Vec::new(), serde_json::Value::Null),
     };
@@ -266,7 +286,10 @@ fn cmd_flags(
     }
     if mode == GpuMode::Required && !use_gpu {
         let name = project.map(|p| p.name.as_str()).unwrap_or("");
-        let _ = writeln!(err, "error: project `{name}` requires a GPU (`gpu = \"required\"`) but containers cannot use one here");
+        let _ = writeln!(
+            err,
+            "error: project `{name}` requires a GPU (`gpu = \"required\"`) but containers cannot use one here"
+        );
         if let Some(report) = &report {
             for finding in report.findings.iter().filter(|f| f.status == Status::Fail) {
                 let _ = writeln!(err, "✗ {}", finding.message);

@@ -42,10 +42,8 @@ pub struct GpuQuery {
 pub fn gpu_query_csv(text: &str) -> Result<GpuQuery, String> {
     let mut lines = text.lines().map(str::trim).filter(|line| !line.is_empty());
     let header = lines.next().ok_or("`nvidia-smi` printed nothing")?;
-    let columns: Vec<String> = header
-        .split(',')
-        .map(|c| c.split('[').next().unwrap_or("").trim().to_string())
-        .collect();
+    let columns: Vec<String> =
+        header.split(',').map(|c| c.split('[').next().unwrap_or("").trim().to_string()).collect();
     let column = |name: &str| columns.iter().position(|c| c == name || c == &format!("gpu_{name}"));
     let Some(name_col) = column("name") else {
         return Err(format!("unexpected `nvidia-smi` output: {header}"));
@@ -156,7 +154,9 @@ pub enum SmiFailure {
 }
 
 pub fn smi_failure(text: &str) -> SmiFailure {
-    if text.contains("couldn't communicate with the NVIDIA driver") || text.contains("couldn‘t communicate with the NVIDIA driver") {
+    if text.contains("couldn't communicate with the NVIDIA driver")
+        || text.contains("couldn‘t communicate with the NVIDIA driver")
+    {
         SmiFailure::DriverNotLoaded
     } else if text.contains("Driver/library version mismatch") {
         SmiFailure::VersionMismatch
@@ -201,8 +201,8 @@ pub fn docker_runtimes(text: &str) -> Result<Vec<String>, String> {
             return Ok(line.split_whitespace().map(str::to_string).collect());
         }
     }
-    let value: serde_json::Value = serde_json::from_str(trimmed)
-        .map_err(|e| format!("`docker info` printed runtimes that are not JSON: {e}"))?;
+    let value: serde_json::Value =
+        serde_json::from_str(trimmed).map_err(|e| format!("`docker info` printed runtimes that are not JSON: {e}"))?;
     let map = value.as_object().ok_or("`docker info` printed runtimes that are not a JSON object")?;
     Ok(map.keys().cloned().collect())
 }
@@ -278,7 +278,11 @@ pub struct ImageCuda {
 
 pub fn image_env_cuda(env_json: &str) -> Result<ImageCuda, String> {
     let env: Vec<String> = serde_json::from_str(env_json.trim()).or_else(|e| {
-        if env_json.trim() == "null" { Ok(Vec::new()) } else { Err(format!("image environment is not a JSON list: {e}")) }
+        if env_json.trim() == "null" {
+            Ok(Vec::new())
+        } else {
+            Err(format!("image environment is not a JSON list: {e}"))
+        }
     })?;
     let mut cuda = ImageCuda::default();
     for entry in &env {
@@ -380,7 +384,9 @@ pub fn probe_failure(text: &str) -> ProbeFailure {
         ProbeFailure::RuntimeUnknown
     } else if text.contains("unresolvable CDI devices") {
         ProbeFailure::CdiUnresolvable
-    } else if text.contains("CDI") && (text.contains("not enabled") || text.contains("no such file or directory: nvidia.com/gpu")) {
+    } else if text.contains("CDI")
+        && (text.contains("not enabled") || text.contains("no such file or directory: nvidia.com/gpu"))
+    {
         ProbeFailure::CdiUnsupported
     } else if text.contains("unsatisfied condition: cuda") {
         ProbeFailure::CudaRequirement
@@ -403,7 +409,7 @@ pub fn probe_failure(text: &str) -> ProbeFailure {
 
 /// The last non-empty line of a program's output, for one-line summaries of failures.
 pub fn last_line(text: &str) -> String {
-    text.lines().map(str::trim).filter(|l| !l.is_empty()).last().unwrap_or("").to_string()
+    text.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or("").to_string()
 }
 
 #[cfg(test)]

@@ -15,7 +15,11 @@ fn mark(status: Status, color: bool) -> String {
         Status::Fail => ("✗", "31"),
         Status::Skip => ("-", "2"),
     };
-    if color { format!("\x1b[{code}m{symbol}\x1b[0m") } else { symbol.to_string() }
+    if color {
+        format!("\x1b[{code}m{symbol}\x1b[0m")
+    } else {
+        symbol.to_string()
+    }
 }
 
 /// The `dpe gpu check` text.
@@ -92,16 +96,32 @@ pub fn image_rows(report: &Report) -> Vec<ImageRow> {
                         report.gpus.iter().find(|g| g.compute_capability.is_some_and(|cap| cap < min)).map(|g| (g, min))
                     });
                     if too_old {
-                        (false, format!("needs driver ≥ {}; this host has {}", min_driver.unwrap_or("?"), driver.version))
+                        (
+                            false,
+                            format!("needs driver ≥ {}; this host has {}", min_driver.unwrap_or("?"), driver.version),
+                        )
                     } else if let Some((gpu, min)) = old_gpu {
-                        (false, format!("needs compute capability ≥ {}.{}; GPU {} ({}) is older", min.0, min.1, gpu.index, gpu.name))
+                        (
+                            false,
+                            format!(
+                                "needs compute capability ≥ {}.{}; GPU {} ({}) is older",
+                                min.0, min.1, gpu.index, gpu.name
+                            ),
+                        )
                     } else {
                         (true, format!("driver {} ≥ {}", driver.version, min_driver.unwrap_or("?")))
                     }
                 }
             };
             let note = if variant.maintained { note } else { format!("{note}; no longer built, older tags only") };
-            ImageRow { image: variant.reference(), cuda: variant.cuda_label, min_driver, fits, note, maintained: variant.maintained }
+            ImageRow {
+                image: variant.reference(),
+                cuda: variant.cuda_label,
+                min_driver,
+                fits,
+                note,
+                maintained: variant.maintained,
+            }
         })
         .collect()
 }
@@ -115,7 +135,8 @@ pub fn images(report: &Report, rows: &[ImageRow]) -> String {
             text.push_str(&format!("NVIDIA driver {}{cuda}\n\n", driver.version));
         }
         None => {
-            let why = report.findings.first().map(|f| f.message.as_str()).unwrap_or("no NVIDIA GPU driver on this host");
+            let why =
+                report.findings.first().map(|f| f.message.as_str()).unwrap_or("no NVIDIA GPU driver on this host");
             text.push_str(&format!("{why}: only the CPU images run here\n\n"));
         }
     }

@@ -2,14 +2,23 @@
 //! no NVIDIA GPU, so the no-driver path runs for real; a GPU host is played by a recorded
 //! `nvidia-smi` placed first on PATH (the one thing that cannot be had here).
 
-use dpe_testkit::{binary, bin_dir, docker_available, DockerCleanup, Sandbox};
+use dpe_testkit::{bin_dir, binary, docker_available, DockerCleanup, Sandbox};
 use std::path::PathBuf;
 use std::process::Output;
 
+/// Whether `program` is in the system directories the sandbox's PATH includes.
+fn system_has(program: &str) -> bool {
+    let found = std::env::split_paths("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .any(|dir| dir.join(program).exists());
+    if found {
+        eprintln!("skipped: this machine has `{program}`");
+    }
+    found
+}
+
 /// Whether this machine really has `nvidia-smi`, in which case the no-driver tests do not apply.
 fn host_has_nvidia_smi() -> bool {
-    let found = std::env::split_paths("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-        .any(|dir| dir.join("nvidia-smi").exists());
+    let found = system_has("nvidia-smi");
     if found {
         eprintln!("skipped: this machine has `nvidia-smi`, so the no-driver path cannot be tested here");
     }
@@ -128,12 +137,23 @@ fn images_without_a_driver_lists_the_cpu_images() {
     let out = run(&sandbox, &["gpu", "images"]);
     assert_eq!(out.status.code(), Some(0));
     let stdout = text(&out.stdout);
-    assert!(stdout.starts_with("no NVIDIA GPU driver on this host (`nvidia-smi` is not installed): only the CPU images run here\n"), "{stdout}");
+    assert!(
+        stdout.starts_with(
+            "no NVIDIA GPU driver on this host (`nvidia-smi` is not installed): only the CPU images run here\n"
+        ),
+        "{stdout}"
+    );
     assert!(stdout.contains("✓ quay.io/jupyter/pytorch-notebook:latest "), "{stdout}");
     assert!(stdout.contains("✗ quay.io/jupyter/pytorch-notebook:cuda12-latest "), "{stdout}");
     let json = run(&sandbox, &["gpu", "images", "--json"]);
     let answer: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    let fitting: Vec<&str> = answer["images"].as_array().unwrap().iter().filter(|i| i["fits"] == true).map(|i| i["image"].as_str().unwrap()).collect();
+    let fitting: Vec<&str> = answer["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["fits"] == true)
+        .map(|i| i["image"].as_str().unwrap())
+        .collect();
     assert_eq!(fitting, vec!["quay.io/jupyter/pytorch-notebook:latest", "quay.io/jupyter/tensorflow-notebook:latest"]);
 }
 
@@ -142,7 +162,10 @@ fn usage_errors_exit_2() {
     let sandbox = Sandbox::new();
     let out = run(&sandbox, &["gpu", "chekc"]);
     assert_eq!(out.status.code(), Some(2));
-    assert_eq!(text(&out.stderr), "error: no `dpe gpu` command named `chekc`\nhelp: the commands are `check`, `flags` and `images`\n");
+    assert_eq!(
+        text(&out.stderr),
+        "error: no `dpe gpu` command named `chekc`\nhelp: the commands are `check`, `flags` and `images`\n"
+    );
     let out = run(&sandbox, &["gpu", "check", "--prob"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).starts_with("error: unknown option `--prob` for `dpe gpu check`\n"));
@@ -162,7 +185,8 @@ fn fake_nvidia_smi(sandbox: &Sandbox) {
 
 #[test]
 fn a_gpu_host_without_the_toolkit_is_told_to_install_it() {
-    if !docker_available() || dpe_testkit::binary("dpe").exists() && std::path::Path::new("/usr/bin/nvidia-ctk").exists() {
+    // A machine with the toolkit installed is not the situation under test.
+    if system_has("nvidia-ctk") || system_has("nvidia-container-runtime-hook") || !docker_available() {
         return;
     }
     let sandbox = Sandbox::new();
@@ -173,7 +197,11 @@ fn a_gpu_host_without_the_toolkit_is_told_to_install_it() {
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{}", text(&out.stderr));
     assert!(stdout.starts_with("✓ NVIDIA driver 570.86.15, CUDA ≤ 12.8\n✓ GPU 0: NVIDIA TITAN V, compute capability 7.0\n✓ GPU 1: NVIDIA RTX 5880 Ada Generation, compute capability 8.9\n"), "{stdout}");
     assert!(stdout.contains("✗ NVIDIA Container Toolkit not installed (no `nvidia-ctk`)\n  help: install it (https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html), then `sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker`\n"), "{stdout}");
-    assert!(stdout.ends_with("containers cannot use the GPU yet: fix the ✗ lines above, then run `dpe gpu check --probe`\n"), "{stdout}");
+    assert!(
+        stdout
+            .ends_with("containers cannot use the GPU yet: fix the ✗ lines above, then run `dpe gpu check --probe`\n"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -183,7 +211,8 @@ fn the_library_and_the_executable_answer_alike() {
     let _ = binary("dpe-gpu");
     let sandbox = Sandbox::new();
     sandbox.project("must", "gpu = \"required\"\n");
-    let cases: [&[&str]; 4] = [&["gpu", "check"], &["gpu", "check", "--json"], &["gpu", "flags", "must", "--json"], &["gpu", "images"]];
+    let cases: [&[&str]; 4] =
+        [&["gpu", "check"], &["gpu", "check", "--json"], &["gpu", "flags", "must", "--json"], &["gpu", "images"]];
     let before: Vec<Output> = cases.iter().map(|args| run(&sandbox, args)).collect();
     // Installed into the plugin directory, the library is found before the executable.
     std::fs::create_dir_all(sandbox.path("data/plugins")).unwrap();

@@ -103,7 +103,11 @@ fn csv_query_is_read_by_column_name_in_any_order() {
     assert_eq!(query.gpus[1].index, 1);
     assert_eq!(query.gpus[1].compute_capability, Some((8, 9)));
     // A single-column answer still reads, with the index taken from the row.
-    let single = parse::gpu_query_csv(&format!("name, {}", fixture("smi-query-570-compute-cap.csv").replace("compute_cap\n8.9", "compute_cap\nGPU, 8.9"))).unwrap();
+    let single = parse::gpu_query_csv(&format!(
+        "name, {}",
+        fixture("smi-query-570-compute-cap.csv").replace("compute_cap\n8.9", "compute_cap\nGPU, 8.9")
+    ))
+    .unwrap();
     assert_eq!(single.gpus[0].compute_capability, Some((8, 9)));
 }
 
@@ -141,7 +145,10 @@ fn smi_failures_are_told_apart() {
 #[test]
 fn gpu_lists() {
     let list = parse::smi_list(&fixture("smi-list-570.133.20-a10-t4.txt"));
-    assert_eq!(list, vec![(0, "NVIDIA A10".into()), (1, "NVIDIA A10".into()), (2, "Tesla T4".into()), (3, "Tesla T4".into())]);
+    assert_eq!(
+        list,
+        vec![(0, "NVIDIA A10".into()), (1, "NVIDIA A10".into()), (2, "Tesla T4".into()), (3, "Tesla T4".into())]
+    );
     assert_eq!(parse::smi_list(&fixture("smi-nvml-lost.txt")), vec![]);
 }
 
@@ -217,8 +224,14 @@ fn drivers_without_compute_cap_are_asked_again() {
     // R470 refuses the field; the second query (recorded from a newer driver, the only CSV at
     // hand) is what the check then reads.
     let host = FakeHost::default()
-        .program("nvidia-smi --query-gpu=index,name,uuid,memory.total,compute_cap", ran(2, &fixture("smi-query-470-unknown-field.txt"), ""))
-        .program("nvidia-smi --query-gpu=index,name,uuid,memory.total,driver_version", ran(0, &fixture("smi-query-570-titanv-rtx5880.csv"), ""))
+        .program(
+            "nvidia-smi --query-gpu=index,name,uuid,memory.total,compute_cap",
+            ran(2, &fixture("smi-query-470-unknown-field.txt"), ""),
+        )
+        .program(
+            "nvidia-smi --query-gpu=index,name,uuid,memory.total,driver_version",
+            ran(0, &fixture("smi-query-570-titanv-rtx5880.csv"), ""),
+        )
         .program("nvidia-smi", ran(0, &fixture("smi-table-570.133.20-a10-t4.txt"), ""));
     let report = check::run(&host, &Options::default());
     assert!(host.called("nvidia-smi --query-gpu=index,name,uuid,memory.total,driver_version"));
@@ -235,7 +248,11 @@ fn toolkit_missing_fails_with_the_install_command() {
     let toolkit = report.findings.iter().find(|f| f.check == "toolkit").unwrap();
     assert_eq!(toolkit.status, Status::Fail);
     assert_eq!(toolkit.message, "NVIDIA Container Toolkit not installed (no `nvidia-ctk`)");
-    assert!(toolkit.fix.as_deref().unwrap().contains("sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker"));
+    assert!(toolkit
+        .fix
+        .as_deref()
+        .unwrap()
+        .contains("sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker"));
     assert!(!host.called("docker run"), "no smoke test without a way to pass the GPU");
     assert_eq!(report.driver.as_ref().unwrap().version, "570.86.15");
     assert_eq!(report.driver.as_ref().unwrap().cuda.as_deref(), Some("12.8"));
@@ -254,8 +271,12 @@ fn runtime_not_registered_warns_and_the_smoke_test_decides() {
     assert_eq!(report.toolkit.as_deref(), Some("1.12.0"));
     let runtime = report.findings.iter().find(|f| f.check == "runtime").unwrap();
     assert_eq!(runtime.status, Status::Warn);
-    assert_eq!(runtime.fix.as_deref(), Some("sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker"));
-    assert!(messages(&report, Status::Ok).contains(&"a container sees 2 GPU(s): 0: NVIDIA TITAN V; 1: NVIDIA RTX 5880 Ada Generation".to_string()));
+    assert_eq!(
+        runtime.fix.as_deref(),
+        Some("sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker")
+    );
+    assert!(messages(&report, Status::Ok)
+        .contains(&"a container sees 2 GPU(s): 0: NVIDIA TITAN V; 1: NVIDIA RTX 5880 Ada Generation".to_string()));
     assert!(host.called("docker run --rm --network none --gpus all --entrypoint nvidia-smi ubuntu:24.04 -L"));
 }
 
@@ -307,9 +328,15 @@ fn gpus_flags_and_compose_entries() {
     let gpus = parse::gpu_query_csv(&fixture("smi-query-570-titanv-rtx5880.csv")).unwrap().gpus;
     assert_eq!(check::docker_args(Mechanism::Gpus, None, &gpus), vec!["--gpus", "all"]);
     assert_eq!(check::docker_args(Mechanism::Gpus, Some(&GpuDevices::Count(1)), &gpus), vec!["--gpus", "1"]);
-    assert_eq!(check::docker_args(Mechanism::Gpus, Some(&GpuDevices::Indices(vec![1])), &gpus), vec!["--gpus", "device=1"]);
+    assert_eq!(
+        check::docker_args(Mechanism::Gpus, Some(&GpuDevices::Indices(vec![1])), &gpus),
+        vec!["--gpus", "device=1"]
+    );
     // docker parses `--gpus` as CSV: two devices need the value quoted inside.
-    assert_eq!(check::docker_args(Mechanism::Gpus, Some(&GpuDevices::Indices(vec![0, 1])), &gpus), vec!["--gpus", "\"device=0,1\""]);
+    assert_eq!(
+        check::docker_args(Mechanism::Gpus, Some(&GpuDevices::Indices(vec![0, 1])), &gpus),
+        vec!["--gpus", "\"device=0,1\""]
+    );
     assert_eq!(
         check::compose_device(Mechanism::Gpus, Some(&GpuDevices::Indices(vec![0, 1])), &gpus),
         serde_json::json!({"driver": "nvidia", "device_ids": ["0", "1"], "capabilities": ["gpu"]})
@@ -351,17 +378,31 @@ fn project_container_that_lost_nvml_must_be_recreated() {
         .docker("docker run", ran(0, &format!("{torch}\n"), ""))
         .docker("docker exec", ran(255, "", &fixture("smi-nvml-lost.txt")));
     let options = Options {
-        project: Some(ProjectTarget { name: "demo".into(), workspace: Some("/w".into()), image: Some(image.into()), gpu: GpuMode::Required }),
+        project: Some(ProjectTarget {
+            name: "demo".into(),
+            workspace: Some("/w".into()),
+            image: Some(image.into()),
+            gpu: GpuMode::Required,
+        }),
         ..Options::default()
     };
     let report = check::run(&host, &options);
     assert!(!report.usable);
     let failures: Vec<&check::Finding> = report.failures().collect();
     assert_eq!(failures[0].message, "torch 1.13.1+cu117 has no kernels for GPU 0 NVIDIA H100 80GB HBM3 (sm_90); it was built for sm_37 sm_50 sm_60 sm_61 sm_70 sm_75 sm_80 sm_86 compute_37");
-    assert_eq!(failures[1].message, "running container `dpe-demo-jupyter` lost its GPU (Failed to initialize NVML: Unknown Error)");
-    assert!(failures[1].fix.as_deref().unwrap().starts_with("recreate the container: `dpe docker rm -f dpe-demo-jupyter`"));
+    assert_eq!(
+        failures[1].message,
+        "running container `dpe-demo-jupyter` lost its GPU (Failed to initialize NVML: Unknown Error)"
+    );
+    assert!(failures[1]
+        .fix
+        .as_deref()
+        .unwrap()
+        .starts_with("recreate the container: `dpe docker rm -f dpe-demo-jupyter`"));
     // torch 11.7 on a CUDA 12.8 driver is fine.
-    assert!(messages(&report, Status::Ok).iter().any(|m| m.contains("needs CUDA 11.7 (torch 1.13.1+cu117); the driver supports up to 12.8")));
+    assert!(messages(&report, Status::Ok)
+        .iter()
+        .any(|m| m.contains("needs CUDA 11.7 (torch 1.13.1+cu117); the driver supports up to 12.8")));
     assert!(host.called("docker ps --filter label=dpe.project=demo --filter label=dpe.workspace=/w"));
 }
 
@@ -370,16 +411,27 @@ fn image_needing_a_newer_cuda_than_the_driver() {
     // The driver of the 551.78 table (CUDA 12.4) against an image declaring CUDA 12.8 the way
     // NVIDIA's bases do, as in the recorded `unsatisfied condition: cuda>=12.8`.
     let host = FakeHost::default()
-        .program("nvidia-smi --query-gpu=index,name,uuid,memory.total,compute_cap", ran(0, "name, driver_version\nNVIDIA GeForce RTX 4090, 551.78\n", ""))
+        .program(
+            "nvidia-smi --query-gpu=index,name,uuid,memory.total,compute_cap",
+            ran(0, "name, driver_version\nNVIDIA GeForce RTX 4090, 551.78\n", ""),
+        )
         .program("nvidia-smi", ran(0, &fixture("smi-table-551.78-cuda12.4.txt"), ""))
         .program("nvidia-ctk", ran(0, &fixture("nvidia-ctk-version-1.12.0.txt"), ""))
         .docker(RUNTIMES, ran(0, &fixture("docker-info-runtimes-debian-20.10.json"), ""))
         .docker("docker ps", ran(0, "", ""))
         .docker("docker image inspect --format {{.Id}}", ran(0, "sha256:1\n", ""))
-        .docker("docker image inspect --format {{json .Config.Env}}", ran(0, r#"["CUDA_VERSION=12.8.0","NVIDIA_REQUIRE_CUDA=cuda>=12.8"]"#, ""))
+        .docker(
+            "docker image inspect --format {{json .Config.Env}}",
+            ran(0, r#"["CUDA_VERSION=12.8.0","NVIDIA_REQUIRE_CUDA=cuda>=12.8"]"#, ""),
+        )
         .docker("docker run", ran(1, "", "exec: \"python3\": executable file not found in $PATH"));
     let options = Options {
-        project: Some(ProjectTarget { name: "demo".into(), workspace: None, image: Some("ghcr.io/synerbi/sirf:petric2".into()), gpu: GpuMode::Auto }),
+        project: Some(ProjectTarget {
+            name: "demo".into(),
+            workspace: None,
+            image: Some("ghcr.io/synerbi/sirf:petric2".into()),
+            gpu: GpuMode::Auto,
+        }),
         ..Options::default()
     };
     let report = check::run(&host, &options);
