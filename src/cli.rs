@@ -60,6 +60,8 @@ pub enum Command {
     Projects(commands::projects::ProjectsArgs),
     /// Show help for a builtin or a plugin
     Help(commands::help::HelpArgs),
+    /// Print the shell completion script (bash, zsh or fish)
+    Completions(commands::completions::CompletionsArgs),
     /// List, install and uninstall plugins
     Plugin(commands::plugin::PluginArgs),
     #[command(external_subcommand)]
@@ -67,9 +69,13 @@ pub enum Command {
 }
 
 /// Builtin names, for did-you-mean and completion.
-pub const BUILTINS: &[&str] = &["context", "docker", "trust", "projects", "help", "plugin"];
+pub const BUILTINS: &[&str] = &["context", "docker", "trust", "projects", "help", "completions", "plugin"];
 
 pub fn run(argv: Vec<OsString>) -> Result<i32> {
+    // The hidden entry the completion scripts call on every TAB; it skips clap's parse.
+    if argv.get(1).is_some_and(|a| a == crate::complete::ENTRY) {
+        return Ok(crate::complete::main(&argv[2..]));
+    }
     let cli = match Cli::try_parse_from(&argv) {
         Ok(cli) => cli,
         Err(err) => {
@@ -97,6 +103,7 @@ pub fn run(argv: Vec<OsString>) -> Result<i32> {
         Some(Command::Trust(args)) => commands::trust::run(&globals, args),
         Some(Command::Projects(args)) => commands::projects::run(&globals, args),
         Some(Command::Help(args)) => commands::help::run(&globals, args),
+        Some(Command::Completions(args)) => commands::completions::run(args),
         Some(Command::Plugin(args)) => commands::plugin::run(&globals, args),
         Some(Command::External(words)) => {
             let mut words = words.into_iter().map(|w| w.into_string());

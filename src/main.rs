@@ -2,6 +2,7 @@
 
 mod cli;
 mod commands;
+mod complete;
 mod config;
 mod context;
 mod discovery;

@@ -33,20 +33,29 @@ pub fn manifest(found: &Found, cache_dir: &Path) -> Result<(Manifest, bool)> {
 /// shell completion cannot wait ten seconds for a slow plugin.
 pub fn manifest_within(found: &Found, cache_dir: &Path, limit: Duration) -> Result<(Manifest, bool)> {
     let meta = std::fs::metadata(&found.path).map_err(|e| Error::io("read", &found.path, e))?;
+    if let Some(hit) = cached_for(found, cache_dir, &meta) {
+        return Ok(hit);
+    }
     let mtime_ns = meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128;
     let cache_file = cache_path(cache_dir, &found.path);
-    if let Ok(bytes) = std::fs::read(&cache_file) {
-        if let Ok(entry) = serde_json::from_slice::<Entry>(&bytes) {
-            if entry.path == found.path && entry.size == meta.len() && entry.mtime_ns == mtime_ns {
-                return Ok(finish(found, entry.manifest));
-            }
-        }
-    }
     let manifest = ask_within(found, limit)?;
     let entry = Entry { path: found.path.clone(), size: meta.len(), mtime_ns, manifest: manifest.clone() };
     // A cache that cannot be written only costs speed.
     let _ = crate::fsutil::write_atomic(&cache_file, &serde_json::to_vec(&entry).unwrap_or_default(), 0o644);
     Ok(finish(found, manifest))
+}
+
+/// The cached manifest of `found`, if the cache holds a current one; never runs anything.
+pub fn cached(found: &Found, cache_dir: &Path) -> Option<(Manifest, bool)> {
+    cached_for(found, cache_dir, &std::fs::metadata(&found.path).ok()?)
+}
+
+fn cached_for(found: &Found, cache_dir: &Path, meta: &std::fs::Metadata) -> Option<(Manifest, bool)> {
+    let mtime_ns = meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128;
+    let bytes = std::fs::read(cache_path(cache_dir, &found.path)).ok()?;
+    let entry = serde_json::from_slice::<Entry>(&bytes).ok()?;
+    let current = entry.path == found.path && entry.size == meta.len() && entry.mtime_ns == mtime_ns;
+    current.then(|| finish(found, entry.manifest))
 }
 
 fn finish(found: &Found, manifest: Option<Manifest>) -> (Manifest, bool) {
