@@ -107,6 +107,11 @@ pub struct Options {
     /// Whether the engine is podman (no `docker info` runtimes; CDI is its native path).
     pub podman: bool,
     pub project: Option<ProjectTarget>,
+    /// Look inside the project's image and container too: the torch build (a few seconds of
+    /// `import torch`) and `nvidia-smi` in the running container. `check` does; `flags` does
+    /// not, because it runs before every start and the container it would look at is the one
+    /// about to be replaced.
+    pub deep: bool,
 }
 
 /// The smoke-test image when no project image is at hand: any glibc image works, because the
@@ -180,7 +185,7 @@ pub fn run(host: &dyn Host, options: &Options) -> Report {
         );
     }
     if let Some(project) = &options.project {
-        project_layer(host, &mut report, project, project_image);
+        project_layer(host, &mut report, project, project_image, options.deep);
     }
     report.usable = report.mechanism.is_some() && report.failures().next().is_none();
     report
@@ -634,6 +639,7 @@ fn project_layer(
     report: &mut Report,
     project: &ProjectTarget,
     image: Option<(String, Option<String>)>,
+    deep: bool,
 ) {
     let Some((image, container)) = image else {
         let what = project
@@ -663,10 +669,13 @@ fn project_layer(
         .ok()
         .and_then(|out| parse::image_env_cuda(out).ok())
         .unwrap_or_default();
-    let torch = host
-        .docker(&["run", "--rm", "--network", "none", "--entrypoint", "python3", &image, "-c", TORCH_PROBE])
-        .ok()
-        .and_then(|out| parse::torch_build(out).ok());
+    let torch = if deep {
+        host.docker(&["run", "--rm", "--network", "none", "--entrypoint", "python3", &image, "-c", TORCH_PROBE])
+            .ok()
+            .and_then(|out| parse::torch_build(out).ok())
+    } else {
+        None
+    };
 
     let mut needs: Vec<((u32, u32), bool, String)> = Vec::new();
     if let Some(required) = env.required.as_deref().and_then(compat::cuda_version) {
@@ -759,7 +768,7 @@ fn project_layer(
         None => {}
     }
 
-    if let Some(container) = container {
+    if let Some(container) = container.filter(|_| deep) {
         let outcome = host.docker(&["exec", &container, "nvidia-smi", "-L"]);
         let listed = outcome.ok().map(parse::smi_list).unwrap_or_default();
         let text = outcome.text();

@@ -185,7 +185,13 @@ fn project<'a>(context: &'a Context, named: Option<&str>) -> Result<Option<&'a d
     }
 }
 
-fn options_for(context: &Context, args: &Args, project: Option<&dpe_plugin::ProjectRef>, probe: bool) -> Options {
+fn options_for(
+    context: &Context,
+    args: &Args,
+    project: Option<&dpe_plugin::ProjectRef>,
+    probe: bool,
+    deep: bool,
+) -> Options {
     let config = &context.config;
     let podman = std::path::Path::new(&config.engine.program)
         .file_name()
@@ -201,6 +207,7 @@ fn options_for(context: &Context, args: &Args, project: Option<&dpe_plugin::Proj
             image: config.image.as_deref().map(expand_image),
             gpu: config.gpu,
         }),
+        deep,
     }
 }
 
@@ -212,7 +219,7 @@ fn cmd_check(
     json: bool,
     out: &mut dyn std::io::Write,
 ) -> i32 {
-    let report = check::run(host, &options_for(context, args, project, args.probe));
+    let report = check::run(host, &options_for(context, args, project, args.probe, true));
     if json {
         let _ = writeln!(out, "{}", serde_json::to_string_pretty(&report).expect("report serialises"));
     } else {
@@ -246,7 +253,7 @@ fn cmd_flags(
     let (report, use_gpu) = if mode == GpuMode::Off {
         (None, false)
     } else {
-        let report = check::run(host, &options_for(context, args, project, true));
+        let report = check::run(host, &options_for(context, args, project, true, false));
         let usable = report.usable;
         (Some(report), usable)
     };

@@ -224,3 +224,65 @@ fn the_library_and_the_executable_answer_alike() {
         assert_eq!(text(&lib.stderr), text(&exe.stderr), "{args:?}");
     }
 }
+
+/// Removes a test image when dropped, so a failing test leaves none behind.
+struct ImageCleanup(String);
+
+impl Drop for ImageCleanup {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker").args(["rmi", "-f", &self.0]).output();
+    }
+}
+
+#[test]
+fn a_project_image_too_new_for_the_driver_and_a_container_that_lost_nvml() {
+    if system_has("nvidia-ctk") || !docker_available() {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let _cleanup = DockerCleanup::new(&sandbox);
+    fake_nvidia_smi(&sandbox);
+    // An image that declares CUDA 13.0 the way NVIDIA's bases do, and whose `nvidia-smi` replays
+    // what a container that lost its GPU prints (tests/fixtures/smi-nvml-lost.txt).
+    let image = format!("dpe-test/gpu-{}:latest", sandbox.id());
+    let _image_cleanup = ImageCleanup(image.clone());
+    sandbox.write(
+        "image/Dockerfile",
+        &format!(
+            "FROM {}\nENV CUDA_VERSION=13.0.1 NVIDIA_REQUIRE_CUDA=\"cuda>=13.0\"\nRUN printf '#!/bin/sh\\necho \"Failed to initialize NVML: Unknown Error\"\\nexit 255\\n' > /usr/local/bin/nvidia-smi && chmod +x /usr/local/bin/nvidia-smi\n",
+            dpe_testkit::BASE_IMAGE
+        ),
+    );
+    let built = std::process::Command::new("docker")
+        .args(["build", "-q", "-t", &image])
+        .arg(sandbox.path("image"))
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "{}", text(&built.stderr));
+    sandbox.project("demo", &format!("gpu = \"required\"\nimage = \"{image}\"\n"));
+    let workspace = sandbox.workspace().display().to_string();
+    let started = std::process::Command::new("docker")
+        .args(["run", "-d", "--label", "dpe.project=demo", "--label", &format!("dpe.workspace={workspace}")])
+        .args(["--name", &format!("{}-demo", sandbox.id()), &image, "sleep", "300"])
+        .output()
+        .unwrap();
+    assert!(started.status.success(), "{}", text(&started.stderr));
+
+    let out = run(&sandbox, &["gpu", "check", "demo"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{}", text(&out.stderr));
+    assert!(
+        stdout.contains(&format!(
+            "✗ image `{image}` needs CUDA 13.0 (NVIDIA_REQUIRE_CUDA cuda>=13.0) but driver 570.86.15 supports up to CUDA 12.8\n  help: update the NVIDIA driver to 580.65.06 or newer"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "✗ running container `{}-demo` lost its GPU (Failed to initialize NVML: Unknown Error)\n  help: recreate the container: `dpe docker rm -f {}-demo`",
+            sandbox.id(),
+            sandbox.id()
+        )),
+        "{stdout}"
+    );
+}

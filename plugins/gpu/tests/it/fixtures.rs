@@ -384,6 +384,7 @@ fn project_container_that_lost_nvml_must_be_recreated() {
             image: Some(image.into()),
             gpu: GpuMode::Required,
         }),
+        deep: true,
         ..Options::default()
     };
     let report = check::run(&host, &options);
