@@ -1,0 +1,118 @@
+//! The command line of `dpe jupyter`. The `///` comments are the `--help` text; behaviour
+//! lives in `commands/`.
+
+use clap::{Args, Parser, Subcommand};
+
+/// One command from a project folder to a running, isolated Jupyter.
+#[derive(Debug, Parser)]
+#[command(name = "dpe jupyter", version, args_conflicts_with_subcommands = true, disable_help_subcommand = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub start: StartArgs,
+}
+
+/// `dpe jupyter PROJECT`: build if needed, start, wait until it answers, print the URL.
+#[derive(Debug, Clone, Default, Args)]
+pub struct StartArgs {
+    /// The project (default: the one dpe selected, e.g. from the current folder).
+    pub project: Option<String>,
+    /// Run in the background and return once the server answers.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Publish on every network address, not only 127.0.0.1 (anyone who can reach this machine
+    /// and has the token can run code as you).
+    #[arg(long)]
+    pub lan: bool,
+    /// Open the URL in a browser once the server answers.
+    #[arg(long)]
+    pub open: bool,
+    /// Rebuild the image even when its inputs did not change (no layer cache).
+    #[arg(long)]
+    pub rebuild: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the run specification as JSON (builds the image and reserves ports as needed).
+    Spec {
+        project: Option<String>,
+        /// Print JSON (the only format; accepted for clarity).
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        rebuild: bool,
+        #[arg(long)]
+        lan: bool,
+    },
+    /// Stop the project's server; its files and installed packages are kept.
+    Stop { project: Option<String> },
+    /// Show whether the project's server runs, on which port and URL.
+    Status {
+        project: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the server's log.
+    Logs {
+        project: Option<String>,
+        /// Keep following the log.
+        #[arg(short, long)]
+        follow: bool,
+        /// Only the last N lines.
+        #[arg(long, value_name = "N")]
+        tail: Option<u32>,
+    },
+    /// Print the URL (with token) of the running server.
+    Url { project: Option<String> },
+    /// Open a shell in the running environment, as your user, in the project folder.
+    Shell { project: Option<String> },
+    /// Run a command in the running environment: `dpe jupyter exec PROJECT -- CMD…`.
+    Exec {
+        project: Option<String>,
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Run pip in the environment; packages land in the project's volume and persist:
+    /// `dpe jupyter pip PROJECT install X`.
+    Pip {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        args: Vec<String>,
+    },
+    /// List every running dpe Jupyter environment of every workspace.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("dpe jupyter").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn project_or_subcommand() {
+        let cli = parse(&["project_a", "--detach", "--lan"]);
+        assert!(cli.command.is_none());
+        assert_eq!(cli.start.project.as_deref(), Some("project_a"));
+        assert!(cli.start.detach && cli.start.lan);
+        assert!(matches!(parse(&["stop", "project_a"]).command, Some(Command::Stop { project: Some(_) })));
+        match parse(&["exec", "project_a", "--", "ls", "-l"]).command {
+            Some(Command::Exec { project, command }) => {
+                assert_eq!(project.as_deref(), Some("project_a"));
+                assert_eq!(command, ["ls", "-l"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&["pip", "project_a", "install", "-U", "six"]).command {
+            Some(Command::Pip { args }) => assert_eq!(args, ["project_a", "install", "-U", "six"]),
+            other => panic!("{other:?}"),
+        }
+        assert!(parse(&[]).start.project.is_none());
+    }
+}

@@ -1,0 +1,93 @@
+//! One file per `dpe jupyter` subcommand, and the few helpers they share: finding the project's
+//! container again (by its labels, so a container whose dpe process was killed is still found)
+//! and rebuilding its URL from the labels and the stored token.
+
+mod exec;
+mod list;
+mod logs;
+mod pip;
+mod shell;
+mod spec;
+mod start;
+mod status;
+mod stop;
+mod url;
+
+use crate::cli::{Cli, Command};
+use crate::docker::{self, Container};
+use crate::error::{Error, Result};
+use crate::project::Project;
+use crate::secrets;
+use dpe_plugin::Context;
+
+pub fn run(context: &Context, cli: Cli) -> Result<i32> {
+    match cli.command {
+        None => start::run(context, &cli.start),
+        Some(Command::Spec { project, json: _, rebuild, lan }) => spec::run(context, project.as_deref(), rebuild, lan),
+        Some(Command::Stop { project }) => stop::run(context, project.as_deref()),
+        Some(Command::Status { project, json }) => status::run(context, project.as_deref(), json || context.json),
+        Some(Command::Logs { project, follow, tail }) => logs::run(context, project.as_deref(), follow, tail),
+        Some(Command::Url { project }) => url::run(context, project.as_deref()),
+        Some(Command::Shell { project }) => shell::run(context, project.as_deref()),
+        Some(Command::Exec { project, command }) => exec::run(context, project.as_deref(), &command),
+        Some(Command::Pip { args }) => pip::run(context, &args),
+        Some(Command::List { json }) => list::run(context, json || context.json),
+    }
+}
+
+/// The project's container, found by the key label dpe put on it (or its name).
+pub fn own_container(containers: &[Container], project: &Project) -> Option<Container> {
+    let key = project.key();
+    let name = project.container_name();
+    containers.iter().find(|c| c.key == key || c.name == name).cloned()
+}
+
+/// The project's container, or an error saying it is not running.
+pub fn running_container(context: &Context, project: &Project) -> Result<Container> {
+    let containers = docker::containers(context)?;
+    match own_container(&containers, project) {
+        Some(container) if container.running() => Ok(container),
+        _ => Err(not_running(project)),
+    }
+}
+
+pub fn not_running(project: &Project) -> Error {
+    Error::new(format!("`{}` is not running", project.name))
+        .with_help(format!("start it with `dpe jupyter {} --detach`", project.name))
+}
+
+/// The URL of a running container, from its labels and the stored token.
+pub fn url_of(context: &Context, container: &Container) -> Option<String> {
+    let port = container.port?;
+    let token = secrets::read_token(&context.state_dir, &container.key)?;
+    Some(format!("http://127.0.0.1:{port}{}?token={token}", container.base_url))
+}
+
+/// `docker exec` arguments: a terminal when there is one, the user and folder of the server
+/// (from the container's labels).
+pub fn exec_prefix(container: &Container) -> Vec<String> {
+    let mut args = vec!["exec".to_string(), "--interactive".to_string()];
+    if stdin_is_terminal() {
+        args.push("--tty".into());
+    }
+    if !container.user.is_empty() {
+        args.push("--user".into());
+        args.push(container.user.clone());
+    }
+    if !container.workdir.is_empty() {
+        args.push("--workdir".into());
+        args.push(container.workdir.clone());
+    }
+    args.push(container.id.clone());
+    args
+}
+
+fn stdin_is_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
+}
+
+/// A command's exit code from a finished `dpe docker` child.
+pub fn code(status: std::process::ExitStatus) -> i32 {
+    dpe_plugin::client::exit_code(status)
+}

@@ -1,0 +1,29 @@
+//! `dpe jupyter spec PROJECT --json`: builds the image if needed, reserves the host ports,
+//! ensures the token and prints the run specification (the contract compose and export use).
+//! Build output goes to stderr; stdout holds exactly one JSON object.
+
+use crate::commands::own_container;
+use crate::docker;
+use crate::error::Result;
+use crate::project::Project;
+use crate::spec::{prepare, Options};
+use dpe_plugin::Context;
+
+pub fn run(context: &Context, positional: Option<&str>, rebuild: bool, lan: bool) -> Result<i32> {
+    let project = Project::from_context(context, positional)?;
+    let containers = docker::containers(context)?;
+    let own = own_container(&containers, &project);
+    let own_id = own.as_ref().map(|c| c.id.clone());
+    let published: Vec<u16> =
+        containers.iter().filter(|c| Some(&c.id) != own_id.as_ref()).flat_map(|c| c.host_ports.clone()).collect();
+    let mine = own.filter(|c| c.running()).map(|c| c.host_ports).unwrap_or_default();
+    let options = Options { rebuild, lan, published, avoid: Vec::new(), mine };
+    let prepared = prepare(context, &project, &options)?;
+    for reservation in &prepared.reservations {
+        if let Some(old) = reservation.moved_from {
+            eprintln!("dpe: port {old} of `{}` is in use by another program; now {}", project.name, reservation.port);
+        }
+    }
+    println!("{}", serde_json::to_string_pretty(&prepared.spec).expect("spec serialises"));
+    Ok(0)
+}

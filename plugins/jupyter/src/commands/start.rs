@@ -1,0 +1,418 @@
+//! `dpe jupyter PROJECT [--detach] [--lan] [--open] [--rebuild]`: the main job.
+//!
+//! Builds the image if its inputs changed, reserves the project's port, starts the container
+//! (or restarts the stopped one when nothing changed), waits until the server answers on the
+//! host port and prints the URL. In the foreground it then streams the log until Ctrl+C: the
+//! first stops the container gracefully (files and packages kept), a second one kills it. If
+//! the server never answers, the last log lines are shown and everything started is removed.
+
+use crate::cli::StartArgs;
+use crate::commands::{own_container, url_of};
+use crate::docker::{self, Container};
+use crate::error::{Error, Result};
+use crate::project::Project;
+use crate::ready::http_status;
+use crate::spec::{self, run_args, Options, Spec, LABEL_CONFIG};
+use dpe_plugin::Context;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// How often `docker run` may lose a port to another program before dpe gives up.
+const PORT_RETRIES: usize = 5;
+
+pub fn run(context: &Context, args: &StartArgs) -> Result<i32> {
+    let project = Project::from_context(context, args.project.as_deref())?;
+    if args.lan {
+        eprintln!(
+            "warning: --lan publishes `{}` on every network address of this machine; anyone who can reach it and has the token can run code as you",
+            project.name
+        );
+    }
+    // The container list and the image check are independent: ask the engine for both at once.
+    let host = crate::image::Host::current();
+    let plan = crate::image::plan(&project, &host)?;
+    let (containers, image_ready) = std::thread::scope(|scope| {
+        let image = scope.spawn(|| if args.rebuild { Ok(false) } else { docker::image_exists(context, &plan.tag) });
+        let containers = docker::containers(context);
+        (containers, image.join().expect("image check thread"))
+    });
+    let containers = containers?;
+    let own = own_container(&containers, &project);
+
+    if let Some(container) = own.as_ref().filter(|c| c.running()) {
+        let url = url_of(context, container).unwrap_or_default();
+        eprintln!("dpe: `{}` is already running", project.name);
+        println!("{url}");
+        if args.open {
+            open_browser(&url);
+        }
+        if args.detach {
+            return Ok(0);
+        }
+        return foreground(context, &project, &container.id, true);
+    }
+
+    if !image_ready? {
+        crate::image::ensure(context, &project, &plan, args.rebuild)?;
+    }
+
+    let published: Vec<u16> = containers
+        .iter()
+        .filter(|c| Some(&c.id) != own.as_ref().map(|o| &o.id))
+        .flat_map(|c| c.host_ports.clone())
+        .collect();
+    let mut options = Options { rebuild: false, lan: args.lan, published, avoid: Vec::new(), mine: Vec::new() };
+    let started = start_container(context, &project, &plan, &host, &mut options, own)?;
+
+    if !args.detach {
+        // Stream the log while the server comes up, so the user sees what it does.
+        let logs = follow_logs(context, &started.spec.container, false);
+        install_interrupt_handler();
+        let ready = wait_ready(context, &project, &started.spec);
+        if let Err(err) = ready {
+            stop_child(logs);
+            cleanup_failed(context, &started);
+            return Err(err);
+        }
+        announce(&project, &started.spec, args.open);
+        return supervise(context, &project, &started.spec.container, logs);
+    }
+    if let Err(err) = wait_ready(context, &project, &started.spec) {
+        cleanup_failed(context, &started);
+        return Err(err);
+    }
+    announce(&project, &started.spec, args.open);
+    Ok(0)
+}
+
+/// A container this run started.
+struct Started {
+    spec: Spec,
+    /// Whether this run created the volume (so a failed first start leaves nothing behind).
+    created_volume: bool,
+}
+
+/// Starts the project's container: restarts the stopped one when it was created with exactly
+/// the arguments wanted now, else (re)creates it. Retries with the next port when `docker run`
+/// loses its port to another program.
+fn start_container(
+    context: &Context,
+    project: &Project,
+    plan: &crate::image::Plan,
+    host: &crate::image::Host,
+    options: &mut Options,
+    own: Option<Container>,
+) -> Result<Started> {
+    let mut own = own;
+    for _ in 0..PORT_RETRIES {
+        let (spec, reservations) = spec::assemble(context, project, plan, host, options)?;
+        for reservation in &reservations {
+            if let Some(old) = reservation.moved_from {
+                if !options.avoid.contains(&old) {
+                    eprintln!(
+                        "dpe: port {old} of `{}` is in use by another program; using port {}",
+                        project.name, reservation.port
+                    );
+                }
+            }
+        }
+        let wanted = spec.labels.get(LABEL_CONFIG).cloned().unwrap_or_default();
+        if let Some(existing) = own.take() {
+            if existing.config == wanted {
+                let out = docker::output(context, &["start", &existing.id])?;
+                if out.status.success() {
+                    return Ok(Started { spec, created_volume: false });
+                }
+                let message = String::from_utf8_lossy(&out.stderr).into_owned();
+                remove_container(context, &existing.id);
+                if let Some(port) = lost_port(&message, &spec) {
+                    eprintln!("dpe: port {port} was taken while `{}` started; trying the next one", project.name);
+                    options.avoid.push(port);
+                    continue;
+                }
+                return Err(Error::new(format!(
+                    "starting the container of `{}` failed: {}",
+                    project.name,
+                    message.trim()
+                )));
+            }
+            // Created differently (new image, port or settings): replace it; the volume stays.
+            remove_container(context, &existing.id);
+        }
+        let created_volume = ensure_volume(context, &spec.volume)?;
+        let out = docker::output(context, &run_args(&spec))?;
+        if out.status.success() {
+            return Ok(Started { spec, created_volume });
+        }
+        let message = String::from_utf8_lossy(&out.stderr).into_owned();
+        // A failed `docker run` may leave a created container behind.
+        remove_container(context, &spec.container);
+        if let Some(port) = lost_port(&message, &spec) {
+            eprintln!("dpe: port {port} was taken while `{}` started; trying the next one", project.name);
+            options.avoid.push(port);
+            continue;
+        }
+        if created_volume {
+            remove_volume(context, &spec.volume);
+        }
+        if message.contains("is already in use by container") {
+            return Err(Error::new(format!("`{}` is being started by another dpe at the same time", project.name))
+                .with_help(format!("wait for it, then `dpe jupyter status {}`", project.name)));
+        }
+        return Err(Error::new(format!("starting the container of `{}` failed: {}", project.name, message.trim()))
+            .with_code(dpe_plugin::client::exit_code(out.status).max(1)));
+    }
+    Err(Error::new(format!("`{}` lost its port to other programs {PORT_RETRIES} times in a row", project.name))
+        .with_help("try again, or set `[jupyter] host_port_start` to a quieter range"))
+}
+
+/// The host port a failed `docker run`/`start` says was taken, if that was the failure.
+fn lost_port(message: &str, spec: &Spec) -> Option<u16> {
+    let lower = message.to_lowercase();
+    if !(lower.contains("port is already allocated") || lower.contains("address already in use")) {
+        return None;
+    }
+    let ports = std::iter::once(spec.port.host).chain(spec.ports.iter().map(|p| p.host));
+    let candidates: Vec<u16> = ports.collect();
+    candidates
+        .iter()
+        .copied()
+        .find(|p| {
+            message.contains(&format!(":{p} "))
+                || message.contains(&format!(":{p}:"))
+                || message.contains(&format!(":{p}\n"))
+        })
+        .or(Some(spec.port.host))
+}
+
+/// Creates the project's volume (through the core, which labels it) unless it exists.
+/// Returns whether it was created now.
+pub fn ensure_volume(context: &Context, volume: &str) -> Result<bool> {
+    if docker::output(context, &["volume", "inspect", "--format", "{{.Name}}", volume])?.status.success() {
+        return Ok(false);
+    }
+    docker::checked(context, &["volume", "create", volume], "creating the project's volume")?;
+    Ok(true)
+}
+
+fn remove_container(context: &Context, id: &str) {
+    let _ = docker::output(context, &["rm", "--force", "--volumes", id]);
+}
+
+fn remove_volume(context: &Context, volume: &str) {
+    let _ = docker::output(context, &["volume", "rm", "--force", volume]);
+}
+
+/// After a start that never answered: the container goes, and the volume too when this run
+/// made it, so a failed first start leaves nothing behind.
+fn cleanup_failed(context: &Context, started: &Started) {
+    remove_container(context, &started.spec.container);
+    if started.created_volume {
+        remove_volume(context, &started.spec.volume);
+    }
+}
+
+/// Polls the server's status URL until it answers 200; fails with the container's last log
+/// lines when the container exits or the timeout passes, or when the user interrupts.
+fn wait_ready(context: &Context, project: &Project, spec: &Spec) -> Result<()> {
+    let timeout = Duration::from_secs(project.config.jupyter.ready_timeout);
+    let started = Instant::now();
+    let mut last_check = Instant::now();
+    loop {
+        if let Some(200) = http_status(&spec.ready_url, Duration::from_secs(2)) {
+            return Ok(());
+        }
+        if interrupts() > 0 {
+            return Err(
+                Error::new(format!("interrupted while `{}` was starting; it was removed", project.name)).with_code(130)
+            );
+        }
+        // Checking the container costs an engine call: only once a second, after a head start.
+        if started.elapsed() > Duration::from_secs(2) && last_check.elapsed() > Duration::from_secs(1) {
+            last_check = Instant::now();
+            let state = docker::output(
+                context,
+                &["inspect", "--format", "{{.State.Running}} {{.State.ExitCode}}", &spec.container],
+            )?;
+            let text = String::from_utf8_lossy(&state.stdout).trim().to_string();
+            if let Some(code) = text.strip_prefix("false ") {
+                show_last_logs(context, &spec.container);
+                return Err(Error::new(format!(
+                    "the Jupyter server of `{}` exited (status {code}) before it answered",
+                    project.name
+                ))
+                .with_help(
+                    "its last log lines are above; fix the cause (dpe.toml, `[jupyter] command`) and start again",
+                ));
+            }
+        }
+        if started.elapsed() > timeout {
+            show_last_logs(context, &spec.container);
+            return Err(Error::new(format!(
+                "the Jupyter server of `{}` did not answer on port {} within {} s",
+                project.name,
+                spec.port.host,
+                timeout.as_secs()
+            ))
+            .with_help("its last log lines are above; raise `[jupyter] ready_timeout` if it is only slow"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn show_last_logs(context: &Context, container: &str) {
+    eprintln!("dpe: last log lines of `{container}`:");
+    if let Ok(out) = docker::output(context, &["logs", "--tail", "30", container]) {
+        for stream in [&out.stdout, &out.stderr] {
+            for line in String::from_utf8_lossy(stream).lines() {
+                eprintln!("  | {line}");
+            }
+        }
+    }
+}
+
+fn announce(project: &Project, spec: &Spec, open: bool) {
+    eprintln!("dpe: `{}` is ready on port {} (image {})", project.name, spec.port.host, spec.image);
+    println!("{}", spec.url);
+    if open {
+        open_browser(&spec.url);
+    }
+}
+
+fn open_browser(url: &str) {
+    let program = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
+    let spawned = std::process::Command::new(program)
+        .arg(url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    if spawned.is_err() {
+        eprintln!("warning: could not run `{program}` to open a browser; open the URL above yourself");
+    }
+}
+
+/// `dpe docker logs --follow` in its own process group, so the terminal's Ctrl+C reaches dpe
+/// only and the log keeps flowing while the server shuts down.
+fn follow_logs(context: &Context, container: &str, recent_only: bool) -> Option<Child> {
+    let mut args = vec!["logs", "--follow"];
+    if recent_only {
+        args.extend(["--tail", "20"]);
+    }
+    args.push(container);
+    dpe_plugin::client::docker_command(context, &args).stdin(Stdio::null()).process_group(0).spawn().ok()
+}
+
+fn stop_child(child: Option<Child>) {
+    if let Some(mut child) = child {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// Attaches to a running container in the foreground: its log, and Ctrl+C to stop it.
+fn foreground(context: &Context, project: &Project, container: &str, recent_only: bool) -> Result<i32> {
+    install_interrupt_handler();
+    let logs = follow_logs(context, container, recent_only);
+    supervise(context, project, container, logs)
+}
+
+/// Waits in the foreground until Ctrl+C (stop gracefully; a second one kills) or until the
+/// container ends by itself (the log stream ends with it).
+fn supervise(context: &Context, project: &Project, container: &str, logs: Option<Child>) -> Result<i32> {
+    eprintln!("dpe: streaming the log of `{}`; Ctrl+C stops it (files and packages are kept), `--detach` runs it in the background", project.name);
+    let mut logs = logs;
+    let mut stopper: Option<Child> = None;
+    let mut killed = false;
+    loop {
+        let count = interrupts();
+        if count >= 1 && stopper.is_none() {
+            eprintln!("\ndpe: stopping `{}` (Ctrl+C again to force)…", project.name);
+            stopper = dpe_plugin::client::docker_command(context, &["stop", container])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .process_group(0)
+                .spawn()
+                .ok();
+        }
+        if count >= 2 && !killed {
+            killed = true;
+            eprintln!("dpe: forcing `{}` to stop", project.name);
+            let _ = docker::output(context, &["kill", container]);
+        }
+        if let Some(child) = stopper.as_mut() {
+            if let Ok(Some(_)) = child.try_wait() {
+                stop_child(logs.take());
+                eprintln!("dpe: `{}` stopped; its files and installed packages are kept", project.name);
+                return Ok(0);
+            }
+        }
+        let logs_ended = match logs.as_mut() {
+            Some(child) => matches!(child.try_wait(), Ok(Some(_))),
+            None => false,
+        };
+        if logs_ended && stopper.is_none() {
+            // The stream ends when the container stops (or the stream broke): check which.
+            let out = docker::output(context, &["inspect", "--format", "{{.State.Running}}", container])?;
+            if String::from_utf8_lossy(&out.stdout).trim() != "true" {
+                eprintln!("dpe: `{}` stopped", project.name);
+                return Ok(0);
+            }
+            logs = follow_logs(context, container, true);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn on_interrupt(_signal: libc::c_int) {
+    INTERRUPTS.fetch_add(1, Ordering::SeqCst);
+}
+
+fn interrupts() -> usize {
+    INTERRUPTS.load(Ordering::SeqCst)
+}
+
+/// Counts SIGINT and SIGTERM instead of dying, so the container is stopped properly.
+fn install_interrupt_handler() {
+    // SAFETY: the handler only increments an atomic, which is async-signal-safe; the sigaction
+    // struct is zero-initialised and fully set before use.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_interrupt as *const () as usize;
+        libc::sigemptyset(&mut action.sa_mask);
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigaction(libc::SIGINT, &action, std::ptr::null_mut());
+        libc::sigaction(libc::SIGTERM, &action, std::ptr::null_mut());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> Spec {
+        let project = Project {
+            name: "p".into(),
+            dir: "/w/projects/p".into(),
+            workspace: "/w".into(),
+            config: dpe_plugin::Config { image: Some("debian:bookworm-slim".into()), ..Default::default() },
+        };
+        let host = crate::image::Host { uid: 1000, gid: 1000, ca_env: None };
+        let plan = crate::image::plan(&project, &host).unwrap();
+        spec::build_spec(&project, &plan, &host, "127.0.0.1", 8890, "t", vec![])
+    }
+
+    #[test]
+    fn a_lost_port_is_recognised_in_dockers_messages() {
+        let spec = spec();
+        let message = "docker: Error response from daemon: driver failed programming external connectivity on endpoint dpe-p (x): Bind for 127.0.0.1:8890 failed: port is already allocated.";
+        assert_eq!(lost_port(message, &spec), Some(8890));
+        let message = "Error starting userland proxy: listen tcp4 127.0.0.1:8890: bind: address already in use";
+        assert_eq!(lost_port(message, &spec), Some(8890));
+        assert_eq!(lost_port("No such image: x", &spec), None);
+    }
+}

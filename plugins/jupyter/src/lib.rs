@@ -1,0 +1,97 @@
+//! `dpe jupyter`: one command from a project folder to a running, isolated Jupyter with a
+//! stable port, kept packages, files owned by the user and a URL that works.
+//!
+//! The plugin speaks the dpe protocol: the context arrives in `DPE_CONTEXT`, and every engine
+//! call goes through `dpe docker …` so the user's hooks run and the core labels what is
+//! created. Modules: [`image`] (generated Dockerfile, content-hash tag, build), [`ports`] (the
+//! locked registry), [`secrets`] (token, env file), [`spec`] (the `spec --json` contract and
+//! the `docker run` arguments), [`commands`] (one file per subcommand).
+
+pub mod cli;
+pub mod commands;
+pub mod docker;
+pub mod error;
+pub mod image;
+pub mod ports;
+pub mod project;
+pub mod ready;
+pub mod secrets;
+pub mod spec;
+
+use clap::Parser;
+use dpe_plugin::manifest::{OptionSpec, Subcommand};
+use dpe_plugin::{Context, Manifest};
+
+/// The plugin's manifest (`dpe-jupyter --dpe-manifest`).
+pub fn manifest() -> Manifest {
+    let option = |name: &str, description: &str, takes_value: bool| OptionSpec {
+        name: name.into(),
+        description: description.into(),
+        takes_value,
+    };
+    let sub = |name: &str, description: &str, takes_project: bool, options: Vec<OptionSpec>| Subcommand {
+        name: name.into(),
+        description: description.into(),
+        takes_project,
+        options,
+    };
+    Manifest {
+        name: "jupyter".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        dpe: "^0.1".into(),
+        protocol: dpe_plugin::PROTOCOL_VERSION,
+        description: "Run a project's isolated Jupyter: stable port, kept packages, your file owner, real URL".into(),
+        takes_project: true,
+        subcommands: vec![
+            sub(
+                "spec",
+                "print the run specification as JSON",
+                true,
+                vec![option("--json", "JSON output", false), option("--rebuild", "rebuild the image", false)],
+            ),
+            sub("stop", "stop the server, keeping files and packages", true, vec![]),
+            sub("status", "show whether the server runs and where", true, vec![option("--json", "JSON output", false)]),
+            sub(
+                "logs",
+                "show the server's log",
+                true,
+                vec![option("--follow", "keep following", false), option("--tail", "only the last N lines", true)],
+            ),
+            sub("url", "print the URL with token", true, vec![]),
+            sub("shell", "open a shell in the environment", true, vec![]),
+            sub("exec", "run a command in the environment: exec PROJECT -- CMD", true, vec![]),
+            sub("pip", "run pip in the environment: pip PROJECT install X", true, vec![]),
+            sub(
+                "list",
+                "list running environments of every workspace",
+                false,
+                vec![option("--json", "JSON output", false)],
+            ),
+        ],
+        options: vec![
+            option("--detach", "run in the background", false),
+            option("--lan", "publish on every address (with a warning)", false),
+            option("--open", "open the URL in a browser", false),
+            option("--rebuild", "rebuild the image", false),
+        ],
+        complete: false,
+    }
+}
+
+/// The plugin's entry point: parse, run, report.
+pub fn run(context: &Context, args: &[String]) -> i32 {
+    let cli = match cli::Cli::try_parse_from(std::iter::once("dpe jupyter".to_string()).chain(args.iter().cloned())) {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return if err.use_stderr() { 2 } else { 0 };
+        }
+    };
+    match commands::run(context, cli) {
+        Ok(code) => code,
+        Err(err) => {
+            err.report();
+            err.code
+        }
+    }
+}

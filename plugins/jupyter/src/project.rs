@@ -1,0 +1,104 @@
+//! The selected project and the names dpe derives from it: container, volume, state keys and
+//! the base URL. Names are derived from the workspace path too, so two workspaces that both
+//! hold a `project_a` never share a container, a volume, a port or a token.
+
+use crate::error::{Error, Result};
+use dpe_plugin::{Config, Context};
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+
+/// Where the volume with the per-project Python environment is mounted in the container.
+pub const VOLUME_TARGET: &str = "/dpe";
+
+/// A project ready to be run: its identity and configuration.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub name: String,
+    pub dir: PathBuf,
+    pub workspace: PathBuf,
+    pub config: Config,
+}
+
+impl Project {
+    /// The project the core selected, checking that a positional name given to the plugin agrees.
+    pub fn from_context(context: &Context, positional: Option<&str>) -> Result<Project> {
+        let Some(project) = &context.project else {
+            return Err(match positional {
+                Some(name) => Error::new(format!("no project named `{name}` in this workspace")).with_help(
+                    "projects are folders under `projects/` of the workspace; `dpe jupyter list` shows running ones",
+                ),
+                None => Error::new("no project selected").with_help(
+                    "name one (`dpe jupyter project_a`), pass `--project NAME`, or run inside a project folder",
+                ),
+            });
+        };
+        if let Some(name) = positional {
+            if name != project.name {
+                return Err(Error::new(format!("`{name}` is not the selected project `{}`", project.name))
+                    .with_help(format!("run `dpe jupyter {name}` from the workspace, or drop `--project`")));
+            }
+        }
+        let workspace = context
+            .workspace
+            .clone()
+            .or_else(|| project.dir.parent().and_then(|p| p.parent()).map(PathBuf::from))
+            .unwrap_or_else(|| project.dir.clone());
+        Ok(Project { name: project.name.clone(), dir: project.dir.clone(), workspace, config: context.config.clone() })
+    }
+
+    /// A short, stable hash of the workspace path.
+    pub fn workspace_hash(&self) -> String {
+        short_hash(&self.workspace.to_string_lossy())
+    }
+
+    /// The key of this project in the per-user state (ports, tokens): unique per workspace.
+    pub fn key(&self) -> String {
+        format!("{}-{}", self.name, self.workspace_hash())
+    }
+
+    /// The container name; docker's name uniqueness also serialises two starts of one project.
+    pub fn container_name(&self) -> String {
+        format!("dpe-{}-{}", self.name.replace('_', "-"), self.workspace_hash())
+    }
+
+    /// The named volume holding the project's Python environment and home.
+    pub fn volume_name(&self) -> String {
+        format!("dpe-{}-{}-env", self.name.replace('_', "-"), self.workspace_hash())
+    }
+
+    /// The server's base URL: one path per project, so the cookies of several local Jupyters
+    /// never collide.
+    pub fn base_url(&self) -> String {
+        format!("/{}/", self.name)
+    }
+}
+
+/// The first 8 hex digits of the SHA-256 of `text`.
+pub fn short_hash(text: &str) -> String {
+    let digest = Sha256::digest(text.as_bytes());
+    digest.iter().take(4).map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(workspace: &str) -> Project {
+        Project {
+            name: "project_a".into(),
+            dir: PathBuf::from(workspace).join("projects/project_a"),
+            workspace: workspace.into(),
+            config: Config::default(),
+        }
+    }
+
+    #[test]
+    fn names_differ_between_workspaces_and_are_docker_safe() {
+        let a = project("/home/u/w1");
+        let b = project("/home/u/w2");
+        assert_ne!(a.container_name(), b.container_name());
+        assert_ne!(a.volume_name(), b.volume_name());
+        assert!(a.container_name().starts_with("dpe-project-a-"));
+        assert_eq!(a.base_url(), "/project_a/");
+    }
+}

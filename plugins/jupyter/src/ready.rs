@@ -1,0 +1,57 @@
+//! Waiting for the server: a minimal HTTP/1.0 GET over std's TcpStream, polled until the
+//! server's status endpoint answers 200. No HTTP client crate is needed for one request line.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+/// The status code of `GET url` (an `http://host:port/path` URL), or `None` when nothing
+/// answers yet.
+pub fn http_status(url: &str, timeout: Duration) -> Option<u16> {
+    let rest = url.strip_prefix("http://")?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let address: SocketAddr = authority.to_socket_addrs().ok()?.next()?;
+    let mut stream = TcpStream::connect_timeout(&address, timeout).ok()?;
+    stream.set_read_timeout(Some(timeout)).ok()?;
+    stream.set_write_timeout(Some(timeout)).ok()?;
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut head = [0u8; 32];
+    let mut filled = 0;
+    while filled < 12 {
+        let n = stream.read(&mut head[filled..]).ok()?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    let line = std::str::from_utf8(&head[..filled]).ok()?;
+    // "HTTP/1.1 200 OK"
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    #[test]
+    fn reads_the_status_of_a_real_server_and_none_when_closed() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 512];
+            let n = conn.read(&mut buf).unwrap();
+            assert!(String::from_utf8_lossy(&buf[..n]).starts_with("GET /p/api/status?token=t HTTP/1.0\r\n"));
+            conn.write_all(b"HTTP/1.1 403 Forbidden\r\n\r\n").unwrap();
+        });
+        let url = format!("http://127.0.0.1:{port}/p/api/status?token=t");
+        assert_eq!(http_status(&url, Duration::from_secs(2)), Some(403));
+        server.join().unwrap();
+        assert_eq!(http_status(&url, Duration::from_millis(200)), None);
+    }
+}

@@ -1,0 +1,111 @@
+//! The per-project token and the env file that carries it into the container.
+//!
+//! The token is random, made once per project and kept in `$DPE_STATE_DIR/jupyter/tokens/KEY`
+//! (mode 0600), so a bookmarked URL keeps working. It reaches the server only through an env
+//! file (`--env-file`, also 0600) together with the proxy variables, which may hold
+//! credentials: never through a command line, which every user of the host can read.
+
+use crate::error::{Error, Result};
+use std::fs::OpenOptions;
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+fn tokens_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("jupyter").join("tokens")
+}
+
+/// Reads the project's token, making one on first use.
+pub fn ensure_token(state_dir: &Path, key: &str) -> Result<String> {
+    if let Some(token) = read_token(state_dir, key) {
+        return Ok(token);
+    }
+    let dir = tokens_dir(state_dir);
+    create_private_dir(&dir)?;
+    let token = random_hex(24)?;
+    let path = dir.join(key);
+    write_private(&path, format!("{token}\n").as_bytes())?;
+    // Two starts may race to create it; whichever file won is the token.
+    Ok(read_token(state_dir, key).unwrap_or(token))
+}
+
+/// The project's token, if one was made.
+pub fn read_token(state_dir: &Path, key: &str) -> Option<String> {
+    let text = std::fs::read_to_string(tokens_dir(state_dir).join(key)).ok()?;
+    let token = text.trim().to_string();
+    (!token.is_empty()).then_some(token)
+}
+
+/// Writes the env file for a container: `JUPYTER_TOKEN` and the proxy variables that are set.
+pub fn write_env_file(state_dir: &Path, key: &str, token: &str, proxies: &[(String, String)]) -> Result<PathBuf> {
+    let dir = state_dir.join("jupyter").join("env");
+    create_private_dir(&dir)?;
+    let mut text = format!("JUPYTER_TOKEN={token}\n");
+    for (name, value) in proxies {
+        // An env file has one variable a line and no quoting; a newline would split it.
+        if !value.contains('\n') {
+            text.push_str(&format!("{name}={value}\n"));
+        }
+    }
+    let path = dir.join(format!("{key}.env"));
+    write_private(&path, text.as_bytes())?;
+    Ok(path)
+}
+
+fn create_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::io(format!("creating `{}`", dir.display()), e))
+}
+
+/// Writes a file readable by its owner only, replacing it atomically.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut file = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(format!("writing `{}`", path.display()), e)
+    })
+}
+
+fn random_hex(bytes: usize) -> Result<String> {
+    let mut buffer = vec![0u8; bytes];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buffer))
+        .map_err(|e| Error::io("reading `/dev/urandom`", e))?;
+    Ok(buffer.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn token_is_stable_private_and_random() {
+        let state = tempfile::tempdir().unwrap();
+        let a = ensure_token(state.path(), "a-1").unwrap();
+        assert_eq!(a.len(), 48);
+        assert_eq!(ensure_token(state.path(), "a-1").unwrap(), a);
+        assert_ne!(ensure_token(state.path(), "b-1").unwrap(), a);
+        let mode = std::fs::metadata(tokens_dir(state.path()).join("a-1")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn env_file_is_private_and_holds_token_and_proxies() {
+        let state = tempfile::tempdir().unwrap();
+        let proxies = vec![("HTTPS_PROXY".to_string(), "http://u:p@proxy:3128".to_string())];
+        let path = write_env_file(state.path(), "a-1", "tok", &proxies).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "JUPYTER_TOKEN=tok\nHTTPS_PROXY=http://u:p@proxy:3128\n");
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+}

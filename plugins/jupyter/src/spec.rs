@@ -1,0 +1,408 @@
+//! The run specification of a project's Jupyter environment: the `dpe jupyter spec --json`
+//! contract (used by compose and export) and the source of the `docker run` arguments, so the
+//! plugin and its consumers can never disagree on image, mounts, user, ports or token.
+
+use crate::docker::{LABEL_BASE_URL, LABEL_KEY, LABEL_PORT, LABEL_USER, LABEL_WORKDIR};
+use crate::error::{Error, Result};
+use crate::image::{self, Host, Plan};
+use crate::ports::{Registry, Request, Reservation};
+use crate::project::{short_hash, Project, VOLUME_TARGET};
+use crate::secrets;
+use dpe_plugin::config::GpuMode;
+use dpe_plugin::Context;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// The label holding a hash of the run arguments: a stopped container is restarted as it is
+/// only when it would be created exactly the same way.
+pub const LABEL_CONFIG: &str = "dpe.jupyter.config";
+
+/// A container port and the host port published for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PortPair {
+    pub container: u16,
+    pub host: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mount {
+    pub source: String,
+    pub target: String,
+}
+
+/// `dpe jupyter spec PROJECT --json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Spec {
+    pub project: String,
+    pub workspace: String,
+    pub image: String,
+    pub container: String,
+    pub volume: String,
+    pub volume_target: String,
+    pub workdir: String,
+    pub mount: Mount,
+    pub user: Option<String>,
+    pub env: BTreeMap<String, String>,
+    pub env_file: String,
+    pub command: Vec<String>,
+    pub bind: String,
+    pub port: PortPair,
+    pub ports: Vec<PortPair>,
+    pub service_ports: BTreeMap<String, Vec<PortPair>>,
+    pub base_url: String,
+    pub url: String,
+    pub ready_url: String,
+    pub gpu_args: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    /// Whether the image is a Docker Stacks one (drives `user` and `env`); not in the JSON.
+    #[serde(skip)]
+    pub stacks: bool,
+}
+
+/// What the caller of [`prepare`] wants beyond the project's configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub rebuild: bool,
+    /// `--lan`: publish on every address.
+    pub lan: bool,
+    /// Host ports other containers publish.
+    pub published: Vec<u16>,
+    /// Host ports to skip (a `docker run` just lost them).
+    pub avoid: Vec<u16>,
+    /// Host ports the project's own running container holds.
+    pub mine: Vec<u16>,
+}
+
+/// The outcome of [`prepare`].
+pub struct Prepared {
+    pub spec: Spec,
+    pub plan: Plan,
+    pub built: bool,
+    pub reservations: Vec<Reservation>,
+}
+
+/// Builds the image if needed, reserves the host ports, ensures the token and env file, asks
+/// the gpu plugin for engine flags, and returns the specification.
+pub fn prepare(context: &Context, project: &Project, options: &Options) -> Result<Prepared> {
+    let host = Host::current();
+    let plan = image::plan(project, &host)?;
+    let built = image::ensure(context, project, &plan, options.rebuild)?;
+    let (spec, reservations) = assemble(context, project, &plan, &host, options)?;
+    Ok(Prepared { spec, plan, built, reservations })
+}
+
+/// The specification of an already planned image (the part of [`prepare`] that does not build).
+pub fn assemble(
+    context: &Context,
+    project: &Project,
+    plan: &Plan,
+    host: &Host,
+    options: &Options,
+) -> Result<(Spec, Vec<Reservation>)> {
+    let config = &project.config;
+    let bind = if options.lan { "0.0.0.0".to_string() } else { config.jupyter.bind.clone() };
+    let key = project.key();
+
+    let mut requests =
+        vec![Request { key: key.clone(), project_dir: project.dir.clone(), start: config.jupyter.host_port_start }];
+    for port in &config.ports {
+        requests.push(Request { key: format!("{key}:port:{port}"), project_dir: project.dir.clone(), start: *port });
+    }
+    for (service, service_config) in &config.services {
+        for port in &service_config.ports {
+            requests.push(Request {
+                key: format!("{key}:service:{service}:{port}"),
+                project_dir: project.dir.clone(),
+                start: *port,
+            });
+        }
+    }
+    let registry = Registry::new(&context.state_dir);
+    let reservations = registry.reserve(&requests, &options.published, &options.avoid, &options.mine, &bind)?;
+    let host_of = |key: &str| reservations.iter().find(|r| r.key == key).map(|r| r.port).expect("reserved");
+
+    let token = secrets::ensure_token(&context.state_dir, &key)?;
+    let proxies: Vec<(String, String)> = image::PROXY_VARS
+        .iter()
+        .filter_map(|name| std::env::var(name).ok().map(|value| (name.to_string(), value)))
+        .collect();
+    let env_file = secrets::write_env_file(&context.state_dir, &key, &token, &proxies)?;
+
+    let gpu_args = gpu_args(context, project)?;
+    let mut spec = build_spec(project, plan, host, &bind, host_of(&key), &token, gpu_args);
+    spec.env_file = env_file.to_string_lossy().into_owned();
+    spec.ports =
+        config.ports.iter().map(|&p| PortPair { container: p, host: host_of(&format!("{key}:port:{p}")) }).collect();
+    for (service, service_config) in &config.services {
+        let pairs = service_config
+            .ports
+            .iter()
+            .map(|&p| PortPair { container: p, host: host_of(&format!("{key}:service:{service}:{p}")) })
+            .collect();
+        spec.service_ports.insert(service.clone(), pairs);
+    }
+    spec.labels.insert(LABEL_CONFIG.into(), short_hash(&run_args(&spec).join("\0")));
+    Ok((spec, reservations))
+}
+
+/// The pure part of the specification: everything but the env file, extra ports and labels
+/// that hash the result.
+pub fn build_spec(
+    project: &Project,
+    plan: &Plan,
+    host: &Host,
+    bind: &str,
+    host_port: u16,
+    token: &str,
+    gpu_args: Vec<String>,
+) -> Spec {
+    let config = &project.config;
+    let container_port = config.jupyter.port;
+    let base_url = project.base_url();
+    let stacks = plan.stacks;
+    let workdir = if stacks { "/home/jovyan/work".to_string() } else { "/work".to_string() };
+
+    let mut env = BTreeMap::new();
+    for (k, v) in &config.env {
+        env.insert(k.clone(), v.clone());
+    }
+    env.insert("DPE_PROJECT".into(), project.name.clone());
+    env.insert("DPE_BASE_URL".into(), base_url.clone());
+    env.insert("DPE_JUPYTER_PORT".into(), container_port.to_string());
+    let user = if stacks {
+        // Docker Stacks images start as root, move `jovyan` to NB_UID/NB_GID and drop to it.
+        if host.uid != 0 {
+            env.insert("NB_UID".into(), host.uid.to_string());
+            env.insert("NB_GID".into(), host.gid.to_string());
+        }
+        env.insert("CHOWN_HOME".into(), "yes".into());
+        Some("root".to_string())
+    } else {
+        // Any other image runs as the host user directly; its home lives in the volume.
+        env.insert("HOME".into(), format!("{VOLUME_TARGET}/home"));
+        Some(format!("{}:{}", host.uid, host.gid))
+    };
+
+    let mut command = vec!["dpe-start".to_string()];
+    match &config.jupyter.command {
+        Some(custom) => command.extend(custom.iter().cloned()),
+        None if stacks => {
+            command.push("start-notebook.py".into());
+            command.push(format!("--ServerApp.base_url={base_url}"));
+            if container_port != 8888 {
+                command.push(format!("--ServerApp.port={container_port}"));
+            }
+        }
+        None => {}
+    }
+
+    let url = format!("http://127.0.0.1:{host_port}{base_url}?token={token}");
+    let ready_url = format!("http://127.0.0.1:{host_port}{base_url}api/status?token={token}");
+    let mut labels = BTreeMap::new();
+    labels.insert(LABEL_PORT.to_string(), host_port.to_string());
+    labels.insert(LABEL_BASE_URL.to_string(), base_url.clone());
+    labels.insert(LABEL_KEY.to_string(), project.key());
+    labels.insert(LABEL_WORKDIR.to_string(), workdir.clone());
+    if let Some(user) = &user {
+        let exec_user = if stacks { format!("{}:{}", host.uid, host.gid) } else { user.clone() };
+        labels.insert(LABEL_USER.to_string(), exec_user);
+    }
+
+    Spec {
+        project: project.name.clone(),
+        workspace: project.workspace.to_string_lossy().into_owned(),
+        image: plan.tag.clone(),
+        container: project.container_name(),
+        volume: project.volume_name(),
+        volume_target: VOLUME_TARGET.to_string(),
+        workdir: workdir.clone(),
+        mount: Mount { source: project.dir.to_string_lossy().into_owned(), target: workdir },
+        user,
+        env,
+        env_file: String::new(),
+        command,
+        bind: bind.to_string(),
+        port: PortPair { container: container_port, host: host_port },
+        ports: Vec::new(),
+        service_ports: BTreeMap::new(),
+        base_url,
+        url,
+        ready_url,
+        gpu_args,
+        labels,
+        stacks,
+    }
+}
+
+/// `docker run` arguments for a specification (without the leading `run`'s `-d`).
+pub fn run_args(spec: &Spec) -> Vec<String> {
+    let mut args: Vec<String> = vec!["run".into(), "--detach".into(), "--name".into(), spec.container.clone()];
+    for (key, value) in &spec.labels {
+        args.push("--label".into());
+        args.push(format!("{key}={value}"));
+    }
+    args.push("--publish".into());
+    args.push(format!("{}:{}:{}", spec.bind, spec.port.host, spec.port.container));
+    for pair in &spec.ports {
+        args.push("--publish".into());
+        args.push(format!("{}:{}:{}", spec.bind, pair.host, pair.container));
+    }
+    args.push("--volume".into());
+    args.push(format!("{}:{}", spec.volume, spec.volume_target));
+    args.push("--volume".into());
+    args.push(format!("{}:{}", spec.mount.source, spec.mount.target));
+    args.push("--workdir".into());
+    args.push(spec.workdir.clone());
+    if let Some(user) = &spec.user {
+        args.push("--user".into());
+        args.push(user.clone());
+    }
+    for (key, value) in &spec.env {
+        args.push("--env".into());
+        args.push(format!("{key}={value}"));
+    }
+    if !spec.env_file.is_empty() {
+        args.push("--env-file".into());
+        args.push(spec.env_file.clone());
+    }
+    args.extend(spec.gpu_args.iter().cloned());
+    args.push(spec.image.clone());
+    args.extend(spec.command.iter().cloned());
+    args
+}
+
+/// Engine flags for the GPU, from the gpu plugin (`dpe gpu flags PROJECT --json`).
+fn gpu_args(context: &Context, project: &Project) -> Result<Vec<String>> {
+    if project.config.gpu == GpuMode::Off {
+        return Ok(Vec::new());
+    }
+    let output = dpe_plugin::client::dpe_command(context, &["gpu", "flags", &project.name, "--json"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| Error::io("running `dpe gpu flags`", e))?;
+    #[derive(serde::Deserialize)]
+    struct Flags {
+        #[serde(default)]
+        docker_args: Vec<String>,
+        #[serde(default)]
+        notice: Option<String>,
+    }
+    let parsed: Option<Flags> = serde_json::from_slice(&output.stdout).ok();
+    match (output.status.success(), parsed) {
+        (true, Some(flags)) => {
+            if let Some(notice) = flags.notice {
+                eprintln!("dpe: {notice}");
+            }
+            Ok(flags.docker_args)
+        }
+        _ if project.config.gpu == GpuMode::Required => {
+            Err(Error::new(format!("`{}` requires a GPU (`gpu = \"required\"`) and none is usable", project.name))
+                .with_help("see the findings above; or set `gpu = \"auto\"` to run without one")
+                .with_code(dpe_plugin::client::exit_code(output.status).max(1)))
+        }
+        _ => {
+            eprintln!("dpe: no GPU flags for `{}` (`dpe gpu flags` gave none); starting without a GPU", project.name);
+            Ok(Vec::new())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dpe_plugin::Config;
+    use std::path::PathBuf;
+
+    fn project(config: Config) -> Project {
+        Project { name: "project_a".into(), dir: "/w/projects/project_a".into(), workspace: "/w".into(), config }
+    }
+
+    fn host() -> Host {
+        Host { uid: 1000, gid: 1001, ca_env: None }
+    }
+
+    fn spec_for(config: Config) -> Spec {
+        let project = project(config);
+        let plan = crate::image::plan(&project, &host()).unwrap();
+        build_spec(&project, &plan, &host(), "127.0.0.1", 8890, "tok", vec![])
+    }
+
+    #[test]
+    fn docker_stacks_images_get_nb_uid_root_and_start_notebook() {
+        let spec = spec_for(Config { image: Some("scipy".into()), ..Config::default() });
+        assert!(spec.stacks);
+        assert_eq!(spec.user.as_deref(), Some("root"));
+        assert_eq!(spec.env["NB_UID"], "1000");
+        assert_eq!(spec.env["NB_GID"], "1001");
+        assert_eq!(spec.env["CHOWN_HOME"], "yes");
+        assert_eq!(spec.workdir, "/home/jovyan/work");
+        assert_eq!(spec.command, ["dpe-start", "start-notebook.py", "--ServerApp.base_url=/project_a/"]);
+        let args = run_args(&spec);
+        let joined = args.join(" ");
+        assert!(joined.contains("--user root"), "{joined}");
+        assert!(joined.contains("--env NB_UID=1000"), "{joined}");
+        assert!(joined.contains("--volume /w/projects/project_a:/home/jovyan/work"), "{joined}");
+        assert!(joined.ends_with("start-notebook.py --ServerApp.base_url=/project_a/"), "{joined}");
+    }
+
+    #[test]
+    fn other_images_run_as_the_host_user_with_home_in_the_volume() {
+        let spec = spec_for(Config { image: Some("debian:bookworm-slim".into()), ..Config::default() });
+        assert_eq!(spec.user.as_deref(), Some("1000:1001"));
+        assert_eq!(spec.env["HOME"], "/dpe/home");
+        assert!(!spec.env.contains_key("NB_UID"));
+        assert_eq!(spec.command, ["dpe-start"]);
+        assert_eq!(spec.url, "http://127.0.0.1:8890/project_a/?token=tok");
+        assert_eq!(spec.ready_url, "http://127.0.0.1:8890/project_a/api/status?token=tok");
+        let args = run_args(&spec);
+        let joined = args.join(" ");
+        assert!(joined.contains("--publish 127.0.0.1:8890:8888"), "{joined}");
+        assert!(!joined.contains("tok"), "the token never reaches the command line: {joined}");
+    }
+
+    #[test]
+    fn configured_command_runs_after_dpe_start() {
+        let mut config = Config { image: Some("debian:bookworm-slim".into()), ..Config::default() };
+        config.jupyter.command = Some(vec!["jupyter".into(), "lab".into()]);
+        config.jupyter.port = 9999;
+        let spec = spec_for(config);
+        assert_eq!(spec.command, ["dpe-start", "jupyter", "lab"]);
+        assert_eq!(spec.port, PortPair { container: 9999, host: 8890 });
+        assert_eq!(spec.env["DPE_JUPYTER_PORT"], "9999");
+        let _ = PathBuf::new();
+    }
+
+    #[test]
+    fn spec_json_has_every_contract_field() {
+        let spec = spec_for(Config { image: Some("debian:bookworm-slim".into()), ..Config::default() });
+        let value = serde_json::to_value(&spec).unwrap();
+        for field in [
+            "project",
+            "workspace",
+            "image",
+            "container",
+            "volume",
+            "volume_target",
+            "workdir",
+            "mount",
+            "user",
+            "env",
+            "env_file",
+            "command",
+            "bind",
+            "port",
+            "ports",
+            "service_ports",
+            "base_url",
+            "url",
+            "ready_url",
+            "gpu_args",
+            "labels",
+        ] {
+            assert!(value.get(field).is_some(), "missing {field}");
+        }
+        assert!(value.get("stacks").is_none());
+        assert_eq!(value["mount"]["target"], "/work");
+    }
+}
