@@ -61,7 +61,7 @@ pub const CDI_DIRS: &[&str] = &["/etc/cdi", "/var/run/cdi"];
 
 impl Host for SystemHost<'_> {
     fn program(&self, program: &str, args: &[&str]) -> Outcome {
-        let Some(path) = find_on_path(program) else { return Outcome::NotFound };
+        let Some(path) = find_on_path(program).or_else(|| wsl_fallback(program)) else { return Outcome::NotFound };
         capture(std::process::Command::new(path).args(args))
     }
 
@@ -107,6 +107,13 @@ fn capture(command: &mut std::process::Command) -> Outcome {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Outcome::NotFound,
         Err(e) => Outcome::Failed(e.to_string()),
     }
+}
+
+/// Under WSL 2 the driver's tools live in `/usr/lib/wsl/lib`, which a login shell's PATH does
+/// not always include.
+fn wsl_fallback(program: &str) -> Option<PathBuf> {
+    let path = Path::new("/usr/lib/wsl/lib").join(program);
+    (program == "nvidia-smi" && is_executable(&path)).then_some(path)
 }
 
 /// The first executable `program` on PATH.

@@ -440,3 +440,60 @@ fn image_needing_a_newer_cuda_than_the_driver() {
     assert_eq!(failure.message, "image `ghcr.io/synerbi/sirf:petric2` needs CUDA 12.8 (NVIDIA_REQUIRE_CUDA cuda>=12.8) but driver 551.78 supports up to CUDA 12.4");
     assert!(failure.fix.as_deref().unwrap().starts_with("update the NVIDIA driver to 570.26 or newer"));
 }
+
+#[test]
+fn podman_uses_cdi_and_asks_docker_nothing() {
+    let host = FakeHost::with_driver("smi-query-570-titanv-rtx5880.csv", "smi-table-570.133.20-a10-t4.txt")
+        .program("nvidia-ctk", ran(0, &fixture("nvidia-ctk-version-1.12.0.txt"), ""))
+        .cdi("/var/run/cdi/nvidia.yaml", fixture("cdi-nvidia-575.64.03.yaml"));
+    let report =
+        check::run(&host, &Options { podman: true, devices: Some(GpuDevices::Indices(vec![0])), ..Options::default() });
+    assert_eq!(report.mechanism, Some(Mechanism::Cdi));
+    assert!(!host.called("docker info"), "podman has no `docker info` runtimes to ask");
+    assert_eq!(
+        check::docker_args(Mechanism::Cdi, Some(&GpuDevices::Indices(vec![0])), &report.gpus),
+        vec!["--device", "nvidia.com/gpu=0"]
+    );
+    // Without a spec, podman has no way in: the fix is to generate one.
+    let bare = FakeHost::with_driver("smi-query-570-titanv-rtx5880.csv", "smi-table-570.133.20-a10-t4.txt")
+        .program("nvidia-ctk", ran(0, &fixture("nvidia-ctk-version-1.12.0.txt"), ""));
+    let report = check::run(&bare, &Options { podman: true, ..Options::default() });
+    assert!(!report.usable);
+    let cdi = report.findings.iter().find(|f| f.check == "cdi").unwrap();
+    assert_eq!(cdi.status, Status::Fail);
+    assert_eq!(cdi.fix.as_deref(), Some("sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml"));
+}
+
+#[test]
+fn a_working_host_reads_well() {
+    let host = FakeHost::with_driver("smi-query-570-titanv-rtx5880.csv", "smi-table-570.133.20-a10-t4.txt")
+        .program("nvidia-ctk", ran(0, &fixture("nvidia-ctk-version-1.12.0.txt"), ""))
+        .docker(RUNTIMES, ran(0, &fixture("docker-info-runtimes-toolkit-unregistered.txt"), ""))
+        .docker("docker run", ran(0, &fixture("smi-list-570-titanv-rtx5880.txt"), ""));
+    let context: dpe_plugin::Context = serde_json::from_value(serde_json::json!({
+        "protocol": dpe_plugin::PROTOCOL_VERSION, "dpe_version": "0.1.0", "dpe_bin": "/nonexistent/dpe",
+        "plugin": "gpu", "workspace": null, "project": null, "config": {}, "config_files": [],
+        "state_dir": "/s", "data_dir": "/d", "config_dir": "/c", "cache_dir": "/k",
+        "verbosity": 0, "color": "never", "json": false, "no_hooks": false
+    }))
+    .unwrap();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = dpe_gpu::run_with(&context, &host, &["check".into(), "--probe".into()], &mut out, &mut err);
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "\
+✓ NVIDIA driver 570.86.15, CUDA ≤ 12.8
+✓ GPU 0: NVIDIA TITAN V, compute capability 7.0
+✓ GPU 1: NVIDIA RTX 5880 Ada Generation, compute capability 8.9
+✓ NVIDIA Container Toolkit 1.12.0 (`nvidia-ctk`)
+! `nvidia` runtime not registered with docker (`--gpus` can still work through the toolkit's hook)
+  help: sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker
+- no CDI spec for nvidia.com/gpu in /etc/cdi or /var/run/cdi
+✓ a container sees 2 GPU(s): 0: NVIDIA TITAN V; 1: NVIDIA RTX 5880 Ada Generation
+
+containers can use the GPU with `--gpus`
+"
+    );
+    assert_eq!(String::from_utf8(err).unwrap(), "");
+    assert_eq!(code, 0);
+}
