@@ -53,6 +53,10 @@ pub struct Manifest {
     /// Where the environment's persisted volume is mounted; its content is baked into the image
     /// at this path, so a fresh volume is filled from it on first mount.
     pub volume_target: Option<String>,
+    /// `uid:gid` that owned the volume's root where it was exported; an import by another
+    /// user hands the baked-in environment to that user.
+    #[serde(default)]
+    pub owner: Option<String>,
     /// Whether `project/` holds the whole project folder or only its configuration.
     pub with_data: bool,
     /// The project's resolved configuration when exported, for the record.
@@ -451,7 +455,9 @@ impl Layout {
                 )));
             }
             if want != got {
-                return Err(Damage::Broken(format!("`{got_path}` does not match its checksum (sha256 {got}, listed {want})")));
+                return Err(Damage::Broken(format!(
+                    "`{got_path}` does not match its checksum (sha256 {got}, listed {want})"
+                )));
             }
         }
         let manifest = self.manifest.take().expect("a manifest precedes the checksum list");
@@ -510,11 +516,7 @@ fn mode_of(meta: &fs::Metadata) -> u32 {
 }
 
 fn mtime_of(meta: &fs::Metadata) -> u64 {
-    meta.modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 fn time_of(seconds: u64) -> std::time::SystemTime {
@@ -567,6 +569,7 @@ mod tests {
             image_id: "sha256:abc".to_string(),
             source_image: "dpe/project_a:123".to_string(),
             volume_target: Some("/opt/venv".to_string()),
+            owner: Some("1000:1000".to_string()),
             with_data: true,
             config: serde_json::json!({"image": "dpe-test/bookworm:latest"}),
         }

@@ -7,5 +7,12 @@
 //! environment (its image, volume, user) comes from `dpe jupyter spec PROJECT --json`.
 
 pub mod archive;
+pub mod docker;
+pub mod dockerfile;
 pub mod error;
+pub mod export;
+pub mod image;
+pub mod import;
+pub mod lock;
+pub mod probe;
 pub mod progress;

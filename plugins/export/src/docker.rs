@@ -1,0 +1,126 @@
+//! The few engine and sibling-plugin calls this plugin makes, all through dpe: `dpe docker …`
+//! (so the user's hooks run and the core labels what is created) and `dpe jupyter …` (which
+//! owns how a project's environment is built and run).
+
+use crate::error::{Failure, Result};
+use dpe_plugin::client;
+use dpe_plugin::Context;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::process::{Command, Output, Stdio};
+
+/// `dpe docker ARGS…`, capturing its output; fails with docker's last error line and status.
+pub fn output(context: &Context, args: &[&str], doing: &str) -> Result<Output> {
+    let output = client::docker_command(context, args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| Failure::new(format!("running `{} docker` failed: {e}", context.dpe_bin.display())))?;
+    if !output.status.success() {
+        return Err(failed(doing, &output));
+    }
+    Ok(output)
+}
+
+/// `dpe docker ARGS…` whose stdout is one value (an ID, a format string's result).
+pub fn text(context: &Context, args: &[&str], doing: &str) -> Result<String> {
+    let output = output(context, args, doing)?;
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+/// Whether `dpe docker KIND inspect NAME` finds the object (`image`, `volume`, `container`).
+pub fn exists(context: &Context, kind: &str, name: &str) -> Result<bool> {
+    let output = client::docker_command(context, &[kind, "inspect", "--format", "{{.Name}}", name])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| Failure::new(format!("running `{} docker` failed: {e}", context.dpe_bin.display())))?;
+    Ok(output.status.success())
+}
+
+/// The failure of a finished docker (or dpe) command: what we were doing, docker's last line.
+pub fn failed(doing: &str, output: &Output) -> Failure {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let last = stderr.lines().rev().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+    let detail = last.strip_prefix("error: ").unwrap_or(last);
+    let message = if detail.is_empty() { format!("{doing} failed") } else { format!("{doing} failed: {detail}") };
+    Failure::new(message).with_code(client::exit_code(output.status).max(1))
+}
+
+/// A `dpe jupyter ARGS…` command for `project`: the project is named both ways, so the core's
+/// selection (which prefers `DPE_PROJECT`, set for this very plugin) agrees with the argument.
+pub fn jupyter(context: &Context, project: &str, args: &[&str]) -> Command {
+    let mut command = client::dpe_command(context, &["jupyter"]);
+    command.args(args);
+    command.env(dpe_plugin::env::PROJECT, project);
+    command
+}
+
+/// The run specification of a project's environment (`dpe jupyter spec PROJECT --json`);
+/// only the fields export needs.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Spec {
+    pub project: String,
+    pub image: String,
+    pub container: String,
+    pub volume: String,
+    pub volume_target: String,
+    pub workdir: String,
+    pub mount: Mount,
+    pub user: Option<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Mount {
+    pub source: String,
+    pub target: String,
+}
+
+/// Asks the jupyter plugin for the specification; it builds the image first when needed (its
+/// build output shows on stderr).
+pub fn spec(context: &Context, project: &str) -> Result<Spec> {
+    let output = jupyter(context, project, &["spec", project, "--json"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| Failure::new(format!("running `dpe jupyter spec` failed: {e}")))?;
+    if !output.status.success() {
+        return Err(Failure::new(format!("`dpe jupyter spec {project}` failed (see above)"))
+            .with_help(
+                "export needs the jupyter plugin to build the project's environment; fix what it reports and run again",
+            )
+            .with_code(client::exit_code(output.status).max(1)));
+    }
+    serde_json::from_slice(&output.stdout).map_err(|e| {
+        Failure::new(format!(
+            "`dpe jupyter spec {project} --json` printed something that is not a run specification: {e}"
+        ))
+        .with_help("update the jupyter plugin so it matches this dpe")
+    })
+}
+
+/// The `docker run` arguments that give a throwaway container the environment's view: its
+/// image, user, env, persisted volume (read-only) and project folder (read-only).
+pub fn throwaway_args(spec: &Spec, volume_exists: bool) -> Vec<String> {
+    let mut args: Vec<String> =
+        vec!["run".into(), "--rm".into(), "--interactive".into(), "--network".into(), "none".into()];
+    if volume_exists {
+        args.push("--volume".into());
+        args.push(format!("{}:{}:ro", spec.volume, spec.volume_target));
+    }
+    args.push("--volume".into());
+    args.push(format!("{}:{}:ro", spec.mount.source, spec.mount.target));
+    args.push("--workdir".into());
+    args.push(spec.workdir.clone());
+    if let Some(user) = &spec.user {
+        args.push("--user".into());
+        args.push(user.clone());
+    }
+    for (key, value) in &spec.env {
+        args.push("--env".into());
+        args.push(format!("{key}={value}"));
+    }
+    args
+}

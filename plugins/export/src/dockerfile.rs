@@ -1,0 +1,453 @@
+//! `--to dockerfile DIR`: a standalone, readable Dockerfile and the lock it installs, which
+//! rebuild the project's live environment with plain `docker build`, no dpe needed.
+//!
+//! The Dockerfile follows the same steps as dpe's own image (CA certificates first, then env,
+//! apt packages, then Python) so it reads like what the user configured, but pins what dpe
+//! leaves open: the base image by registry digest (or by image ID when it has none), the apt
+//! packages by the versions installed, and every Python package by the live `pip freeze`,
+//! including what was installed by hand into the environment's volume. Packages installed from
+//! local files or folders are copied next to the Dockerfile and put back at the same path, so
+//! the lock stays exactly what `pip freeze` printed.
+
+use crate::docker::{self, Spec};
+use crate::error::{Failure, Result};
+use crate::lock::Locked;
+use crate::probe::Probe;
+use dpe_plugin::{Config, Context};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Where a rebuilt environment's files go in the output folder.
+pub const LOCK_FILE: &str = "requirements.lock";
+const LOCAL_DIR: &str = "local";
+const CA_DIR: &str = "ca-certificates";
+const CA_SCRIPT: &str = "dpe-ca-bundle.sh";
+
+/// The pinned `FROM` line and the comment explaining it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseImage {
+    pub from: String,
+    pub comment: String,
+}
+
+/// Pins `image`: by a registry digest of the same repository when the engine knows one, else by
+/// image ID with a comment saying why.
+pub fn pin_base(image: &str, repo_digests: &[String], id: &str) -> BaseImage {
+    let repository = repository_of(image);
+    let digest =
+        repo_digests.iter().find(|d| d.split('@').next() == Some(repository.as_str())).or_else(|| repo_digests.first());
+    match digest {
+        Some(digest) => BaseImage {
+            from: digest.clone(),
+            comment: format!("# Base image `{image}`, pinned by its registry digest."),
+        },
+        None => BaseImage {
+            from: id.to_string(),
+            comment: format!(
+                "# Base image `{image}`, pinned by image ID: it has no registry digest (it was built or\n\
+                 # imported locally), so it cannot be pulled by digest. This resolves only where that exact\n\
+                 # image exists: `docker save {image}` here, `docker load` there (or `dpe export --to archive`)."
+            ),
+        },
+    }
+}
+
+/// `quay.io/jupyter/scipy-notebook:latest` → `quay.io/jupyter/scipy-notebook`.
+fn repository_of(image: &str) -> String {
+    let without_digest = image.split('@').next().unwrap_or(image);
+    match without_digest.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo.to_string(),
+        _ => without_digest.to_string(),
+    }
+}
+
+/// A file or folder a lock line installs from, to copy into the build context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalSource {
+    /// The path inside the environment (`/work/dist/x.whl`).
+    pub inside: String,
+    /// Where it is on the host, when it lives in the project folder.
+    pub host: Option<PathBuf>,
+}
+
+/// The local sources the lock refers to (`name @ file:///…` and editable installs).
+pub fn local_sources(lock: &[Locked], spec: &Spec) -> Vec<LocalSource> {
+    let mut out = Vec::new();
+    for locked in lock {
+        let Some(url) = &locked.url else { continue };
+        let path = url.strip_prefix("file://").unwrap_or(url);
+        if !path.starts_with('/') {
+            continue;
+        }
+        let target = spec.mount.target.trim_end_matches('/');
+        let host = path
+            .strip_prefix(target)
+            .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+            .map(|rest| Path::new(&spec.mount.source).join(rest.trim_start_matches('/')));
+        out.push(LocalSource { inside: path.to_string(), host });
+    }
+    out
+}
+
+/// Everything the Dockerfile says.
+pub struct Inputs<'a> {
+    pub project: &'a str,
+    pub config: &'a Config,
+    pub spec: &'a Spec,
+    pub probe: &'a Probe,
+    pub base: BaseImage,
+    /// Whether the base is a Jupyter Docker Stacks image (it brings its own start command).
+    pub stacks: bool,
+    /// Names of the CA certificate files written to `ca-certificates/`.
+    pub certificates: Vec<String>,
+    pub has_local: bool,
+    pub generated_by: String,
+}
+
+/// The Dockerfile text.
+pub fn render(inputs: &Inputs) -> String {
+    let Inputs { project, config, spec, probe, base, .. } = inputs;
+    let mut text = format!(
+        "# The environment of dpe project `{project}`, exported by {} from the live environment.\n\
+         # It rebuilds without dpe:\n\
+         #   docker build -t {project}-env .\n\
+         #   docker run --rm -p 127.0.0.1:8888:8888 -v \"$PWD/{project}:{}\" {project}-env\n\
+         # Behind a proxy, pass it to the build: --build-arg HTTP_PROXY --build-arg HTTPS_PROXY --build-arg NO_PROXY\n\
+         # (docker forwards these standard names without caching them in the image).\n\n",
+        inputs.generated_by, spec.workdir
+    );
+    text.push_str(&base.comment);
+    text.push_str(&format!("\nFROM {}\nUSER root\n", base.from));
+    if config.dockerfile.is_some() {
+        text.push_str(
+            "# The project builds from its own Dockerfile; the base above is that image as built\n\
+             # here, so its apt packages and settings are already in it.\n",
+        );
+    }
+
+    if !inputs.certificates.is_empty() {
+        let bundle = dpe_jupyter::image::CA_BUNDLE;
+        text.push_str("\n# Extra CA certificates (a TLS-intercepting proxy), trusted before any download.\n");
+        text.push_str(&format!("COPY {CA_DIR}/ /usr/local/share/ca-certificates/dpe/\n"));
+        text.push_str(&format!("COPY {CA_SCRIPT} /usr/local/bin/dpe-ca-bundle\nRUN sh /usr/local/bin/dpe-ca-bundle\n"));
+        text.push_str(&format!(
+            "ENV SSL_CERT_FILE={bundle} REQUESTS_CA_BUNDLE={bundle} PIP_CERT={bundle} CURL_CA_BUNDLE={bundle}\n"
+        ));
+    }
+
+    if config.dockerfile.is_none() {
+        if !config.env.is_empty() {
+            text.push_str("\n# The project's environment variables.\n");
+            for (key, value) in &config.env {
+                text.push_str(&format!("ENV {key}={}\n", dockerfile_quote(value)));
+            }
+        }
+        let mut apt: Vec<String> = config
+            .apt_packages
+            .iter()
+            .map(|p| match probe.apt.get(p) {
+                Some(version) => format!("{p}={version}"),
+                None => p.clone(),
+            })
+            .collect();
+        apt.sort();
+        apt.dedup();
+        if !apt.is_empty() {
+            text.push_str(
+                "\n# apt packages at the versions installed in the live environment. If the mirror has\n\
+                 # moved on, drop the `=VERSION` pins to take its current ones.\n",
+            );
+            text.push_str("RUN apt-get update \\\n && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \\\n");
+            for package in &apt {
+                text.push_str(&format!("      {} \\\n", shell_quote(package)));
+            }
+            text.push_str(" && rm -rf /var/lib/apt/lists/*\n");
+        }
+    }
+
+    text.push_str(&format!(
+        "\n# Python {} packages, exactly as `pip freeze` listed them (see {LOCK_FILE}).\n",
+        probe.python
+    ));
+    let pip = if probe.is_venv() {
+        text.push_str(&format!(
+            "# Like dpe, a virtual environment over the system packages holds what pip installs.\n\
+             RUN python3 -m venv --system-site-packages --without-pip {prefix}\n\
+             ENV VIRTUAL_ENV={prefix} PATH={prefix}/bin:$PATH\n",
+            prefix = probe.prefix
+        ));
+        "python3 -m pip install"
+    } else {
+        "PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install"
+    };
+    if inputs.has_local {
+        text.push_str(&format!(
+            "# Packages installed from local files, put back at the paths the lock names.\nCOPY {LOCAL_DIR}/ /\n"
+        ));
+    }
+    text.push_str(&format!("COPY {LOCK_FILE} /tmp/dpe/{LOCK_FILE}\n"));
+    text.push_str(&format!(
+        "RUN PIP_DISABLE_PIP_VERSION_CHECK=1 {pip} --no-cache-dir --no-deps -r /tmp/dpe/{LOCK_FILE}\n"
+    ));
+
+    text.push_str(&format!("\nWORKDIR {}\nEXPOSE {}\n", spec.workdir, config.jupyter.port));
+    if !inputs.stacks {
+        let names: Vec<String> = probe.dists.iter().map(|d| crate::lock::normalize(&d.name)).collect();
+        let module = if names.iter().any(|n| n == "jupyterlab") {
+            Some(("jupyterlab", "ServerApp.root_dir"))
+        } else if names.iter().any(|n| n == "notebook") {
+            Some(("notebook", "NotebookApp.notebook_dir"))
+        } else {
+            None
+        };
+        if let Some((module, _)) = module {
+            text.push_str(&format!(
+                "CMD [\"python3\", \"-m\", \"{module}\", \"--ip=0.0.0.0\", \"--port={}\", \"--no-browser\", \"--allow-root\"]\n",
+                config.jupyter.port
+            ));
+        }
+    }
+    text
+}
+
+/// Writes the Dockerfile, lock, certificates and local packages into `dir`, replacing an
+/// earlier export there; a folder holding anything else is refused. The files are written to
+/// a sibling folder first and moved in place at the end, so `dir` is never half-written.
+pub fn write(
+    context: &Context,
+    dir: &Path,
+    inputs: &mut Inputs,
+    lock_text: &str,
+    lock: &[Locked],
+) -> Result<Vec<String>> {
+    if dir.exists() && !is_replaceable(dir) {
+        return Err(Failure::new(format!("`{}` exists and is not an earlier dockerfile export", dir.display()))
+            .with_help("name an empty or new folder: `dpe export PROJECT --to dockerfile DIR`"));
+    }
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).map_err(|e| Failure::io("creating", parent, e))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".dpe-export-")
+        .tempdir_in(parent)
+        .map_err(|e| Failure::io("creating a folder in", parent, e))?;
+    let root = staging.path();
+    let mut warnings = Vec::new();
+
+    let certificates = dpe_jupyter::image::collect_certificates(
+        &inputs.config.ca_certificates,
+        std::env::var(dpe_jupyter::image::CA_ENV).ok().filter(|v| !v.is_empty()).as_deref(),
+    )
+    .map_err(|e| Failure::new(e.message.clone()))?;
+    if !certificates.is_empty() {
+        fs::create_dir_all(root.join(CA_DIR)).map_err(|e| Failure::io("creating", &root.join(CA_DIR), e))?;
+        for (index, (source, bytes)) in certificates.iter().enumerate() {
+            let stem = source.file_stem().and_then(|s| s.to_str()).unwrap_or("ca");
+            let stem: String =
+                stem.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+            let name = format!("{index:02}-{stem}.crt");
+            write_file(&root.join(CA_DIR).join(&name), bytes)?;
+            inputs.certificates.push(name);
+        }
+        write_file(&root.join(CA_SCRIPT), dpe_jupyter::image::CA_BUNDLE_SCRIPT.as_bytes())?;
+    }
+
+    for source in local_sources(lock, inputs.spec) {
+        let dest = root.join(LOCAL_DIR).join(source.inside.trim_start_matches('/'));
+        let copied = match &source.host {
+            Some(host) if host.exists() => copy_tree(host, &dest),
+            _ => copy_from_environment(context, inputs.spec, &source.inside, &dest),
+        };
+        match copied {
+            Ok(()) => inputs.has_local = true,
+            Err(reason) => warnings.push(format!(
+                "`{}` is installed from `{}`, which could not be copied ({reason}); `docker build` needs it there",
+                source.inside.rsplit('/').next().unwrap_or(&source.inside),
+                source.inside
+            )),
+        }
+    }
+
+    write_file(&root.join(LOCK_FILE), lock_text.as_bytes())?;
+    write_file(&root.join("Dockerfile"), render(inputs).as_bytes())?;
+
+    let staged = staging.keep();
+    let old = parent.join(format!(".dpe-export-old-{}", std::process::id()));
+    if dir.exists() {
+        fs::rename(dir, &old).map_err(|e| Failure::io("moving aside", dir, e))?;
+    }
+    if let Err(e) = fs::rename(&staged, dir) {
+        let _ = fs::rename(&old, dir);
+        let _ = fs::remove_dir_all(&staged);
+        return Err(Failure::io("writing", dir, e));
+    }
+    let _ = fs::remove_dir_all(&old);
+    Ok(warnings)
+}
+
+/// An empty folder or one an earlier export wrote (it holds our Dockerfile and lock).
+fn is_replaceable(dir: &Path) -> bool {
+    let Ok(mut entries) = fs::read_dir(dir) else { return false };
+    if entries.next().is_none() {
+        return true;
+    }
+    let dockerfile = fs::read_to_string(dir.join("Dockerfile")).unwrap_or_default();
+    dir.join(LOCK_FILE).is_file() && dockerfile.starts_with("# The environment of dpe project")
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).map_err(|e| Failure::io("creating", parent, e))?;
+    }
+    fs::write(path, bytes).map_err(|e| Failure::io("writing", path, e))
+}
+
+fn copy_tree(from: &Path, to: &Path) -> std::result::Result<(), String> {
+    let meta = fs::symlink_metadata(from).map_err(|e| e.to_string())?;
+    if meta.is_dir() {
+        fs::create_dir_all(to).map_err(|e| e.to_string())?;
+        for entry in fs::read_dir(from).map_err(|e| e.to_string())? {
+            let entry = entry.map_err(|e| e.to_string())?;
+            copy_tree(&entry.path(), &to.join(entry.file_name()))?;
+        }
+        Ok(())
+    } else if meta.is_file() {
+        if let Some(parent) = to.parent() {
+            fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+        }
+        fs::copy(from, to).map(|_| ()).map_err(|e| e.to_string())
+    } else {
+        Ok(())
+    }
+}
+
+/// Copies one file out of the environment (a throwaway container with its volume).
+fn copy_from_environment(context: &Context, spec: &Spec, inside: &str, dest: &Path) -> std::result::Result<(), String> {
+    let volume_exists = docker::exists(context, "volume", &spec.volume).map_err(|f| f.message)?;
+    let mut args = docker::throwaway_args(spec, volume_exists);
+    args.extend(["--entrypoint".into(), "cat".into(), spec.image.clone(), inside.to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = docker::output(context, &args, &format!("reading `{inside}`")).map_err(|f| f.message)?;
+    if let Some(parent) = dest.parent() {
+        fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+    }
+    fs::write(dest, &output.stdout).map_err(|e| e.to_string())
+}
+
+fn shell_quote(word: &str) -> String {
+    if !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_.+:=/~,@".contains(c)) {
+        return word.to_string();
+    }
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+/// Quotes a value for a Dockerfile `ENV` line (which substitutes `$VARS`).
+fn dockerfile_quote(value: &str) -> String {
+    let escaped = value.replace('\\', "\\\\").replace('"', "\\\"").replace('$', "\\$").replace('\n', "\\n");
+    format!("\"{escaped}\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::docker::Mount;
+    use crate::probe::Dist;
+
+    fn spec() -> Spec {
+        Spec {
+            project: "p".into(),
+            image: "dpe-jupyter:abc".into(),
+            container: "dpe-p-1".into(),
+            volume: "dpe-p-1-env".into(),
+            volume_target: "/dpe".into(),
+            workdir: "/work".into(),
+            mount: Mount { source: "/ws/projects/p".into(), target: "/work".into() },
+            user: Some("1000:1000".into()),
+            env: Default::default(),
+            command: vec!["dpe-start".into()],
+        }
+    }
+
+    fn probe() -> Probe {
+        Probe {
+            python: "3.11.2".into(),
+            executable: "/dpe/venv/bin/python3".into(),
+            prefix: "/dpe/venv".into(),
+            base_prefix: "/usr".into(),
+            dists: vec![Dist {
+                name: "notebook".into(),
+                version: "6.4.12".into(),
+                location: "/usr/lib/python3/dist-packages".into(),
+                requires: vec![],
+            }],
+            apt: [("python3-pandas".to_string(), "1.5.3+dfsg-2".to_string())].into(),
+            freeze: String::new(),
+            freeze_error: String::new(),
+        }
+    }
+
+    #[test]
+    fn base_is_pinned_by_digest_or_by_id_with_a_reason() {
+        let pinned = pin_base(
+            "quay.io/jupyter/scipy-notebook:latest",
+            &["quay.io/jupyter/scipy-notebook@sha256:1111".into()],
+            "sha256:2222",
+        );
+        assert_eq!(pinned.from, "quay.io/jupyter/scipy-notebook@sha256:1111");
+        let local = pin_base("dpe-test/bookworm:latest", &[], "sha256:2222");
+        assert_eq!(local.from, "sha256:2222");
+        assert!(local.comment.contains("cannot be pulled by digest"), "{}", local.comment);
+        assert_eq!(repository_of("localhost:5000/x/y:1"), "localhost:5000/x/y");
+        assert_eq!(repository_of("localhost:5000/x/y"), "localhost:5000/x/y");
+    }
+
+    #[test]
+    fn local_sources_map_the_project_folder_to_the_host() {
+        let lock = crate::lock::parse_freeze(
+            "a==1\nb @ file:///work/dist/b-1-py3-none-any.whl\nc @ file:///tmp/c.whl\nd @ git+https://x/d\n",
+        );
+        let sources = local_sources(&lock, &spec());
+        assert_eq!(
+            sources,
+            [
+                LocalSource {
+                    inside: "/work/dist/b-1-py3-none-any.whl".into(),
+                    host: Some("/ws/projects/p/dist/b-1-py3-none-any.whl".into())
+                },
+                LocalSource { inside: "/tmp/c.whl".into(), host: None },
+            ]
+        );
+    }
+
+    #[test]
+    fn dockerfile_pins_everything_in_dpe_order() {
+        let config = Config {
+            image: Some("dpe-test/bookworm:latest".into()),
+            apt_packages: vec!["python3-pandas".into(), "python3-notebook".into()],
+            env: [("MODE".to_string(), "fast $x".to_string())].into(),
+            ..Config::default()
+        };
+        let (spec, probe) = (spec(), probe());
+        let inputs = Inputs {
+            project: "p",
+            config: &config,
+            spec: &spec,
+            probe: &probe,
+            base: pin_base("dpe-test/bookworm:latest", &[], "sha256:2222"),
+            stacks: false,
+            certificates: vec![],
+            has_local: true,
+            generated_by: "dpe export 0.1.0".into(),
+        };
+        let text = render(&inputs);
+        assert!(text.contains("\nFROM sha256:2222\nUSER root\n"), "{text}");
+        assert!(text.contains("ENV MODE=\"fast \\$x\"\n"), "{text}");
+        assert!(text.contains("      python3-notebook \\\n      python3-pandas=1.5.3+dfsg-2 \\\n"), "{text}");
+        assert!(text.contains("RUN python3 -m venv --system-site-packages --without-pip /dpe/venv\n"), "{text}");
+        assert!(text.contains("COPY local/ /\n"), "{text}");
+        assert!(text.contains("--no-deps -r /tmp/dpe/requirements.lock\n"), "{text}");
+        assert!(text.contains("CMD [\"python3\", \"-m\", \"notebook\""), "{text}");
+        let order =
+            ["FROM", "ENV MODE", "apt-get", "-m venv", "-r /tmp/dpe/requirements.lock"].map(|s| text.find(s).unwrap());
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{text}");
+    }
+}
