@@ -1,0 +1,399 @@
+//! End-to-end tests of `dpe jupyter` against the real engine and a real Jupyter server, acting
+//! as a real client: HTTP with and without the token, the contents API, a kernel over its
+//! websocket, pip from PyPI through the CA feature, restarts, two projects, a held port, a
+//! failing hook, Ctrl+C, and bad input.
+//!
+//! Every test project uses the same configuration, so the whole suite shares one image build
+//! (the first one downloads Debian's Jupyter packages; later runs find the tag and skip it).
+//! Each test owns a `Sandbox` (its own workspace, state and hooks) and a `DockerCleanup`
+//! that removes its containers and volumes even when it fails.
+
+use dpe_testkit::{docker_available, DockerCleanup, Sandbox};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The configuration of every test project: Jupyter and pandas from Debian's packages on the
+/// offline base image, and the host's CA bundle so pip reaches PyPI through the intercepting
+/// proxy of CI machines.
+const PROJECT_TOML: &str = r#"image = "dpe-test/bookworm:latest"
+apt_packages = ["python3-notebook", "python3-pandas", "python3-pip", "python3-venv"]
+ca_certificates = ["/etc/ssl/certs/ca-certificates.crt"]
+"#;
+
+/// Serialises the first image build, so parallel tests do not all build it at once.
+static IMAGE_BUILT: Mutex<bool> = Mutex::new(false);
+
+fn setup(projects: &[&str]) -> Option<(Sandbox, DockerCleanup)> {
+    if !docker_available() {
+        return None;
+    }
+    let sandbox = Sandbox::new();
+    let cleanup = DockerCleanup::new(&sandbox);
+    for name in projects {
+        sandbox.project(name, PROJECT_TOML);
+    }
+    let mut built = IMAGE_BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !*built {
+        let out = dpe(&sandbox, &["jupyter", "spec", projects[0], "--json"]);
+        assert!(out.status.success(), "building the shared test image failed:\n{}", text(&out.stderr));
+        *built = true;
+    }
+    Some((sandbox, cleanup))
+}
+
+fn dpe(sandbox: &Sandbox, args: &[&str]) -> Output {
+    sandbox.dpe().args(args).stdin(Stdio::null()).output().expect("run dpe")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A running server as the test sees it.
+struct Server {
+    port: u16,
+    base: String,
+    token: String,
+}
+
+impl Server {
+    fn from_url(url: &str) -> Server {
+        let rest = url.trim().strip_prefix("http://127.0.0.1:").unwrap_or_else(|| panic!("not a local URL: {url}"));
+        let (port, rest) = rest.split_once('/').unwrap();
+        let (path, token) = rest.split_once("?token=").unwrap();
+        Server { port: port.parse().unwrap(), base: format!("/{path}"), token: token.to_string() }
+    }
+
+    fn url(&self, path: &str, with_token: bool) -> String {
+        let token = if with_token { format!("?token={}", self.token) } else { String::new() };
+        format!("http://127.0.0.1:{}{}{path}{token}", self.port, self.base)
+    }
+
+    fn get(&self, path: &str, with_token: bool) -> (u16, String) {
+        match ureq::get(&self.url(path, with_token)).timeout(Duration::from_secs(30)).call() {
+            Ok(response) => (response.status(), response.into_string().unwrap_or_default()),
+            Err(ureq::Error::Status(code, response)) => (code, response.into_string().unwrap_or_default()),
+            Err(e) => panic!("GET {path}: {e}"),
+        }
+    }
+
+    fn post(&self, path: &str, body: &Value) -> Value {
+        let response = ureq::post(&self.url(path, true))
+            .timeout(Duration::from_secs(30))
+            .set("Content-Type", "application/json")
+            .send_string(&body.to_string())
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        serde_json::from_str(&response.into_string().unwrap()).unwrap()
+    }
+
+    /// Starts a kernel through the API and runs `code` over its websocket; returns the
+    /// stream output, or the error the kernel reported.
+    fn execute(&self, code: &str) -> Result<String, String> {
+        let kernel = self.post("api/kernels", &json!({"name": "python3"}));
+        let id = kernel["id"].as_str().unwrap().to_string();
+        let address =
+            format!("ws://127.0.0.1:{}{}api/kernels/{id}/channels?token={}", self.port, self.base, self.token);
+        let stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+        let (mut socket, _) = tungstenite::client(address.as_str(), stream).expect("kernel websocket");
+        let msg_id = format!("test-{}", std::process::id());
+        let request = json!({
+            "header": {"msg_id": msg_id, "username": "test", "session": "test-session",
+                       "msg_type": "execute_request", "version": "5.3", "date": ""},
+            "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+            "content": {"code": code, "silent": false, "store_history": false,
+                        "user_expressions": {}, "allow_stdin": false, "stop_on_error": true}
+        });
+        socket.send(tungstenite::Message::Text(request.to_string())).unwrap();
+        let mut output = String::new();
+        let mut error = None;
+        loop {
+            let message = socket.read().expect("kernel message");
+            let tungstenite::Message::Text(body) = message else { continue };
+            let value: Value = serde_json::from_str(&body).unwrap();
+            if value["parent_header"]["msg_id"] != msg_id {
+                continue;
+            }
+            match value["msg_type"].as_str().unwrap_or("") {
+                "stream" => output.push_str(value["content"]["text"].as_str().unwrap_or("")),
+                "error" => error = Some(format!("{}: {}", value["content"]["ename"], value["content"]["evalue"])),
+                "execute_reply" => break,
+                _ => {}
+            }
+        }
+        let _ = socket.close(None);
+        match error {
+            Some(e) => Err(e),
+            None => Ok(output),
+        }
+    }
+}
+
+/// `dpe jupyter NAME --detach`; the URL is the last line of stdout.
+fn start(sandbox: &Sandbox, name: &str) -> (Server, String) {
+    let out = dpe(sandbox, &["jupyter", name, "--detach"]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "dpe jupyter {name} --detach failed:\n{stderr}");
+    let stdout = text(&out.stdout);
+    let url = stdout.lines().last().unwrap_or_default();
+    (Server::from_url(url), stderr)
+}
+
+fn container_state(sandbox: &Sandbox, project: &str) -> Vec<String> {
+    let out = Command::new("docker")
+        .args(["ps", "-a", "--format", "{{.State}}"])
+        .args(["--filter", &format!("label=dpe.workspace={}", sandbox.workspace().display())])
+        .args(["--filter", &format!("label=dpe.project={project}")])
+        .output()
+        .unwrap();
+    text(&out.stdout).lines().map(String::from).collect()
+}
+
+fn host_uid() -> u32 {
+    // SAFETY: getuid cannot fail and touches no memory.
+    unsafe { libc::getuid() }
+}
+
+#[test]
+fn serves_the_project_keeps_files_and_packages_and_its_port() {
+    let Some((sandbox, _cleanup)) = setup(&["project_a"]) else { return };
+    let (server, first_log) = start(&sandbox, "project_a");
+    assert_eq!(server.base, "/project_a/");
+    assert_eq!(server.token.len(), 48);
+
+    // The API answers with the token and refuses without it.
+    let (status, body) = server.get("api/contents", true);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(server.get("api/contents", false).0, 403);
+
+    // A notebook created through the contents API is a file of the host user in the project.
+    let created = server.post("api/contents", &json!({"type": "notebook"}));
+    let name = created["name"].as_str().unwrap();
+    let file = sandbox.workspace().join("projects/project_a").join(name);
+    assert!(file.is_file(), "{} is missing on the host", file.display());
+    assert_eq!(std::fs::metadata(&file).unwrap().uid(), host_uid());
+
+    // A kernel runs pandas.
+    let output = server.execute("import pandas\nprint('pandas', pandas.__version__)").unwrap();
+    assert!(output.starts_with("pandas "), "{output}");
+
+    // The token never appears in the process list.
+    let ps = Command::new("ps").args(["-eo", "args"]).output().unwrap();
+    assert!(!text(&ps.stdout).contains(&server.token), "the token is visible in `ps`");
+
+    // A package from PyPI (through the CA feature) installed in the running environment
+    // survives stop and start, in the terminal's python and in a fresh kernel.
+    let out = dpe(&sandbox, &["jupyter", "pip", "project_a", "install", "--quiet", "tabulate==0.9.0"]);
+    assert!(out.status.success(), "pip install failed:\n{}{}", text(&out.stdout), text(&out.stderr));
+    let out = dpe(&sandbox, &["jupyter", "stop", "project_a"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        "dpe: stopping `project_a`…\ndpe: `project_a` stopped; its files and installed packages are kept\n"
+    );
+    assert_eq!(container_state(&sandbox, "project_a"), ["exited"]);
+    assert!(file.is_file());
+
+    let (again, second_log) = start(&sandbox, "project_a");
+    assert_eq!(again.port, server.port, "a restart keeps the port");
+    assert_eq!(again.token, server.token, "a restart keeps the token");
+    assert!(!second_log.contains("dpe: building"), "an unchanged project was rebuilt:\n{second_log}");
+    let _ = first_log;
+    let out = dpe(
+        &sandbox,
+        &["jupyter", "exec", "project_a", "--", "python3", "-c", "import tabulate; print(tabulate.__version__)"],
+    );
+    assert_eq!(text(&out.stdout).trim(), "0.9.0", "{}", text(&out.stderr));
+    assert_eq!(
+        again.execute("import tabulate\nprint(tabulate.__file__)").unwrap().trim(),
+        "/dpe/venv/lib/python3.11/site-packages/tabulate/__init__.py"
+    );
+
+    // url, status and list agree with what start printed.
+    let out = dpe(&sandbox, &["jupyter", "url", "project_a"]);
+    assert_eq!(text(&out.stdout).trim(), again.url("", true));
+    let out = dpe(&sandbox, &["jupyter", "list", "--json"]);
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["workspace"] == sandbox.workspace().to_str().unwrap())
+        .expect("listed");
+    assert_eq!(row["project"], "project_a");
+    assert_eq!(row["port"], again.port);
+    assert_eq!(row["url"], again.url("", true));
+}
+
+#[test]
+fn two_projects_get_two_ports_and_a_held_port_is_replaced() {
+    let Some((sandbox, _cleanup)) = setup(&["project_a", "project_b"]) else { return };
+    let (a, b) = std::thread::scope(|scope| {
+        let a = scope.spawn(|| start(&sandbox, "project_a").0);
+        let b = scope.spawn(|| start(&sandbox, "project_b").0);
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert_ne!(a.port, b.port);
+    assert_ne!(a.token, b.token);
+    assert_eq!(a.get("api/status", true).0, 200);
+    assert_eq!(b.get("api/status", true).0, 200);
+    assert_eq!(b.base, "/project_b/");
+
+    // Another program takes project_a's port while it is stopped: dpe moves and says so.
+    assert!(dpe(&sandbox, &["jupyter", "stop", "project_a"]).status.success());
+    let holder = TcpListener::bind(("127.0.0.1", a.port)).expect("hold the port");
+    let (moved, log) = start(&sandbox, "project_a");
+    assert_ne!(moved.port, a.port);
+    assert!(
+        log.contains(&format!(
+            "dpe: port {} of `project_a` is in use by another program; using port {}",
+            a.port, moved.port
+        )),
+        "{log}"
+    );
+    assert_eq!(moved.get("api/status", true).0, 200);
+    drop(holder);
+}
+
+#[test]
+fn ctrl_c_stops_the_foreground_server_and_keeps_the_files() {
+    let Some((sandbox, _cleanup)) = setup(&["project_c"]) else { return };
+    let mut child = sandbox
+        .dpe()
+        .args(["jupyter", "project_c"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let url = stdout.lines().map_while(Result::ok).find(|l| l.starts_with("http://")).expect("the URL is printed");
+    let server = Server::from_url(&url);
+    let created = server.post("api/contents", &json!({"type": "file", "ext": ".txt"}));
+    let file = sandbox.workspace().join("projects/project_c").join(created["name"].as_str().unwrap());
+    assert!(file.is_file());
+    assert_eq!(container_state(&sandbox, "project_c"), ["running"]);
+
+    // SAFETY: kill(2) on the child we spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "dpe did not stop after SIGINT");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("dpe: `project_c` stopped; its files and installed packages are kept"), "{stderr}");
+    assert_eq!(container_state(&sandbox, "project_c"), ["exited"]);
+    assert!(file.is_file(), "the file created in Jupyter is still there");
+}
+
+#[test]
+fn a_failing_pre_run_hook_leaves_no_container() {
+    let Some((sandbox, _cleanup)) = setup(&["project_h"]) else { return };
+    sandbox.write_exe("config/hooks/pre-run", "#!/bin/sh\necho 'policy: no containers today' >&2\nexit 3\n");
+    let out = dpe(&sandbox, &["jupyter", "project_h", "--detach"]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("policy: no containers today"), "{stderr}");
+    assert!(container_state(&sandbox, "project_h").is_empty(), "a container was left behind");
+    let volumes = Command::new("docker")
+        .args(["volume", "ls", "-q", "--filter", &format!("label=dpe.workspace={}", sandbox.workspace().display())])
+        .output()
+        .unwrap();
+    assert_eq!(text(&volumes.stdout), "", "a volume was left behind");
+}
+
+#[test]
+fn spec_json_is_the_contract() {
+    let Some((sandbox, _cleanup)) = setup(&["project_s"]) else { return };
+    let out = dpe(&sandbox, &["jupyter", "spec", "project_s", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let spec: Value = serde_json::from_slice(&out.stdout).expect("one JSON object on stdout");
+    let project_dir = sandbox.workspace().join("projects/project_s");
+    assert_eq!(spec["project"], "project_s");
+    assert_eq!(spec["workspace"], sandbox.workspace().to_str().unwrap());
+    assert!(spec["image"].as_str().unwrap().starts_with("dpe-jupyter:"));
+    assert_eq!(spec["mount"]["source"], project_dir.to_str().unwrap());
+    assert_eq!(spec["mount"]["target"], "/work");
+    assert_eq!(spec["volume_target"], "/dpe");
+    assert_eq!(spec["bind"], "127.0.0.1");
+    assert_eq!(spec["port"]["container"], 8888);
+    assert_eq!(spec["base_url"], "/project_s/");
+    assert_eq!(spec["command"], json!(["dpe-start"]));
+    assert_eq!(spec["gpu_args"], json!([]));
+    let env_file = Path::new(spec["env_file"].as_str().unwrap());
+    assert_eq!(std::fs::metadata(env_file).unwrap().mode() & 0o777, 0o600);
+    let token = std::fs::read_to_string(env_file).unwrap();
+    let token = token.lines().find_map(|l| l.strip_prefix("JUPYTER_TOKEN=")).unwrap().to_string();
+    assert!(spec["url"].as_str().unwrap().ends_with(&format!("/project_s/?token={token}")));
+    assert!(!spec["env"].to_string().contains(&token), "no secret in env");
+    // The reserved port is the project's from now on.
+    let again: Value =
+        serde_json::from_slice(&dpe(&sandbox, &["jupyter", "spec", "project_s", "--json"]).stdout).unwrap();
+    assert_eq!(again["port"], spec["port"]);
+}
+
+#[test]
+fn bad_input_is_one_clear_message_and_leaves_nothing() {
+    if !docker_available() {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let _cleanup = DockerCleanup::new(&sandbox);
+    sandbox.project("broken_req", "image = \"dpe-test/bookworm:latest\"\nrequirements = \"missing.txt\"\n");
+    sandbox.project("no_image", "image = \"dpe-test/does-not-exist:1\"\n");
+    sandbox.project("bad_ca", "image = \"dpe-test/bookworm:latest\"\nca_certificates = [\"/nowhere/corp.crt\"]\n");
+
+    let out = dpe(&sandbox, &["jupyter", "broken_req", "--detach"]);
+    assert_eq!(out.status.code(), Some(1));
+    let requirements = sandbox.workspace().join("projects/broken_req/missing.txt");
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "error: requirements file `{}` does not exist\nhelp: fix `requirements` in `{}/dpe.toml`, or remove it to use the project's requirements.txt\n",
+            requirements.display(),
+            sandbox.workspace().join("projects/broken_req").display()
+        )
+    );
+
+    let out = dpe(&sandbox, &["jupyter", "no_image", "--detach"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("error: image `dpe-test/does-not-exist:1` is not available locally and could not be pulled"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("help: check `image` in"), "{stderr}");
+
+    let out = dpe(&sandbox, &["jupyter", "bad_ca", "--detach"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr)
+            .starts_with("error: CA certificate `/nowhere/corp.crt` (from `ca_certificates`) does not exist\n"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Outside any project, with no project named: the plugin says how to choose one.
+    let out = dpe(&sandbox, &["jupyter", "stop"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "error: no project selected\nhelp: name one (`dpe jupyter project_a`), pass `--project NAME`, or run inside a project folder\n"
+    );
+
+    for name in ["broken_req", "no_image", "bad_ca"] {
+        assert!(container_state(&sandbox, name).is_empty(), "{name} left a container");
+    }
+}
