@@ -258,12 +258,16 @@ fn pick_artifact(dir: &Path, mut artifacts: Vec<Artifact>, prefer_dynamic: bool)
 
 /// The plugin name a file's name gives it (`dpe-NAME`, `libdpe_NAME.so`), if it is valid.
 pub fn file_plugin_name(path: &Path, kind: Kind) -> Option<String> {
+    raw_file_plugin_name(path, kind).filter(|name| names::is_valid(name))
+}
+
+/// The name part of `dpe-NAME` or `libdpe_NAME.so`, valid or not.
+fn raw_file_plugin_name(path: &Path, kind: Kind) -> Option<String> {
     let file = path.file_name()?.to_str()?;
-    let name = match kind {
-        Kind::Executable => file.strip_prefix("dpe-")?.to_string(),
-        Kind::Dynamic => file.strip_prefix("libdpe_")?.strip_suffix(DYLIB_SUFFIX)?.replace('_', "-"),
-    };
-    names::is_valid(&name).then_some(name)
+    match kind {
+        Kind::Executable => file.strip_prefix("dpe-").map(str::to_string),
+        Kind::Dynamic => Some(file.strip_prefix("libdpe_")?.strip_suffix(DYLIB_SUFFIX)?.replace('_', "-")),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -273,7 +277,11 @@ pub fn file_plugin_name(path: &Path, kind: Kind) -> Option<String> {
 /// with `--dpe-manifest` only when it carries the opt-in marker (as dispatch does); loads a
 /// library and reads its ABI version before anything else.
 pub fn inspect(candidate: Candidate, builtins: &[&str]) -> Result<Inspected> {
-    let from_file = file_plugin_name(&candidate.path, candidate.kind);
+    let from_file = raw_file_plugin_name(&candidate.path, candidate.kind);
+    if let Some(name) = &from_file {
+        // Refused before anything runs: a bad name never gets as far as a manifest request.
+        names::validate("plugin", name)?;
+    }
     let probe_name = from_file.clone().unwrap_or_default();
     let probe = Found {
         name: probe_name,
@@ -568,7 +576,7 @@ mod tests {
     fn formats_utc_times() {
         assert_eq!(rfc3339_utc(UNIX_EPOCH), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339_utc(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339_utc(UNIX_EPOCH + Duration::from_secs(1_795_000_000)), "2026-11-18T09:46:40Z");
+        assert_eq!(rfc3339_utc(UNIX_EPOCH + Duration::from_secs(1_795_000_000)), "2026-11-18T11:06:40Z");
     }
 
     #[test]

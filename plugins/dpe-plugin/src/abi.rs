@@ -65,7 +65,13 @@ macro_rules! export_plugin {
                     // NUL-terminated strings that outlive this call (see `PluginVTable::run`).
                     let (context_text, args) = unsafe { $crate::abi::__read_call(context_json, argc, argv) };
                     match $crate::Context::from_json(&context_text) {
-                        Ok(context) => $run(&context, &args),
+                        Ok(context) => {
+                            let status = $run(&context, &args);
+                            // The library has its own std and stdout buffer; dpe exits with
+                            // `process::exit`, which would drop a last line without `\n`.
+                            let _ = ::std::io::Write::flush(&mut ::std::io::stdout());
+                            status
+                        }
                         Err(message) => {
                             eprintln!("error: {message}");
                             2

@@ -184,14 +184,22 @@ fn incompatibility(manifest: &Manifest) -> Option<String> {
     }
 }
 
-/// A library that cannot be loaded is `incompatible` when it is of another ABI, else `broken`.
+/// A library that cannot be loaded is `incompatible` when it is of another ABI, else `broken`;
+/// the reason is said briefly (the row already shows the path).
 fn classify_failure(found: &Found, message: String) -> (Status, String) {
     if found.kind == Kind::Dynamic {
-        if let Err(LoadError::AbiMismatch { found: abi }) = LoadedPlugin::load(&found.path) {
-            return (
-                Status::Incompatible,
-                format!("plugin ABI {abi}, this dpe uses ABI {}: rebuild it against this dpe's `dpe-plugin`", dpe_plugin::abi::ABI_VERSION),
-            );
+        match LoadedPlugin::load(&found.path) {
+            Err(LoadError::AbiMismatch { found: abi }) => {
+                return (
+                    Status::Incompatible,
+                    format!("plugin ABI {abi}, this dpe uses ABI {}: rebuild it against this dpe's `dpe-plugin`", dpe_plugin::abi::ABI_VERSION),
+                )
+            }
+            Err(LoadError::MissingSymbol(symbol, _)) => {
+                return (Status::Broken, format!("not a dpe plugin library: it does not export `{symbol}`"))
+            }
+            Err(LoadError::Open(reason)) => return (Status::Broken, format!("cannot be loaded: {reason}")),
+            Ok(_) => {}
         }
     }
     (Status::Broken, message)
