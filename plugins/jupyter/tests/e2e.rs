@@ -354,6 +354,7 @@ fn bad_input_is_one_clear_message_and_leaves_nothing() {
     sandbox.project("broken_req", "image = \"dpe-test/bookworm:latest\"\nrequirements = \"missing.txt\"\n");
     sandbox.project("no_image", "image = \"dpe-test/does-not-exist:1\"\n");
     sandbox.project("bad_ca", "image = \"dpe-test/bookworm:latest\"\nca_certificates = [\"/nowhere/corp.crt\"]\n");
+    sandbox.project("bad_apt", "image = \"dpe-test/bookworm:latest\"\napt_packages = [\"no-such-package-dpe\"]\n");
 
     let out = dpe(&sandbox, &["jupyter", "broken_req", "--detach"]);
     assert_eq!(out.status.code(), Some(1));
@@ -385,6 +386,21 @@ fn bad_input_is_one_clear_message_and_leaves_nothing() {
         text(&out.stderr)
     );
 
+    // A build that fails says which step did.
+    let out = dpe(&sandbox, &["jupyter", "bad_apt", "--detach"]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    let last: Vec<&str> = stderr.lines().rev().take(2).collect();
+    assert!(
+        last[1].starts_with("error: building the image of `bad_apt` from the generated Dockerfile failed at step 3/")
+            && last[1].contains("`RUN apt-get update"),
+        "{stderr}"
+    );
+    assert_eq!(
+        last[0],
+        "help: the build output above shows why; fix the project's dpe.toml (or Dockerfile) and run again"
+    );
+
     // Outside any project, with no project named: the plugin says how to choose one.
     let out = dpe(&sandbox, &["jupyter", "stop"]);
     assert_eq!(out.status.code(), Some(1));
@@ -393,7 +409,7 @@ fn bad_input_is_one_clear_message_and_leaves_nothing() {
         "error: no project selected\nhelp: name one (`dpe jupyter project_a`), pass `--project NAME`, or run inside a project folder\n"
     );
 
-    for name in ["broken_req", "no_image", "bad_ca"] {
+    for name in ["broken_req", "no_image", "bad_ca", "bad_apt"] {
         assert!(container_state(&sandbox, name).is_empty(), "{name} left a container");
     }
 }

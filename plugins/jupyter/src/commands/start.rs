@@ -24,10 +24,13 @@ const PORT_RETRIES: usize = 5;
 
 pub fn run(context: &Context, args: &StartArgs) -> Result<i32> {
     let project = Project::from_context(context, args.project.as_deref())?;
-    if args.lan {
+    let bind = &project.config.jupyter.bind;
+    let loopback = bind == "127.0.0.1" || bind == "localhost" || bind == "::1" || bind.starts_with("127.");
+    if args.lan || !loopback {
         eprintln!(
-            "warning: --lan publishes `{}` on every network address of this machine; anyone who can reach it and has the token can run code as you",
-            project.name
+            "warning: `{}` is published on {} of this machine, not only 127.0.0.1; anyone who can reach it and has the token can run code as you",
+            project.name,
+            if args.lan { "every network address".to_string() } else { format!("address {bind}") }
         );
     }
     // The container list and the image check are independent: ask the engine for both at once.
