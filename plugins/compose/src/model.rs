@@ -263,6 +263,10 @@ fn render_service(service: &ServiceDef, target: Target) -> Node {
         ));
     }
     if target == Target::Swarm {
+        // Service names resolve to the tasks' own addresses instead of a virtual IP: the VIP
+        // goes through the same IPVS load balancer as the ingress mesh, which does not route on
+        // every host (not on this one), while plain DNS round robin always does.
+        deploy.push(("endpoint_mode".into(), Node::str("dnsrr")));
         // In a stack, service-level `labels` go to the containers; `deploy.labels` label the
         // swarm service itself, so both carry dpe's labels.
         deploy.push(("labels".into(), labels(&service.labels)));
@@ -440,6 +444,6 @@ volumes:
         assert!(text.starts_with("version: \"3.8\"\n"), "{text}");
         assert!(text.contains("    ports:\n      - target: 8888\n        published: 8888\n        protocol: \"tcp\"\n        mode: \"host\"\n"), "{text}");
         assert!(!text.contains("build") && !text.contains("depends_on"), "{text}");
-        assert!(text.contains("    deploy:\n      labels:\n        dpe.project: \"a\"\n"), "{text}");
+        assert!(text.contains("    deploy:\n      endpoint_mode: \"dnsrr\"\n      labels:\n        dpe.project: \"a\"\n"), "{text}");
     }
 }

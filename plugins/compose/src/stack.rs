@@ -117,6 +117,14 @@ impl Stack {
         run(self.compose(context, args), "dpe docker compose")
     }
 
+    /// Like [`Stack::run_compose`], with compose's progress (v1 prints builds on stdout) sent
+    /// to stderr, so this plugin's stdout holds only its own answer (the URLs, or `--json`).
+    pub fn run_compose_quietly(&self, context: &Context, args: &[&str]) -> Result<()> {
+        let mut command = self.compose(context, args);
+        command.stdout(stdout_to_stderr());
+        run(command, "dpe docker compose")
+    }
+
     /// The service keys of this stack that have a container (running or not, or only running).
     pub fn services(&self, context: &Context, running_only: bool) -> Result<BTreeSet<String>> {
         self.container_labels(context, "com.docker.compose.service", running_only)
@@ -162,6 +170,15 @@ pub fn dpe(context: &Context, project: Option<&str>) -> Command {
         command.env(dpe_plugin::env::PROJECT, project);
     }
     command
+}
+
+/// A child's stdout that writes to this process's stderr.
+pub fn stdout_to_stderr() -> Stdio {
+    use std::os::fd::AsFd;
+    match std::io::stderr().as_fd().try_clone_to_owned() {
+        Ok(fd) => Stdio::from(fd),
+        Err(_) => Stdio::inherit(),
+    }
 }
 
 /// Runs a command with the terminal's stdio.

@@ -10,7 +10,7 @@
 use super::{check_ports_free, plan, print_urls, ready_timeout, wait_ready};
 use crate::failure::{Failure, Result};
 use crate::model::Target;
-use crate::stack::{dpe, output, run as run_command, Stack};
+use crate::stack::{dpe, output, run as run_command, stdout_to_stderr, Stack};
 use crate::selection::Workspace;
 use clap::Args;
 use dpe_plugin::Context;
@@ -23,6 +23,11 @@ pub struct DeployArgs {
 }
 
 pub fn run(context: &Context, args: &DeployArgs) -> Result<()> {
+    let swarm = output(dpe(context, None).args(["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"]), "dpe docker info")?;
+    if swarm.trim() != "active" {
+        return Err(Failure::new("this Docker engine is not part of a swarm")
+            .help("make it a single-node swarm with `docker swarm init --advertise-addr 127.0.0.1`, or use `dpe compose up`"));
+    }
     let plan = plan(context, &args.projects, false)?;
     for fragment in &plan.all {
         if fragment.services.iter().any(|s| s.gpu.is_some()) {
@@ -33,15 +38,10 @@ pub fn run(context: &Context, args: &DeployArgs) -> Result<()> {
             .help(format!("run it with `dpe compose up {}`, or set `gpu = \"off\"` in its dpe.toml", fragment.project)));
         }
     }
-    let swarm = output(dpe(context, None).args(["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"]), "dpe docker info")?;
-    if swarm.trim() != "active" {
-        return Err(Failure::new("this Docker engine is not part of a swarm")
-            .help("make it a single-node swarm with `docker swarm init --advertise-addr 127.0.0.1`, or use `dpe compose up`"));
-    }
     for service in plan.all.iter().flat_map(|f| &f.services) {
         if let (Some(build), Some(image)) = (&service.build, &service.image) {
             let mut command = dpe(context, None);
-            command.args(["docker", "build", "--tag", image, build]);
+            command.args(["docker", "build", "--tag", image, build]).stdout(stdout_to_stderr());
             run_command(command, "dpe docker build")?;
         }
     }
@@ -54,6 +54,7 @@ pub fn run(context: &Context, args: &DeployArgs) -> Result<()> {
     let mut command = dpe(context, None);
     // There is no registry to ask about local images; the node has them.
     command.args(["docker", "stack", "deploy", "--resolve-image", "never", "--compose-file"]).arg(&file).arg(&plan.stack.name);
+    command.stdout(stdout_to_stderr());
     run_command(command, "dpe docker stack deploy")?;
     match wait_ready(&plan.all, ready_timeout(context), |_| true) {
         Ok(urls) => {
@@ -94,7 +95,7 @@ fn deployed(context: &Context, stack: &Stack) -> Result<bool> {
 /// so a `dpe compose up` right after finds the ports free.
 fn remove(context: &Context, stack: &Stack) -> Result<()> {
     let mut command = dpe(context, None);
-    command.args(["docker", "stack", "rm", &stack.name]);
+    command.args(["docker", "stack", "rm", &stack.name]).stdout(stdout_to_stderr());
     run_command(command, "dpe docker stack rm")?;
     let filter = format!("label=com.docker.stack.namespace={}", stack.name);
     let deadline = Instant::now() + Duration::from_secs(90);

@@ -6,7 +6,7 @@
 use super::current;
 use crate::failure::{Failure, Result};
 use crate::model::{self, Fragment, Target};
-use crate::stack::{dpe, run as run_command};
+use crate::stack::{dpe, run as run_command, stdout_to_stderr};
 use clap::Args;
 use dpe_plugin::Context;
 use std::collections::BTreeSet;
@@ -49,14 +49,14 @@ pub fn run(context: &Context, args: &DownArgs) -> Result<()> {
         if args.volumes {
             compose_args.push("--volumes");
         }
-        stack.run_compose(context, &compose_args)?;
+        stack.run_compose_quietly(context, &compose_args)?;
         // The file stays for reading and reuse; the state says nothing is up.
         return stack.save_fragments(&[]);
     }
 
     let mut compose_args = vec!["rm", "--stop", "--force"];
     compose_args.extend(model::service_keys(&fragments, &targets));
-    stack.run_compose(context, &compose_args)?;
+    stack.run_compose_quietly(context, &compose_args)?;
     let (gone, rest): (Vec<Fragment>, Vec<Fragment>) = fragments.into_iter().partition(|f| targets.contains(&f.project));
     stack.write(&rest, Target::Compose)?;
     stack.save_fragments(&rest)?;
@@ -64,7 +64,7 @@ pub fn run(context: &Context, args: &DownArgs) -> Result<()> {
         let names: Vec<&str> = gone.iter().flat_map(|f| f.volumes.iter().map(|v| v.name.as_str())).collect();
         if !names.is_empty() {
             let mut command = dpe(context, None);
-            command.args(["docker", "volume", "rm", "--force"]).args(&names);
+            command.args(["docker", "volume", "rm", "--force"]).args(&names).stdout(stdout_to_stderr());
             run_command(command, "dpe docker volume rm")?;
         }
     }

@@ -175,11 +175,11 @@ pub fn roll_back(context: &Context, stack: &Stack, before: &BTreeSet<String>, ke
             eprintln!("note: removing what this start created: {}", started.join(", "));
         }
         let result = if before.is_empty() {
-            stack.run_compose(context, &["down", "--remove-orphans"])
+            stack.run_compose_quietly(context, &["down", "--remove-orphans"])
         } else {
             let mut args = vec!["rm", "--stop", "--force"];
             args.extend(&started);
-            stack.run_compose(context, &args)
+            stack.run_compose_quietly(context, &args)
         };
         if result.is_err() {
             eprintln!("warning: could not remove everything this start created");

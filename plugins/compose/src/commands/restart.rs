@@ -26,7 +26,7 @@ pub fn run(context: &Context, args: &RestartArgs) -> Result<()> {
     }
     let mut compose_args = vec!["restart"];
     compose_args.extend(chosen.iter().flat_map(|f| f.services.iter().map(|s| s.key.as_str())));
-    stack.run_compose(context, &compose_args)?;
+    stack.run_compose_quietly(context, &compose_args)?;
     let alive = |project: &str| stack.services(context, true).map(|s| s.contains(project)).unwrap_or(true);
     let urls = wait_ready(&chosen, ready_timeout(context), alive)?;
     print_urls(context, &urls);

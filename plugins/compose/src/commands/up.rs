@@ -7,7 +7,7 @@
 //! services are passed to `compose up`.
 
 use super::{check_ports_free, plan, print_urls, ready_timeout, roll_back, wait_ready};
-use crate::failure::Result;
+use crate::failure::{Failure, Result};
 use crate::model::{self, Target};
 use clap::Args;
 use dpe_plugin::Context;
@@ -37,14 +37,16 @@ pub fn run(context: &Context, args: &UpArgs) -> Result<()> {
         compose_args.push("--build");
     }
     compose_args.extend(&keys);
-    if let Err(failure) = plan.stack.run_compose(context, &compose_args) {
+    if let Err(failure) = plan.stack.run_compose_quietly(context, &compose_args) {
         roll_back(context, &plan.stack, &before, &plan.kept);
         return Err(failure);
     }
     plan.stack.save_fragments(&plan.all)?;
 
     let alive = |project: &str| plan.stack.services(context, true).map(|s| s.contains(project)).unwrap_or(true);
-    match wait_ready(&plan.fresh, ready_timeout(context), alive) {
+    let started = wait_ready(&plan.fresh, ready_timeout(context), alive)
+        .and_then(|urls| all_running(context, &plan, &keys).map(|_| urls));
+    match started {
         Ok(urls) => {
             print_urls(context, &urls);
             Ok(())
@@ -52,10 +54,22 @@ pub fn run(context: &Context, args: &UpArgs) -> Result<()> {
         Err(failure) => {
             // Show why before the containers (and their logs) go away.
             let mut logs = vec!["logs", "--tail", "30"];
-            logs.extend(plan.fresh.iter().map(|f| f.project.as_str()));
-            let _ = plan.stack.run_compose(context, &logs);
+            logs.extend(&keys);
+            let _ = plan.stack.run_compose_quietly(context, &logs);
             roll_back(context, &plan.stack, &before, &plan.kept);
             Err(failure)
         }
     }
+}
+
+/// A service that exited right after starting (a typo in its command, a missing module) would
+/// leave a stack that looks up but is not; it counts as a failed start.
+fn all_running(context: &Context, plan: &super::Plan, keys: &[&str]) -> Result<()> {
+    let running = plan.stack.services(context, true)?;
+    let stopped: Vec<String> = keys.iter().filter(|k| !running.contains(**k)).map(|k| format!("`{k}`")).collect();
+    if stopped.is_empty() {
+        return Ok(());
+    }
+    Err(Failure::new(format!("{} stopped right after starting", stopped.join(", ")))
+        .help("its log is above; fix the service's `command` or image in its project's dpe.toml"))
 }

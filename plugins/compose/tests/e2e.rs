@@ -1,0 +1,370 @@
+//! End-to-end tests of `dpe compose` against the real engine and the real `docker-compose`
+//! (whichever the core picks), through the real `dpe`, `dpe-jupyter` and `dpe-gpu` binaries.
+//!
+//! Test projects use the jupyter tests' configuration, so they share its cached image; the
+//! `web` service is built from the base image with Debian's python3 and serves
+//! `python3 -m http.server`, which a notebook of another project reaches by name. Every test
+//! owns a `Sandbox` and a `DockerCleanup`, so a failure leaves nothing behind. The swarm test
+//! changes the engine (it may create a swarm), so it takes a write lock that keeps the other
+//! tests of this file from running beside it, and it restores the engine as it found it.
+
+use dpe_testkit::{docker_available, DockerCleanup, Sandbox};
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, RwLock};
+use std::time::Duration;
+
+/// The jupyter tests' project configuration (same image, built once for all suites).
+const PROJECT_TOML: &str = r#"image = "dpe-test/bookworm:latest"
+apt_packages = ["python3-notebook", "python3-pandas", "python3-pip", "python3-venv"]
+ca_certificates = ["/etc/ssl/certs/ca-certificates.crt"]
+"#;
+
+/// A project with a small HTTP service beside its notebook.
+fn project_with_web() -> String {
+    format!("{PROJECT_TOML}\n[services.web]\nbuild = \"web\"\nports = [8000]\n")
+}
+
+const WEB_DOCKERFILE: &str = "FROM dpe-test/bookworm:latest\n\
+RUN apt-get update && apt-get install -y --no-install-recommends python3 && rm -rf /var/lib/apt/lists/*\n\
+CMD [\"python3\", \"-m\", \"http.server\", \"8000\"]\n";
+
+/// Docker tests of this file share the engine; the swarm test needs it alone.
+static ENGINE: RwLock<()> = RwLock::new(());
+/// Serialises the first image build, so parallel tests do not all build it at once.
+static IMAGE_BUILT: Mutex<bool> = Mutex::new(false);
+
+/// A sandbox with these projects. Each test passes its own first host port: sandboxes have
+/// separate port registries, so tests running side by side would otherwise all pick 8888.
+fn setup(port_start: u16, projects: &[(&str, &str)]) -> Option<(Sandbox, DockerCleanup)> {
+    if !docker_available() {
+        return None;
+    }
+    let sandbox = Sandbox::new();
+    let cleanup = DockerCleanup::new(&sandbox);
+    sandbox.write("workspace/dpe.toml", &workspace_toml(port_start, ""));
+    for (name, toml) in projects {
+        sandbox.project(name, toml);
+        if toml.contains("[services.web]") {
+            sandbox.write(&format!("workspace/projects/{name}/web/Dockerfile"), WEB_DOCKERFILE);
+        }
+    }
+    let mut built = IMAGE_BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !*built {
+        let out = dpe(&sandbox, &["jupyter", "spec", projects[0].0, "--json"]);
+        assert!(out.status.success(), "building the shared test image failed:\n{}", text(&out.stderr));
+        *built = true;
+    }
+    Some((sandbox, cleanup))
+}
+
+fn workspace_toml(port_start: u16, more: &str) -> String {
+    format!("[jupyter]\nhost_port_start = {port_start}\n{more}")
+}
+
+fn dpe(sandbox: &Sandbox, args: &[&str]) -> Output {
+    sandbox.dpe().args(args).stdin(Stdio::null()).output().expect("run dpe")
+}
+
+/// Runs dpe and fails the test with its output when it fails.
+fn dpe_ok(sandbox: &Sandbox, args: &[&str]) -> String {
+    let out = dpe(sandbox, args);
+    assert!(out.status.success(), "`dpe {}` failed:\nstdout:\n{}\nstderr:\n{}", args.join(" "), text(&out.stdout), text(&out.stderr));
+    text(&out.stdout)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).output().expect("run docker");
+    text(&out.stdout)
+}
+
+fn lines(s: &str) -> BTreeSet<String> {
+    s.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()
+}
+
+fn workspace_filter(sandbox: &Sandbox) -> String {
+    format!("label=dpe.workspace={}", sandbox.workspace().display())
+}
+
+/// `name<TAB>id` of the workspace's containers (running or not).
+fn containers(sandbox: &Sandbox) -> BTreeSet<String> {
+    lines(&docker(&["ps", "-a", "--filter", &workspace_filter(sandbox), "--format", "{{.Names}}\t{{.ID}}"]))
+}
+
+fn networks(sandbox: &Sandbox) -> BTreeSet<String> {
+    lines(&docker(&["network", "ls", "--filter", &workspace_filter(sandbox), "--format", "{{.Name}}"]))
+}
+
+fn volumes(sandbox: &Sandbox) -> BTreeSet<String> {
+    lines(&docker(&["volume", "ls", "--filter", &workspace_filter(sandbox), "--format", "{{.Name}}"]))
+}
+
+/// The running container of a compose service of this sandbox.
+fn service_container(sandbox: &Sandbox, service: &str) -> String {
+    let service_filter = format!("label=com.docker.compose.service={service}");
+    let id = docker(&["ps", "-q", "--filter", &workspace_filter(sandbox), "--filter", &service_filter]);
+    let id = id.trim().to_string();
+    assert!(!id.is_empty(), "no running container for service `{service}`");
+    id
+}
+
+/// The `(project, url)` lines `up` prints.
+fn urls(stdout: &str) -> Vec<(String, String)> {
+    stdout
+        .lines()
+        .filter_map(|l| l.split_once("  ").map(|(p, u)| (p.trim().to_string(), u.trim().to_string())))
+        .collect()
+}
+
+/// The HTTP status of a GET to a local URL (0 when nothing answers).
+fn http_status(url: &str) -> u16 {
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let Ok(mut stream) = TcpStream::connect(authority) else { return 0 };
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let request = format!("GET {} HTTP/1.0\r\nHost: {authority}\r\n\r\n", if path.is_empty() { "/" } else { path });
+    if stream.write_all(request.as_bytes()).is_err() {
+        return 0;
+    }
+    let mut head = String::new();
+    let _ = stream.take(64).read_to_string(&mut head);
+    head.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+/// `http://127.0.0.1:PORT/base/?token=T` → the status API URL.
+fn api_status(url: &str) -> String {
+    let (base, token) = url.split_once("?token=").unwrap();
+    format!("{base}api/status?token={token}")
+}
+
+#[test]
+fn two_projects_share_a_network_restart_unchanged_and_go_down_keeping_volumes() {
+    let _engine = ENGINE.read().unwrap_or_else(|e| e.into_inner());
+    let web = project_with_web();
+    let Some((sandbox, _cleanup)) = setup(18100, &[("alpha", PROJECT_TOML), ("beta", &web)]) else { return };
+    // No names: the workspace's `[compose] projects` selects.
+    sandbox.write("workspace/dpe.toml", &workspace_toml(18100, "[compose]\nprojects = [\"alpha\", \"beta\"]\n"));
+
+    let stdout = dpe_ok(&sandbox, &["compose", "up"]);
+    let first = urls(&stdout);
+    assert_eq!(first.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(), ["alpha", "beta"], "{stdout}");
+    for (project, url) in &first {
+        assert_eq!(http_status(&api_status(url)), 200, "the notebook of {project} does not answer at {url}");
+    }
+    assert_ne!(first[0].1, first[1].1);
+
+    // A notebook of alpha reaches beta's service by its short name and by its full name.
+    let alpha = service_container(&sandbox, "alpha");
+    let probe = "import urllib.request as u; print(u.urlopen('http://web:8000/').status, u.urlopen('http://beta-web:8000/').status)";
+    let out = dpe_ok(&sandbox, &["docker", "exec", &alpha, "python3", "-c", probe]);
+    assert_eq!(out.trim(), "200 200");
+
+    // The generated file is private, and everything in it carries dpe's labels.
+    let config = dpe_ok(&sandbox, &["compose", "config"]);
+    assert!(config.contains("  beta-web:\n") && config.contains("          - \"web\"\n"), "{config}");
+    let state = std::fs::read_dir(sandbox.path("state/compose")).unwrap().next().unwrap().unwrap().path();
+    let mode = std::fs::metadata(state.join("compose.yaml")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let nets = networks(&sandbox);
+    assert_eq!(nets.len(), 1, "{nets:?}");
+    let net = nets.iter().next().unwrap();
+    assert_eq!(docker(&["network", "inspect", net, "--format", "{{index .Labels \"dpe.plugin\"}}"]).trim(), "compose");
+    let web_labels = docker(&["inspect", &service_container(&sandbox, "beta-web"), "--format", "{{json .Config.Labels}}"]);
+    assert!(web_labels.contains("\"dpe.project\":\"beta\"") && web_labels.contains("\"dpe.plugin\":\"compose\""), "{web_labels}");
+
+    // Up again: nothing rebuilt or recreated, the same URLs.
+    let before = containers(&sandbox);
+    let again = dpe(&sandbox, &["compose", "up", "alpha", "beta"]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert_eq!(urls(&text(&again.stdout)), first);
+    assert_eq!(containers(&sandbox), before, "a second `up` recreated containers:\n{}", text(&again.stderr));
+    assert!(!text(&again.stderr).contains("Step 1/"), "a second `up` rebuilt an image:\n{}", text(&again.stderr));
+
+    // Down: containers and network go, the named volumes stay.
+    let kept = volumes(&sandbox);
+    assert!(kept.len() >= 2, "{kept:?}");
+    dpe_ok(&sandbox, &["compose", "down"]);
+    assert_eq!(containers(&sandbox), BTreeSet::new());
+    assert_eq!(networks(&sandbox), BTreeSet::new());
+    assert_eq!(volumes(&sandbox), kept);
+
+    // Up after down: the same ports, the same images.
+    let revived = dpe(&sandbox, &["compose", "up"]);
+    assert!(revived.status.success(), "{}", text(&revived.stderr));
+    assert_eq!(urls(&text(&revived.stdout)), first);
+    assert!(!text(&revived.stderr).contains("Step 1/"), "{}", text(&revived.stderr));
+
+    // Down one project: the other keeps running on the network.
+    dpe_ok(&sandbox, &["compose", "down", "beta"]);
+    let left: Vec<String> = containers(&sandbox).into_iter().map(|c| c.split('\t').next().unwrap().to_string()).collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0].contains("alpha"), "{left:?}");
+    assert_eq!(networks(&sandbox).len(), 1);
+
+    dpe_ok(&sandbox, &["compose", "down", "--volumes"]);
+    assert_eq!(containers(&sandbox), BTreeSet::new());
+    assert_eq!(networks(&sandbox), BTreeSet::new());
+    assert!(volumes(&sandbox).is_disjoint(&kept.iter().filter(|v| v.contains("alpha")).cloned().collect()));
+}
+
+#[test]
+fn which_project_and_the_compose_table_select() {
+    let _engine = ENGINE.read().unwrap_or_else(|e| e.into_inner());
+    let Some((sandbox, _cleanup)) = setup(18200, &[("alpha", PROJECT_TOML), ("beta", PROJECT_TOML), ("gamma", PROJECT_TOML)])
+    else {
+        return;
+    };
+    let services = |config: &str| -> Vec<String> {
+        let body = config.split("\nservices:\n").nth(1).unwrap_or("");
+        body.lines()
+            .take_while(|l| l.starts_with(' '))
+            .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+            .map(|l| l.trim().trim_end_matches(':').to_string())
+            .collect()
+    };
+    sandbox.write("workspace/which-project", "# what to run\nalpha\n\ngamma  # the second one\n");
+    assert_eq!(services(&dpe_ok(&sandbox, &["compose", "config"])), ["alpha", "gamma"]);
+
+    // The workspace dpe.toml wins over which-project.
+    sandbox.write("workspace/dpe.toml", &workspace_toml(18200, "[compose]\nprojects = [\"beta\"]\n"));
+    assert_eq!(services(&dpe_ok(&sandbox, &["compose", "config"])), ["beta"]);
+
+    // A name in which-project that is no project is reported with the file it came from.
+    sandbox.write("workspace/dpe.toml", &workspace_toml(18200, ""));
+    sandbox.write("workspace/which-project", "alpha\ndelta\n");
+    let out = dpe(&sandbox, &["compose", "up"]);
+    assert_eq!(out.status.code(), Some(1));
+    let which = sandbox.workspace().join("which-project");
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "error: unknown project `delta` (selected in {})\nhelp: the projects of this workspace are `alpha`, `beta`, `gamma`\n",
+            which.display()
+        )
+    );
+    assert_eq!(containers(&sandbox), BTreeSet::new());
+}
+
+#[test]
+fn a_failing_pre_compose_hook_leaves_nothing_running() {
+    let _engine = ENGINE.read().unwrap_or_else(|e| e.into_inner());
+    let web = project_with_web();
+    let Some((sandbox, _cleanup)) = setup(18300, &[("alpha", PROJECT_TOML), ("beta", &web)]) else { return };
+    sandbox.write_exe("config/hooks/pre-compose", "#!/bin/sh\necho 'policy: no stacks today' >&2\nexit 3\n");
+    let out = dpe(&sandbox, &["compose", "up", "alpha", "beta"]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("policy: no stacks today"), "{stderr}");
+    assert_eq!(containers(&sandbox), BTreeSet::new());
+    assert_eq!(networks(&sandbox), BTreeSet::new());
+}
+
+#[test]
+fn clashes_and_broken_configuration_are_refused_before_anything_starts() {
+    let _engine = ENGINE.read().unwrap_or_else(|e| e.into_inner());
+    let db = format!("{PROJECT_TOML}\n[services.db]\nimage = \"dpe-test/bookworm:latest\"\ncommand = [\"sleep\", \"infinity\"]\n");
+    let broken = format!("{PROJECT_TOML}\n[services.db]\nimgae = \"postgres:16\"\n");
+    let Some((sandbox, _cleanup)) = setup(18400, &[("alpha", &db), ("beta", &db), ("broken", &broken)]) else { return };
+
+    let out = dpe(&sandbox, &["compose", "up", "alpha", "beta"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "error: service name clash: `db` would name both service `db` of project `alpha` and service `db` of project `beta` on the workspace network\n\
+         help: rename one of them in its project's dpe.toml (e.g. `[services.beta_db]`), or start them separately\n"
+    );
+
+    let out = dpe(&sandbox, &["compose", "up", "alpha", "broken"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("imgae"), "{}", text(&out.stderr));
+
+    let out = dpe(&sandbox, &["compose", "up", "alpha", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "error: unknown project `nope`\nhelp: the projects of this workspace are `alpha`, `beta`, `broken`\n"
+    );
+    assert_eq!(containers(&sandbox), BTreeSet::new());
+    assert_eq!(networks(&sandbox), BTreeSet::new());
+
+    // A notebook started on its own holds the project's port: compose says who, starts nothing.
+    dpe_ok(&sandbox, &["jupyter", "alpha", "--detach"]);
+    let standalone = containers(&sandbox);
+    let out = dpe(&sandbox, &["compose", "up", "alpha"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("error: port clash: host port ") && stderr.contains("(project `alpha`, container port 8888) is already used by container `"), "{stderr}");
+    assert!(stderr.contains("help: stop it first (`dpe jupyter stop alpha` if the notebook runs on its own), then run this again\n"), "{stderr}");
+    assert_eq!(containers(&sandbox), standalone);
+    dpe_ok(&sandbox, &["jupyter", "stop", "alpha"]);
+}
+
+/// Leaves the swarm (and removes the bridge swarm creates) when dropped, if this test made it.
+struct SwarmGuard {
+    created: bool,
+    gwbridge_existed: bool,
+}
+
+impl Drop for SwarmGuard {
+    fn drop(&mut self) {
+        if self.created {
+            let _ = Command::new("docker").args(["swarm", "leave", "--force"]).output();
+            if !self.gwbridge_existed {
+                let _ = Command::new("docker").args(["network", "rm", "docker_gwbridge"]).output();
+            }
+        }
+    }
+}
+
+#[test]
+fn deploy_runs_the_stack_on_a_single_node_swarm() {
+    let _engine = ENGINE.write().unwrap_or_else(|e| e.into_inner());
+    let web = project_with_web();
+    let Some((sandbox, _cleanup)) = setup(18500, &[("alpha", PROJECT_TOML), ("beta", &web)]) else { return };
+
+    let out = dpe(&sandbox, &["compose", "deploy", "alpha"]);
+    let already_swarm = docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"]).trim() == "active";
+    if !already_swarm {
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(
+            text(&out.stderr),
+            "error: this Docker engine is not part of a swarm\n\
+             help: make it a single-node swarm with `docker swarm init --advertise-addr 127.0.0.1`, or use `dpe compose up`\n"
+        );
+    }
+    let gwbridge_existed = !docker(&["network", "ls", "-q", "--filter", "name=^docker_gwbridge$"]).trim().is_empty();
+    let _swarm = SwarmGuard { created: !already_swarm, gwbridge_existed };
+    if !already_swarm {
+        let init = Command::new("docker").args(["swarm", "init", "--advertise-addr", "127.0.0.1"]).output().unwrap();
+        assert!(init.status.success(), "docker swarm init: {}", text(&init.stderr));
+    }
+
+    let stdout = dpe_ok(&sandbox, &["compose", "deploy", "alpha", "beta"]);
+    let deployed = urls(&stdout);
+    assert_eq!(deployed.len(), 2, "{stdout}");
+    for (project, url) in &deployed {
+        assert_eq!(http_status(&api_status(url)), 200, "the notebook of {project} does not answer at {url}");
+    }
+    let task = |service: &str| {
+        let filter = format!("label=com.docker.swarm.service.name={}", service);
+        docker(&["ps", "-q", "--filter", &filter]).trim().to_string()
+    };
+    let stack = std::fs::read_dir(sandbox.path("state/compose")).unwrap().next().unwrap().unwrap().file_name();
+    let stack = stack.to_string_lossy();
+    let alpha = task(&format!("{stack}_alpha"));
+    let probe = "import urllib.request as u; print(u.urlopen('http://web:8000/').status, u.urlopen('http://beta-web:8000/').status)";
+    let out = dpe_ok(&sandbox, &["docker", "exec", &alpha, "python3", "-c", probe]);
+    assert_eq!(out.trim(), "200 200");
+
+    dpe_ok(&sandbox, &["compose", "undeploy"]);
+    let filter = format!("label=com.docker.stack.namespace={stack}");
+    assert_eq!(docker(&["ps", "-aq", "--filter", &filter]).trim(), "");
+    assert_eq!(docker(&["network", "ls", "-q", "--filter", &filter]).trim(), "");
+}
