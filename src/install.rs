@@ -237,13 +237,20 @@ fn pick_artifact(dir: &Path, mut artifacts: Vec<Artifact>, prefer_dynamic: bool)
         return Err(Error::new(format!("building `{}` produced several plugins: {}", dir.display(), list.join(", ")))
             .with_help("install the one you want by its path: `dpe plugin install PATH`"));
     }
-    let both = artifacts.iter().any(|a| a.kind == Kind::Executable) && artifacts.iter().any(|a| a.kind == Kind::Dynamic);
+    let both =
+        artifacts.iter().any(|a| a.kind == Kind::Executable) && artifacts.iter().any(|a| a.kind == Kind::Dynamic);
     let wanted = if prefer_dynamic { Kind::Dynamic } else { Kind::Executable };
     artifacts.sort_by_key(|a| a.kind != wanted);
     let chosen = artifacts.remove(0);
     if prefer_dynamic && chosen.kind != Kind::Dynamic {
-        return Err(Error::new(format!("building `{}` produced no dynamic library, only `{}`", dir.display(), chosen.path.display()))
-            .with_help("drop `--dynamic` to install the executable, or add crate-type = [\"cdylib\"] to the project's [lib]"));
+        return Err(Error::new(format!(
+            "building `{}` produced no dynamic library, only `{}`",
+            dir.display(),
+            chosen.path.display()
+        ))
+        .with_help(
+            "drop `--dynamic` to install the executable, or add crate-type = [\"cdylib\"] to the project's [lib]",
+        ));
     }
     let what = match chosen.kind {
         Kind::Executable => "executable",
@@ -309,7 +316,9 @@ pub fn inspect(candidate: Candidate, builtins: &[&str]) -> Result<Inspected> {
         (None, Some(m)) => m.name.clone(),
         (None, None) => {
             return Err(Error::new(format!("cannot tell the plugin name of `{}`", candidate.path.display()))
-                .with_help("name the file `dpe-NAME` (an executable) or `libdpe_NAME.so` (a library), or publish a manifest"));
+                .with_help(
+                    "name the file `dpe-NAME` (an executable) or `libdpe_NAME.so` (a library), or publish a manifest",
+                ));
         }
     };
     names::validate("plugin", &name)?;
@@ -364,7 +373,11 @@ pub struct Installed {
 
 /// Creates the plugin directory (0755, never writable by others) and refuses one that is.
 pub fn ensure_plugin_dir(dir: &Path) -> Result<()> {
-    fs::DirBuilder::new().recursive(true).mode(0o755).create(dir).map_err(|e| Error::io("create the plugin directory", dir, e))?;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir)
+        .map_err(|e| Error::io("create the plugin directory", dir, e))?;
     let mode = fs::metadata(dir).map_err(|e| Error::io("read", dir, e))?.permissions().mode();
     if mode & 0o022 != 0 {
         return Err(Error::new(format!(
@@ -387,7 +400,8 @@ pub fn install(inspected: &Inspected, plugin_dir: &Path, cache_dir: &Path, force
     let replaced = installed_files(plugin_dir, &inspected.name).iter().find_map(|f| read_receipt(f));
 
     let tmp = TempFile::new(plugin_dir.join(format!(".{file_name}.install-{}", std::process::id())));
-    let (sha256, size) = copy_synced(&inspected.candidate.path, &tmp.path, if kind == Kind::Executable { 0o755 } else { 0o644 })?;
+    let (sha256, size) =
+        copy_synced(&inspected.candidate.path, &tmp.path, if kind == Kind::Executable { 0o755 } else { 0o644 })?;
     let receipt = Receipt {
         name: inspected.name.clone(),
         version: inspected.manifest.version.clone(),
@@ -417,7 +431,8 @@ pub fn install(inspected: &Inspected, plugin_dir: &Path, cache_dir: &Path, force
     // for long), then its receipt.
     fs::rename(&tmp.path, &target).map_err(|e| Error::io("install the plugin as", &target, e))?;
     tmp.disarm();
-    fs::rename(&receipt_tmp.path, receipt_path(&target)).map_err(|e| Error::io("write the receipt", &receipt_path(&target), e))?;
+    fs::rename(&receipt_tmp.path, receipt_path(&target))
+        .map_err(|e| Error::io("write the receipt", &receipt_path(&target), e))?;
     receipt_tmp.disarm();
     // A reinstall that changes the kind removes the other form, which would otherwise shadow it
     // (an executable wins over a library in the same directory).
@@ -466,12 +481,8 @@ fn copy_synced(from: &Path, to: &Path, mode: u32) -> Result<(String, u64)> {
 }
 
 fn copy_error(from: &Path, to: &Path, e: std::io::Error) -> Error {
-    Error::new(format!(
-        "could not copy `{}` into `{}`: {e}",
-        from.display(),
-        to.parent().unwrap_or(to).display()
-    ))
-    .with_help("nothing was installed; free some space or fix the directory, then try again")
+    Error::new(format!("could not copy `{}` into `{}`: {e}", from.display(), to.parent().unwrap_or(to).display()))
+        .with_help("nothing was installed; free some space or fix the directory, then try again")
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {

@@ -4,7 +4,7 @@
 //! Library fixtures (tests/fixtures/plugins) are real cargo packages built once per run into
 //! `<target>/fixture-plugins`; the gpu plugin's `libdpe_gpu.so` comes from the workspace build.
 
-use dpe_testkit::{binary, bin_dir, set_mode, Sandbox};
+use dpe_testkit::{bin_dir, binary, set_mode, Sandbox};
 use serde_json::Value;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -146,7 +146,10 @@ fn install_copies_the_plugin_with_a_receipt_and_it_runs() {
     assert_eq!(receipt["dpe_requirement"], "^0.1");
     assert_eq!(receipt["forced"], "false");
     let installed_at = &receipt["installed"];
-    assert!(installed_at.len() == 20 && installed_at.ends_with('Z') && installed_at.starts_with("20"), "{installed_at}");
+    assert!(
+        installed_at.len() == 20 && installed_at.ends_with('Z') && installed_at.starts_with("20"),
+        "{installed_at}"
+    );
 
     let ran = dpe(&sb, &["hello", "a", "b"]);
     assert_eq!((ran.code, ran.stdout.as_str()), (0, "hello 1.2.0 ran with: a b\n"));
@@ -163,7 +166,10 @@ fn reinstall_replaces_the_plugin_and_the_new_manifest_is_seen() {
     let out = dpe(&sb, &["plugin", "install", v2.to_str().unwrap()]);
     let installed = plugin_dir(&sb).join("dpe-hello");
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(out.stdout, format!("installed `hello` 2.0.0 (executable) as `{}`, replacing version 1.0.0\n", installed.display()));
+    assert_eq!(
+        out.stdout,
+        format!("installed `hello` 2.0.0 (executable) as `{}`, replacing version 1.0.0\n", installed.display())
+    );
     assert_eq!(listing(&plugin_dir(&sb)), ["dpe-hello", "dpe-hello.receipt.toml"]);
     assert_eq!(dpe(&sb, &["hello"]).stdout, "hello 2.0.0 ran with: \n");
     let rows = list_json(&sb);
@@ -204,6 +210,27 @@ fn a_copy_that_fails_half_way_leaves_the_old_plugin_and_no_temp_file() {
 }
 
 #[test]
+fn ctrl_c_during_install_installs_nothing() {
+    let sb = Sandbox::new();
+    let v1 = sb.write_exe("v1/dpe-hello", &sh_plugin("hello", "1.0.0", "^0.1"));
+    assert_eq!(dpe(&sb, &["plugin", "install", v1.to_str().unwrap()]).code, 0);
+    // Asked for its manifest, this plugin interrupts dpe (its parent) as Ctrl+C would, then
+    // answers: the interrupt lands after the checks, just before the copy.
+    let v2 = sb.write_exe(
+        "v2/dpe-hello",
+        "#!/bin/sh\n# dpe-plugin-manifest:v1\nif [ \"$1\" = --dpe-manifest ]; then\n  kill -INT $PPID\n  echo '{\"name\":\"hello\",\"version\":\"2.0.0\",\"dpe\":\"^0.1\"}'\n  exit 0\nfi\necho hello 2\n",
+    );
+    let out = dpe(&sb, &["plugin", "install", v2.to_str().unwrap()]);
+    assert_eq!(
+        (out.code, out.stdout.as_str(), out.stderr.as_str()),
+        (130, "", "error: interrupted: nothing was installed\n")
+    );
+    assert_eq!(listing(&plugin_dir(&sb)), ["dpe-hello", "dpe-hello.receipt.toml"]);
+    assert_eq!(fs::read(plugin_dir(&sb).join("dpe-hello")).unwrap(), fs::read(&v1).unwrap());
+    assert_eq!(receipt(&plugin_dir(&sb).join("dpe-hello"))["version"], "1.0.0");
+}
+
+#[test]
 fn a_failed_commit_leaves_no_temp_file_or_receipt() {
     let sb = Sandbox::new();
     // Something that is not a plugin file already sits where the plugin would go.
@@ -213,7 +240,10 @@ fn a_failed_commit_leaves_no_temp_file_or_receipt() {
     assert_eq!(out.code, 1);
     assert_eq!(
         out.stderr,
-        format!("error: could not install the plugin as `{}`: Is a directory (os error 21)\n", plugin_dir(&sb).join("dpe-hello").display())
+        format!(
+            "error: could not install the plugin as `{}`: Is a directory (os error 21)\n",
+            plugin_dir(&sb).join("dpe-hello").display()
+        )
     );
     assert_eq!(listing(&plugin_dir(&sb)), ["dpe-hello"]);
     assert_eq!(listing(&plugin_dir(&sb).join("dpe-hello")), ["keep"]);
@@ -237,7 +267,10 @@ fn install_refuses_what_it_cannot_or_must_not_install() {
     let out = dpe(&sb, &["plugin", "install", not_exec.to_str().unwrap()]);
     assert_eq!(
         out.stderr,
-        format!("error: `{0}` is not executable\nhelp: if it is a plugin you trust, run `chmod +x {0}` first\n", not_exec.display())
+        format!(
+            "error: `{0}` is not executable\nhelp: if it is a plugin you trust, run `chmod +x {0}` first\n",
+            not_exec.display()
+        )
     );
 
     let bad_name = sb.write_exe("src/dpe-Bad.Name", "#!/bin/sh\n");
@@ -334,7 +367,10 @@ fn semver_incompatible_plugins_are_refused_unless_forced() {
     );
     let rows = list_json(&sb);
     let old = row(&rows, &installed);
-    assert_eq!((old["status"].as_str(), old["reason"].as_str()), (Some("incompatible"), Some("requires dpe >=9, this is dpe 0.1.0")));
+    assert_eq!(
+        (old["status"].as_str(), old["reason"].as_str()),
+        (Some("incompatible"), Some("requires dpe >=9, this is dpe 0.1.0"))
+    );
 }
 
 #[test]
@@ -362,10 +398,19 @@ fn uninstall_of_an_unknown_name_suggests_and_leaves_others_alone() {
 
     let out = dpe(&sb, &["plugin", "uninstall", "helo"]);
     assert_eq!(out.code, 1);
-    assert_eq!(out.stderr, format!("error: no plugin named `helo` is installed in `{}`\nhelp: did you mean `hello`?\n", dir.display()));
+    assert_eq!(
+        out.stderr,
+        format!("error: no plugin named `helo` is installed in `{}`\nhelp: did you mean `hello`?\n", dir.display())
+    );
 
     let out = dpe(&sb, &["plugin", "uninstall", "zzz"]);
-    assert_eq!(out.stderr, format!("error: no plugin named `zzz` is installed in `{}`\nhelp: `dpe plugin list` shows every plugin\n", dir.display()));
+    assert_eq!(
+        out.stderr,
+        format!(
+            "error: no plugin named `zzz` is installed in `{}`\nhelp: `dpe plugin list` shows every plugin\n",
+            dir.display()
+        )
+    );
 
     // A plugin on PATH was not installed by dpe: it is named, and left alone.
     let on_path = sb.write_exe("bin/dpe-tool", "#!/bin/sh\n");
@@ -394,7 +439,8 @@ fn install_builds_a_cargo_project() {
         sb.write(&format!("hello-rs/{file}"), &fs::read_to_string(fixture_source("hello-rs").join(file)).unwrap());
     }
     // The toolchain dpe runs: the cargo running these tests, with its rustc beside it.
-    let cargo = PathBuf::from(std::env::var_os("CARGO").unwrap_or_else(|| option_env!("CARGO").unwrap_or("cargo").into()));
+    let cargo =
+        PathBuf::from(std::env::var_os("CARGO").unwrap_or_else(|| option_env!("CARGO").unwrap_or("cargo").into()));
     let sandbox_path = sb.env().into_iter().find(|(k, _)| k == "PATH").unwrap().1;
     let path = match cargo.parent().filter(|p| p.is_absolute()) {
         Some(dir) => format!("{}:{sandbox_path}", dir.display()),
@@ -409,7 +455,11 @@ fn install_builds_a_cargo_project() {
         .env("CARGO_TARGET_DIR", sb.path("hello-rs/target")));
     assert_eq!(out.code, 0, "{}", out.stderr);
     let built = project.join("target/release/dpe-hello-rs");
-    assert!(out.stderr.starts_with(&format!("building `{}` with `cargo build --release`\n", project.display())), "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with(&format!("building `{}` with `cargo build --release`\n", project.display())),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.ends_with(&format!("built `{}` (executable)\n", built.display())), "{}", out.stderr);
     let installed = plugin_dir(&sb).join("dpe-hello-rs");
     assert_eq!(out.stdout, format!("installed `hello-rs` 0.3.0 (executable) as `{}`\n", installed.display()));
@@ -437,7 +487,9 @@ fn list_shows_precedence_plugin_dir_then_beside_dpe_then_path() {
     let in_dir = sb.write_exe("data/plugins/dpe-dup", &script("plugin dir"));
     let beside = sb.write_exe("opt/dpe-dup", &script("beside dpe"));
     let on_path = sb.write_exe("bin/dpe-dup", &script("PATH"));
-    let own = |args: &[&str]| run(sb.command(&own_dpe).args(args).env("PATH", format!("{}:/usr/bin:/bin", sb.path("bin").display())));
+    let own = |args: &[&str]| {
+        run(sb.command(&own_dpe).args(args).env("PATH", format!("{}:/usr/bin:/bin", sb.path("bin").display())))
+    };
 
     assert_eq!(own(&["dup"]).stdout, "dup from plugin dir\n");
     let out = own(&["plugin", "list"]);
@@ -495,7 +547,10 @@ fn list_explains_every_plugin_that_would_not_run_and_never_fails() {
     assert_eq!(status(&ok), ("ok".into(), "".into()));
     assert_eq!(row(&rows, &ok)["version"], "1.0.0");
     assert_eq!(row(&rows, &ok)["description"], "the fine plugin");
-    assert_eq!(status(&not_exec), ("not-executable".into(), format!("not executable: run `chmod +x {}`", not_exec.display())));
+    assert_eq!(
+        status(&not_exec),
+        ("not-executable".into(), format!("not executable: run `chmod +x {}`", not_exec.display()))
+    );
     assert_eq!(
         status(&open),
         ("insecure".into(), format!("`{0}` is writable by everyone (mode 777): run `chmod go-w {0}`", open.display()))
@@ -547,7 +602,11 @@ fn the_manifest_cache_follows_the_file() {
     assert_eq!(version(&sb).as_deref(), Some("10.0.0"));
     let ran = dpe(&sb, &["ver"]);
     assert_eq!(ran.code, 1);
-    assert!(ran.stderr.starts_with(&format!("error: plugin `ver` 10.0.0 at `{}` requires dpe >=9", file.display())), "{}", ran.stderr);
+    assert!(
+        ran.stderr.starts_with(&format!("error: plugin `ver` 10.0.0 at `{}` requires dpe >=9", file.display())),
+        "{}",
+        ran.stderr
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -589,7 +648,10 @@ fn a_sh_plugin_and_a_python_plugin_opt_in_to_the_manifest() {
     let rows = list_json(&sb);
     let g = row(&rows, &plugin_dir(&sb).join("dpe-greet"));
     let p = row(&rows, &plugin_dir(&sb).join("dpe-pyplug"));
-    assert_eq!((g["version"].as_str(), g["status"].as_str(), g["description"].as_str()), (Some("1.0.0"), Some("ok"), Some("greets")));
+    assert_eq!(
+        (g["version"].as_str(), g["status"].as_str(), g["description"].as_str()),
+        (Some("1.0.0"), Some("ok"), Some("greets"))
+    );
     assert_eq!((p["version"].as_str(), p["status"].as_str()), (Some("2.1.0"), Some("ok")));
 
     assert_eq!(dpe(&sb, &["greet", "you"]).stdout, "hello you from greet\n");
@@ -609,7 +671,10 @@ fn a_script_without_the_marker_is_never_run_for_a_manifest() {
     let tripwire = sb.path("ran");
     let source = sb.write_exe("src/dpe-quiet", &format!("#!/bin/sh\ntouch {}\necho quiet ran\n", tripwire.display()));
     let out = dpe(&sb, &["plugin", "install", source.to_str().unwrap()]);
-    assert_eq!(out.stdout, format!("installed `quiet` (executable) as `{}`\n", plugin_dir(&sb).join("dpe-quiet").display()));
+    assert_eq!(
+        out.stdout,
+        format!("installed `quiet` (executable) as `{}`\n", plugin_dir(&sb).join("dpe-quiet").display())
+    );
     let rows = list_json(&sb);
     let quiet = row(&rows, &plugin_dir(&sb).join("dpe-quiet"));
     assert_eq!((quiet["version"].clone(), quiet["status"].as_str()), (Value::Null, Some("ok")));
@@ -642,7 +707,11 @@ fn a_library_plugin_gets_the_same_context_and_hooks_as_its_executable_form() {
         out.stdout,
         format!("installed `echo` 0.2.0 (dynamic library) as `{}`, replacing version 0.2.0\n", library_file.display())
     );
-    assert_eq!(listing(&plugin_dir(&sb)), ["libdpe_echo.so", "libdpe_echo.so.receipt.toml"], "the executable form was replaced");
+    assert_eq!(
+        listing(&plugin_dir(&sb)),
+        ["libdpe_echo.so", "libdpe_echo.so.receipt.toml"],
+        "the executable form was replaced"
+    );
     let rows = list_json(&sb);
     assert_eq!(row(&rows, &library_file)["kind"], "dynamic");
     let library = dpe(&sb, &args);
@@ -653,9 +722,11 @@ fn a_library_plugin_gets_the_same_context_and_hooks_as_its_executable_form() {
          pre-docker hook: plugin=echo project=alpha verb=version\n",
         sb.workspace().display()
     );
-    assert!(executable.stdout.starts_with(&head), "{}", executable.stdout);
-    assert!(executable.stdout.ends_with("done"), "{}", executable.stdout);
-    assert_ne!(executable.code, 0, "the pre hook failed, so dpe docker fails");
+    // The pre hook refused, so `dpe docker` failed with a status the plugin passes on; the
+    // last word has no newline (the library form must flush it before dpe exits).
+    assert_ne!(executable.code, 0, "{}", executable.stderr);
+    assert_eq!(executable.stdout, format!("{head}dpe docker exited {}\ndone", executable.code));
+    assert!(executable.stderr.starts_with("error: pre hook `"), "{}", executable.stderr);
     assert_eq!(
         (library.code, library.stdout.as_str(), library.stderr.as_str()),
         (executable.code, executable.stdout.as_str(), executable.stderr.as_str())
@@ -664,7 +735,10 @@ fn a_library_plugin_gets_the_same_context_and_hooks_as_its_executable_form() {
     let plain = dpe(&sb, &["echo", "exit", "42"]);
     assert_eq!(plain.code, 42);
     let help = dpe(&sb, &["help", "echo"]);
-    assert_eq!(help.stdout, "dpe echo: prints what dpe handed it\nusage: dpe echo [PROJECT] [exit N | docker ARGS...]\n");
+    assert_eq!(
+        help.stdout,
+        "dpe echo: prints what dpe handed it\nusage: dpe echo [PROJECT] [exit N | docker ARGS...]\n"
+    );
 }
 
 #[test]
@@ -752,11 +826,18 @@ fn a_library_without_the_plugin_symbols_is_refused() {
     let ran = dpe(&sb, &["plain"]);
     assert_eq!(ran.code, 1);
     assert!(
-        ran.stderr.starts_with(&format!("error: `{}` is not a dpe plugin library: symbol `DPE_PLUGIN_ABI_VERSION` is missing", placed.display())),
+        ran.stderr.starts_with(&format!(
+            "error: `{}` is not a dpe plugin library: symbol `DPE_PLUGIN_ABI_VERSION` is missing",
+            placed.display()
+        )),
         "{}",
         ran.stderr
     );
-    assert!(ran.stderr.ends_with("\nhelp: export it with `dpe_plugin::export_plugin!(manifest, run)`\n"), "{}", ran.stderr);
+    assert!(
+        ran.stderr.ends_with("\nhelp: export it with `dpe_plugin::export_plugin!(manifest, run)`\n"),
+        "{}",
+        ran.stderr
+    );
     let rows = list_json(&sb);
     let r = row(&rows, &placed);
     assert_eq!(r["status"], "broken");
@@ -793,5 +874,8 @@ fn a_library_for_a_future_dpe_is_refused_unless_forced_and_never_runs() {
     );
     let rows = list_json(&sb);
     let r = row(&rows, &installed);
-    assert_eq!((r["status"].as_str(), r["reason"].as_str(), r["version"].as_str()), (Some("incompatible"), Some("requires dpe >=9, this is dpe 0.1.0"), Some("3.0.0")));
+    assert_eq!(
+        (r["status"].as_str(), r["reason"].as_str(), r["version"].as_str()),
+        (Some("incompatible"), Some("requires dpe >=9, this is dpe 0.1.0"), Some("3.0.0"))
+    );
 }

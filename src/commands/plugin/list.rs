@@ -73,7 +73,10 @@ pub fn run(globals: &Globals, _args: ListArgs) -> Result<i32> {
     }
     if rows.is_empty() {
         println!("no plugins found");
-        println!("dpe looks in `{}`, beside dpe, and on PATH; `dpe plugin install PATH` adds one", paths.plugin_dir.display());
+        println!(
+            "dpe looks in `{}`, beside dpe, and on PATH; `dpe plugin install PATH` adds one",
+            paths.plugin_dir.display()
+        );
         return Ok(0);
     }
     print!("{}", render(&rows));
@@ -192,7 +195,10 @@ fn classify_failure(found: &Found, message: String) -> (Status, String) {
             Err(LoadError::AbiMismatch { found: abi }) => {
                 return (
                     Status::Incompatible,
-                    format!("plugin ABI {abi}, this dpe uses ABI {}: rebuild it against this dpe's `dpe-plugin`", dpe_plugin::abi::ABI_VERSION),
+                    format!(
+                        "plugin ABI {abi}, this dpe uses ABI {}: rebuild it against this dpe's `dpe-plugin`",
+                        dpe_plugin::abi::ABI_VERSION
+                    ),
                 )
             }
             Err(LoadError::MissingSymbol(symbol, _)) => {

@@ -36,8 +36,11 @@ fn not_installed(paths: &Paths, name: &str) -> Error {
     let dir = paths.plugin_dir.display();
     if let Some(found) = discovery::find(name, &paths.plugin_dir) {
         let place = if found.source == Source::BesideDpe { "beside dpe" } else { "on PATH" };
-        return Error::new(format!("plugin `{name}` is not installed in `{dir}`; the one dpe runs is `{}` ({place})", found.path.display()))
-            .with_help("dpe only removes plugins it installed; delete that file yourself if you no longer want it");
+        return Error::new(format!(
+            "plugin `{name}` is not installed in `{dir}`; the one dpe runs is `{}` ({place})",
+            found.path.display()
+        ))
+        .with_help("dpe only removes plugins it installed; delete that file yourself if you no longer want it");
     }
     let installed: Vec<String> = discovery::all(&paths.plugin_dir)
         .into_iter()
