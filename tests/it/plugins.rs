@@ -487,9 +487,11 @@ fn list_shows_precedence_plugin_dir_then_beside_dpe_then_path() {
     let in_dir = sb.write_exe("data/plugins/dpe-dup", &script("plugin dir"));
     let beside = sb.write_exe("opt/dpe-dup", &script("beside dpe"));
     let on_path = sb.write_exe("bin/dpe-dup", &script("PATH"));
-    let own = |args: &[&str]| {
-        run(sb.command(&own_dpe).args(args).env("PATH", format!("{}:/usr/bin:/bin", sb.path("bin").display())))
-    };
+    // dpe's own directory and `bin` twice on PATH, plus entries dpe must skip: each file is
+    // still listed once.
+    let (bin, opt) = (sb.path("bin"), opt.display());
+    let path = format!("{opt}:{}::.:relative/bin:{}:/usr/bin:/bin", bin.display(), bin.display());
+    let own = |args: &[&str]| run(sb.command(&own_dpe).args(args).env("PATH", &path));
 
     assert_eq!(own(&["dup"]).stdout, "dup from plugin dir\n");
     let out = own(&["plugin", "list"]);
