@@ -399,6 +399,7 @@ pub fn install(inspected: &Inspected, plugin_dir: &Path, cache_dir: &Path, force
     let target = plugin_dir.join(&file_name);
     let replaced = installed_files(plugin_dir, &inspected.name).iter().find_map(|f| read_receipt(f));
 
+    remove_stale_temp_files(plugin_dir, &file_name);
     let tmp = TempFile::new(plugin_dir.join(format!(".{file_name}.install-{}", std::process::id())));
     let (sha256, size) =
         copy_synced(&inspected.candidate.path, &tmp.path, if kind == Kind::Executable { 0o755 } else { 0o644 })?;
@@ -475,8 +476,9 @@ fn copy_synced(from: &Path, to: &Path, mode: u32) -> Result<(String, u64)> {
         out.write_all(&buffer[..n]).map_err(|e| copy_error(from, to, e))?;
         size += n as u64;
     }
-    out.sync_all().map_err(|e| copy_error(from, to, e))?;
+    // Mode first, then sync, so what the rename publishes is complete, data and metadata.
     out.set_permissions(fs::Permissions::from_mode(mode)).map_err(|e| copy_error(from, to, e))?;
+    out.sync_all().map_err(|e| copy_error(from, to, e))?;
     Ok((format!("{:x}", hasher.finalize()), size))
 }
 
@@ -493,6 +495,30 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
         .open(path)
         .map_err(|e| Error::io("create", path, e))?;
     file.write_all(bytes).and_then(|_| file.sync_all()).map_err(|e| Error::io("write", path, e))
+}
+
+/// Removes temp files an install of `file_name` left behind when it was killed outright
+/// (SIGKILL, power loss), where no cleanup could run. Only those of processes that are gone:
+/// another install running right now keeps its own. Without `/proc` nothing is removed.
+fn remove_stale_temp_files(plugin_dir: &Path, file_name: &str) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = fs::read_dir(plugin_dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let pid = name
+            .strip_prefix(&format!(".{file_name}."))
+            .and_then(|rest| rest.strip_prefix("receipt.").or(Some(rest)))
+            .and_then(|rest| rest.strip_prefix("install-"))
+            .filter(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
+        if let Some(pid) = pid {
+            if !Path::new("/proc").join(pid).exists() {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
 }
 
 /// Syncs a directory so a rename in it survives a crash. Best effort: some filesystems refuse.

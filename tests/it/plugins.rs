@@ -231,6 +231,23 @@ fn ctrl_c_during_install_installs_nothing() {
 }
 
 #[test]
+fn install_removes_temp_files_of_a_killed_install() {
+    let sb = Sandbox::new();
+    // What `kill -9` during an install of `hello` leaves: temp files of a process that is gone
+    // (pid 0 is never a user process), and one of a live install (this test) that must stay.
+    let live = format!(".dpe-hello.install-{}", std::process::id());
+    for name in [".dpe-hello.install-0", ".dpe-hello.receipt.install-0", live.as_str(), ".dpe-other.install-0"] {
+        sb.write(&format!("data/plugins/{name}"), "partial");
+    }
+    let source = sb.write_exe("src/dpe-hello", &sh_plugin("hello", "1.0.0", "^0.1"));
+    assert_eq!(dpe(&sb, &["plugin", "install", source.to_str().unwrap()]).code, 0);
+    let mut expected =
+        vec![".dpe-other.install-0".to_string(), live, "dpe-hello".into(), "dpe-hello.receipt.toml".into()];
+    expected.sort();
+    assert_eq!(listing(&plugin_dir(&sb)), expected);
+}
+
+#[test]
 fn a_failed_commit_leaves_no_temp_file_or_receipt() {
     let sb = Sandbox::new();
     // Something that is not a plugin file already sits where the plugin would go.
