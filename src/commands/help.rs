@@ -20,6 +20,8 @@ pub fn run(globals: &Globals, args: HelpArgs) -> Result<i32> {
     };
     if BUILTINS.contains(&name.as_str()) {
         let mut command = Cli::command();
+        // Building the parent first gives the subcommand its full name (`dpe plugin`).
+        command.build();
         if let Some(sub) = command.find_subcommand_mut(&name) {
             sub.print_long_help().ok();
             return Ok(0);
