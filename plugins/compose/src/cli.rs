@@ -65,8 +65,18 @@ pub fn manifest() -> Manifest {
         // `up a b` names several projects; the selection is this plugin's business.
         takes_project: false,
         subcommands: vec![
-            sub("up", "start projects and their services", false, vec![option("--build", "rebuild services that have a `build` folder", false)]),
-            sub("down", "stop and remove projects' containers", false, vec![option("--volumes", "also remove named volumes", false)]),
+            sub(
+                "up",
+                "start projects and their services",
+                false,
+                vec![option("--build", "rebuild services that have a `build` folder", false)],
+            ),
+            sub(
+                "down",
+                "stop and remove projects' containers",
+                false,
+                vec![option("--volumes", "also remove named volumes", false)],
+            ),
             sub("ps", "list the stack's containers", false, vec![]),
             sub(
                 "logs",
@@ -75,7 +85,12 @@ pub fn manifest() -> Manifest {
                 vec![option("--follow", "keep following", false), option("--tail", "lines from the end", true)],
             ),
             sub("restart", "restart projects", true, vec![]),
-            sub("config", "print the generated compose file", false, vec![option("--swarm", "the file `deploy` uses", false)]),
+            sub(
+                "config",
+                "print the generated compose file",
+                false,
+                vec![option("--swarm", "the file `deploy` uses", false)],
+            ),
             sub("deploy", "deploy to Docker Swarm", false, vec![]),
             sub("undeploy", "remove the swarm stack", false, vec![]),
             sub("resolved-config", "print a project's resolved configuration as JSON", true, vec![]),

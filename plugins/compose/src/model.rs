@@ -131,7 +131,9 @@ pub fn validate(fragments: &[Fragment]) -> Result<()> {
                         "port clash: host port {} is published by both {previous} and {owner}",
                         port.host
                     ))
-                    .help("each published port needs its own host port; check the ports registry in the state directory"));
+                    .help(
+                        "each published port needs its own host port; check the ports registry in the state directory",
+                    ));
                 }
             }
         }
@@ -241,7 +243,9 @@ fn render_service(service: &ServiceDef, target: Target) -> Node {
     }
     if let Some(check) = &service.healthcheck {
         let mut hc = vec![("test".into(), Node::List(check.test.iter().map(|t| Node::str(escape(t))).collect()))];
-        for (key, value) in [("interval", &check.interval), ("timeout", &check.timeout), ("start_period", &check.start_period)] {
+        for (key, value) in
+            [("interval", &check.interval), ("timeout", &check.timeout), ("start_period", &check.start_period)]
+        {
             if let Some(value) = value {
                 hc.push((key.into(), Node::str(escape(value))));
             }
@@ -316,7 +320,9 @@ mod tests {
             key: format!("{project}-{short}"),
             short: Some(short.into()),
             image: Some("postgres:16".into()),
-            ports: host.map(|h| vec![Published { bind: "127.0.0.1".into(), host: h, container: 5432 }]).unwrap_or_default(),
+            ports: host
+                .map(|h| vec![Published { bind: "127.0.0.1".into(), host: h, container: 5432 }])
+                .unwrap_or_default(),
             ..ServiceDef::default()
         }
     }
@@ -436,6 +442,19 @@ volumes:
     }
 
     #[test]
+    fn gpu_becomes_a_device_reservation() {
+        let mut a = fragment("a", vec![jupyter("a", 8888)]);
+        a.services[0].gpu = Some(serde_json::json!({"driver": "nvidia", "count": "all", "capabilities": ["gpu"]}));
+        let text = yaml::to_string(&render(&[a], &BTreeMap::new(), Target::Compose), &[]);
+        assert!(
+            text.contains(
+                "    deploy:\n      resources:\n        reservations:\n          devices:\n            - capabilities:\n                - \"gpu\"\n              count: \"all\"\n              driver: \"nvidia\"\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn swarm_document_publishes_in_host_mode_without_builds_or_start_order() {
         let mut a = fragment("a", vec![jupyter("a", 8888), service("a", "web", None)]);
         a.services[0].depends_on = vec![("a-web".into(), false)];
@@ -444,6 +463,9 @@ volumes:
         assert!(text.starts_with("version: \"3.8\"\n"), "{text}");
         assert!(text.contains("    ports:\n      - target: 8888\n        published: 8888\n        protocol: \"tcp\"\n        mode: \"host\"\n"), "{text}");
         assert!(!text.contains("build") && !text.contains("depends_on"), "{text}");
-        assert!(text.contains("    deploy:\n      endpoint_mode: \"dnsrr\"\n      labels:\n        dpe.project: \"a\"\n"), "{text}");
+        assert!(
+            text.contains("    deploy:\n      endpoint_mode: \"dnsrr\"\n      labels:\n        dpe.project: \"a\"\n"),
+            "{text}"
+        );
     }
 }

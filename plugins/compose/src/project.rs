@@ -71,7 +71,10 @@ pub fn load(context: &Context, stack: &Stack, project: &str) -> Result<Fragment>
 
 /// The project's configuration as the core resolves it.
 fn resolved_config(context: &Context, project: &str) -> Result<Config> {
-    let text = output(dpe(context, Some(project)).args(["compose", "resolved-config", project]), "dpe compose resolved-config")?;
+    let text = output(
+        dpe(context, Some(project)).args(["compose", "resolved-config", project]),
+        "dpe compose resolved-config",
+    )?;
     serde_json::from_str(&text)
         .map_err(|e| Failure::new(format!("cannot read the resolved configuration of project `{project}`: {e}")))
 }
@@ -252,7 +255,8 @@ fn extra_service(
             } else {
                 format!("the other services of project `{project}` are {}", known.join(", "))
             };
-            return Err(Failure::new(format!("{what} depends on `{dep}`, which project `{project}` does not declare")).help(help));
+            return Err(Failure::new(format!("{what} depends on `{dep}`, which project `{project}` does not declare"))
+                .help(help));
         };
         def.depends_on.push((format!("{project}-{dep}"), target.healthcheck.is_some()));
     }
@@ -275,7 +279,12 @@ fn parse_volume(entry: &str, project_dir: &Path) -> Result<Mount, &'static str> 
         return Err("needs an absolute path inside the container");
     }
     if source.starts_with('.') || source.starts_with('/') {
-        return Ok(Mount { source: absolute(project_dir, source), named: false, target: target.to_string(), read_only });
+        return Ok(Mount {
+            source: absolute(project_dir, source),
+            named: false,
+            target: target.to_string(),
+            read_only,
+        });
     }
     if !valid_name(source) {
         return Err("names a volume with characters other than lowercase letters, digits, `-` and `_`");
@@ -353,7 +362,10 @@ mod tests {
         assert_eq!(jupyter.image.as_deref(), Some("dpe/a:abc"));
         assert_eq!(jupyter.env_file, ["/s/tokens/a.env"]);
         assert_eq!(jupyter.user.as_deref(), Some("1000:1000"));
-        assert_eq!(jupyter.ports.iter().map(|p| (p.host, p.container)).collect::<Vec<_>>(), [(8890, 8888), (8050, 8050)]);
+        assert_eq!(
+            jupyter.ports.iter().map(|p| (p.host, p.container)).collect::<Vec<_>>(),
+            [(8890, 8888), (8050, 8050)]
+        );
         assert_eq!(jupyter.depends_on, [("a-db".to_string(), true), ("a-web".to_string(), false)]);
         assert_eq!(jupyter.labels["dpe.project"], "a");
         assert_eq!(jupyter.labels["dpe.plugin"], "compose");
@@ -361,7 +373,15 @@ mod tests {
         let db = &f.services[1];
         assert_eq!(db.short.as_deref(), Some("db"));
         assert_eq!(db.ports, [Published { bind: "127.0.0.1".into(), host: 5433, container: 5432 }]);
-        assert_eq!(db.volumes[0], Mount { source: "a-pgdata".into(), named: true, target: "/var/lib/postgresql/data".into(), read_only: false });
+        assert_eq!(
+            db.volumes[0],
+            Mount {
+                source: "a-pgdata".into(),
+                named: true,
+                target: "/var/lib/postgresql/data".into(),
+                read_only: false
+            }
+        );
         assert_eq!(db.volumes[1].source, "/w/projects/a/init");
         assert!(db.volumes[1].read_only);
         let web = &f.services[2];
@@ -384,7 +404,10 @@ mod tests {
 
         let bad_volume = config("[services.db]\nimage = \"x\"\nvolumes = [\"data:relative\"]\n");
         let err = fragment(&stack(), "a", &bad_volume, &spec(), None, None).unwrap_err();
-        assert_eq!(err.message.as_deref(), Some("service `db` of project `a`: volume `data:relative` needs an absolute path inside the container"));
+        assert_eq!(
+            err.message.as_deref(),
+            Some("service `db` of project `a`: volume `data:relative` needs an absolute path inside the container")
+        );
 
         let unreserved = config("[services.cache]\nimage = \"redis\"\nports = [6379]\n");
         let err = fragment(&stack(), "a", &unreserved, &spec(), None, None).unwrap_err();

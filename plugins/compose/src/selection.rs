@@ -20,8 +20,9 @@ impl Workspace {
     pub fn from_context(context: &Context) -> Result<Workspace> {
         match &context.workspace {
             Some(root) => Ok(Workspace { root: root.clone() }),
-            None => Err(Failure::new("not inside a dpe workspace")
-                .help("run `dpe compose` inside a folder holding a `dpe.toml` (its projects live in `projects/NAME/`)")),
+            None => Err(Failure::new("not inside a dpe workspace").help(
+                "run `dpe compose` inside a folder holding a `dpe.toml` (its projects live in `projects/NAME/`)",
+            )),
         }
     }
 
@@ -134,9 +135,8 @@ pub fn configured(context: &Context, workspace: &Workspace) -> Result<Option<(Ve
 /// validates it).
 fn compose_projects_from(path: &Path) -> Result<Vec<String>> {
     let Ok(text) = fs::read_to_string(path) else { return Ok(Vec::new()) };
-    let value: toml::Table = text
-        .parse()
-        .map_err(|e| Failure::new(format!("cannot parse `{}`: {e}", path.display())))?;
+    let value: toml::Table =
+        text.parse().map_err(|e| Failure::new(format!("cannot parse `{}`: {e}", path.display())))?;
     let Some(list) = value.get("compose").and_then(|c| c.get("projects")) else { return Ok(Vec::new()) };
     let bad = || Failure::new(format!("`compose.projects` in `{}` must be a list of project names", path.display()));
     let list = list.as_array().ok_or_else(bad)?;

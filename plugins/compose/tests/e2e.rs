@@ -72,7 +72,13 @@ fn dpe(sandbox: &Sandbox, args: &[&str]) -> Output {
 /// Runs dpe and fails the test with its output when it fails.
 fn dpe_ok(sandbox: &Sandbox, args: &[&str]) -> String {
     let out = dpe(sandbox, args);
-    assert!(out.status.success(), "`dpe {}` failed:\nstdout:\n{}\nstderr:\n{}", args.join(" "), text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "`dpe {}` failed:\nstdout:\n{}\nstderr:\n{}",
+        args.join(" "),
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     text(&out.stdout)
 }
 
@@ -176,8 +182,23 @@ fn two_projects_share_a_network_restart_unchanged_and_go_down_keeping_volumes() 
     assert_eq!(nets.len(), 1, "{nets:?}");
     let net = nets.iter().next().unwrap();
     assert_eq!(docker(&["network", "inspect", net, "--format", "{{index .Labels \"dpe.plugin\"}}"]).trim(), "compose");
-    let web_labels = docker(&["inspect", &service_container(&sandbox, "beta-web"), "--format", "{{json .Config.Labels}}"]);
-    assert!(web_labels.contains("\"dpe.project\":\"beta\"") && web_labels.contains("\"dpe.plugin\":\"compose\""), "{web_labels}");
+    let web_labels =
+        docker(&["inspect", &service_container(&sandbox, "beta-web"), "--format", "{{json .Config.Labels}}"]);
+    assert!(
+        web_labels.contains("\"dpe.project\":\"beta\"") && web_labels.contains("\"dpe.plugin\":\"compose\""),
+        "{web_labels}"
+    );
+
+    // ps lists the stack, logs shows one service by its short name, restart brings a notebook
+    // back on the same URL.
+    let ps = dpe_ok(&sandbox, &["compose", "ps"]);
+    assert!(ps.contains("_alpha_1") && ps.contains("_beta-web_1"), "{ps}");
+    let logs = dpe(&sandbox, &["compose", "logs", "--tail", "20", "web"]);
+    assert!(logs.status.success(), "{}", text(&logs.stderr));
+    assert!(text(&logs.stdout).contains("beta-web"), "{}", text(&logs.stdout));
+    let restarted = dpe_ok(&sandbox, &["compose", "restart", "alpha"]);
+    assert_eq!(urls(&restarted), first[..1]);
+    assert_eq!(http_status(&api_status(&first[0].1)), 200);
 
     // Up again: nothing rebuilt or recreated, the same URLs.
     let before = containers(&sandbox);
@@ -203,7 +224,8 @@ fn two_projects_share_a_network_restart_unchanged_and_go_down_keeping_volumes() 
 
     // Down one project: the other keeps running on the network.
     dpe_ok(&sandbox, &["compose", "down", "beta"]);
-    let left: Vec<String> = containers(&sandbox).into_iter().map(|c| c.split('\t').next().unwrap().to_string()).collect();
+    let left: Vec<String> =
+        containers(&sandbox).into_iter().map(|c| c.split('\t').next().unwrap().to_string()).collect();
     assert_eq!(left.len(), 1, "{left:?}");
     assert!(left[0].contains("alpha"), "{left:?}");
     assert_eq!(networks(&sandbox).len(), 1);
@@ -217,7 +239,8 @@ fn two_projects_share_a_network_restart_unchanged_and_go_down_keeping_volumes() 
 #[test]
 fn which_project_and_the_compose_table_select() {
     let _engine = ENGINE.read().unwrap_or_else(|e| e.into_inner());
-    let Some((sandbox, _cleanup)) = setup(18200, &[("alpha", PROJECT_TOML), ("beta", PROJECT_TOML), ("gamma", PROJECT_TOML)])
+    let Some((sandbox, _cleanup)) =
+        setup(18200, &[("alpha", PROJECT_TOML), ("beta", PROJECT_TOML), ("gamma", PROJECT_TOML)])
     else {
         return;
     };
@@ -269,7 +292,9 @@ fn a_failing_pre_compose_hook_leaves_nothing_running() {
 #[test]
 fn clashes_and_broken_configuration_are_refused_before_anything_starts() {
     let _engine = ENGINE.read().unwrap_or_else(|e| e.into_inner());
-    let db = format!("{PROJECT_TOML}\n[services.db]\nimage = \"dpe-test/bookworm:latest\"\ncommand = [\"sleep\", \"infinity\"]\n");
+    let db = format!(
+        "{PROJECT_TOML}\n[services.db]\nimage = \"dpe-test/bookworm:latest\"\ncommand = [\"sleep\", \"infinity\"]\n"
+    );
     let broken = format!("{PROJECT_TOML}\n[services.db]\nimgae = \"postgres:16\"\n");
     let Some((sandbox, _cleanup)) = setup(18400, &[("alpha", &db), ("beta", &db), ("broken", &broken)]) else { return };
 
@@ -300,8 +325,17 @@ fn clashes_and_broken_configuration_are_refused_before_anything_starts() {
     let out = dpe(&sandbox, &["compose", "up", "alpha"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("error: port clash: host port ") && stderr.contains("(project `alpha`, container port 8888) is already used by container `"), "{stderr}");
-    assert!(stderr.contains("help: stop it first (`dpe jupyter stop alpha` if the notebook runs on its own), then run this again\n"), "{stderr}");
+    assert!(
+        stderr.contains("error: port clash: host port ")
+            && stderr.contains("(project `alpha`, container port 8888) is already used by container `"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "help: stop it first (`dpe jupyter stop alpha` if the notebook runs on its own), then run this again\n"
+        ),
+        "{stderr}"
+    );
     assert_eq!(containers(&sandbox), standalone);
     dpe_ok(&sandbox, &["jupyter", "stop", "alpha"]);
 }

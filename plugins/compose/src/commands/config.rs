@@ -21,15 +21,14 @@ pub struct ConfigArgs {
 pub fn run(context: &Context, args: &ConfigArgs) -> Result<()> {
     let target = if args.swarm { Target::Swarm } else { Target::Compose };
     let (stack, saved) = current(context)?;
-    let fragments = if args.projects.is_empty()
-        && !saved.is_empty()
-        && selection::configured(context, &stack.workspace)?.is_none()
-    {
-        saved
-    } else {
-        // `deploy` runs exactly the named projects; `up` adds them to what is already up.
-        plan(context, &args.projects, target == Target::Compose)?.all
-    };
+    let fragments =
+        if args.projects.is_empty() && !saved.is_empty() && selection::configured(context, &stack.workspace)?.is_none()
+        {
+            saved
+        } else {
+            // `deploy` runs exactly the named projects; `up` adds them to what is already up.
+            plan(context, &args.projects, target == Target::Compose)?.all
+        };
     if fragments.is_empty() {
         return Err(Failure::new("no projects selected").help("name them: `dpe compose config project_a project_b`"));
     }

@@ -10,8 +10,8 @@
 use super::{check_ports_free, plan, print_urls, ready_timeout, wait_ready};
 use crate::failure::{Failure, Result};
 use crate::model::Target;
-use crate::stack::{dpe, output, run as run_command, stdout_to_stderr, Stack};
 use crate::selection::Workspace;
+use crate::stack::{dpe, output, run as run_command, stdout_to_stderr, Stack};
 use clap::Args;
 use dpe_plugin::Context;
 use std::time::{Duration, Instant};
@@ -23,10 +23,14 @@ pub struct DeployArgs {
 }
 
 pub fn run(context: &Context, args: &DeployArgs) -> Result<()> {
-    let swarm = output(dpe(context, None).args(["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"]), "dpe docker info")?;
+    let swarm = output(
+        dpe(context, None).args(["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"]),
+        "dpe docker info",
+    )?;
     if swarm.trim() != "active" {
-        return Err(Failure::new("this Docker engine is not part of a swarm")
-            .help("make it a single-node swarm with `docker swarm init --advertise-addr 127.0.0.1`, or use `dpe compose up`"));
+        return Err(Failure::new("this Docker engine is not part of a swarm").help(
+            "make it a single-node swarm with `docker swarm init --advertise-addr 127.0.0.1`, or use `dpe compose up`",
+        ));
     }
     let plan = plan(context, &args.projects, false)?;
     for fragment in &plan.all {
@@ -35,7 +39,10 @@ pub fn run(context: &Context, args: &DeployArgs) -> Result<()> {
                 "project `{}` uses a GPU, which `dpe compose deploy` cannot reserve in a swarm",
                 fragment.project
             ))
-            .help(format!("run it with `dpe compose up {}`, or set `gpu = \"off\"` in its dpe.toml", fragment.project)));
+            .help(format!(
+                "run it with `dpe compose up {}`, or set `gpu = \"off\"` in its dpe.toml",
+                fragment.project
+            )));
         }
     }
     for service in plan.all.iter().flat_map(|f| &f.services) {
@@ -53,7 +60,10 @@ pub fn run(context: &Context, args: &DeployArgs) -> Result<()> {
     let file = plan.stack.swarm_file();
     let mut command = dpe(context, None);
     // There is no registry to ask about local images; the node has them.
-    command.args(["docker", "stack", "deploy", "--resolve-image", "never", "--compose-file"]).arg(&file).arg(&plan.stack.name);
+    command
+        .args(["docker", "stack", "deploy", "--resolve-image", "never", "--compose-file"])
+        .arg(&file)
+        .arg(&plan.stack.name);
     command.stdout(stdout_to_stderr());
     run_command(command, "dpe docker stack deploy")?;
     match wait_ready(&plan.all, ready_timeout(context), |_| true) {
@@ -83,11 +93,17 @@ pub fn undeploy(context: &Context) -> Result<()> {
 /// Whether the swarm runs services of this workspace's stack.
 fn deployed(context: &Context, stack: &Stack) -> Result<bool> {
     let filter = format!("label=com.docker.stack.namespace={}", stack.name);
-    let swarm = output(dpe(context, None).args(["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"]), "dpe docker info")?;
+    let swarm = output(
+        dpe(context, None).args(["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"]),
+        "dpe docker info",
+    )?;
     if swarm.trim() != "active" {
         return Ok(false);
     }
-    let text = output(dpe(context, None).args(["docker", "service", "ls", "-q", "--filter", &filter]), "dpe docker service ls")?;
+    let text = output(
+        dpe(context, None).args(["docker", "service", "ls", "-q", "--filter", &filter]),
+        "dpe docker service ls",
+    )?;
     Ok(!text.trim().is_empty())
 }
 
@@ -100,8 +116,12 @@ fn remove(context: &Context, stack: &Stack) -> Result<()> {
     let filter = format!("label=com.docker.stack.namespace={}", stack.name);
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        let containers = output(dpe(context, None).args(["docker", "ps", "-aq", "--filter", &filter]), "dpe docker ps")?;
-        let networks = output(dpe(context, None).args(["docker", "network", "ls", "-q", "--filter", &filter]), "dpe docker network ls")?;
+        let containers =
+            output(dpe(context, None).args(["docker", "ps", "-aq", "--filter", &filter]), "dpe docker ps")?;
+        let networks = output(
+            dpe(context, None).args(["docker", "network", "ls", "-q", "--filter", &filter]),
+            "dpe docker network ls",
+        )?;
         if containers.trim().is_empty() && networks.trim().is_empty() {
             return Ok(());
         }

@@ -57,7 +57,8 @@ pub fn run(context: &Context, args: &DownArgs) -> Result<()> {
     let mut compose_args = vec!["rm", "--stop", "--force"];
     compose_args.extend(model::service_keys(&fragments, &targets));
     stack.run_compose_quietly(context, &compose_args)?;
-    let (gone, rest): (Vec<Fragment>, Vec<Fragment>) = fragments.into_iter().partition(|f| targets.contains(&f.project));
+    let (gone, rest): (Vec<Fragment>, Vec<Fragment>) =
+        fragments.into_iter().partition(|f| targets.contains(&f.project));
     stack.write(&rest, Target::Compose)?;
     stack.save_fragments(&rest)?;
     if args.volumes {

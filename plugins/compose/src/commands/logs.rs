@@ -47,10 +47,8 @@ pub fn service_keys_for(fragments: &[Fragment], name: &str) -> Result<Vec<String
         return Ok(fragment.services.iter().map(|s| s.key.clone()).collect());
     }
     let services = fragments.iter().flat_map(|f| &f.services);
-    let matches: Vec<String> = services
-        .filter(|s| s.key == name || s.short.as_deref() == Some(name))
-        .map(|s| s.key.clone())
-        .collect();
+    let matches: Vec<String> =
+        services.filter(|s| s.key == name || s.short.as_deref() == Some(name)).map(|s| s.key.clone()).collect();
     if matches.len() == 1 {
         return Ok(matches);
     }
@@ -71,7 +69,11 @@ mod tests {
     fn fragment(project: &str, shorts: &[&str]) -> Fragment {
         let mut services = vec![ServiceDef { key: project.into(), ..ServiceDef::default() }];
         for short in shorts {
-            services.push(ServiceDef { key: format!("{project}-{short}"), short: Some(short.to_string()), ..ServiceDef::default() });
+            services.push(ServiceDef {
+                key: format!("{project}-{short}"),
+                short: Some(short.to_string()),
+                ..ServiceDef::default()
+            });
         }
         Fragment { project: project.into(), services, volumes: vec![], url: None, ready_url: None }
     }

@@ -103,7 +103,11 @@ pub fn check_ports_free(context: &Context, stack: &Stack, fresh: &[Fragment], ta
 /// The container publishing a host port, if a container does.
 fn port_holder(context: &Context, port: u16) -> Option<String> {
     let filter = format!("publish={port}");
-    let text = output(dpe(context, None).args(["docker", "ps", "--filter", &filter, "--format", "{{.Names}}"]), "dpe docker ps").ok()?;
+    let text = output(
+        dpe(context, None).args(["docker", "ps", "--filter", &filter, "--format", "{{.Names}}"]),
+        "dpe docker ps",
+    )
+    .ok()?;
     text.lines().next().map(|l| l.trim().to_string()).filter(|l| !l.is_empty())
 }
 
@@ -124,7 +128,7 @@ pub fn wait_ready(
             break;
         }
         rounds += 1;
-        if rounds % 6 == 0 {
+        if rounds.is_multiple_of(6) {
             if let Some(dead) = pending.iter().find(|f| !alive(&f.project)) {
                 return Err(Failure::new(format!("the notebook of project `{}` stopped while starting", dead.project))
                     .help(format!("its log is above; `dpe compose logs {}` shows it again", dead.project)));
