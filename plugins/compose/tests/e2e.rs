@@ -192,7 +192,7 @@ fn two_projects_share_a_network_restart_unchanged_and_go_down_keeping_volumes() 
     // ps lists the stack, logs shows one service by its short name, restart brings a notebook
     // back on the same URL.
     let ps = dpe_ok(&sandbox, &["compose", "ps"]);
-    assert!(ps.contains("_alpha_1") && ps.contains("_beta-web_1"), "{ps}");
+    assert!(ps.contains("alpha") && ps.contains("beta-web"), "{ps}");
     let logs = dpe(&sandbox, &["compose", "logs", "--tail", "20", "web"]);
     assert!(logs.status.success(), "{}", text(&logs.stderr));
     assert!(text(&logs.stdout).contains("beta-web"), "{}", text(&logs.stdout));
@@ -338,6 +338,28 @@ fn clashes_and_broken_configuration_are_refused_before_anything_starts() {
     );
     assert_eq!(containers(&sandbox), standalone);
     dpe_ok(&sandbox, &["jupyter", "stop", "alpha"]);
+}
+
+#[test]
+fn a_start_that_fails_midway_removes_what_it_started() {
+    let _engine = ENGINE.read().unwrap_or_else(|e| e.into_inner());
+    // The second notebook's server exits at once: compose starts both containers, then the
+    // wait for the notebooks sees it die.
+    let crashing = format!("{PROJECT_TOML}\n[jupyter]\ncommand = [\"sh\", \"-c\", \"echo no server today; exit 3\"]\n");
+    let Some((sandbox, _cleanup)) = setup(18600, &[("alpha", PROJECT_TOML), ("crashing", &crashing)]) else { return };
+    let out = dpe(&sandbox, &["compose", "up", "alpha", "crashing"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("no server today"), "the log of the failed service is not shown:\n{stderr}");
+    assert!(
+        stderr.ends_with(
+            "error: the notebook of project `crashing` stopped while starting\n\
+             help: its log is above; check `[jupyter] command` and the image in the dpe.toml of `crashing`\n"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(containers(&sandbox), BTreeSet::new());
+    assert_eq!(networks(&sandbox), BTreeSet::new());
 }
 
 /// Leaves the swarm (and removes the bridge swarm creates) when dropped, if this test made it.

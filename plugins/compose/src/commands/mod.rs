@@ -131,7 +131,10 @@ pub fn wait_ready(
         if rounds.is_multiple_of(6) {
             if let Some(dead) = pending.iter().find(|f| !alive(&f.project)) {
                 return Err(Failure::new(format!("the notebook of project `{}` stopped while starting", dead.project))
-                    .help(format!("its log is above; `dpe compose logs {}` shows it again", dead.project)));
+                    .help(format!(
+                        "its log is above; check `[jupyter] command` and the image in the dpe.toml of `{}`",
+                        dead.project
+                    )));
             }
         }
         if Instant::now() >= deadline {
