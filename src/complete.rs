@@ -586,7 +586,7 @@ impl<'r> Engine<'r> {
     fn plugins(&self, keep: impl Fn(&Found) -> bool) -> Vec<Candidate> {
         let mut seen = std::collections::HashSet::new();
         let mut list = Vec::new();
-        for found in discovery::all(&self.paths.plugin_dir) {
+        for found in listing::all(&self.paths) {
             if !seen.insert(found.name.clone()) || !keep(&found) {
                 continue;
             }
@@ -732,5 +732,127 @@ mod tests {
         assert_eq!(render(Shell::Zsh, &answer), "a\\:b:two\nc\n");
         assert_eq!(render(Shell::Fish, &answer), "a:b\ttwo\nc\n");
         assert_eq!(render(Shell::Fish, &Answer::Dirs), ":dirs\n");
+    }
+}
+
+/// The plugin files in dpe's search directories — what `discovery::all` finds — read through a
+/// small cache, because listing every PATH directory is most of what `dpe <TAB>` costs: five
+/// system calls per directory plus the kernel reading each entry of big ones like /usr/bin.
+/// With the cache it is one `stat` per directory.
+///
+/// A directory's listing is reused while its modification time is unchanged (adding, removing
+/// or renaming an entry changes it). A listing is not stored while the directory's mtime is
+/// within two seconds of now: an entry created in the same clock tick as our read would not
+/// change the mtime we saw (git's "racy" rule). A directory reached twice (`/bin` as a link to
+/// `/usr/bin`) is listed once.
+mod listing {
+    use crate::discovery::{self, Found, Kind, Source};
+    use crate::paths::Paths;
+    use std::collections::{HashMap, HashSet};
+    use std::os::unix::fs::MetadataExt;
+    use std::path::{Path, PathBuf};
+
+    const FILE: &str = "completion-dirs.json";
+    const RACY_NS: i128 = 2_000_000_000;
+
+    #[derive(Default, serde::Serialize, serde::Deserialize)]
+    struct Cache {
+        dirs: HashMap<PathBuf, Listing>,
+    }
+
+    #[derive(Clone, serde::Serialize, serde::Deserialize)]
+    struct Listing {
+        mtime_ns: i128,
+        /// Plugin file names in the directory (`dpe-NAME`, `libdpe_NAME.so`).
+        files: Vec<String>,
+    }
+
+    pub fn all(paths: &Paths) -> Vec<Found> {
+        let cache_file = paths.cache_dir.join(FILE);
+        let mut cache: Cache = std::fs::read(&cache_file).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        let mut changed = false;
+        let mut visited = HashSet::new();
+        let now_ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i128).unwrap_or(0);
+        let mut found = Vec::new();
+        for (dir, source) in discovery::search_dirs(&paths.plugin_dir) {
+            let Ok(meta) = std::fs::metadata(&dir) else { continue };
+            if !meta.is_dir() || !visited.insert((meta.dev(), meta.ino())) {
+                continue;
+            }
+            let mtime_ns = meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128;
+            let files = match cache.dirs.get(&dir) {
+                Some(listing) if listing.mtime_ns == mtime_ns => listing.files.clone(),
+                _ => {
+                    let files = list(&dir);
+                    if now_ns - mtime_ns > RACY_NS {
+                        cache.dirs.insert(dir.clone(), Listing { mtime_ns, files: files.clone() });
+                        changed = true;
+                    } else {
+                        changed |= cache.dirs.remove(&dir).is_some();
+                    }
+                    files
+                }
+            };
+            found.extend(to_found(&dir, source, &files));
+        }
+        if changed {
+            // Forget directories no longer searched, so the file does not grow forever.
+            let searched: HashSet<PathBuf> = discovery::search_dirs(&paths.plugin_dir).into_iter().map(|(d, _)| d).collect();
+            cache.dirs.retain(|dir, _| searched.contains(dir));
+            // A cache that cannot be written only costs speed.
+            if let Ok(bytes) = serde_json::to_vec(&cache) {
+                let _ = crate::fsutil::write_atomic(&cache_file, &bytes, 0o644);
+            }
+        }
+        found
+    }
+
+    /// The plugin file names in `dir`, sorted: what `discovery::all` would consider there.
+    fn list(dir: &Path) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+        let mut files: Vec<String> = entries
+            .flatten()
+            .filter_map(|entry| {
+                let name = entry.file_name().into_string().ok()?;
+                let plugin = name.starts_with("dpe-") || (name.starts_with("libdpe_") && name.ends_with(discovery::DYLIB_SUFFIX));
+                (plugin && entry.path().is_file()).then_some(name)
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// The plugins among `files`, in `discovery::all`'s order: by name, an executable before a
+    /// library of the same name; libraries only from the plugin directory.
+    fn to_found(dir: &Path, source: Source, files: &[String]) -> Vec<Found> {
+        let mut here: Vec<Found> = files
+            .iter()
+            .filter_map(|file| {
+                if let Some(name) = file.strip_prefix("dpe-") {
+                    return crate::names::is_valid(name)
+                        .then(|| Found { name: name.to_string(), path: dir.join(file), kind: Kind::Executable, source });
+                }
+                if source != Source::PluginDir {
+                    return None;
+                }
+                let name = file.strip_prefix("libdpe_")?.strip_suffix(discovery::DYLIB_SUFFIX)?.replace('_', "-");
+                crate::names::is_valid(&name).then(|| Found { name, path: dir.join(file), kind: Kind::Dynamic, source })
+            })
+            .collect();
+        here.sort_by(|a, b| a.name.cmp(&b.name).then((a.kind == Kind::Dynamic).cmp(&(b.kind == Kind::Dynamic))));
+        here
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn orders_like_discovery_and_keeps_libraries_to_the_plugin_dir() {
+            let files: Vec<String> = ["dpe-b", "dpe-a", "libdpe_a.so", "dpe-Bad", "notes"].iter().map(|s| s.to_string()).collect();
+            let names = |source| to_found(Path::new("/x"), source, &files).into_iter().map(|f| (f.name, f.kind)).collect::<Vec<_>>();
+            assert_eq!(names(Source::PluginDir), vec![("a".into(), Kind::Executable), ("a".into(), Kind::Dynamic), ("b".into(), Kind::Executable)]);
+            assert_eq!(names(Source::Path), vec![("a".into(), Kind::Executable), ("b".into(), Kind::Executable)]);
+        }
     }
 }

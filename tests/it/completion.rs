@@ -466,3 +466,21 @@ fn completion_never_fails_loudly() {
     let output = sandbox.dpe().args(["__complete", "--shell", "bash", "--index", "2", "--", "dpe", "slow", ""]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&output.stdout), "fallback\n");
 }
+
+#[test]
+fn a_plugin_added_after_a_listing_was_cached_is_offered() {
+    let sandbox = sandbox();
+    let complete = || {
+        let output = sandbox.dpe().args(["__complete", "--shell", "bash", "--index", "1", "--", "dpe", ""]).output().unwrap();
+        sorted(String::from_utf8_lossy(&output.stdout).lines().map(String::from).collect())
+    };
+    // Completion caches a directory's listing once its mtime is old enough to be trusted.
+    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::open(sandbox.path("bin")).unwrap().set_modified(hour_ago).unwrap();
+    assert_eq!(complete(), commands_with(&["jupyter", "notes"]));
+    assert!(sandbox.path("cache/completion-dirs.json").is_file(), "the listing was not cached");
+    plugin(&sandbox, "later", "#!/bin/sh\n");
+    assert_eq!(complete(), commands_with(&["jupyter", "later", "notes"]));
+    std::fs::remove_file(sandbox.path("bin/dpe-notes")).unwrap();
+    assert_eq!(complete(), commands_with(&["jupyter", "later"]));
+}
