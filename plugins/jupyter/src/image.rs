@@ -328,17 +328,14 @@ fn copy_sources(dockerfile: &str) -> Vec<String> {
 
 /// The image of a Dockerfile's last `FROM`.
 fn last_from(dockerfile: &str) -> Option<String> {
-    dockerfile
-        .lines()
-        .filter_map(|line| {
-            let mut words = line.split_whitespace();
-            let verb = words.next()?;
-            if !verb.eq_ignore_ascii_case("from") {
-                return None;
-            }
-            words.find(|w| !w.starts_with("--")).map(String::from)
-        })
-        .last()
+    dockerfile.lines().rev().find_map(|line| {
+        let mut words = line.split_whitespace();
+        let verb = words.next()?;
+        if !verb.eq_ignore_ascii_case("from") {
+            return None;
+        }
+        words.find(|w| !w.starts_with("--")).map(String::from)
+    })
 }
 
 fn read_text(path: &Path, what: &str) -> Result<String> {

@@ -24,6 +24,9 @@ const PORT_RETRIES: usize = 5;
 
 pub fn run(context: &Context, args: &StartArgs) -> Result<i32> {
     let project = Project::from_context(context, args.project.as_deref())?;
+    // Ctrl+C while the server comes up removes what was started instead of leaving it behind
+    // (the build and engine calls get the terminal's SIGINT themselves and fail).
+    install_interrupt_handler();
     let bind = &project.config.jupyter.bind;
     let loopback = bind == "127.0.0.1" || bind == "localhost" || bind == "::1" || bind.starts_with("127.");
     if args.lan || !loopback {
@@ -72,7 +75,6 @@ pub fn run(context: &Context, args: &StartArgs) -> Result<i32> {
     if !args.detach {
         // Stream the log while the server comes up, so the user sees what it does.
         let logs = follow_logs(context, &started.spec.container, false);
-        install_interrupt_handler();
         let ready = wait_ready(context, &project, &started.spec);
         if let Err(err) = ready {
             stop_child(logs);
