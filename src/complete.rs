@@ -259,7 +259,9 @@ fn values_of_clap_arg(arg: &clap::Arg) -> Values {
     }
     match arg.get_value_hint() {
         ValueHint::DirPath => Values::Dirs,
-        ValueHint::Other | ValueHint::Username | ValueHint::Hostname | ValueHint::Url | ValueHint::EmailAddress => Values::None,
+        ValueHint::Other | ValueHint::Username | ValueHint::Hostname | ValueHint::Url | ValueHint::EmailAddress => {
+            Values::None
+        }
         _ => Values::Files,
     }
 }
@@ -293,7 +295,11 @@ enum Walk<'a> {
 /// Walks `words` (the command's arguments before the cursor), skipping options and their
 /// values. `descend` is asked about the first positional: when it names a subcommand, it
 /// returns that subcommand's options and the walk continues with them.
-fn walk<'a>(words: &'a [String], mut options: Vec<Opt>, descend: &mut dyn FnMut(&str) -> Option<Vec<Opt>>) -> (Walk<'a>, Vec<Opt>) {
+fn walk<'a>(
+    words: &'a [String],
+    mut options: Vec<Opt>,
+    descend: &mut dyn FnMut(&str) -> Option<Vec<Opt>>,
+) -> (Walk<'a>, Vec<Opt>) {
     let mut positionals = Vec::new();
     let mut i = 0;
     let mut after_dashes = false;
@@ -361,7 +367,8 @@ impl<'r> Engine<'r> {
         }
         let current = self.words.get(self.index).map(String::as_str).unwrap_or("");
         let before = &self.words[1..self.index];
-        let globals: Vec<Opt> = self.cli.get_arguments().filter(|a| !a.is_positional() && !a.is_hide_set()).map(Opt::from_clap).collect();
+        let globals: Vec<Opt> =
+            self.cli.get_arguments().filter(|a| !a.is_positional() && !a.is_hide_set()).map(Opt::from_clap).collect();
 
         // Options before the command name are dpe's own.
         let mut i = 0;
@@ -405,12 +412,19 @@ impl<'r> Engine<'r> {
     }
 
     /// A builtin's arguments, read from its clap definition.
-    fn builtin<'a>(&self, mut path: Vec<&'a str>, command: &clap::Command, rest: &'a [String], current: &str) -> Answer {
+    fn builtin<'a>(
+        &self,
+        mut path: Vec<&'a str>,
+        command: &clap::Command,
+        rest: &'a [String],
+        current: &str,
+    ) -> Answer {
         // `dpe docker …` passes everything to the engine: its words are docker's, not ours.
         if command.get_positionals().any(|a| a.is_trailing_var_arg_set()) {
             return if current.starts_with('-') { nothing() } else { Answer::Files };
         }
-        let options: Vec<Opt> = command.get_arguments().filter(|a| !a.is_positional() && !a.is_hide_set()).map(Opt::from_clap).collect();
+        let options: Vec<Opt> =
+            command.get_arguments().filter(|a| !a.is_positional() && !a.is_hide_set()).map(Opt::from_clap).collect();
         if let Some(at) = first_positional(rest, &options) {
             if let Some(sub) = command.find_subcommand(&rest[at]) {
                 // Start again below the subcommand, with its own options.
@@ -435,7 +449,9 @@ impl<'r> Engine<'r> {
             return self.filtered(subs, current);
         }
         let args: Vec<&clap::Arg> = command.get_positionals().collect();
-        let Some(arg) = args.get(positionals.len()).or_else(|| args.last().filter(|a| a.get_num_args().is_some_and(|n| n.max_values() > 1)))
+        let Some(arg) = args
+            .get(positionals.len())
+            .or_else(|| args.last().filter(|a| a.get_num_args().is_some_and(|n| n.max_values() > 1)))
         else {
             return nothing();
         };
@@ -496,7 +512,13 @@ impl<'r> Engine<'r> {
         let mut args: Vec<String> = rest.to_vec();
         args.push(current.to_string());
         let mut command = Command::new(&found.path);
-        command.arg(COMPLETE_FLAG).arg("--").args(&args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
+        command
+            .arg(COMPLETE_FLAG)
+            .arg("--")
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
         // The plugin gets its context, as on dispatch, so it can complete from the project.
         let globals = Globals {
             project: self.project.clone(),
@@ -611,7 +633,8 @@ impl<'r> Engine<'r> {
             return None;
         }
         let start = Instant::now();
-        let result = manifest_cache::manifest_within(found, &self.paths.cache_dir, left.min(Duration::from_millis(250)));
+        let result =
+            manifest_cache::manifest_within(found, &self.paths.cache_dir, left.min(Duration::from_millis(250)));
         self.manifest_budget.set(left.saturating_sub(start.elapsed()));
         result.ok().map(|(manifest, _)| manifest)
     }
@@ -716,8 +739,20 @@ mod tests {
     #[test]
     fn lookup_reads_long_short_and_inline_values() {
         let options = vec![
-            Opt { long: Some("--project".into()), short: Some('p'), takes_value: true, description: String::new(), values: Values::Projects },
-            Opt { long: Some("--verbose".into()), short: Some('v'), takes_value: false, description: String::new(), values: Values::None },
+            Opt {
+                long: Some("--project".into()),
+                short: Some('p'),
+                takes_value: true,
+                description: String::new(),
+                values: Values::Projects,
+            },
+            Opt {
+                long: Some("--verbose".into()),
+                short: Some('v'),
+                takes_value: false,
+                description: String::new(),
+                values: Values::None,
+            },
         ];
         assert_eq!(lookup(&options, "--project=a").map(|(o, v)| (o.short, v)), Some((Some('p'), Some("a".into()))));
         assert_eq!(lookup(&options, "-pa").map(|(o, v)| (o.short, v)), Some((Some('p'), Some("a".into()))));
@@ -769,10 +804,14 @@ mod listing {
 
     pub fn all(paths: &Paths) -> Vec<Found> {
         let cache_file = paths.cache_dir.join(FILE);
-        let mut cache: Cache = std::fs::read(&cache_file).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        let mut cache: Cache =
+            std::fs::read(&cache_file).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
         let mut changed = false;
         let mut visited = HashSet::new();
-        let now_ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i128).unwrap_or(0);
+        let now_ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as i128)
+            .unwrap_or(0);
         let mut found = Vec::new();
         for (dir, source) in discovery::search_dirs(&paths.plugin_dir) {
             let Ok(meta) = std::fs::metadata(&dir) else { continue };
@@ -797,7 +836,8 @@ mod listing {
         }
         if changed {
             // Forget directories no longer searched, so the file does not grow forever.
-            let searched: HashSet<PathBuf> = discovery::search_dirs(&paths.plugin_dir).into_iter().map(|(d, _)| d).collect();
+            let searched: HashSet<PathBuf> =
+                discovery::search_dirs(&paths.plugin_dir).into_iter().map(|(d, _)| d).collect();
             cache.dirs.retain(|dir, _| searched.contains(dir));
             // A cache that cannot be written only costs speed.
             if let Ok(bytes) = serde_json::to_vec(&cache) {
@@ -814,7 +854,8 @@ mod listing {
             .flatten()
             .filter_map(|entry| {
                 let name = entry.file_name().into_string().ok()?;
-                let plugin = name.starts_with("dpe-") || (name.starts_with("libdpe_") && name.ends_with(discovery::DYLIB_SUFFIX));
+                let plugin = name.starts_with("dpe-")
+                    || (name.starts_with("libdpe_") && name.ends_with(discovery::DYLIB_SUFFIX));
                 (plugin && entry.path().is_file()).then_some(name)
             })
             .collect();
@@ -829,8 +870,12 @@ mod listing {
             .iter()
             .filter_map(|file| {
                 if let Some(name) = file.strip_prefix("dpe-") {
-                    return crate::names::is_valid(name)
-                        .then(|| Found { name: name.to_string(), path: dir.join(file), kind: Kind::Executable, source });
+                    return crate::names::is_valid(name).then(|| Found {
+                        name: name.to_string(),
+                        path: dir.join(file),
+                        kind: Kind::Executable,
+                        source,
+                    });
                 }
                 if source != Source::PluginDir {
                     return None;
@@ -849,9 +894,15 @@ mod listing {
 
         #[test]
         fn orders_like_discovery_and_keeps_libraries_to_the_plugin_dir() {
-            let files: Vec<String> = ["dpe-b", "dpe-a", "libdpe_a.so", "dpe-Bad", "notes"].iter().map(|s| s.to_string()).collect();
-            let names = |source| to_found(Path::new("/x"), source, &files).into_iter().map(|f| (f.name, f.kind)).collect::<Vec<_>>();
-            assert_eq!(names(Source::PluginDir), vec![("a".into(), Kind::Executable), ("a".into(), Kind::Dynamic), ("b".into(), Kind::Executable)]);
+            let files: Vec<String> =
+                ["dpe-b", "dpe-a", "libdpe_a.so", "dpe-Bad", "notes"].iter().map(|s| s.to_string()).collect();
+            let names = |source| {
+                to_found(Path::new("/x"), source, &files).into_iter().map(|f| (f.name, f.kind)).collect::<Vec<_>>()
+            };
+            assert_eq!(
+                names(Source::PluginDir),
+                vec![("a".into(), Kind::Executable), ("a".into(), Kind::Dynamic), ("b".into(), Kind::Executable)]
+            );
             assert_eq!(names(Source::Path), vec![("a".into(), Kind::Executable), ("b".into(), Kind::Executable)]);
         }
     }

@@ -197,7 +197,9 @@ impl Bash {
         self.pty.read_until("<<P>>");
         let list = match text.split_once("\r\n") {
             Some((_, rest)) => match rest.split_once("<<P>>") {
-                Some((list, _)) => list.split("\r\n").map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect(),
+                Some((list, _)) => {
+                    list.split("\r\n").map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()
+                }
                 None => Vec::new(),
             },
             None => Vec::new(),
@@ -384,7 +386,10 @@ fn zsh_completes_with_descriptions_from_manifests() {
     assert_eq!(zsh_values(&sandbox, "dpe jupyter --port 8888 --"), strings(&["--detach", "--port"]));
     assert_eq!(zsh_values(&sandbox, "dpe --project "), strings(&["project_a", "project_b"]));
     assert_eq!(zsh_values(&sandbox, "dpe notes "), strings(&["album", "alpha", "beta", "from-"]));
-    assert_eq!(zsh_values(&sandbox, "dpe --project project_a notes "), strings(&["album", "alpha", "beta", "from-project_a"]));
+    assert_eq!(
+        zsh_values(&sandbox, "dpe --project project_a notes "),
+        strings(&["album", "alpha", "beta", "from-project_a"])
+    );
     // A plugin without a manifest: zsh's own file completion, in the workspace.
     assert!(zsh_values(&sandbox, "dpe sneaky ").contains(&"dpe.toml".to_string()));
     assert!(!ran.exists(), "completion ran a plugin that did not opt in");
@@ -431,7 +436,12 @@ fn a_plugin_without_the_marker_is_never_run_even_on_a_cold_cache() {
         for shell in ["bash", "zsh", "fish"] {
             let _ = std::fs::remove_dir_all(sandbox.path("cache"));
             let index = (words.len() - 1).to_string();
-            let output = sandbox.dpe().args(["__complete", "--shell", shell, "--index", &index, "--"]).args(words).output().unwrap();
+            let output = sandbox
+                .dpe()
+                .args(["__complete", "--shell", shell, "--index", &index, "--"])
+                .args(words)
+                .output()
+                .unwrap();
             assert!(output.status.success());
             assert!(!ran.exists(), "`{}` ran the marker-less plugin in {shell}", words.join(" "));
         }
@@ -463,7 +473,11 @@ fn completion_never_fails_loudly() {
         assert!(output.stderr.is_empty(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
     }
     // The hanging plugin is cut off and its manifest's candidates are offered instead.
-    let output = sandbox.dpe().args(["__complete", "--shell", "bash", "--index", "2", "--", "dpe", "slow", ""]).output().unwrap();
+    let output = sandbox
+        .dpe()
+        .args(["__complete", "--shell", "bash", "--index", "2", "--", "dpe", "slow", ""])
+        .output()
+        .unwrap();
     assert_eq!(String::from_utf8_lossy(&output.stdout), "fallback\n");
 }
 
@@ -471,7 +485,8 @@ fn completion_never_fails_loudly() {
 fn a_plugin_added_after_a_listing_was_cached_is_offered() {
     let sandbox = sandbox();
     let complete = || {
-        let output = sandbox.dpe().args(["__complete", "--shell", "bash", "--index", "1", "--", "dpe", ""]).output().unwrap();
+        let output =
+            sandbox.dpe().args(["__complete", "--shell", "bash", "--index", "1", "--", "dpe", ""]).output().unwrap();
         sorted(String::from_utf8_lossy(&output.stdout).lines().map(String::from).collect())
     };
     // Completion caches a directory's listing once its mtime is old enough to be trusted.
