@@ -508,3 +508,34 @@ time.sleep(120)
     assert_eq!(server.get("api/status", true).0, 200);
     assert_eq!(container_state(&sandbox, "project_r"), ["running"]);
 }
+
+#[test]
+fn a_server_that_never_answers_is_reported_with_its_log_and_removed() {
+    let Some((sandbox, _cleanup)) = setup(&["project_x"], 22400) else { return };
+    sandbox.project(
+        "crashes",
+        &format!("{PROJECT_TOML}[jupyter]\ncommand = [\"sh\", \"-c\", \"echo 'boom: no server here' >&2; exit 3\"]\n"),
+    );
+    sandbox.project("hangs", &format!("{PROJECT_TOML}[jupyter]\ncommand = [\"sleep\", \"600\"]\nready_timeout = 3\n"));
+
+    let out = dpe(&sandbox, &["jupyter", "crashes", "--detach"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("  | boom: no server here\n"), "{stderr}");
+    assert!(stderr.ends_with(
+        "error: the Jupyter server of `crashes` exited (status 3) before it answered\nhelp: its last log lines are above; fix the cause (dpe.toml, `[jupyter] command`) and start again\n"
+    ), "{stderr}");
+    assert!(container_state(&sandbox, "crashes").is_empty(), "the failed container was left behind");
+
+    let out = dpe(&sandbox, &["jupyter", "hangs", "--detach"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("error: the Jupyter server of `hangs` did not answer on port "), "{stderr}");
+    assert!(stderr.contains(" within 3 s\n"), "{stderr}");
+    assert!(container_state(&sandbox, "hangs").is_empty(), "the failed container was left behind");
+    let volumes = Command::new("docker")
+        .args(["volume", "ls", "-q", "--filter", &format!("label=dpe.workspace={}", sandbox.workspace().display())])
+        .output()
+        .unwrap();
+    assert_eq!(text(&volumes.stdout), "", "the volume made for a failed first start was left behind");
+}

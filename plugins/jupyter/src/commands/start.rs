@@ -16,7 +16,8 @@ use crate::spec::{self, run_args, Options, Spec, LABEL_CONFIG};
 use dpe_plugin::Context;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// How often `docker run` may lose a port to another program before dpe gives up.
@@ -77,6 +78,7 @@ pub fn run(context: &Context, args: &StartArgs) -> Result<i32> {
         let logs = follow_logs(context, &started.spec.container, false);
         let ready = wait_ready(context, &project, &started.spec);
         if let Err(err) = ready {
+            // The log streamed above already shows why; no need to repeat its tail.
             stop_child(logs);
             cleanup_failed(context, &started);
             return Err(err);
@@ -85,6 +87,9 @@ pub fn run(context: &Context, args: &StartArgs) -> Result<i32> {
         return supervise(context, &project, &started.spec.container, logs);
     }
     if let Err(err) = wait_ready(context, &project, &started.spec) {
+        if err.code != 130 {
+            show_last_logs(context, &started.spec.container);
+        }
         cleanup_failed(context, &started);
         return Err(err);
     }
@@ -224,7 +229,38 @@ fn cleanup_failed(context: &Context, started: &Started) {
 fn wait_ready(context: &Context, project: &Project, spec: &Spec) -> Result<()> {
     let timeout = Duration::from_secs(project.config.jupyter.ready_timeout);
     let started = Instant::now();
-    let mut last_check = Instant::now();
+    // Whether the container still runs is an engine call: a watcher thread asks once a second
+    // (after a head start), so the HTTP polling below never waits for the engine.
+    let exited: Mutex<Option<String>> = Mutex::new(None);
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            std::thread::sleep(Duration::from_secs(2));
+            while !done.load(Ordering::SeqCst) {
+                let format = "{{.State.Running}} {{.State.ExitCode}}";
+                if let Ok(state) = docker::output(context, &["inspect", "--format", format, &spec.container]) {
+                    let text = String::from_utf8_lossy(&state.stdout).trim().to_string();
+                    if let Some(code) = text.strip_prefix("false ") {
+                        *exited.lock().unwrap() = Some(code.to_string());
+                        return;
+                    }
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        });
+        let result = poll_until_ready(project, spec, timeout, started, &exited);
+        done.store(true, Ordering::SeqCst);
+        result
+    })
+}
+
+fn poll_until_ready(
+    project: &Project,
+    spec: &Spec,
+    timeout: Duration,
+    started: Instant,
+    exited: &Mutex<Option<String>>,
+) -> Result<()> {
     loop {
         if let Some(200) = http_status(&spec.ready_url, Duration::from_secs(2)) {
             return Ok(());
@@ -234,27 +270,14 @@ fn wait_ready(context: &Context, project: &Project, spec: &Spec) -> Result<()> {
                 Error::new(format!("interrupted while `{}` was starting; it was removed", project.name)).with_code(130)
             );
         }
-        // Checking the container costs an engine call: only once a second, after a head start.
-        if started.elapsed() > Duration::from_secs(2) && last_check.elapsed() > Duration::from_secs(1) {
-            last_check = Instant::now();
-            let state = docker::output(
-                context,
-                &["inspect", "--format", "{{.State.Running}} {{.State.ExitCode}}", &spec.container],
-            )?;
-            let text = String::from_utf8_lossy(&state.stdout).trim().to_string();
-            if let Some(code) = text.strip_prefix("false ") {
-                show_last_logs(context, &spec.container);
-                return Err(Error::new(format!(
-                    "the Jupyter server of `{}` exited (status {code}) before it answered",
-                    project.name
-                ))
-                .with_help(
-                    "its last log lines are above; fix the cause (dpe.toml, `[jupyter] command`) and start again",
-                ));
-            }
+        if let Some(code) = exited.lock().unwrap().clone() {
+            return Err(Error::new(format!(
+                "the Jupyter server of `{}` exited (status {code}) before it answered",
+                project.name
+            ))
+            .with_help("its last log lines are above; fix the cause (dpe.toml, `[jupyter] command`) and start again"));
         }
         if started.elapsed() > timeout {
-            show_last_logs(context, &spec.container);
             return Err(Error::new(format!(
                 "the Jupyter server of `{}` did not answer on port {} within {} s",
                 project.name,
