@@ -33,6 +33,6 @@ pub fn run(context: &Context, args: &ConfigArgs) -> Result<()> {
         return Err(Failure::new("no projects selected").help("name them: `dpe compose config project_a project_b`"));
     }
     let text = stack.write(&fragments, target)?;
-    print!("{text}");
+    super::write_stdout(&text);
     Ok(())
 }

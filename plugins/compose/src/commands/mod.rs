@@ -156,13 +156,20 @@ pub fn print_urls(context: &Context, urls: &[(String, String)]) {
     if context.json {
         let list: Vec<serde_json::Value> =
             urls.iter().map(|(project, url)| serde_json::json!({"project": project, "url": url})).collect();
-        println!("{}", serde_json::Value::Array(list));
+        write_stdout(&format!("{}\n", serde_json::Value::Array(list)));
         return;
     }
     let width = urls.iter().map(|(p, _)| p.len()).max().unwrap_or(0);
-    for (project, url) in urls {
-        println!("{project:width$}  {url}");
-    }
+    let text: String = urls.iter().map(|(project, url)| format!("{project:width$}  {url}\n")).collect();
+    write_stdout(&text);
+}
+
+/// Writes the answer to stdout. A closed pipe (`dpe compose config | head`) is not an error
+/// worth a panic: the reader has what it wanted.
+pub fn write_stdout(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush());
 }
 
 /// How long to wait for notebooks.
@@ -211,7 +218,7 @@ fn stack_network_exists(context: &Context, stack: &Stack) -> bool {
 pub fn resolved_config(context: &Context, project: &str) -> Result<()> {
     match &context.project {
         Some(selected) if selected.name == project => {
-            println!("{}", serde_json::to_string(&context.config).expect("a configuration serialises"));
+            write_stdout(&format!("{}\n", serde_json::to_string(&context.config).expect("a configuration serialises")));
             Ok(())
         }
         _ => Err(Failure::new(format!("dpe did not select project `{project}` for this call"))
