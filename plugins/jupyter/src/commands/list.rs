@@ -9,7 +9,9 @@ use dpe_plugin::Context;
 pub fn run(context: &Context, json: bool) -> Result<i32> {
     let containers: Vec<docker::Container> = docker::containers(context)?
         .into_iter()
-        .filter(|c| c.running() && !c.key.is_empty() && (c.plugin == "jupyter" || c.plugin.is_empty()))
+        // The key label marks a Jupyter environment, whoever started it (`dpe jupyter` or
+        // `dpe compose`, which runs the same specification).
+        .filter(|c| c.running() && !c.key.is_empty())
         .collect();
     let rows: Vec<serde_json::Value> = containers
         .iter()
