@@ -10,13 +10,15 @@ pub struct Error {
     pub help: Option<String>,
     /// The process exit code: 1 for user/config errors, 2 for usage, docker's status otherwise.
     pub code: i32,
+    /// Already reported by the program that failed (e.g. `dpe gpu flags`): print nothing more.
+    pub quiet: bool,
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn new(message: impl Into<String>) -> Error {
-        Error { message: message.into(), help: None, code: 1 }
+        Error { message: message.into(), help: None, code: 1, quiet: false }
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Error {
@@ -34,8 +36,16 @@ impl Error {
         Error::new(format!("{what}: {err}"))
     }
 
+    /// A failure another program already explained on stderr; only its exit code remains.
+    pub fn quiet(code: i32) -> Error {
+        Error { message: String::new(), help: None, code, quiet: true }
+    }
+
     /// Prints `error: …` and `help: …` to stderr.
     pub fn report(&self) {
+        if self.quiet {
+            return;
+        }
         eprintln!("error: {}", self.message);
         if let Some(help) = &self.help {
             eprintln!("help: {help}");

@@ -71,6 +71,8 @@ pub struct Options {
     pub avoid: Vec<u16>,
     /// Host ports the project's own running container holds.
     pub mine: Vec<u16>,
+    /// Engine flags for the GPU, when already asked for (see [`gpu_args`]).
+    pub gpu_args: Option<Vec<String>>,
 }
 
 /// The outcome of [`prepare`].
@@ -86,8 +88,13 @@ pub struct Prepared {
 pub fn prepare(context: &Context, project: &Project, options: &Options) -> Result<Prepared> {
     let host = Host::current();
     let plan = image::plan(project, &host)?;
+    // A required GPU that is missing fails before a build is spent on it.
+    let mut options = options.clone();
+    if options.gpu_args.is_none() {
+        options.gpu_args = Some(gpu_args(context, project)?);
+    }
     let built = image::ensure(context, project, &plan, options.rebuild)?;
-    let (spec, reservations) = assemble(context, project, &plan, &host, options)?;
+    let (spec, reservations) = assemble(context, project, &plan, &host, &options)?;
     Ok(Prepared { spec, plan, built, reservations })
 }
 
@@ -128,7 +135,10 @@ pub fn assemble(
         .collect();
     let env_file = secrets::write_env_file(&context.state_dir, &key, &token, &proxies)?;
 
-    let gpu_args = gpu_args(context, project)?;
+    let gpu_args = match &options.gpu_args {
+        Some(args) => args.clone(),
+        None => gpu_args(context, project)?,
+    };
     let mut spec = build_spec(project, plan, host, &bind, host_of(&key), &token, gpu_args);
     spec.env_file = env_file.to_string_lossy().into_owned();
     spec.ports =
@@ -272,7 +282,7 @@ pub fn run_args(spec: &Spec) -> Vec<String> {
 }
 
 /// Engine flags for the GPU, from the gpu plugin (`dpe gpu flags PROJECT --json`).
-fn gpu_args(context: &Context, project: &Project) -> Result<Vec<String>> {
+pub fn gpu_args(context: &Context, project: &Project) -> Result<Vec<String>> {
     if project.config.gpu == GpuMode::Off {
         return Ok(Vec::new());
     }
@@ -296,11 +306,15 @@ fn gpu_args(context: &Context, project: &Project) -> Result<Vec<String>> {
             }
             Ok(flags.docker_args)
         }
-        _ if project.config.gpu == GpuMode::Required => {
-            Err(Error::new(format!("`{}` requires a GPU (`gpu = \"required\"`) and none is usable", project.name))
-                .with_help("see the findings above; or set `gpu = \"auto\"` to run without one")
-                .with_code(dpe_plugin::client::exit_code(output.status).max(1)))
+        // `dpe gpu flags` (or the core, when the plugin is missing) printed why and the fix.
+        (false, _) if project.config.gpu == GpuMode::Required => {
+            Err(Error::quiet(dpe_plugin::client::exit_code(output.status).max(1)))
         }
+        _ if project.config.gpu == GpuMode::Required => Err(Error::new(format!(
+            "`{}` requires a GPU (`gpu = \"required\"`) but `dpe gpu flags` gave no flags",
+            project.name
+        ))
+        .with_help("run `dpe gpu check` to see why")),
         _ => {
             eprintln!("dpe: no GPU flags for `{}` (`dpe gpu flags` gave none); starting without a GPU", project.name);
             Ok(Vec::new())

@@ -454,6 +454,15 @@ fn bad_input_is_one_clear_message_and_leaves_nothing() {
         "help: the build output above shows why; fix the project's dpe.toml (or Dockerfile) and run again"
     );
 
+    // A GPU that is required but not usable: the gpu plugin's findings, nothing started.
+    let has_gpu = Command::new("nvidia-smi").output().map(|o| o.status.success()).unwrap_or(false);
+    if !has_gpu {
+        sandbox.project("needs_gpu", "image = \"dpe-test/bookworm:latest\"\ngpu = \"required\"\n");
+        let out = dpe(&sandbox, &["jupyter", "needs_gpu", "--detach"]);
+        assert!(!out.status.success(), "{}", text(&out.stderr));
+        assert!(container_state(&sandbox, "needs_gpu").is_empty());
+    }
+
     // Outside any project, with no project named: the plugin says how to choose one.
     let out = dpe(&sandbox, &["jupyter", "stop"]);
     assert_eq!(out.status.code(), Some(1));

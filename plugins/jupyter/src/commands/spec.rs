@@ -17,7 +17,7 @@ pub fn run(context: &Context, positional: Option<&str>, rebuild: bool, lan: bool
     let published: Vec<u16> =
         containers.iter().filter(|c| Some(&c.id) != own_id.as_ref()).flat_map(|c| c.host_ports.clone()).collect();
     let mine = own.filter(|c| c.running()).map(|c| c.host_ports).unwrap_or_default();
-    let options = Options { rebuild, lan, published, avoid: Vec::new(), mine };
+    let options = Options { rebuild, lan, published, mine, ..Options::default() };
     let prepared = prepare(context, &project, &options)?;
     for reservation in &prepared.reservations {
         if let Some(old) = reservation.moved_from {

@@ -40,6 +40,8 @@ pub fn run(context: &Context, args: &StartArgs) -> Result<i32> {
     // The container list and the image check are independent: ask the engine for both at once.
     let host = crate::image::Host::current();
     let plan = crate::image::plan(&project, &host)?;
+    // A required GPU that is missing fails before anything is built or started.
+    let gpu_args = crate::spec::gpu_args(context, &project)?;
     let (containers, image_ready) = std::thread::scope(|scope| {
         let image = scope.spawn(|| if args.rebuild { Ok(false) } else { docker::image_exists(context, &plan.tag) });
         let containers = docker::containers(context);
@@ -70,7 +72,7 @@ pub fn run(context: &Context, args: &StartArgs) -> Result<i32> {
         .filter(|c| Some(&c.id) != own.as_ref().map(|o| &o.id))
         .flat_map(|c| c.host_ports.clone())
         .collect();
-    let mut options = Options { rebuild: false, lan: args.lan, published, avoid: Vec::new(), mine: Vec::new() };
+    let mut options = Options { lan: args.lan, published, gpu_args: Some(gpu_args), ..Options::default() };
     let started = start_container(context, &project, &plan, &host, &mut options, own)?;
 
     if !args.detach {
