@@ -205,6 +205,8 @@ fn two_projects_share_a_network_restart_unchanged_and_go_down_keeping_volumes() 
     let again = dpe(&sandbox, &["compose", "up", "alpha", "beta"]);
     assert!(again.status.success(), "{}", text(&again.stderr));
     assert_eq!(urls(&text(&again.stdout)), first);
+    // A recreated `beta-web` alone means `dpe jupyter spec` moved the service's host port: it
+    // must count the project's compose containers as its own, not as ports taken by others.
     assert_eq!(containers(&sandbox), before, "a second `up` recreated containers:\n{}", text(&again.stderr));
     assert!(!text(&again.stderr).contains("Step 1/"), "a second `up` rebuilt an image:\n{}", text(&again.stderr));
 
