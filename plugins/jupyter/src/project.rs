@@ -24,9 +24,8 @@ impl Project {
     pub fn from_context(context: &Context, positional: Option<&str>) -> Result<Project> {
         let Some(project) = &context.project else {
             return Err(match positional {
-                Some(name) => Error::new(format!("no project named `{name}` in this workspace")).with_help(
-                    "projects are folders under `projects/` of the workspace; `dpe jupyter list` shows running ones",
-                ),
+                Some(name) => Error::new(format!("no project named `{name}` in this workspace"))
+                    .with_help(suggestion(context, name)),
                 None => Error::new("no project selected").with_help(
                     "name one (`dpe jupyter project_a`), pass `--project NAME`, or run inside a project folder",
                 ),
@@ -73,6 +72,60 @@ impl Project {
     }
 }
 
+/// The subcommands of `dpe jupyter`, for did-you-mean.
+const SUBCOMMANDS: &[&str] = &["spec", "stop", "status", "logs", "url", "shell", "exec", "pip", "list"];
+
+/// A `help:` line for a name that is neither a project nor a subcommand: the closest of both.
+fn suggestion(context: &Context, name: &str) -> String {
+    let projects: Vec<String> = context
+        .workspace
+        .as_ref()
+        .and_then(|ws| std::fs::read_dir(ws.join("projects")).ok())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().to_str().map(String::from))
+        .collect();
+    // The closest subcommand or project wins; a tie goes to the subcommand.
+    let limit = |candidate: &str| if candidate.len() <= 3 { 1 } else { 2.max(candidate.len() / 3) };
+    let subcommands = SUBCOMMANDS.iter().map(|c| (edit_distance(name, c), 0, format!("`dpe jupyter {c}`")));
+    let named = projects.iter().map(|p| (edit_distance(name, p), 1, format!("`{p}`")));
+    let candidates = SUBCOMMANDS.iter().copied().chain(projects.iter().map(String::as_str));
+    let best = subcommands
+        .chain(named)
+        .zip(candidates)
+        .filter(|((distance, _, _), candidate)| *distance <= limit(candidate))
+        .map(|(scored, _)| scored)
+        .min();
+    if let Some((_, _, suggestion)) = best {
+        return format!("did you mean {suggestion}?");
+    }
+    if projects.is_empty() {
+        "projects are folders under `projects/` of the workspace".to_string()
+    } else {
+        let mut projects = projects;
+        projects.sort();
+        format!("the projects here are: {}", projects.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", "))
+    }
+}
+
+/// Levenshtein distance, for did-you-mean.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous + usize::from(ca != *cb);
+            previous = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(previous + 1);
+        }
+    }
+    row[b.len()]
+}
+
 /// The first 8 hex digits of the SHA-256 of `text`.
 pub fn short_hash(text: &str) -> String {
     let digest = Sha256::digest(text.as_bytes());
@@ -90,6 +143,13 @@ mod tests {
             workspace: workspace.into(),
             config: Config::default(),
         }
+    }
+
+    #[test]
+    fn edit_distance_counts_edits() {
+        assert_eq!(edit_distance("stpo", "stop"), 2);
+        assert_eq!(edit_distance("project_a", "project_b"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
     }
 
     #[test]

@@ -463,6 +463,12 @@ fn bad_input_is_one_clear_message_and_leaves_nothing() {
         assert!(container_state(&sandbox, "needs_gpu").is_empty());
     }
 
+    // A mistyped project: one message with the likely one (from the core or the plugin).
+    let out = dpe(&sandbox, &["jupyter", "bad_cb", "--detach"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("`bad_cb`") && stderr.contains("did you mean") && stderr.contains("`bad_ca`"), "{stderr}");
+
     // Outside any project, with no project named: the plugin says how to choose one.
     let out = dpe(&sandbox, &["jupyter", "stop"]);
     assert_eq!(out.status.code(), Some(1));

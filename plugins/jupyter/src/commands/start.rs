@@ -53,6 +53,13 @@ pub fn run(context: &Context, args: &StartArgs) -> Result<i32> {
     if let Some(container) = own.as_ref().filter(|c| c.running()) {
         let url = url_of(context, container).unwrap_or_default();
         eprintln!("dpe: `{}` is already running", project.name);
+        // Restarting would kill the user's kernels: say how to apply a change instead.
+        if args.rebuild || container.image != plan.tag {
+            eprintln!(
+                "dpe: it runs {}, not the image its configuration builds now; `dpe jupyter stop {}` and start it again to apply the change",
+                container.image, project.name
+            );
+        }
         println!("{url}");
         if args.open {
             open_browser(&url);
