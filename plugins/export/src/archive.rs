@@ -199,8 +199,29 @@ pub enum Damage {
 
 impl From<io::Error> for Damage {
     fn from(error: io::Error) -> Damage {
-        // Decoding errors surface as io errors; a cut file shows up as an unexpected end.
-        Damage::Broken(error.to_string())
+        // Decoding errors surface as io errors; a cut file shows up as an unexpected end of the
+        // tar stream or as zstd's "incomplete frame".
+        let text = error.to_string();
+        if error.kind() == io::ErrorKind::UnexpectedEof || text.contains("incomplete frame") {
+            return Damage::Broken("it is truncated (the compressed stream ends early)".to_string());
+        }
+        Damage::Broken(text)
+    }
+}
+
+/// Reads only the manifest (the first member): cheap, for deciding early whether an import can
+/// go ahead. [`verify`] still checks everything.
+pub fn peek_manifest(path: &Path) -> Result<Manifest, Damage> {
+    let file = fs::File::open(path).map_err(Damage::Io)?;
+    let mut archive = open_tar(file)?;
+    let mut layout = Layout::default();
+    let first = archive.entries()?.next();
+    match first {
+        Some(entry) => {
+            layout.classify(&mut entry?)?;
+            layout.manifest.ok_or_else(|| Damage::Broken(format!("`{MANIFEST_NAME}` is missing")))
+        }
+        None => Err(Damage::Broken("it holds nothing".to_string())),
     }
 }
 
@@ -622,9 +643,13 @@ mod tests {
     #[test]
     fn truncated_archives_are_refused() {
         let (dir, _project, bytes) = sample();
+        assert_eq!(peek_manifest(&write(dir.path(), "whole.dpe", &bytes)).unwrap(), manifest());
         for cut in [10, bytes.len() / 2, bytes.len() - 40, bytes.len() - 1] {
             let path = write(dir.path(), "cut.dpe", &bytes[..cut]);
             match verify(&path) {
+                Err(Damage::Broken(message)) if cut > 10 => {
+                    assert_eq!(message, "it is truncated (the compressed stream ends early)", "cut at {cut}")
+                }
                 Err(Damage::Broken(_)) => {}
                 other => panic!("a file cut at {cut} of {} was accepted: {other:?}", bytes.len()),
             }

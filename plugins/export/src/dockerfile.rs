@@ -111,7 +111,7 @@ pub fn render(inputs: &Inputs) -> String {
         "# The environment of dpe project `{project}`, exported by {} from the live environment.\n\
          # It rebuilds without dpe:\n\
          #   docker build -t {project}-env .\n\
-         #   docker run --rm -p 127.0.0.1:8888:8888 -v \"$PWD/{project}:{}\" {project}-env\n\
+         #   docker run --rm -p 127.0.0.1:8888:8888 -v \"/path/to/{project}:{}\" {project}-env\n\
          # Behind a proxy, pass it to the build: --build-arg HTTP_PROXY --build-arg HTTPS_PROXY --build-arg NO_PROXY\n\
          # (docker forwards these standard names without caching them in the image).\n\n",
         inputs.generated_by, spec.workdir

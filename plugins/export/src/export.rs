@@ -389,6 +389,9 @@ fn export_archive(
     let image_bytes = appended.map_err(writing)?;
     let mut out = writer.finish().map_err(writing)?;
     out.flush().map_err(writing)?;
+    // A file to hand on, not a secret: the usual mode rather than the temp file's 0600.
+    use std::os::unix::fs::PermissionsExt;
+    temp.as_file().set_permissions(fs::Permissions::from_mode(0o644)).map_err(writing)?;
     temp.as_file().sync_all().map_err(writing)?;
     temp.persist(file).map_err(|e| writing(e.error))?;
 

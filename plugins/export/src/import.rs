@@ -2,13 +2,13 @@
 //! back as a project that `dpe jupyter NAME` starts without building.
 //!
 //! Order matters, so a bad file or a refused import changes nothing:
-//! 1. read the whole archive and check its structure and every checksum;
-//! 2. check the destination (`projects/NAME` must be free unless `--force`);
-//! 3. read it again: the project files go to a hidden staging folder beside `projects/NAME`,
+//! 1. check the destination (`projects/NAME` must be free unless `--force`), then read the
+//!    whole archive and check its structure and every checksum;
+//! 2. read it again: the project files go to a hidden staging folder beside `projects/NAME`,
 //!    the image streams into `docker load`, and the loaded image ID must be the recorded one;
-//! 4. only then is an existing project replaced (its server stopped, its environment volume
+//! 3. only then is an existing project replaced (its server stopped, its environment volume
 //!    removed, so the imported environment is what it gets) and the staging folder moved in;
-//! 5. the image is tagged with the content-hash tag `dpe jupyter` computes for the imported
+//! 4. the image is tagged with the content-hash tag `dpe jupyter` computes for the imported
 //!    project on this machine, so it finds its image and does not build. The image carries the
 //!    environment volume's content at the volume's path; the engine copies it into the fresh
 //!    volume on first start.
@@ -100,13 +100,11 @@ fn import(context: &Context, args: &ImportArgs) -> Result<()> {
         return Err(Failure::new(format!("no archive `{}`", args.file.display()))
             .with_help("name a file written by `dpe export PROJECT --to archive FILE`"));
     }
-    // 1. Everything is checked before anything changes.
-    let verified = archive::verify(&args.file).map_err(|d| damaged(&args.file, d))?;
-    let manifest = &verified.manifest;
-    let name = args.as_name.clone().unwrap_or_else(|| manifest.project.clone());
+    // 1. The destination, from the manifest alone (cheap), so a refusal comes at once; then
+    // everything is checked before anything changes.
+    let peeked = archive::peek_manifest(&args.file).map_err(|d| damaged(&args.file, d))?;
+    let name = args.as_name.clone().unwrap_or_else(|| peeked.project.clone());
     validate_project_name(&name)?;
-
-    // 2. The destination.
     let projects = workspace.join("projects");
     let target = projects.join(&name);
     let replacing = target.exists();
@@ -116,9 +114,14 @@ fn import(context: &Context, args: &ImportArgs) -> Result<()> {
             "import it under another name with `--as NEW_NAME`, or replace `{name}` and its environment with `--force`"
         )));
     }
+    let verified = archive::verify(&args.file).map_err(|d| damaged(&args.file, d))?;
+    let manifest = &verified.manifest;
+    if manifest.project != peeked.project {
+        return Err(damaged(&args.file, Damage::Broken("its manifest changed while it was read".into())));
+    }
     fs::create_dir_all(&projects).map_err(|e| Failure::io("creating", &projects, e))?;
 
-    // 3. Files to staging, image to the engine.
+    // 2. Files to staging, image to the engine.
     let staging = tempfile::Builder::new()
         .prefix(&format!(".{name}.import-"))
         .tempdir_in(&projects)
@@ -146,7 +149,7 @@ fn import(context: &Context, args: &ImportArgs) -> Result<()> {
         fs::create_dir_all(&staged).map_err(|e| Failure::io("creating", &staged, e))?;
     }
 
-    // 4. Replace, then move in.
+    // 3. Replace, then move in.
     if replacing {
         replace_existing(context, &workspace, &name)?;
         let aside = staging.path().join("replaced");
@@ -160,7 +163,7 @@ fn import(context: &Context, args: &ImportArgs) -> Result<()> {
     }
     drop(staging);
 
-    // 5. Tag for jupyter.
+    // 4. Tag for jupyter.
     let tagged = tag_for_jupyter(context, &name, &verified);
     println!(
         "imported `{name}` into `{}` ({}, image `{}` {})",
