@@ -23,10 +23,23 @@ apt_packages = ["python3-notebook", "python3-pandas", "python3-pip", "python3-ve
 ca_certificates = ["/etc/ssl/certs/ca-certificates.crt"]
 "#;
 
-/// A project with a small HTTP service beside its notebook.
+/// A project with a small HTTP service beside its notebook: built from a folder, with a named
+/// volume, a read-only project folder, and a healthcheck the notebook waits for.
 fn project_with_web() -> String {
-    format!("{PROJECT_TOML}\n[services.web]\nbuild = \"web\"\nports = [8000]\n")
+    format!(
+        r#"{PROJECT_TOML}
+[services.web]
+build = "web"
+ports = [8000]
+volumes = ["webdata:/srv/data", "./shared:/srv/shared:ro"]
+healthcheck = {{ test = ["CMD", "python3", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/')"], interval = "1s", retries = 60 }}
+"#
+    )
 }
+
+/// What alpha's notebook container fetches from beta's service, by its two names.
+const PROBE: &str = "import urllib.request as u; \
+print(u.urlopen('http://web:8000/srv/shared/hello.txt').read().decode().strip(), u.urlopen('http://beta-web:8000/').status)";
 
 const WEB_DOCKERFILE: &str = "FROM dpe-test/bookworm:latest\n\
 RUN apt-get update && apt-get install -y --no-install-recommends python3 && rm -rf /var/lib/apt/lists/*\n\
@@ -50,6 +63,7 @@ fn setup(port_start: u16, projects: &[(&str, &str)]) -> Option<(Sandbox, DockerC
         sandbox.project(name, toml);
         if toml.contains("[services.web]") {
             sandbox.write(&format!("workspace/projects/{name}/web/Dockerfile"), WEB_DOCKERFILE);
+            sandbox.write(&format!("workspace/projects/{name}/shared/hello.txt"), "hello from beta\n");
         }
     }
     let mut built = IMAGE_BUILT.lock().unwrap_or_else(|e| e.into_inner());
@@ -168,9 +182,8 @@ fn two_projects_share_a_network_restart_unchanged_and_go_down_keeping_volumes() 
 
     // A notebook of alpha reaches beta's service by its short name and by its full name.
     let alpha = service_container(&sandbox, "alpha");
-    let probe = "import urllib.request as u; print(u.urlopen('http://web:8000/').status, u.urlopen('http://beta-web:8000/').status)";
-    let out = dpe_ok(&sandbox, &["docker", "exec", &alpha, "python3", "-c", probe]);
-    assert_eq!(out.trim(), "200 200");
+    let out = dpe_ok(&sandbox, &["docker", "exec", &alpha, "python3", "-c", PROBE]);
+    assert_eq!(out.trim(), "hello from beta 200");
 
     // The generated file is private, and everything in it carries dpe's labels.
     let config = dpe_ok(&sandbox, &["compose", "config"]);
@@ -212,7 +225,7 @@ fn two_projects_share_a_network_restart_unchanged_and_go_down_keeping_volumes() 
 
     // Down: containers and network go, the named volumes stay.
     let kept = volumes(&sandbox);
-    assert!(kept.len() >= 2, "{kept:?}");
+    assert!(kept.iter().any(|v| v.ends_with("-beta-webdata")) && kept.len() >= 3, "{kept:?}");
     dpe_ok(&sandbox, &["compose", "down"]);
     assert_eq!(containers(&sandbox), BTreeSet::new());
     assert_eq!(networks(&sandbox), BTreeSet::new());
@@ -417,9 +430,8 @@ fn deploy_runs_the_stack_on_a_single_node_swarm() {
     let stack = std::fs::read_dir(sandbox.path("state/compose")).unwrap().next().unwrap().unwrap().file_name();
     let stack = stack.to_string_lossy();
     let alpha = task(&format!("{stack}_alpha"));
-    let probe = "import urllib.request as u; print(u.urlopen('http://web:8000/').status, u.urlopen('http://beta-web:8000/').status)";
-    let out = dpe_ok(&sandbox, &["docker", "exec", &alpha, "python3", "-c", probe]);
-    assert_eq!(out.trim(), "200 200");
+    let out = dpe_ok(&sandbox, &["docker", "exec", &alpha, "python3", "-c", PROBE]);
+    assert_eq!(out.trim(), "hello from beta 200");
 
     dpe_ok(&sandbox, &["compose", "undeploy"]);
     let filter = format!("label=com.docker.stack.namespace={stack}");
