@@ -24,15 +24,23 @@ pub fn bin_dir() -> PathBuf {
     exe.parent().and_then(Path::parent).expect("target/<profile>").to_path_buf()
 }
 
-/// The path of a built workspace binary, failing with a clear message when it is missing.
+/// The path of a built workspace binary or library, failing with a clear message when it is
+/// missing. `cargo test` leaves a cdylib that is only a dependency in `deps/` without copying
+/// it up (as `cargo build` would), so libraries are looked for there too.
 pub fn binary(name: &str) -> PathBuf {
-    let path = bin_dir().join(name);
-    assert!(
-        path.exists(),
+    let dir = bin_dir();
+    let path = dir.join(name);
+    if path.exists() {
+        return path;
+    }
+    let in_deps = dir.join("deps").join(name);
+    if in_deps.exists() {
+        return in_deps;
+    }
+    panic!(
         "{} is not built; run the tests with `cargo test --workspace` (or `cargo build --workspace` first)",
         path.display()
     );
-    path
 }
 
 /// Whether a Docker engine answers. In CI a missing engine is a failure, not a skip.
