@@ -26,16 +26,18 @@ pub fn bin_dir() -> PathBuf {
 
 /// The path of a built workspace binary or library, failing with a clear message when it is
 /// missing. `cargo test` leaves a cdylib that is only a dependency in `deps/` without copying
-/// it up (as `cargo build` would), so libraries are looked for there too.
+/// it up (as `cargo build` would), so libraries are looked for there first.
 pub fn binary(name: &str) -> PathBuf {
     let dir = bin_dir();
-    let path = dir.join(name);
-    if path.exists() {
-        return path;
-    }
+    // `deps/` holds what this very build produced (binaries there carry a hash suffix, so only
+    // libraries match); the copy beside it may be older.
     let in_deps = dir.join("deps").join(name);
     if in_deps.exists() {
         return in_deps;
+    }
+    let path = dir.join(name);
+    if path.exists() {
+        return path;
     }
     panic!(
         "{} is not built; run the tests with `cargo test --workspace` (or `cargo build --workspace` first)",
