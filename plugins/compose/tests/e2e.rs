@@ -23,13 +23,15 @@ apt_packages = ["python3-notebook", "python3-pandas", "python3-pip", "python3-ve
 ca_certificates = ["/etc/ssl/certs/ca-certificates.crt"]
 "#;
 
-/// A project with a small HTTP service beside its notebook: built from a folder, with a named
-/// volume, a read-only project folder, and a healthcheck the notebook waits for.
+/// A project with a small HTTP service beside its notebook: built from a folder (tagged with a
+/// fixed name, so every test run reuses one image and its build cache), with a named volume, a
+/// read-only project folder, and a healthcheck the notebook waits for.
 fn project_with_web() -> String {
     format!(
         r#"{PROJECT_TOML}
 [services.web]
 build = "web"
+image = "dpe-test/compose-web:latest"
 ports = [8000]
 volumes = ["webdata:/srv/data", "./shared:/srv/shared:ro"]
 healthcheck = {{ test = ["CMD", "python3", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/')"], interval = "1s", retries = 60 }}
