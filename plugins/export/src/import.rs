@@ -109,10 +109,11 @@ fn import(context: &Context, args: &ImportArgs) -> Result<()> {
     let target = projects.join(&name);
     let replacing = target.exists();
     if replacing && !args.force {
-        return Err(Failure::new(format!("project `{name}` already exists in `{}`", projects.display()))
-            .with_help(format!(
+        return Err(Failure::new(format!("project `{name}` already exists in `{}`", projects.display())).with_help(
+            format!(
             "import it under another name with `--as NEW_NAME`, or replace `{name}` and its environment with `--force`"
-        )));
+        ),
+        ));
     }
     let verified = archive::verify(&args.file).map_err(|d| damaged(&args.file, d))?;
     let manifest = &verified.manifest;

@@ -1,0 +1,117 @@
+//! `dpe export --to archive` and `dpe import`: the full round trip on the real engine, and the
+//! archives an import must refuse without changing anything.
+
+use crate::support::*;
+use dpe_testkit::{docker_available, DockerCleanup, Sandbox};
+use std::fs;
+
+const NOTEBOOK: &str = r#"{"cells": [{"cell_type": "code", "execution_count": null, "metadata": {}, "outputs": [], "source": ["import tinypkg"]}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}"#;
+
+#[test]
+fn archive_round_trip_brings_back_hand_installed_packages_notebooks_and_the_same_freeze() {
+    if !docker_available() {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let _cleanup = DockerCleanup::new(&sandbox);
+    let project = "roundtrip";
+    let project_dir = sandbox.project(project, PROJECT_TOML);
+    sandbox.write("workspace/projects/roundtrip/notebooks/analysis.ipynb", NOTEBOOK);
+    let spec = spec(&sandbox, project);
+    let jupyter_tag = spec["image"].as_str().unwrap().to_string();
+    let export_tag = "dpe-export/roundtrip:latest".to_string();
+    let _images = ImageCleanup(vec![export_tag.clone(), jupyter_tag.clone()]);
+
+    start_and_install_by_hand(&sandbox, project);
+    let lock = ok(&mut dpe(&sandbox, &["export", project, "--to", "lock"]));
+    let lock_before = stdout(&lock);
+    assert!(lock_before.contains("\ntinypkg @ file:///work/dist/tinypkg-0.1-py3-none-any.whl\n"), "{lock_before}");
+    assert_eq!(
+        stderr(&lock),
+        "installed by hand (1), not declared in dpe.toml or requirements:\n  + tinypkg @ file:///work/dist/tinypkg-0.1-py3-none-any.whl\n"
+    );
+
+    let archive = sandbox.path("roundtrip.dpe");
+    let archive_arg = archive.to_str().unwrap();
+    let exported = ok(&mut dpe(&sandbox, &["export", project, "--to", "archive", archive_arg, "--with-data"]));
+    let text = stdout(&exported);
+    assert!(text.starts_with(&format!("wrote `{archive_arg}` (")), "{text}");
+    assert!(text.contains(&format!("\nimport it with: dpe import {archive_arg}\n")), "{text}");
+    // The exported image describes itself.
+    let label = docker(&["image", "inspect", "--format", "{{index .Config.Labels \"dpe.toml\"}}", &export_tag]);
+    assert_eq!(stdout(&label), format!("{PROJECT_TOML}\n"));
+
+    // Refusals change nothing: not the projects, not the images.
+    let projects = sandbox.workspace().join("projects");
+    let images_before = image_ids();
+    let taken = dpe(&sandbox, &["import", archive_arg]).output().unwrap();
+    assert_eq!(taken.status.code(), Some(1));
+    assert_eq!(
+        stderr(&taken),
+        format!(
+            "error: project `roundtrip` already exists in `{}`\nhelp: import it under another name with `--as NEW_NAME`, or replace `roundtrip` and its environment with `--force`\n",
+            projects.display()
+        )
+    );
+    let bytes = fs::read(&archive).unwrap();
+    let cut = sandbox.path("cut.dpe");
+    fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let truncated = dpe(&sandbox, &["import", cut.to_str().unwrap(), "--as", "copy"]).output().unwrap();
+    assert_eq!(truncated.status.code(), Some(1));
+    assert_eq!(
+        stderr(&truncated),
+        format!(
+            "error: `{}` is damaged or not a dpe archive: it is truncated (the compressed stream ends early)\n\
+             help: nothing was changed; copy the file again, or export it again with `dpe export PROJECT --to archive FILE`\n",
+            cut.display()
+        )
+    );
+    let mut flipped = bytes.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x55;
+    let tampered = sandbox.path("tampered.dpe");
+    fs::write(&tampered, &flipped).unwrap();
+    let refused = dpe(&sandbox, &["import", tampered.to_str().unwrap(), "--as", "copy"]).output().unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    let message = stderr(&refused);
+    assert!(
+        message.starts_with(&format!("error: `{}` is damaged or not a dpe archive: ", tampered.display())),
+        "{message}"
+    );
+    assert!(message.ends_with("help: nothing was changed; copy the file again, or export it again with `dpe export PROJECT --to archive FILE`\n"), "{message}");
+    assert_eq!(tree(&projects).iter().filter(|p| !p.starts_with("roundtrip")).count(), 0, "{:?}", tree(&projects));
+    assert_eq!(image_ids(), images_before, "a refused import changed the images");
+
+    // Remove the project, its container, volume and images: only the archive is left.
+    ok(&mut dpe(&sandbox, &["jupyter", "stop", project]));
+    let _ = docker(&["rm", "--force", spec["container"].as_str().unwrap()]);
+    assert!(docker(&["volume", "rm", spec["volume"].as_str().unwrap()]).status.success());
+    for tag in [&export_tag, &jupyter_tag] {
+        assert!(docker(&["image", "rm", tag]).status.success(), "removing {tag}");
+    }
+    let original_files = tree(&project_dir);
+    fs::remove_dir_all(&project_dir).unwrap();
+
+    let imported = ok(&mut dpe(&sandbox, &["import", archive_arg]));
+    let text = stdout(&imported);
+    assert!(
+        text.starts_with(&format!("imported `roundtrip` into `{}` (with its project folder", project_dir.display())),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(&format!(
+            "its environment is ready as `{jupyter_tag}`: start it with `dpe jupyter roundtrip`\n"
+        )),
+        "{text}"
+    );
+    assert_eq!(tree(&project_dir), original_files);
+    assert_eq!(fs::read_to_string(project_dir.join("notebooks/analysis.ipynb")).unwrap(), NOTEBOOK);
+    assert_eq!(fs::read_to_string(project_dir.join("dpe.toml")).unwrap(), PROJECT_TOML);
+
+    // It starts from the imported image, without building, with the package installed by hand.
+    let started = ok(&mut dpe(&sandbox, &["jupyter", project, "--detach"]));
+    assert!(!stderr(&started).contains("building"), "{}", stderr(&started));
+    assert_eq!(tinypkg_value(&sandbox, project), "42");
+    let lock_after = stdout(&ok(&mut dpe(&sandbox, &["export", project, "--to", "lock"])));
+    assert_eq!(lock_after, lock_before);
+}
