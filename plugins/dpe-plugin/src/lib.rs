@@ -49,7 +49,9 @@ pub fn run_plugin(manifest: fn() -> Manifest, run: fn(&Context, &[String]) -> i3
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some(MANIFEST_FLAG) {
         let text = serde_json::to_string_pretty(&manifest()).expect("a manifest serialises");
-        println!("{text}");
+        // A reader that went away (`| head`) is not an error worth a panic.
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), "{text}");
         std::process::exit(0);
     }
     let name = manifest().name;
