@@ -76,6 +76,10 @@ pub fn run(argv: Vec<OsString>) -> Result<i32> {
     if argv.get(1).is_some_and(|a| a == crate::complete::ENTRY) {
         return Ok(crate::complete::main(&argv[2..]));
     }
+    if let Some((name, args)) = plain_plugin_call(&argv) {
+        let globals = Globals { verbosity: env_verbosity(), color: "auto".to_string(), ..Globals::default() };
+        return crate::dispatch::run_plugin(&globals, name, &args, BUILTINS);
+    }
     let cli = match Cli::try_parse_from(&argv) {
         Ok(cli) => cli,
         Err(err) => {
@@ -84,9 +88,8 @@ pub fn run(argv: Vec<OsString>) -> Result<i32> {
             return Ok(code);
         }
     };
-    let env_verbosity = std::env::var(dpe_plugin::env::VERBOSE).ok().and_then(|v| v.parse::<u8>().ok()).unwrap_or(0);
     let globals = Globals {
-        verbosity: cli.verbose.max(env_verbosity),
+        verbosity: cli.verbose.max(env_verbosity()),
         project: cli.project.filter(|p| !p.is_empty()),
         workspace: cli.workspace,
         color: cli.color,
@@ -116,5 +119,44 @@ pub fn run(argv: Vec<OsString>) -> Result<i32> {
                 .map_err(|_| Error::usage("plugin arguments must be valid UTF-8"))?;
             crate::dispatch::run_plugin(&globals, &name, &args, BUILTINS)
         }
+    }
+}
+
+fn env_verbosity() -> u8 {
+    std::env::var(dpe_plugin::env::VERBOSE).ok().and_then(|v| v.parse::<u8>().ok()).unwrap_or(0)
+}
+
+/// `dpe NAME ARGS…` with no global option before NAME and none of the variables clap would read
+/// for them: the hot path of every plugin call, dispatched without building clap's parser,
+/// which was about 45% of the instructions dpe itself ran before exec (callgrind; see
+/// bench/dispatch.sh). Anything else — a builtin, an option, one of those variables set,
+/// non-UTF-8 — takes the full parse.
+fn plain_plugin_call(argv: &[OsString]) -> Option<(&str, Vec<String>)> {
+    let name = argv.get(1)?.to_str()?;
+    if !crate::names::is_valid(name) || BUILTINS.contains(&name) {
+        return None;
+    }
+    use dpe_plugin::env::{COLOR, JSON, NO_HOOKS, PROJECT};
+    if [PROJECT, COLOR, JSON, NO_HOOKS].iter().any(|var| std::env::var_os(var).is_some()) {
+        return None;
+    }
+    let args = argv[2..].iter().map(|arg| arg.to_str().map(str::to_string)).collect::<Option<Vec<String>>>()?;
+    Some((name, args))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// The fast path trusts BUILTINS to know every builtin: a missing one would be looked up
+    /// as a plugin.
+    #[test]
+    fn builtins_lists_every_subcommand() {
+        let mut names: Vec<String> = Cli::command().get_subcommands().map(|s| s.get_name().to_string()).collect();
+        let mut listed: Vec<String> = BUILTINS.iter().map(|s| s.to_string()).collect();
+        names.sort();
+        listed.sort();
+        assert_eq!(names, listed);
     }
 }

@@ -31,7 +31,11 @@ pub fn run_plugin(globals: &Globals, name: &str, args: &[String], builtins: &[&s
     let vars = context::env_vars(&resolved.context);
     match found.kind {
         Kind::Executable => {
-            let err = std::process::Command::new(&found.path).args(args).envs(vars).exec();
+            // Into dpe's own environment, then exec with it as it is: `.envs()` makes std copy
+            // the whole environment into a map first, a sixth of dpe's work on this path
+            // (callgrind; see bench/dispatch.sh).
+            crate::ffi::set_env_vars(&vars);
+            let err = std::process::Command::new(&found.path).args(args).exec();
             Err(Error::io("run plugin", &found.path, err))
         }
         Kind::Dynamic => run_library(&found, &vars, args),

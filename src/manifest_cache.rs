@@ -9,7 +9,6 @@ use crate::discovery::{Found, Kind};
 use crate::error::{Error, Result};
 use crate::ffi::{LoadError, LoadedPlugin};
 use dpe_plugin::{Manifest, MANIFEST_FLAG, MANIFEST_MARKER};
-use sha2::{Digest, Sha256};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -70,10 +69,16 @@ pub fn forget(cache_dir: &Path, plugin: &Path) {
     let _ = std::fs::remove_file(cache_path(cache_dir, plugin));
 }
 
+/// The cache file of a plugin path. FNV-1a rather than SHA-256: this runs on every dispatch,
+/// and SHA-256's CPU feature probing (`cpuid`) traps to the hypervisor on virtual machines. A
+/// collision only costs a cache miss: the entry records its path and is checked on read.
 fn cache_path(cache_dir: &Path, plugin: &Path) -> PathBuf {
-    let key = Sha256::digest(plugin.as_os_str().as_encoded_bytes());
-    let hex = format!("{key:x}");
-    cache_dir.join("manifests").join(format!("{}.json", &hex[..24]))
+    let hash = plugin
+        .as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3));
+    cache_dir.join("manifests").join(format!("{hash:016x}.json"))
 }
 
 /// Asks the plugin itself (no cache).
