@@ -339,7 +339,8 @@ struct Engine<'r> {
     workspace: Option<PathBuf>,
     project: Option<String>,
     manifest_budget: Cell<Duration>,
-    /// dpe's own command line, built, so global options are propagated to the builtins.
+    /// dpe's own command line, not built: building it (adding `--help`, propagating global
+    /// options) is a tenth of a TAB, and only completing a builtin's options needs it.
     cli: clap::Command,
 }
 
@@ -353,11 +354,7 @@ impl<'r> Engine<'r> {
             workspace: None,
             project: None,
             manifest_budget: Cell::new(MANIFEST_BUDGET),
-            cli: {
-                let mut cli = Cli::command();
-                cli.build();
-                cli
-            },
+            cli: Cli::command(),
         }
     }
 
@@ -397,17 +394,22 @@ impl<'r> Engine<'r> {
             }
             i += 1;
         }
-        if i == before.len() {
-            if current.starts_with('-') {
-                return self.options(&globals, current);
-            }
+        if i == before.len() && !current.starts_with('-') {
             return self.values(&Values::Commands, current, None);
         }
-        let name = before[i].as_str();
-        let rest = &before[i + 1..];
-        match self.cli.find_subcommand(name) {
-            Some(builtin) => self.builtin(vec![name], builtin, rest, current),
-            None => self.plugin(name, rest, current),
+        if i < before.len() && self.cli.find_subcommand(&before[i]).is_none() {
+            return self.plugin(&before[i], &before[i + 1..], current);
+        }
+        let mut built = self.cli.clone();
+        built.build();
+        if i == before.len() {
+            let globals: Vec<Opt> =
+                built.get_arguments().filter(|a| !a.is_positional() && !a.is_hide_set()).map(Opt::from_clap).collect();
+            return self.options(&globals, current);
+        }
+        match built.find_subcommand(&before[i]) {
+            Some(builtin) => self.builtin(vec![before[i].as_str()], builtin, &before[i + 1..], current),
+            None => nothing(),
         }
     }
 
@@ -783,31 +785,35 @@ mod tests {
 mod listing {
     use crate::discovery::{self, Found, Kind, Source};
     use crate::paths::Paths;
-    use std::collections::{HashMap, HashSet};
+    use std::borrow::Cow;
+    use std::collections::BTreeSet;
     use std::os::unix::fs::MetadataExt;
-    use std::path::{Path, PathBuf};
+    use std::path::Path;
 
-    const FILE: &str = "completion-dirs.json";
+    /// One line per directory: `MTIME_NS DIR<TAB>FILE<TAB>FILE…`. Plain text, because parsing
+    /// it must cost far less than the listing it saves (JSON into a map took most of a TAB).
+    const FILE: &str = "completion-dirs";
+    const HEADER: &str = "dpe completion cache v1\n";
     const RACY_NS: i128 = 2_000_000_000;
-
-    #[derive(Default, serde::Serialize, serde::Deserialize)]
-    struct Cache {
-        dirs: HashMap<PathBuf, Listing>,
-    }
-
-    #[derive(Clone, serde::Serialize, serde::Deserialize)]
-    struct Listing {
-        mtime_ns: i128,
-        /// Plugin file names in the directory (`dpe-NAME`, `libdpe_NAME.so`).
-        files: Vec<String>,
-    }
 
     pub fn all(paths: &Paths) -> Vec<Found> {
         let cache_file = paths.cache_dir.join(FILE);
-        let mut cache: Cache =
-            std::fs::read(&cache_file).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
-        let mut changed = false;
-        let mut visited = HashSet::new();
+        let old = std::fs::read_to_string(&cache_file).unwrap_or_default();
+        // Lines are in search order, so each directory is looked for from where the previous
+        // one was found: one comparison per directory rather than hashing them all.
+        let cached: Vec<(&str, &str, &str)> = old
+            .strip_prefix(HEADER)
+            .unwrap_or("")
+            .lines()
+            .filter_map(|line| {
+                let (mtime, rest) = line.split_once(' ')?;
+                let (dir, files) = rest.split_once('\t').unwrap_or((rest, ""));
+                Some((dir, mtime, files))
+            })
+            .collect();
+        let mut cursor = 0;
+        let mut new = String::from(HEADER);
+        let mut visited = BTreeSet::new();
         let now_ns = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as i128)
@@ -819,30 +825,35 @@ mod listing {
                 continue;
             }
             let mtime_ns = meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128;
-            let files = match cache.dirs.get(&dir) {
-                Some(listing) if listing.mtime_ns == mtime_ns => listing.files.clone(),
-                _ => {
-                    let files = list(&dir);
-                    if now_ns - mtime_ns > RACY_NS {
-                        cache.dirs.insert(dir.clone(), Listing { mtime_ns, files: files.clone() });
-                        changed = true;
-                    } else {
-                        changed |= cache.dirs.remove(&dir).is_some();
-                    }
-                    files
-                }
+            let mtime = mtime_ns.to_string();
+            let dir_text = dir.to_str().filter(|d| !d.bytes().any(|b| b == b'\n' || b == b'\t'));
+            let hit = dir_text.and_then(|d| {
+                let at = cursor + cached[cursor..].iter().position(|(cached_dir, _, _)| *cached_dir == d)?;
+                cursor = at + 1;
+                Some(&cached[at])
+            });
+            // The directory's plugin files, tab-separated, as the cache holds them.
+            let files: Cow<str> = match hit {
+                Some((_, cached_mtime, files)) if *cached_mtime == mtime => Cow::Borrowed(files),
+                _ => Cow::Owned(list(&dir).join("\t")),
             };
-            found.extend(to_found(&dir, source, &files));
-        }
-        if changed {
-            // Forget directories no longer searched, so the file does not grow forever.
-            let searched: HashSet<PathBuf> =
-                discovery::search_dirs(&paths.plugin_dir).into_iter().map(|(d, _)| d).collect();
-            cache.dirs.retain(|dir, _| searched.contains(dir));
-            // A cache that cannot be written only costs speed.
-            if let Ok(bytes) = serde_json::to_vec(&cache) {
-                let _ = crate::fsutil::write_atomic(&cache_file, &bytes, 0o644);
+            if let Some(dir_text) = dir_text.filter(|_| now_ns - mtime_ns > RACY_NS) {
+                new.push_str(&mtime);
+                new.push(' ');
+                new.push_str(dir_text);
+                if !files.is_empty() {
+                    new.push('\t');
+                    new.push_str(&files);
+                }
+                new.push('\n');
             }
+            if !files.is_empty() {
+                found.extend(to_found(&dir, source, files.split('\t')));
+            }
+        }
+        if new != old {
+            // A cache that cannot be written only costs speed.
+            let _ = crate::fsutil::write_atomic(&cache_file, new.as_bytes(), 0o644);
         }
         found
     }
@@ -853,7 +864,7 @@ mod listing {
         let mut files: Vec<String> = entries
             .flatten()
             .filter_map(|entry| {
-                let name = entry.file_name().into_string().ok()?;
+                let name = entry.file_name().into_string().ok().filter(|n| !n.contains(['\n', '\t']))?;
                 let plugin = name.starts_with("dpe-")
                     || (name.starts_with("libdpe_") && name.ends_with(discovery::DYLIB_SUFFIX));
                 (plugin && entry.path().is_file()).then_some(name)
@@ -865,9 +876,8 @@ mod listing {
 
     /// The plugins among `files`, in `discovery::all`'s order: by name, an executable before a
     /// library of the same name; libraries only from the plugin directory.
-    fn to_found(dir: &Path, source: Source, files: &[String]) -> Vec<Found> {
+    fn to_found<'a>(dir: &Path, source: Source, files: impl Iterator<Item = &'a str>) -> Vec<Found> {
         let mut here: Vec<Found> = files
-            .iter()
             .filter_map(|file| {
                 if let Some(name) = file.strip_prefix("dpe-") {
                     return crate::names::is_valid(name).then(|| Found {
@@ -897,7 +907,10 @@ mod listing {
             let files: Vec<String> =
                 ["dpe-b", "dpe-a", "libdpe_a.so", "dpe-Bad", "notes"].iter().map(|s| s.to_string()).collect();
             let names = |source| {
-                to_found(Path::new("/x"), source, &files).into_iter().map(|f| (f.name, f.kind)).collect::<Vec<_>>()
+                to_found(Path::new("/x"), source, files.iter().map(String::as_str))
+                    .into_iter()
+                    .map(|f| (f.name, f.kind))
+                    .collect::<Vec<_>>()
             };
             assert_eq!(
                 names(Source::PluginDir),

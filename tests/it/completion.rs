@@ -493,7 +493,7 @@ fn a_plugin_added_after_a_listing_was_cached_is_offered() {
     let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
     std::fs::File::open(sandbox.path("bin")).unwrap().set_modified(hour_ago).unwrap();
     assert_eq!(complete(), commands_with(&["jupyter", "notes"]));
-    assert!(sandbox.path("cache/completion-dirs.json").is_file(), "the listing was not cached");
+    assert!(sandbox.path("cache/completion-dirs").is_file(), "the listing was not cached");
     plugin(&sandbox, "later", "#!/bin/sh\n");
     assert_eq!(complete(), commands_with(&["jupyter", "later", "notes"]));
     std::fs::remove_file(sandbox.path("bin/dpe-notes")).unwrap();
