@@ -92,8 +92,8 @@ described=$(PATH=$completion_path "$dpe" __complete --shell fish --index 1 -- dp
 
 results=()
 
-# bench TITLE COMMAND... : times each command; prints its median, mean ± σ and minimum, and
-# the difference of its median to the first command's.
+# bench TITLE COMMAND... : times each command; prints its median and minimum, each with its
+# difference to the first command's, and the mean ± σ.
 bench() {
     local title=$1
     shift
@@ -103,10 +103,12 @@ bench() {
         local json=$work/result.json
         hyperfine -N --style none --warmup 30 --runs "$runs" --export-json "$json" "$@" > /dev/null
         # The median resists the spikes of a busy machine better than the mean.
-        out+=$'\n'$(jq -r '.results[0].median as $base | .results[] |
+        # The minimum is what the machine can do when nothing else runs.
+        out+=$'\n'$(jq -r '.results[0] as $base | .results[] |
             def ms: . * 1000 * 100 | round / 100;
-            "  median \(.median | ms) ms  (mean \(.mean | ms) ± \(.stddev | ms), min \(.min | ms))" +
-            "  \(if .median >= $base then "+" else "" end)\((.median - $base) | ms) ms  \(.command)"' "$json")
+            def delta(a; b): (if a >= b then "+" else "" end) + ((a - b) | ms | tostring);
+            "  median \(.median | ms) ms (\(delta(.median; $base.median)))  min \(.min | ms) ms (\(delta(.min; $base.min)))" +
+            "  mean \(.mean | ms) ± \(.stddev | ms)  \(.command)"' "$json")
     else
         local command start end
         for command in "$@"; do
