@@ -37,11 +37,11 @@ pub fn run(context: &Context, args: &StartArgs) -> Result<i32> {
             if args.lan { "every network address".to_string() } else { format!("address {bind}") }
         );
     }
-    // The container list and the image check are independent: ask the engine for both at once.
     let host = crate::image::Host::current();
     let plan = crate::image::plan(&project, &host)?;
     // A required GPU that is missing fails before anything is built or started.
     let gpu_args = crate::spec::gpu_args(context, &project)?;
+    // The container list and the image check are independent: ask the engine for both at once.
     let (containers, image_ready) = std::thread::scope(|scope| {
         let image = scope.spawn(|| if args.rebuild { Ok(false) } else { docker::image_exists(context, &plan.tag) });
         let containers = docker::containers(context);
