@@ -191,10 +191,12 @@ fn serves_the_project_keeps_files_and_packages_and_its_port() {
     let ps = Command::new("ps").args(["-eo", "args"]).output().unwrap();
     assert!(!text(&ps.stdout).contains(&server.token), "the token is visible in `ps`");
 
-    // A package from PyPI (through the CA feature) installed in the running environment
-    // survives stop and start, in the terminal's python and in a fresh kernel.
-    let out = dpe(&sandbox, &["jupyter", "pip", "project_a", "install", "--quiet", "tabulate==0.9.0"]);
+    // Packages from PyPI (through the CA feature) installed in the running environment, with
+    // `pip install` in its terminal and `%pip install` in a notebook, survive stop and start.
+    let out = dpe(&sandbox, &["jupyter", "exec", "project_a", "--", "pip", "install", "--quiet", "tabulate==0.9.0"]);
     assert!(out.status.success(), "pip install failed:\n{}{}", text(&out.stdout), text(&out.stderr));
+    let output = server.execute("%pip install --quiet tomli-w==1.0.0\nimport sys\nprint(sys.executable)").unwrap();
+    assert!(output.trim_end().ends_with("/dpe/venv/bin/python"), "{output}");
     let out = dpe(&sandbox, &["jupyter", "stop", "project_a"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
@@ -203,6 +205,12 @@ fn serves_the_project_keeps_files_and_packages_and_its_port() {
     );
     assert_eq!(container_state(&sandbox, "project_a"), ["exited"]);
     assert!(file.is_file());
+    // pip from the host while it is stopped runs in a one-off container on the same volume.
+    let out = dpe(
+        &sandbox,
+        &["jupyter", "pip", "project_a", "list", "--format=freeze", "--path", "/dpe/venv/lib/python3.11/site-packages"],
+    );
+    assert_eq!(text(&out.stdout), "tabulate==0.9.0\ntomli_w==1.0.0\n", "{}", text(&out.stderr));
 
     let (again, second_log) = start(&sandbox, "project_a");
     assert_eq!(again.port, server.port, "a restart keeps the port");
@@ -215,7 +223,7 @@ fn serves_the_project_keeps_files_and_packages_and_its_port() {
     );
     assert_eq!(text(&out.stdout).trim(), "0.9.0", "{}", text(&out.stderr));
     assert_eq!(
-        again.execute("import tabulate\nprint(tabulate.__file__)").unwrap().trim(),
+        again.execute("import tabulate, tomli_w\nprint(tabulate.__file__)").unwrap().trim(),
         "/dpe/venv/lib/python3.11/site-packages/tabulate/__init__.py"
     );
 
