@@ -4,7 +4,8 @@
 //! Layout, in this order (the order is part of the format and checked on reading):
 //! - `dpe-archive.json`: the [`Manifest`] (format, project, image tag and ID, …);
 //! - `project/…`: the project's files (its config, or the whole folder with `--with-data`);
-//! - `image/docker-save.tar.00000`, `.00001`, …: the `docker save` stream cut into parts of
+//! - `image/docker-save.tar.00000`, `.00001`, …: the `docker save` stream (of the exported
+//!   image and the environment image under it; shared layers are stored once) cut into parts of
 //!   at most 64 MiB, because a tar header needs its size before the data and `docker save`
 //!   does not announce one; concatenated they are exactly what `docker load` reads;
 //! - `dpe-archive.sha256`: `sha256sum` lines for every member before it; always last.
@@ -48,8 +49,12 @@ pub struct Manifest {
     /// The image in the `docker save` stream: its tag and ID (`sha256:…`).
     pub image: String,
     pub image_id: String,
-    /// The image dpe jupyter built the environment from (for the record).
+    /// The image dpe jupyter built the environment from, where it was exported (for the record).
     pub source_image: String,
+    /// That environment image (without the volume's content), also in the `docker save`
+    /// stream under this tag, and its ID: import tags it as `dpe jupyter` will look for it.
+    pub environment_image: String,
+    pub environment_image_id: String,
     /// Where the environment's persisted volume is mounted; its content is baked into the image
     /// at this path, so a fresh volume is filled from it on first mount.
     pub volume_target: Option<String>,
@@ -589,6 +594,8 @@ mod tests {
             image: "dpe-export/project_a:latest".to_string(),
             image_id: "sha256:abc".to_string(),
             source_image: "dpe/project_a:123".to_string(),
+            environment_image: "dpe-export/project_a:latest-environment".to_string(),
+            environment_image_id: "sha256:def".to_string(),
             volume_target: Some("/opt/venv".to_string()),
             owner: Some("1000:1000".to_string()),
             with_data: true,

@@ -344,6 +344,13 @@ fn export_archive(
     let config_text = image::config_text(project_dir)?;
     let files = project_files(project_dir, with_data, requirements_path(context, project_dir).as_deref())?;
     let built = image::build(context, spec, &config_text, tag)?;
+    let environment_tag = image::environment_tag(&built.tag);
+    docker::output(context, &["tag", &spec.image, &environment_tag], &format!("tagging `{environment_tag}`"))?;
+    let environment_id = docker::text(
+        context,
+        &["image", "inspect", "--format", "{{.Id}}", &environment_tag],
+        &format!("inspecting `{environment_tag}`"),
+    )?;
     let parent = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let temp = tempfile::Builder::new()
@@ -361,6 +368,8 @@ fn export_archive(
         image: built.tag.clone(),
         image_id: built.id.clone(),
         source_image: spec.image.clone(),
+        environment_image: environment_tag.clone(),
+        environment_image_id: environment_id,
         volume_target: Some(spec.volume_target.clone()),
         owner: built.owner.clone(),
         with_data,
@@ -371,7 +380,7 @@ fn export_archive(
     let mut writer = ArchiveWriter::new(out, &manifest).map_err(writing)?;
     writer.append_project(project_dir, &files).map_err(writing)?;
 
-    let mut child = dpe_plugin::client::docker_command(context, &["save", &built.tag])
+    let mut child = dpe_plugin::client::docker_command(context, &["save", &built.tag, &environment_tag])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

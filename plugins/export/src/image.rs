@@ -36,6 +36,15 @@ pub struct Built {
     pub owner: Option<String>,
 }
 
+/// The tag the environment image (without the volume's content) travels under in an archive.
+pub fn environment_tag(tag: &str) -> String {
+    let (repository, version) = match tag.rsplit_once(':') {
+        Some((repository, version)) if !version.contains('/') => (repository, version),
+        _ => (tag, "latest"),
+    };
+    format!("{repository}:{version}-environment")
+}
+
 /// The default tag of an exported image.
 pub fn default_tag(project: &str) -> String {
     format!("dpe-export/{project}:latest")
@@ -173,6 +182,12 @@ pub fn config_text(project_dir: &Path) -> Result<String> {
 mod tests {
     use super::*;
     use std::io::Read;
+
+    #[test]
+    fn environment_tags_follow_the_export_tag() {
+        assert_eq!(environment_tag("dpe-export/a:latest"), "dpe-export/a:latest-environment");
+        assert_eq!(environment_tag("localhost:5000/team/env"), "localhost:5000/team/env:latest-environment");
+    }
 
     #[test]
     fn build_context_holds_the_dockerfile_and_the_volume() {

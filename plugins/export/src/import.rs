@@ -2,18 +2,18 @@
 //! back as a project that `dpe jupyter NAME` starts without building.
 //!
 //! Order matters, so a bad file or a refused import changes nothing:
-//! 1. check the destination (`projects/NAME` must be free unless `--force`), then read the
-//!    whole archive and check its structure and every checksum;
+//! 1. check the destination (`projects/NAME`, and its environment volume, must be free unless
+//!    `--force`), then read the whole archive and check its structure and every checksum;
 //! 2. read it again: the project files go to a hidden staging folder beside `projects/NAME`,
-//!    the image streams into `docker load`, and the loaded image ID must be the recorded one;
-//! 3. only then is an existing project replaced (its server stopped, its environment volume
-//!    removed, so the imported environment is what it gets) and the staging folder moved in;
-//! 4. the image is tagged with the content-hash tag `dpe jupyter` computes for the imported
-//!    project on this machine, so it finds its image and does not build. The image carries the
-//!    environment volume's content at the volume's path; the engine copies it into the fresh
-//!    volume on first start.
+//!    the images stream into `docker load`, and the loaded image IDs must be the recorded ones;
+//! 3. only then is an existing project replaced (its container and environment volume
+//!    removed) and the staging folder moved in;
+//! 4. the project's environment volume is created and filled with the exported volume content
+//!    (carried in the exported image at the volume's path), and the environment image gets
+//!    the content-hash tag `dpe jupyter` computes for the imported project on this machine,
+//!    unless that tag exists already. `dpe jupyter NAME` then starts without building.
 
-use crate::archive::{self, Damage, Verified};
+use crate::archive::{self, Damage, Manifest, Verified};
 use crate::docker;
 use crate::error::{validate_project_name, Failure, Result};
 use crate::progress::human_bytes;
@@ -107,6 +107,13 @@ fn import(context: &Context, args: &ImportArgs) -> Result<()> {
     validate_project_name(&name)?;
     let projects = workspace.join("projects");
     let target = projects.join(&name);
+    let names = dpe_jupyter::project::Project {
+        name: name.clone(),
+        dir: target.clone(),
+        workspace: workspace.clone(),
+        config: Default::default(),
+    };
+    let volume = names.volume_name();
     let replacing = target.exists();
     if replacing && !args.force {
         return Err(Failure::new(format!("project `{name}` already exists in `{}`", projects.display())).with_help(
@@ -115,6 +122,12 @@ fn import(context: &Context, args: &ImportArgs) -> Result<()> {
         ),
         ));
     }
+    if !replacing && !args.force && docker::exists(context, "volume", &volume)? {
+        return Err(Failure::new(format!(
+            "the environment volume `{volume}` of an earlier project `{name}` still exists"
+        ))
+        .with_help("replace it with `--force`, or import under another name with `--as NEW_NAME`"));
+    }
     let verified = archive::verify(&args.file).map_err(|d| damaged(&args.file, d))?;
     let manifest = &verified.manifest;
     if manifest.project != peeked.project {
@@ -122,62 +135,64 @@ fn import(context: &Context, args: &ImportArgs) -> Result<()> {
     }
     fs::create_dir_all(&projects).map_err(|e| Failure::io("creating", &projects, e))?;
 
-    // 2. Files to staging, image to the engine.
+    // 2. Files to staging, images to the engine.
     let staging = tempfile::Builder::new()
         .prefix(&format!(".{name}.import-"))
         .tempdir_in(&projects)
         .map_err(|e| Failure::io("creating a folder in", &projects, e))?;
     let staged = staging.path().join("project");
-    let image_existed = docker::exists(context, "image", &manifest.image)?;
     load(context, &args.file, &verified, &staged)?;
-    let loaded_id = docker::text(
-        context,
-        &["image", "inspect", "--format", "{{.Id}}", &manifest.image],
-        "inspecting the loaded image",
-    )?;
-    if loaded_id != manifest.image_id {
-        if !image_existed {
-            let _ = docker::output(context, &["image", "rm", &manifest.image], "removing the loaded image");
+    for (image, id) in
+        [(&manifest.image, &manifest.image_id), (&manifest.environment_image, &manifest.environment_image_id)]
+    {
+        let loaded = docker::text(
+            context,
+            &["image", "inspect", "--format", "{{.Id}}", image],
+            &format!("inspecting the loaded image `{image}`"),
+        )?;
+        if &loaded != id {
+            return Err(Failure::new(format!("the loaded image `{image}` is {loaded}, but the archive recorded {id}"))
+                .with_help("the project was not created; the archive is inconsistent: export it again"));
         }
-        return Err(Failure::new(format!(
-            "the loaded image `{}` is {loaded_id}, but the archive recorded {}",
-            manifest.image, manifest.image_id
-        ))
-        .with_help("nothing else was changed; the archive is inconsistent: export it again"));
-    }
-    if !manifest.with_data && !staged.join("dpe.toml").exists() {
-        // A project without its own dpe.toml is still a project; keep the folder.
-        fs::create_dir_all(&staged).map_err(|e| Failure::io("creating", &staged, e))?;
     }
 
     // 3. Replace, then move in.
+    let aside = staging.path().join("replaced");
+    if args.force {
+        remove_environment(context, &names)?;
+    }
     if replacing {
-        replace_existing(context, &workspace, &name)?;
-        let aside = staging.path().join("replaced");
         fs::rename(&target, &aside).map_err(|e| Failure::io("moving aside", &target, e))?;
-        if let Err(e) = fs::rename(&staged, &target) {
+    }
+    if let Err(e) = fs::rename(&staged, &target) {
+        if replacing {
             let _ = fs::rename(&aside, &target);
-            return Err(Failure::io("creating", &target, e));
         }
-    } else {
-        fs::rename(&staged, &target).map_err(|e| Failure::io("creating", &target, e))?;
+        return Err(Failure::io("creating", &target, e));
+    }
+
+    // 4. The environment: the volume gets the exported content; the image gets jupyter's tag.
+    if let Err(failure) = fill_volume(context, &name, &volume, manifest) {
+        let _ = docker::output(context, &["volume", "rm", "--force", &volume], "removing the volume");
+        let _ = fs::remove_dir_all(&target);
+        if replacing {
+            let _ = fs::rename(&aside, &target);
+        }
+        return Err(failure);
     }
     drop(staging);
-
-    // 4. Tag for jupyter.
-    let tagged = tag_for_jupyter(context, &name, &verified);
+    let tagged = tag_for_jupyter(context, &name, manifest);
     println!(
-        "imported `{name}` into `{}` ({}, image `{}` {})",
+        "imported `{name}` into `{}` ({}, environment {} in volume `{volume}`)",
         target.display(),
         if manifest.with_data { "with its project folder" } else { "config only" },
-        manifest.image,
         human_bytes(verified.image_bytes)
     );
     match tagged {
-        Ok(tag) => println!("its environment is ready as `{tag}`: start it with `dpe jupyter {name}`"),
+        Ok(tag) => println!("its environment image is `{tag}`: start it with `dpe jupyter {name}`"),
         Err(failure) => {
             eprintln!("warning: {}", failure.message);
-            eprintln!("help: `dpe jupyter {name}` will build the environment from its dpe.toml instead");
+            eprintln!("help: `dpe jupyter {name}` will build the environment image from its dpe.toml; the imported packages are in its volume");
         }
     }
     Ok(())
@@ -205,51 +220,86 @@ fn load(context: &Context, file: &Path, verified: &Verified, staged: &Path) -> R
     Ok(())
 }
 
-/// Before `--force` replaces a project: stop its server and remove its environment volume, so
-/// the imported environment is the one it starts with.
-fn replace_existing(context: &Context, workspace: &Path, name: &str) -> Result<()> {
-    let stop = docker::jupyter(context, name, &["stop", name])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .map_err(|e| Failure::new(format!("running `dpe jupyter stop` failed: {e}")))?;
-    if !stop.status.success() {
-        let detail = String::from_utf8_lossy(&stop.stderr);
-        if !detail.contains("not running") {
-            return Err(docker::failed(&format!("stopping `{name}`"), &stop)
-                .with_help(format!("stop it yourself (`dpe jupyter stop {name}`) and import again")));
-        }
+/// Before `--force` replaces a project: stop its server, remove its container and its
+/// environment volume, so the imported environment is the one it starts with.
+fn remove_environment(context: &Context, names: &dpe_jupyter::project::Project) -> Result<()> {
+    let name = &names.name;
+    let container = names.container_name();
+    if docker::exists(context, "container", &container)? {
+        docker::output(
+            context,
+            &["rm", "--force", &container],
+            &format!("removing the container `{container}` of `{name}`"),
+        )?;
     }
-    let project = dpe_jupyter::project::Project {
-        name: name.to_string(),
-        dir: workspace.join("projects").join(name),
-        workspace: workspace.to_path_buf(),
-        config: Default::default(),
-    };
-    let volume = project.volume_name();
+    let volume = names.volume_name();
     if docker::exists(context, "volume", &volume)? {
-        // The container (stopped, not removed) still references the volume.
-        let container = project.container_name();
-        if docker::exists(context, "container", &container)? {
-            docker::output(context, &["rm", "--force", &container], &format!("removing the container `{container}`"))?;
-        }
         docker::output(
             context,
             &["volume", "rm", &volume],
             &format!("removing the old environment volume `{volume}`"),
         )?;
-        eprintln!("dpe: replaced `{name}`: its old environment volume `{volume}` was removed");
+        eprintln!("dpe: replacing `{name}`: its old environment volume `{volume}` was removed");
     }
     Ok(())
 }
 
-/// Tags the loaded image as `dpe jupyter` will look for it: the content-hash tag of the
-/// imported project's configuration on this machine. When this user's ids differ from those
-/// that owned the environment where it was exported, a one-step build first hands the
-/// baked-in environment to this user (as dpe jupyter's own image does for a fresh volume).
-fn tag_for_jupyter(context: &Context, name: &str, verified: &Verified) -> Result<String> {
-    let manifest = &verified.manifest;
+/// Creates the project's environment volume (through the core, which labels it for the
+/// project) and copies the exported environment into it from the archive's image, handing it
+/// to this user when other ids owned it where it was exported.
+fn fill_volume(context: &Context, name: &str, volume: &str, manifest: &Manifest) -> Result<()> {
+    let created = dpe_plugin::client::docker_command(context, &["volume", "create", volume])
+        .env(dpe_plugin::env::PROJECT, name)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| Failure::new(format!("running `dpe docker volume create` failed: {e}")))?;
+    if !created.status.success() {
+        return Err(docker::failed(&format!("creating the volume `{volume}`"), &created));
+    }
+    let source = manifest.volume_target.clone().unwrap_or_else(|| dpe_jupyter::project::VOLUME_TARGET.to_string());
+    let host = dpe_jupyter::image::Host::current();
+    let me = format!("{}:{}", host.uid, host.gid);
+    let mut script = String::from("cp -a \"$1/.\" /.dpe-volume/");
+    if manifest.owner.as_deref().is_some_and(|owner| owner != me) {
+        eprintln!(
+            "dpe: handing the environment (owned by {} where it was exported) to {me}",
+            manifest.owner.as_deref().unwrap_or("")
+        );
+        script.push_str(&format!(" && chown -R {me} /.dpe-volume"));
+    }
+    let mount = format!("{volume}:/.dpe-volume");
+    let args = [
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--user",
+        "0:0",
+        "--volume",
+        &mount,
+        "--entrypoint",
+        "sh",
+        &manifest.image,
+        "-c",
+        &script,
+        "sh",
+        &source,
+    ];
+    let filled = dpe_plugin::client::docker_command(context, &args)
+        .env(dpe_plugin::env::PROJECT, name)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| Failure::new(format!("running `dpe docker run` failed: {e}")))?;
+    if !filled.status.success() {
+        return Err(docker::failed(&format!("filling the volume `{volume}` from `{}`", manifest.image), &filled));
+    }
+    Ok(())
+}
+
+/// Gives the environment image the tag `dpe jupyter` will look for: the content-hash tag of
+/// the imported project's configuration on this machine. A tag that already exists is left
+/// alone: the same hash means the same inputs, and other projects may be using that image.
+fn tag_for_jupyter(context: &Context, name: &str, manifest: &Manifest) -> Result<String> {
     let output = dpe_plugin::client::dpe_command(context, &["context", "--json", "--plugin", "jupyter"])
         .env(dpe_plugin::env::PROJECT, name)
         .stdin(Stdio::null())
@@ -268,36 +318,14 @@ fn tag_for_jupyter(context: &Context, name: &str, verified: &Verified) -> Result
         workspace: resolved.workspace.unwrap_or_default(),
         config: resolved.config,
     };
-    let host = dpe_jupyter::image::Host::current();
-    let plan = dpe_jupyter::image::plan(&project, &host)
+    let plan = dpe_jupyter::image::plan(&project, &dpe_jupyter::image::Host::current())
         .map_err(|e| Failure::new(format!("planning the environment of `{name}` failed: {}", e.message)))?;
-    let me = format!("{}:{}", host.uid, host.gid);
-    let target = manifest.volume_target.clone().unwrap_or_else(|| dpe_jupyter::project::VOLUME_TARGET.to_string());
-    match &manifest.owner {
-        Some(owner) if owner != &me => {
-            eprintln!("dpe: handing the environment (owned by {owner} where it was exported) to {me}");
-            let dockerfile = format!("FROM {}\nUSER root\nRUN chown -R {me} {target}\n", manifest.image);
-            let mut child = dpe_plugin::client::docker_command(context, &["build", "--quiet", "--tag", &plan.tag, "-"])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .map_err(|e| Failure::new(format!("running `dpe docker build` failed: {e}")))?;
-            let _ = child.stdin.take().expect("piped stdin").write_all(dockerfile.as_bytes());
-            let output = child
-                .wait_with_output()
-                .map_err(|e| Failure::new(format!("waiting for `docker build` failed: {e}")))?;
-            if !output.status.success() {
-                return Err(docker::failed(&format!("giving the environment of `{name}` to {me}"), &output));
-            }
-        }
-        _ => {
-            docker::output(
-                context,
-                &["tag", &manifest.image, &plan.tag],
-                &format!("tagging `{}` as `{}`", manifest.image, plan.tag),
-            )?;
-        }
+    if !docker::exists(context, "image", &plan.tag)? {
+        docker::output(
+            context,
+            &["tag", &manifest.environment_image, &plan.tag],
+            &format!("tagging `{}` as `{}`", manifest.environment_image, plan.tag),
+        )?;
     }
     Ok(plan.tag)
 }

@@ -5,6 +5,8 @@ use crate::support::*;
 use dpe_testkit::{docker_available, DockerCleanup, Sandbox};
 use std::fs;
 
+const REQUIREMENTS: &str = "# the dpe export round-trip test\npandas>=1\n";
+
 const NOTEBOOK: &str = r#"{"cells": [{"cell_type": "code", "execution_count": null, "metadata": {}, "outputs": [], "source": ["import tinypkg"]}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}"#;
 
 #[test]
@@ -17,10 +19,16 @@ fn archive_round_trip_brings_back_hand_installed_packages_notebooks_and_the_same
     let project = "roundtrip";
     let project_dir = sandbox.project(project, PROJECT_TOML);
     sandbox.write("workspace/projects/roundtrip/notebooks/analysis.ipynb", NOTEBOOK);
+    // A requirements file of its own gives this project an environment tag no other test
+    // shares (pandas is already there from apt, so nothing is downloaded), so the test may
+    // remove that image and prove the archive brings it back.
+    sandbox.write("workspace/projects/roundtrip/requirements.txt", REQUIREMENTS);
     let spec = spec(&sandbox, project);
     let jupyter_tag = spec["image"].as_str().unwrap().to_string();
+    let jupyter_id = stdout(&docker(&["image", "inspect", "--format", "{{.Id}}", &jupyter_tag])).trim().to_string();
     let export_tag = "dpe-export/roundtrip:latest".to_string();
-    let _images = ImageCleanup(vec![export_tag.clone(), jupyter_tag.clone()]);
+    let environment_tag = "dpe-export/roundtrip:latest-environment".to_string();
+    let _images = ImageCleanup(vec![export_tag.clone(), environment_tag.clone(), jupyter_tag.clone()]);
 
     start_and_install_by_hand(&sandbox, project);
     let lock = ok(&mut dpe(&sandbox, &["export", project, "--to", "lock"]));
@@ -86,7 +94,7 @@ fn archive_round_trip_brings_back_hand_installed_packages_notebooks_and_the_same
     ok(&mut dpe(&sandbox, &["jupyter", "stop", project]));
     let _ = docker(&["rm", "--force", spec["container"].as_str().unwrap()]);
     assert!(docker(&["volume", "rm", spec["volume"].as_str().unwrap()]).status.success());
-    for tag in [&export_tag, &jupyter_tag] {
+    for tag in [&export_tag, &environment_tag, &jupyter_tag] {
         assert!(docker(&["image", "rm", tag]).status.success(), "removing {tag}");
     }
     let original_files = tree(&project_dir);
@@ -94,16 +102,15 @@ fn archive_round_trip_brings_back_hand_installed_packages_notebooks_and_the_same
 
     let imported = ok(&mut dpe(&sandbox, &["import", archive_arg]));
     let text = stdout(&imported);
-    assert!(
-        text.starts_with(&format!("imported `roundtrip` into `{}` (with its project folder", project_dir.display())),
-        "{text}"
+    let volume = spec["volume"].as_str().unwrap();
+    let prefix =
+        format!("imported `roundtrip` into `{}` (with its project folder, environment ", project_dir.display());
+    let suffix = format!(
+        " in volume `{volume}`)\nits environment image is `{jupyter_tag}`: start it with `dpe jupyter roundtrip`\n"
     );
-    assert!(
-        text.ends_with(&format!(
-            "its environment is ready as `{jupyter_tag}`: start it with `dpe jupyter roundtrip`\n"
-        )),
-        "{text}"
-    );
+    assert!(text.starts_with(&prefix) && text.ends_with(&suffix), "{text}");
+    let imported_id = stdout(&docker(&["image", "inspect", "--format", "{{.Id}}", &jupyter_tag])).trim().to_string();
+    assert_eq!(imported_id, jupyter_id, "the environment image came back from the archive");
     assert_eq!(tree(&project_dir), original_files);
     assert_eq!(fs::read_to_string(project_dir.join("notebooks/analysis.ipynb")).unwrap(), NOTEBOOK);
     assert_eq!(fs::read_to_string(project_dir.join("dpe.toml")).unwrap(), PROJECT_TOML);
