@@ -507,9 +507,17 @@ fn completion_never_fails_loudly() {
 #[test]
 fn a_plugin_added_after_a_listing_was_cached_is_offered() {
     let sandbox = sandbox();
+    // A private copy of dpe, so the first-party plugins built beside the real one (as under
+    // `cargo test --workspace`) do not join the exact list this test expects.
+    let dpe_copy = sandbox.path("opt/dpe");
+    std::fs::create_dir_all(dpe_copy.parent().unwrap()).unwrap();
+    std::fs::copy(dpe_testkit::binary("dpe"), &dpe_copy).unwrap();
     let complete = || {
-        let output =
-            sandbox.dpe().args(["__complete", "--shell", "bash", "--index", "1", "--", "dpe", ""]).output().unwrap();
+        let output = sandbox
+            .command(&dpe_copy)
+            .args(["__complete", "--shell", "bash", "--index", "1", "--", "dpe", ""])
+            .output()
+            .unwrap();
         sorted(String::from_utf8_lossy(&output.stdout).lines().map(String::from).collect())
     };
     // Completion caches a directory's listing once its mtime is old enough to be trusted.
