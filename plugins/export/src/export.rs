@@ -40,6 +40,9 @@ pub struct ExportArgs {
     /// Put the whole project folder (notebooks, data) into the archive, not only its config.
     #[arg(long)]
     pub with_data: bool,
+    /// `--to lock`: print the lock and the diff as one JSON object (as dpe's global `--json`).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -74,6 +77,7 @@ pub fn manifest() -> PluginManifest {
             option("--tag", "image name for --to image/archive", true),
             option("--push", "push the image (--to image)", false),
             option("--with-data", "include the project folder in the archive", false),
+            option("--json", "JSON output (--to lock)", false),
         ],
         complete: false,
     }
@@ -140,6 +144,9 @@ fn export(context: &Context, args: &ExportArgs) -> Result<()> {
     if args.with_data && args.to != Kind::Archive {
         return Err(Failure::new("`--with-data` goes with `--to archive`").with_code(2));
     }
+    if args.json && args.to != Kind::Lock {
+        return Err(Failure::new("`--json` goes with `--to lock`").with_code(2));
+    }
     if args.to == Kind::Archive && dest.is_none() {
         return Err(Failure::new("`--to archive` needs a file to write")
             .with_help(format!("dpe export {project} --to archive {project}.dpe"))
@@ -147,7 +154,7 @@ fn export(context: &Context, args: &ExportArgs) -> Result<()> {
     }
     let spec = docker::spec(context, &project)?;
     match args.to {
-        Kind::Lock => export_lock(context, &spec, &project_dir, dest.as_deref()),
+        Kind::Lock => export_lock(context, &spec, &project_dir, dest.as_deref(), args.json || context.json),
         Kind::Dockerfile => {
             let dir = dest.map(PathBuf::from).unwrap_or_else(|| PathBuf::from(format!("{project}-environment")));
             export_dockerfile(context, &spec, &dir)
@@ -207,12 +214,12 @@ fn requirements_path(context: &Context, project_dir: &Path) -> Option<PathBuf> {
     }
 }
 
-fn export_lock(context: &Context, spec: &Spec, project_dir: &Path, dest: Option<&str>) -> Result<()> {
+fn export_lock(context: &Context, spec: &Spec, project_dir: &Path, dest: Option<&str>, json: bool) -> Result<()> {
     let (probe, locked) = live_lock(context, spec)?;
     let declared = lock::declared(requirements_path(context, project_dir).as_deref(), &context.config.python_packages)
         .map_err(Failure::new)?;
     let diff = lock::diff(&locked, &declared, &in_volume(&probe, spec));
-    if context.json {
+    if json {
         let value = serde_json::json!({
             "project": spec.project,
             "python": probe.python,

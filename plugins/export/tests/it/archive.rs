@@ -121,4 +121,13 @@ fn archive_round_trip_brings_back_hand_installed_packages_notebooks_and_the_same
     assert_eq!(tinypkg_value(&sandbox, project), "42");
     let lock_after = stdout(&ok(&mut dpe(&sandbox, &["export", project, "--to", "lock"])));
     assert_eq!(lock_after, lock_before);
+
+    // `--force` replaces the running project, environment included: a package removed since
+    // comes back from the archive.
+    ok(&mut dpe(&sandbox, &["jupyter", "exec", project, "--", "pip", "uninstall", "--yes", "tinypkg"]));
+    let replaced = ok(&mut dpe(&sandbox, &["import", archive_arg, "--force"]));
+    let message = format!("dpe: replacing `roundtrip`: its old environment volume `{volume}` was removed\n");
+    assert!(stderr(&replaced).contains(&message), "{}", stderr(&replaced));
+    ok(&mut dpe(&sandbox, &["jupyter", project, "--detach"]));
+    assert_eq!(tinypkg_value(&sandbox, project), "42");
 }

@@ -13,7 +13,7 @@ fn manifests_describe_both_commands() {
     assert_eq!(export["takes_project"], true);
     let options: Vec<&str> =
         export["options"].as_array().unwrap().iter().map(|o| o["name"].as_str().unwrap()).collect();
-    assert_eq!(options, ["--to", "--tag", "--push", "--with-data"]);
+    assert_eq!(options, ["--to", "--tag", "--push", "--with-data", "--json"]);
     let import: serde_json::Value =
         serde_json::from_slice(&ok(sandbox.command(binary("dpe-import")).arg("--dpe-manifest")).stdout).unwrap();
     assert_eq!(import["name"], "import");
