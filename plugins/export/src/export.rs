@@ -364,6 +364,18 @@ fn export_archive(
         .prefix(&format!(".{name}."))
         .tempfile_in(parent)
         .map_err(|e| Failure::io("creating a file in", parent, e))?;
+    // The archive may be written inside the project folder: never archive it into itself.
+    let same = |a: &Path, b: &Path| match (fs::canonicalize(a), fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    let files: Vec<PathBuf> = files
+        .into_iter()
+        .filter(|rel| {
+            let path = project_dir.join(rel);
+            !same(&path, temp.path()) && !same(&path, file)
+        })
+        .collect();
     let created = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let manifest = Manifest {
         format: archive::FORMAT.to_string(),
