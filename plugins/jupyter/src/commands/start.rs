@@ -25,6 +25,13 @@ const PORT_RETRIES: usize = 5;
 
 pub fn run(context: &Context, args: &StartArgs) -> Result<i32> {
     let project = Project::from_context(context, args.project.as_deref())?;
+    let clock = Instant::now();
+    // `-vv` shows where the time of a start goes.
+    let phase = |what: &str| {
+        if context.verbosity >= 2 {
+            eprintln!("dpe: [{:>6.3}s] {what}", clock.elapsed().as_secs_f64());
+        }
+    };
     // Ctrl+C while the server comes up removes what was started instead of leaving it behind
     // (the build and engine calls get the terminal's SIGINT themselves and fail).
     install_interrupt_handler();
@@ -42,6 +49,7 @@ pub fn run(context: &Context, args: &StartArgs) -> Result<i32> {
     // A required GPU that is missing fails before anything is built or started.
     let gpu_args = crate::spec::gpu_args(context, &project)?;
     // The container list and the image check are independent: ask the engine for both at once.
+    phase("planned the image");
     let (containers, image_ready) = std::thread::scope(|scope| {
         let image = scope.spawn(|| if args.rebuild { Ok(false) } else { docker::image_exists(context, &plan.tag) });
         let containers = docker::containers(context);
@@ -70,6 +78,7 @@ pub fn run(context: &Context, args: &StartArgs) -> Result<i32> {
         return foreground(context, &project, &container.id, true);
     }
 
+    phase("listed containers, checked the image");
     if !image_ready? {
         crate::image::ensure(context, &project, &plan, args.rebuild)?;
     }
@@ -81,6 +90,7 @@ pub fn run(context: &Context, args: &StartArgs) -> Result<i32> {
         .collect();
     let mut options = Options { lan: args.lan, published, gpu_args: Some(gpu_args), ..Options::default() };
     let started = start_container(context, &project, &plan, &host, &mut options, own)?;
+    phase("container started");
 
     if !args.detach {
         // Stream the log while the server comes up, so the user sees what it does.
@@ -92,6 +102,7 @@ pub fn run(context: &Context, args: &StartArgs) -> Result<i32> {
             cleanup_failed(context, &started);
             return Err(err);
         }
+        phase("server answered");
         announce(&project, &started.spec, args.open);
         return supervise(context, &project, &started.spec.container, logs);
     }
@@ -102,6 +113,7 @@ pub fn run(context: &Context, args: &StartArgs) -> Result<i32> {
         cleanup_failed(context, &started);
         return Err(err);
     }
+    phase("server answered");
     announce(&project, &started.spec, args.open);
     Ok(0)
 }
@@ -244,7 +256,15 @@ fn wait_ready(context: &Context, project: &Project, spec: &Spec) -> Result<()> {
     let done = AtomicBool::new(false);
     std::thread::scope(|scope| {
         scope.spawn(|| {
-            std::thread::sleep(Duration::from_secs(2));
+            // Sleeps in short steps: the scope waits for this thread, so it must notice `done`
+            // at once when the server answers.
+            let pause = |total: Duration| {
+                let until = Instant::now() + total;
+                while Instant::now() < until && !done.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            };
+            pause(Duration::from_secs(2));
             while !done.load(Ordering::SeqCst) {
                 let format = "{{.State.Running}} {{.State.ExitCode}}";
                 if let Ok(state) = docker::output(context, &["inspect", "--format", format, &spec.container]) {
@@ -254,7 +274,7 @@ fn wait_ready(context: &Context, project: &Project, spec: &Spec) -> Result<()> {
                         return;
                     }
                 }
-                std::thread::sleep(Duration::from_secs(1));
+                pause(Duration::from_secs(1));
             }
         });
         let result = poll_until_ready(project, spec, timeout, started, &exited);
