@@ -562,3 +562,36 @@ fn a_server_that_never_answers_is_reported_with_its_log_and_removed() {
         .unwrap();
     assert_eq!(text(&volumes.stdout), "", "the volume made for a failed first start was left behind");
 }
+
+#[test]
+fn unchanged_inputs_never_build_and_rebuild_forces_one() {
+    if !docker_available() {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let _cleanup = DockerCleanup::new(&sandbox);
+    // No packages: a build is only dpe's own layer, seconds even without the cache. A unique
+    // env value gives this sandbox its own image.
+    sandbox.project(
+        "tiny",
+        &format!("image = \"dpe-test/bookworm:latest\"\n[env]\nDPE_TEST_SANDBOX = \"{}\"\n", sandbox.id()),
+    );
+    let spec = |extra: &[&str]| {
+        let mut args = vec!["jupyter", "spec", "tiny", "--json"];
+        args.extend_from_slice(extra);
+        let out = dpe(&sandbox, &args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let spec: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (spec["image"].as_str().unwrap().to_string(), text(&out.stderr))
+    };
+    let (image, first) = spec(&[]);
+    assert!(first.contains(&format!("dpe: building the environment of `tiny` ({image})")), "{first}");
+    assert!(first.contains("Step 1/"), "docker's build output is shown:\n{first}");
+    let (same, second) = spec(&[]);
+    assert_eq!(same, image);
+    assert!(!second.contains("building"), "{second}");
+    let (forced, third) = spec(&["--rebuild"]);
+    assert_eq!(forced, image, "the tag is the hash of the inputs");
+    assert!(third.contains("dpe: building the environment of `tiny`"), "{third}");
+    let _ = Command::new("docker").args(["image", "rm", "--force", &image]).output();
+}
