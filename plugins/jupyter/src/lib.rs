@@ -80,6 +80,10 @@ pub fn manifest() -> Manifest {
 
 /// The plugin's entry point: parse, run, report.
 pub fn run(context: &Context, args: &[String]) -> i32 {
+    // `dpe jupyter list | head -1` ends quietly when the reader goes away, as CLIs do, instead
+    // of panicking on a closed stdout.
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread exists.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = match cli::Cli::try_parse_from(std::iter::once("dpe jupyter".to_string()).chain(args.iter().cloned())) {
         Ok(cli) => cli,
         Err(err) => {

@@ -362,11 +362,23 @@ fn follow_logs(context: &Context, container: &str, recent_only: bool) -> Option<
     dpe_plugin::client::docker_command(context, &args).stdin(Stdio::null()).process_group(0).spawn().ok()
 }
 
+/// Ends a `dpe docker logs` child with SIGTERM, which the core forwards to the docker process
+/// it runs (SIGKILL would orphan that one); SIGKILL only if it does not end soon.
 fn stop_child(child: Option<Child>) {
-    if let Some(mut child) = child {
-        let _ = child.kill();
-        let _ = child.wait();
+    let Some(mut child) = child else { return };
+    if let Ok(pid) = i32::try_from(child.id()) {
+        // SAFETY: kill(2) on our own child, which has not been waited for yet.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
     }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// Attaches to a running container in the foreground: its log, and Ctrl+C to stop it.
