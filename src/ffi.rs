@@ -1,5 +1,5 @@
-//! Every `unsafe` block of the core lives here: loading plugin libraries and installing signal
-//! handlers. Each block says why it is sound.
+//! Every `unsafe` block of the core lives here: loading plugin libraries, installing signal
+//! handlers, setting the environment and asking the user id. Each block says why it is sound.
 
 use dpe_plugin::abi::{PluginVTable, ABI_VERSION, ABI_VERSION_SYMBOL, VTABLE_SYMBOL};
 use std::ffi::{c_char, CStr, CString};
@@ -150,6 +150,12 @@ pub fn defer_interrupts() {
 /// Whether an interrupt arrived since [`defer_interrupts`].
 pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// The effective user id, to tell this user's files from other users'.
+pub fn effective_uid() -> u32 {
+    // SAFETY: geteuid(2) takes no arguments, cannot fail and touches no memory of ours.
+    unsafe { libc::geteuid() }
 }
 
 /// Restores SIGPIPE's default so a closed pipe ends dpe quietly, like other Unix tools.

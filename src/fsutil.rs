@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 /// Writes `bytes` to `path` through a temp file in the same directory and a rename, so readers
@@ -33,25 +33,56 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     Ok(())
 }
 
-/// Refuses `path` when it, or the directory holding it, is group- or world-writable: anyone
-/// else who could write it could run code as this user.
+/// Refuses `path` when it, or the directory holding it, is group- or world-writable, or owned by
+/// another user than this one or root: anyone else who could write it could run code as this
+/// user.
 pub fn check_not_writable_by_others(what: &str, path: &Path) -> Result<()> {
+    let Some((culprit, open)) = writable_by_others(path) else { return Ok(()) };
+    Err(Error::new(format!(
+        "refusing {what} `{}`: `{}` is {}, so someone else could change what runs",
+        path.display(),
+        culprit.display(),
+        open.why
+    ))
+    .with_help(format!("if you trust it, {}", open.fix)))
+}
+
+/// The first of `path` and its directory that someone else could write, and why.
+pub fn writable_by_others(path: &Path) -> Option<(&Path, OpenToOthers)> {
     let dir = path.parent().unwrap_or(Path::new("/"));
-    for candidate in [path, dir] {
-        let Ok(meta) = std::fs::metadata(candidate) else { continue };
-        let mode = meta.permissions().mode();
-        if mode & 0o022 != 0 {
-            let who = if mode & 0o002 != 0 { "everyone" } else { "its group" };
-            return Err(Error::new(format!(
-                "refusing {what} `{}`: `{}` is writable by {who} (mode {:o}), so someone else could change what runs",
-                path.display(),
-                candidate.display(),
-                mode & 0o7777
-            ))
-            .with_help(format!("if you trust it, run `chmod go-w {}`", candidate.display())));
-        }
+    [path, dir].into_iter().find_map(|candidate| Some((candidate, open_to_others(candidate)?)))
+}
+
+/// Why someone other than this user (or root) could write a file.
+pub struct OpenToOthers {
+    /// `writable by everyone (mode 777)`, `owned by another user (uid 1001)`.
+    pub why: String,
+    /// What fixes it: `run `chmod go-w PATH``.
+    pub fix: String,
+}
+
+/// Why someone other than this user (or root) could write `path`; `None` when nobody could.
+/// A path that cannot be read is not judged here: using it fails anyway.
+pub fn open_to_others(path: &Path) -> Option<OpenToOthers> {
+    let meta = std::fs::metadata(path).ok()?;
+    let mode = meta.permissions().mode();
+    if mode & 0o022 != 0 {
+        let who = if mode & 0o002 != 0 { "everyone" } else { "its group" };
+        return Some(OpenToOthers {
+            why: format!("writable by {who} (mode {:o})", mode & 0o7777),
+            fix: format!("run `chmod go-w {}`", path.display()),
+        });
     }
-    Ok(())
+    // The owner can always change the mode back, so another user's file is as open as a
+    // world-writable one (the rule ssh and git apply).
+    let me = crate::ffi::effective_uid();
+    if meta.uid() != me && meta.uid() != 0 {
+        return Some(OpenToOthers {
+            why: format!("owned by another user (uid {})", meta.uid()),
+            fix: format!("make it yours: `sudo chown {me} {}`", path.display()),
+        });
+    }
+    None
 }
 
 #[cfg(test)]
@@ -69,5 +100,24 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         assert!(!stale.exists());
+    }
+
+    #[test]
+    fn files_of_other_users_or_open_to_others_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let plugin = tmp.path().join("dpe-x");
+        std::fs::write(&plugin, "").unwrap();
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(writable_by_others(&plugin).is_none());
+        std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o775)).unwrap();
+        assert_eq!(writable_by_others(&plugin).unwrap().1.why, "writable by its group (mode 775)");
+        std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // Only root can give a file away; elsewhere the ownership rule cannot be set up.
+        if crate::ffi::effective_uid() == 0 {
+            std::os::unix::fs::chown(&plugin, Some(4242), None).unwrap();
+            let (culprit, open) = writable_by_others(&plugin).unwrap();
+            assert_eq!((culprit, open.why.as_str()), (plugin.as_path(), "owned by another user (uid 4242)"));
+        }
     }
 }

@@ -378,15 +378,13 @@ pub fn ensure_plugin_dir(dir: &Path) -> Result<()> {
         .mode(0o755)
         .create(dir)
         .map_err(|e| Error::io("create the plugin directory", dir, e))?;
-    let mode = fs::metadata(dir).map_err(|e| Error::io("read", dir, e))?.permissions().mode();
-    if mode & 0o022 != 0 {
+    if let Some(open) = crate::fsutil::open_to_others(dir) {
         return Err(Error::new(format!(
-            "refusing to install into `{}`: it is writable by {} (mode {:o}), so someone else could change what runs",
+            "refusing to install into `{}`: it is {}, so someone else could change what runs",
             dir.display(),
-            if mode & 0o002 != 0 { "everyone" } else { "its group" },
-            mode & 0o7777
+            open.why
         ))
-        .with_help(format!("run `chmod go-w {}`", dir.display())));
+        .with_help(open.fix));
     }
     Ok(())
 }

@@ -15,7 +15,6 @@ use crate::manifest_cache;
 use crate::paths::Paths;
 use clap::Args;
 use dpe_plugin::Manifest;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
@@ -152,21 +151,8 @@ fn row(found: &Found, winner: Option<PathBuf>, cache_dir: &Path) -> Row {
 
 /// Why the file or its directory is writable by others, as dispatch would refuse it.
 fn insecure(path: &Path) -> Option<String> {
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    for candidate in [path, dir] {
-        let Ok(meta) = std::fs::metadata(candidate) else { continue };
-        let mode = meta.permissions().mode();
-        if mode & 0o022 != 0 {
-            let who = if mode & 0o002 != 0 { "everyone" } else { "its group" };
-            return Some(format!(
-                "`{}` is writable by {who} (mode {:o}): run `chmod go-w {}`",
-                candidate.display(),
-                mode & 0o7777,
-                candidate.display()
-            ));
-        }
-    }
-    None
+    let (culprit, open) = crate::fsutil::writable_by_others(path)?;
+    Some(format!("`{}` is {}: {}", culprit.display(), open.why, open.fix))
 }
 
 /// Why this dpe would not run a plugin with `manifest`, naming both versions.
