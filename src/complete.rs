@@ -511,6 +511,10 @@ impl<'r> Engine<'r> {
     /// Asks an opted-in plugin for its candidates; `None` when it failed or took too long, so
     /// the manifest's candidates are offered instead.
     fn ask_plugin(&self, found: &Found, manifest: &Manifest, rest: &[String], current: &str) -> Option<Answer> {
+        // The manifest may come from the cache, written while the file was still safe to run.
+        if crate::fsutil::writable_by_others(&found.path).is_some() {
+            return None;
+        }
         let mut args: Vec<String> = rest.to_vec();
         args.push(current.to_string());
         let mut command = Command::new(&found.path);

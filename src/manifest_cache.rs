@@ -35,6 +35,9 @@ pub fn manifest_within(found: &Found, cache_dir: &Path, limit: Duration) -> Resu
     if let Some(hit) = cached_for(found, cache_dir, &meta) {
         return Ok(hit);
     }
+    // Listing, help and completion ask every plugin they find, not only the one dispatch
+    // checked: none of them may run (or load) a file someone else could have written.
+    crate::fsutil::check_not_writable_by_others("plugin", &found.path)?;
     let mtime_ns = meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128;
     let cache_file = cache_path(cache_dir, &found.path);
     let manifest = ask_within(found, limit)?;
