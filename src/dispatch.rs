@@ -43,8 +43,9 @@ pub fn run_plugin(globals: &Globals, name: &str, args: &[String], builtins: &[&s
 }
 
 fn run_library(found: &Found, vars: &[(&str, String)], args: &[String]) -> Result<i32> {
-    let library = manifest_cache::load_library(found)?;
+    // Before the library is loaded, so none of its code runs while the environment changes.
     crate::ffi::set_env_vars(vars);
+    let library = manifest_cache::load_library(found)?;
     let json = vars.iter().find(|(k, _)| *k == dpe_plugin::env::CONTEXT).map(|(_, v)| v.as_str()).unwrap_or("{}");
     Ok(library.run(json, args))
 }

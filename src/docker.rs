@@ -169,7 +169,9 @@ fn run_engine(context: &Context, args: Vec<String>) -> Result<i32> {
         Err(err) => return Err(Error::new(format!("could not run `{program}`: {err}"))),
     };
     ffi::guard_signals_for_child(child.id());
-    let status = child.wait().map_err(|e| Error::new(format!("lost track of `{program}`: {e}")))?;
+    let status = child.wait();
+    ffi::child_finished();
+    let status = status.map_err(|e| Error::new(format!("lost track of `{program}`: {e}")))?;
     let code = exit_code(status);
     if code != 0 && status.code().is_some() && !engine_answers(&context.config.engine.program) {
         eprintln!(

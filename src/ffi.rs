@@ -81,8 +81,10 @@ impl LoadedPlugin {
 /// children it spawns (`dpe docker …`) see the same `DPE_*` variables an executable plugin gets.
 pub fn set_env_vars(vars: &[(&str, String)]) {
     for (key, value) in vars {
-        // SAFETY: dpe is single-threaded at this point (no thread has been spawned yet), so no
-        // other thread can read the environment concurrently.
+        // SAFETY: no other thread can read the environment concurrently: the dispatch path
+        // spawns none, and it calls this before loading a plugin library whose manifest came
+        // from the cache. (On a cache miss the library was loaded to ask it; a library made
+        // with `export_plugin!` runs no code and starts no thread when loaded.)
         unsafe { std::env::set_var(key, value) };
     }
 }
@@ -114,6 +116,12 @@ pub fn guard_signals_for_child(pid: u32) {
         install(libc::SIGTERM, on_terminate as *const () as usize);
         install(libc::SIGHUP, on_terminate as *const () as usize);
     }
+}
+
+/// Call once the child is reaped: its pid may be reused from then on, and a SIGTERM to dpe
+/// (while the post hooks run) must not be forwarded to whatever process gets it next.
+pub fn child_finished() {
+    CHILD_PID.store(0, Ordering::SeqCst);
 }
 
 /// # Safety
