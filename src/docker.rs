@@ -85,14 +85,18 @@ fn engine_argv(context: &Context, args: Vec<String>) -> (String, Vec<String>) {
 }
 
 fn compose_plugin_available(program: &str) -> bool {
+    answers(program, &["compose", "version"])
+}
+
+/// Whether `program ARGS…` succeeds, run with no input and its output discarded.
+fn answers(program: &str, args: &[&str]) -> bool {
     std::process::Command::new(program)
-        .args(["compose", "version"])
+        .args(args)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
+        .is_ok_and(|s| s.success())
 }
 
 /// Runs `docker ARGS…` with hooks and returns the exit code dpe should end with.
@@ -184,14 +188,7 @@ fn run_engine(context: &Context, args: Vec<String>) -> Result<i32> {
 
 /// Whether the engine's daemon answers (only asked after a failure, to explain it).
 fn engine_answers(program: &str) -> bool {
-    std::process::Command::new(program)
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
+    answers(program, &["version", "--format", "{{.Server.Version}}"])
 }
 
 #[cfg(test)]
