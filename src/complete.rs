@@ -787,7 +787,7 @@ mod tests {
 /// change the mtime we saw (git's "racy" rule). A directory reached twice (`/bin` as a link to
 /// `/usr/bin`) is listed once.
 mod listing {
-    use crate::discovery::{self, Found, Kind, Source};
+    use crate::discovery::{self, Found, Source};
     use crate::paths::Paths;
     use std::borrow::Cow;
     use std::collections::BTreeSet;
@@ -881,30 +881,15 @@ mod listing {
     /// The plugins among `files`, in `discovery::all`'s order: by name, an executable before a
     /// library of the same name; libraries only from the plugin directory.
     fn to_found<'a>(dir: &Path, source: Source, files: impl Iterator<Item = &'a str>) -> Vec<Found> {
-        let mut here: Vec<Found> = files
-            .filter_map(|file| {
-                if let Some(name) = file.strip_prefix("dpe-") {
-                    return crate::names::is_valid(name).then(|| Found {
-                        name: name.to_string(),
-                        path: dir.join(file),
-                        kind: Kind::Executable,
-                        source,
-                    });
-                }
-                if source != Source::PluginDir {
-                    return None;
-                }
-                let name = file.strip_prefix("libdpe_")?.strip_suffix(discovery::DYLIB_SUFFIX)?.replace('_', "-");
-                crate::names::is_valid(&name).then(|| Found { name, path: dir.join(file), kind: Kind::Dynamic, source })
-            })
-            .collect();
-        here.sort_by(|a, b| a.name.cmp(&b.name).then((a.kind == Kind::Dynamic).cmp(&(b.kind == Kind::Dynamic))));
+        let mut here: Vec<Found> = files.filter_map(|file| discovery::plugin_file(dir, file, source)).collect();
+        discovery::sort_within_dir(&mut here);
         here
     }
 
     #[cfg(test)]
     mod tests {
         use super::*;
+        use crate::discovery::Kind;
 
         #[test]
         fn orders_like_discovery_and_keeps_libraries_to_the_plugin_dir() {

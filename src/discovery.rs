@@ -98,28 +98,41 @@ pub fn all(plugin_dir: &Path) -> Vec<Found> {
     let mut found = Vec::new();
     for (dir, source) in search_dirs(plugin_dir) {
         let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        let mut here: Vec<Found> = Vec::new();
-        for entry in entries.flatten() {
-            let file_name = entry.file_name();
-            let Some(file_name) = file_name.to_str() else { continue };
-            if let Some(name) = file_name.strip_prefix("dpe-") {
-                if crate::names::is_valid(name) && entry.path().is_file() {
-                    here.push(Found { name: name.to_string(), path: entry.path(), kind: Kind::Executable, source });
-                }
-            } else if source == Source::PluginDir {
-                if let Some(stem) = file_name.strip_prefix("libdpe_").and_then(|s| s.strip_suffix(DYLIB_SUFFIX)) {
-                    let name = stem.replace('_', "-");
-                    if crate::names::is_valid(&name) {
-                        here.push(Found { name, path: entry.path(), kind: Kind::Dynamic, source });
-                    }
-                }
-            }
-        }
-        // Within one directory an executable wins over a library, as in `find`.
-        here.sort_by(|a, b| a.name.cmp(&b.name).then((a.kind == Kind::Dynamic).cmp(&(b.kind == Kind::Dynamic))));
+        let mut here: Vec<Found> = entries
+            .flatten()
+            .filter_map(|entry| plugin_file(&dir, entry.file_name().to_str()?, source))
+            .filter(|found| found.path.is_file())
+            .collect();
+        sort_within_dir(&mut here);
         found.extend(here);
     }
     found
+}
+
+/// The plugin a file named `file` in `dir` is, judged by its name alone: `dpe-NAME`, or in the
+/// plugin directory also `libdpe_NAME.so`, with a valid NAME.
+pub fn plugin_file(dir: &Path, file: &str, source: Source) -> Option<Found> {
+    let kinds: &[Kind] =
+        if source == Source::PluginDir { &[Kind::Executable, Kind::Dynamic] } else { &[Kind::Executable] };
+    kinds.iter().find_map(|&kind| {
+        let name = name_in_file_name(file, kind).filter(|name| crate::names::is_valid(name))?;
+        Some(Found { name, path: dir.join(file), kind, source })
+    })
+}
+
+/// The NAME of `dpe-NAME` (an executable) or `libdpe_NAME.so` (a library, where cargo wrote
+/// `-` as `_`), valid or not.
+pub fn name_in_file_name(file: &str, kind: Kind) -> Option<String> {
+    match kind {
+        Kind::Executable => file.strip_prefix("dpe-").map(str::to_string),
+        Kind::Dynamic => Some(file.strip_prefix("libdpe_")?.strip_suffix(DYLIB_SUFFIX)?.replace('_', "-")),
+    }
+}
+
+/// One directory's plugins in the order dispatch prefers them: by name, and for one name an
+/// executable before a library, as in [`find`].
+pub fn sort_within_dir(found: &mut [Found]) {
+    found.sort_by(|a, b| a.name.cmp(&b.name).then((a.kind == Kind::Dynamic).cmp(&(b.kind == Kind::Dynamic))));
 }
 
 /// Plugin names only, deduplicated and sorted: what `dpe <TAB>` offers.

@@ -270,11 +270,7 @@ pub fn file_plugin_name(path: &Path, kind: Kind) -> Option<String> {
 
 /// The name part of `dpe-NAME` or `libdpe_NAME.so`, valid or not.
 fn raw_file_plugin_name(path: &Path, kind: Kind) -> Option<String> {
-    let file = path.file_name()?.to_str()?;
-    match kind {
-        Kind::Executable => file.strip_prefix("dpe-").map(str::to_string),
-        Kind::Dynamic => Some(file.strip_prefix("libdpe_")?.strip_suffix(DYLIB_SUFFIX)?.replace('_', "-")),
-    }
+    discovery::name_in_file_name(path.file_name()?.to_str()?, kind)
 }
 
 // ---------------------------------------------------------------------------------------------
