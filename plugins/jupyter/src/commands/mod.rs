@@ -42,6 +42,25 @@ pub fn own_container(containers: &[Container], project: &Project) -> Option<Cont
     containers.iter().find(|c| c.key == key || c.name == name).cloned()
 }
 
+/// The host ports the project may not take because other containers publish them, and those the
+/// project itself holds (usable for it although not bindable), from one container list.
+///
+/// The project's own containers are its Jupyter container (`own`) and the containers `dpe
+/// compose` runs for the project's services (labelled `dpe.plugin=compose` with the same
+/// project and workspace): their host ports are the project's reserved service ports, so a
+/// second `dpe compose up` must find them unchanged, not moved away from "someone else".
+pub fn port_owners(containers: &[Container], project: &Project, own: Option<&Container>) -> (Vec<u16>, Vec<u16>) {
+    let workspace = project.workspace.to_string_lossy();
+    let is_own = |c: &Container| {
+        own.is_some_and(|o| o.id == c.id)
+            || (c.plugin == "compose" && c.project == project.name && c.workspace == workspace)
+    };
+    let published = containers.iter().filter(|c| !is_own(c)).flat_map(|c| c.host_ports.iter().copied()).collect();
+    let mine =
+        containers.iter().filter(|c| is_own(c) && c.running()).flat_map(|c| c.host_ports.iter().copied()).collect();
+    (published, mine)
+}
+
 /// The project's container, or an error saying it is not running.
 pub fn running_container(context: &Context, project: &Project) -> Result<Container> {
     let containers = docker::containers(context)?;
@@ -90,4 +109,45 @@ fn stdin_is_terminal() -> bool {
 /// A command's exit code from a finished `dpe docker` child.
 pub fn code(status: std::process::ExitStatus) -> i32 {
     dpe_plugin::client::exit_code(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn container(id: &str, state: &str, workspace: &str, project: &str, plugin: &str, ports: &[u16]) -> Container {
+        let line = format!(
+            "{id}\t{id}\t{state}\t{workspace}\t{project}\t{plugin}\t\t\t\t\t\t\timg\tUp\t{}",
+            ports.iter().map(|p| format!("127.0.0.1:{p}->80/tcp")).collect::<Vec<_>>().join(", ")
+        );
+        docker::parse_ps(&line).remove(0)
+    }
+
+    #[test]
+    fn compose_service_containers_of_the_project_hold_its_own_ports() {
+        let project = Project {
+            name: "beta".into(),
+            dir: "/w/projects/beta".into(),
+            workspace: "/w".into(),
+            config: Default::default(),
+        };
+        let jupyter = container("j", "running", "/w", "beta", "jupyter", &[8888]);
+        let containers = vec![
+            jupyter.clone(),
+            // `dpe compose up` ran the project's `web` service: its port is the project's.
+            container("web", "running", "/w", "beta", "compose", &[18080]),
+            // The same project name in another workspace, another project, another plugin:
+            // all someone else's.
+            container("other-ws", "running", "/elsewhere", "beta", "compose", &[18081]),
+            container("other-project", "running", "/w", "alpha", "compose", &[18082]),
+            container("stranger", "running", "", "", "", &[18083]),
+        ];
+        let (published, mine) = port_owners(&containers, &project, Some(&jupyter));
+        assert_eq!(published, vec![18081, 18082, 18083]);
+        assert_eq!(mine, vec![8888, 18080]);
+        // Without its own Jupyter container the project still owns its service's port.
+        let (published, mine) = port_owners(&containers, &project, None);
+        assert_eq!(published, vec![8888, 18081, 18082, 18083]);
+        assert_eq!(mine, vec![18080]);
+    }
 }

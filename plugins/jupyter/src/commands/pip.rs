@@ -3,7 +3,7 @@
 //! notebook puts them, so they persist. With the server running it runs there; otherwise in a
 //! one-off container with the same image, volume, user and environment.
 
-use crate::commands::{code, exec_prefix, own_container};
+use crate::commands::{code, exec_prefix, own_container, port_owners};
 use crate::docker::{self, LABEL_USER};
 use crate::error::{Error, Result};
 use crate::project::Project;
@@ -33,8 +33,8 @@ pub fn run(context: &Context, args: &[String]) -> Result<i32> {
         return Ok(code(status));
     }
 
-    let published: Vec<u16> = containers.iter().flat_map(|c| c.host_ports.clone()).collect();
-    let prepared = prepare(context, &project, &Options { published, ..Options::default() })?;
+    let (published, mine) = port_owners(&containers, &project, None);
+    let prepared = prepare(context, &project, &Options { published, mine, ..Options::default() })?;
     let spec = prepared.spec;
     crate::commands::start::ensure_volume(context, &spec.volume)?;
     let mut command: Vec<String> = vec!["run".into(), "--rm".into(), "--interactive".into()];

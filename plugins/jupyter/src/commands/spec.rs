@@ -2,7 +2,7 @@
 //! ensures the token and prints the run specification (the contract compose and export use).
 //! Build output goes to stderr; stdout holds exactly one JSON object.
 
-use crate::commands::own_container;
+use crate::commands::{own_container, port_owners};
 use crate::docker;
 use crate::error::Result;
 use crate::project::Project;
@@ -13,10 +13,7 @@ pub fn run(context: &Context, positional: Option<&str>, rebuild: bool, lan: bool
     let project = Project::from_context(context, positional)?;
     let containers = docker::containers(context)?;
     let own = own_container(&containers, &project);
-    let own_id = own.as_ref().map(|c| c.id.clone());
-    let published: Vec<u16> =
-        containers.iter().filter(|c| Some(&c.id) != own_id.as_ref()).flat_map(|c| c.host_ports.clone()).collect();
-    let mine = own.filter(|c| c.running()).map(|c| c.host_ports).unwrap_or_default();
+    let (published, mine) = port_owners(&containers, &project, own.as_ref());
     let options = Options { rebuild, lan, published, mine, ..Options::default() };
     let prepared = prepare(context, &project, &options)?;
     for reservation in &prepared.reservations {

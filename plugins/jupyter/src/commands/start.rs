@@ -7,7 +7,7 @@
 //! the server never answers, the last log lines are shown and everything started is removed.
 
 use crate::cli::StartArgs;
-use crate::commands::{own_container, url_of};
+use crate::commands::{own_container, port_owners, url_of};
 use crate::docker::{self, Container};
 use crate::error::{Error, Result};
 use crate::project::Project;
@@ -83,12 +83,9 @@ pub fn run(context: &Context, args: &StartArgs) -> Result<i32> {
         crate::image::ensure(context, &project, &plan, args.rebuild)?;
     }
 
-    let published: Vec<u16> = containers
-        .iter()
-        .filter(|c| Some(&c.id) != own.as_ref().map(|o| &o.id))
-        .flat_map(|c| c.host_ports.clone())
-        .collect();
-    let mut options = Options { lan: args.lan, published, gpu_args: Some(gpu_args), ..Options::default() };
+    // The project's compose services may run while its Jupyter does not: their ports stay theirs.
+    let (published, mine) = port_owners(&containers, &project, own.as_ref());
+    let mut options = Options { lan: args.lan, published, mine, gpu_args: Some(gpu_args), ..Options::default() };
     let started = start_container(context, &project, &plan, &host, &mut options, own)?;
     phase("container started");
 
