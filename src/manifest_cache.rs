@@ -172,36 +172,59 @@ pub fn load_library(found: &Found) -> Result<LoadedPlugin> {
     })
 }
 
+/// Why this dpe cannot run a plugin with a given manifest.
+pub enum Incompatibility {
+    /// It speaks another plugin protocol.
+    Protocol,
+    /// Its `dpe` requirement is not semver.
+    InvalidRequirement(semver::Error),
+    /// Its `dpe` requirement excludes this dpe.
+    Version,
+}
+
+/// Whether this dpe can run a plugin with `manifest`: protocol first, then its dpe requirement.
+pub fn incompatibility(manifest: &Manifest) -> Option<Incompatibility> {
+    if manifest.protocol != dpe_plugin::PROTOCOL_VERSION {
+        return Some(Incompatibility::Protocol);
+    }
+    match semver::VersionReq::parse(&manifest.dpe) {
+        Err(err) => Some(Incompatibility::InvalidRequirement(err)),
+        Ok(requirement) if !requirement.matches(&dpe_version()) => Some(Incompatibility::Version),
+        Ok(_) => None,
+    }
+}
+
+/// This dpe's version.
+pub fn dpe_version() -> semver::Version {
+    semver::Version::parse(env!("CARGO_PKG_VERSION")).expect("dpe's own version is semver")
+}
+
 /// Checks protocol and semver compatibility with this dpe; the error names both versions.
 pub fn check_compatible(found: &Found, manifest: &Manifest) -> Result<()> {
-    if manifest.protocol != dpe_plugin::PROTOCOL_VERSION {
-        return Err(Error::new(format!(
+    let ours = dpe_version();
+    match incompatibility(manifest) {
+        None => Ok(()),
+        Some(Incompatibility::Protocol) => Err(Error::new(format!(
             "plugin `{}` at `{}` speaks plugin protocol {}, but this dpe speaks protocol {}",
             found.name,
             found.path.display(),
             manifest.protocol,
             dpe_plugin::PROTOCOL_VERSION
         ))
-        .with_help("install a version of the plugin built for this dpe"));
-    }
-    let requirement = semver::VersionReq::parse(&manifest.dpe).map_err(|e| {
-        Error::new(format!(
+        .with_help("install a version of the plugin built for this dpe")),
+        Some(Incompatibility::InvalidRequirement(e)) => Err(Error::new(format!(
             "plugin `{}` at `{}` has an invalid dpe requirement `{}`: {e}",
             found.name,
             found.path.display(),
             manifest.dpe
-        ))
-    })?;
-    let ours = semver::Version::parse(env!("CARGO_PKG_VERSION")).expect("dpe's own version is semver");
-    if !requirement.matches(&ours) {
-        return Err(Error::new(format!(
+        ))),
+        Some(Incompatibility::Version) => Err(Error::new(format!(
             "plugin `{}` {} at `{}` requires dpe {}, but this is dpe {ours}",
             found.name,
             manifest.version,
             found.path.display(),
             manifest.dpe
         ))
-        .with_help(format!("install a version of `{}` that supports dpe {ours}, or upgrade dpe", found.name)));
+        .with_help(format!("install a version of `{}` that supports dpe {ours}, or upgrade dpe", found.name))),
     }
-    Ok(())
 }

@@ -11,7 +11,7 @@ use crate::discovery::{self, Found, Kind, Source};
 use crate::error::Result;
 use crate::ffi::{LoadError, LoadedPlugin};
 use crate::install::{self, Receipt};
-use crate::manifest_cache;
+use crate::manifest_cache::{self, Incompatibility};
 use crate::paths::Paths;
 use clap::Args;
 use dpe_plugin::Manifest;
@@ -157,20 +157,18 @@ fn insecure(path: &Path) -> Option<String> {
 
 /// Why this dpe would not run a plugin with `manifest`, naming both versions.
 fn incompatibility(manifest: &Manifest) -> Option<String> {
-    let ours = env!("CARGO_PKG_VERSION");
-    if manifest.protocol != dpe_plugin::PROTOCOL_VERSION {
-        return Some(format!(
+    let ours = manifest_cache::dpe_version();
+    Some(match manifest_cache::incompatibility(manifest)? {
+        Incompatibility::Protocol => format!(
             "speaks plugin protocol {}, this dpe speaks protocol {}",
             manifest.protocol,
             dpe_plugin::PROTOCOL_VERSION
-        ));
-    }
-    let version = semver::Version::parse(ours).expect("dpe's own version is semver");
-    match semver::VersionReq::parse(&manifest.dpe) {
-        Err(e) => Some(format!("its dpe requirement `{}` is not valid semver: {e}", manifest.dpe)),
-        Ok(req) if !req.matches(&version) => Some(format!("requires dpe {}, this is dpe {ours}", manifest.dpe)),
-        Ok(_) => None,
-    }
+        ),
+        Incompatibility::InvalidRequirement(e) => {
+            format!("its dpe requirement `{}` is not valid semver: {e}", manifest.dpe)
+        }
+        Incompatibility::Version => format!("requires dpe {}, this is dpe {ours}", manifest.dpe),
+    })
 }
 
 /// A library that cannot be loaded is `incompatible` when it is of another ABI, else `broken`;
