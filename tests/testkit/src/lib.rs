@@ -76,11 +76,9 @@ impl Sandbox {
     pub fn new() -> Sandbox {
         let dir = tempfile::Builder::new().prefix("dpe-test-").tempdir().expect("temp dir");
         for sub in ["home", "config", "data", "state", "cache", "bin", "workspace/projects"] {
-            fs::create_dir_all(dir.path().join(sub)).expect("create sandbox dir");
+            create_dirs(&dir.path().join(sub));
         }
         let sandbox = Sandbox { dir };
-        // Tests write their own hooks and plugins; keep the tree private so permission
-        // checks see what a user's home would look like.
         sandbox.write("workspace/dpe.toml", "");
         sandbox
     }
@@ -103,11 +101,22 @@ impl Sandbox {
         name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect()
     }
 
-    /// Writes a file (creating parents) relative to the sandbox root.
+    /// Writes a file (creating parents) relative to the sandbox root. New files get mode 0644
+    /// and new directories 0755 at most: under a umask of 002 they would be group-writable, and
+    /// dpe rightly refuses plugins and hooks that others could write.
     pub fn write(&self, rel: &str, text: &str) -> PathBuf {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
         let path = self.path(rel);
-        fs::create_dir_all(path.parent().unwrap()).expect("create parent");
-        fs::write(&path, text).expect("write file");
+        create_dirs(path.parent().unwrap());
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o644)
+            .open(&path)
+            .expect("create file");
+        file.write_all(text.as_bytes()).expect("write file");
         path
     }
 
@@ -164,6 +173,12 @@ impl Sandbox {
         }
         env
     }
+}
+
+/// Creates `dir` and its missing parents with mode 0755 (the umask can only remove bits).
+fn create_dirs(dir: &Path) {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new().recursive(true).mode(0o755).create(dir).expect("create directory");
 }
 
 /// Sets a file's permission bits.
