@@ -7,3 +7,4 @@ mod context;
 mod dispatch;
 mod hooks;
 mod plugins;
+mod tidy;
