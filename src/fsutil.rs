@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Writes `bytes` to `path` through a temp file in the same directory and a rename, so readers
 /// see the old content or the new, never half of it. The file gets `mode` (less the umask).
@@ -47,10 +47,22 @@ pub fn check_not_writable_by_others(what: &str, path: &Path) -> Result<()> {
     .with_help(format!("if you trust it, {}", open.fix)))
 }
 
-/// The first of `path` and its directory that someone else could write, and why.
-pub fn writable_by_others(path: &Path) -> Option<(&Path, OpenToOthers)> {
+/// The first of `path` and its directory that someone else could write, and why. For a
+/// symbolic link, also the file it resolves to and that file's directory: whoever can write
+/// there can replace what the link runs.
+pub fn writable_by_others(path: &Path) -> Option<(PathBuf, OpenToOthers)> {
     let dir = path.parent().unwrap_or(Path::new("/"));
-    [path, dir].into_iter().find_map(|candidate| Some((candidate, open_to_others(candidate)?)))
+    let mut candidates = vec![path.to_path_buf(), dir.to_path_buf()];
+    if std::fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_symlink()) {
+        if let Ok(target) = std::fs::canonicalize(path) {
+            candidates.extend(target.parent().map(Path::to_path_buf));
+            candidates.insert(2, target);
+        }
+    }
+    candidates.into_iter().find_map(|candidate| {
+        let open = open_to_others(&candidate)?;
+        Some((candidate, open))
+    })
 }
 
 /// Why someone other than this user (or root) could write a file.
@@ -117,7 +129,24 @@ mod tests {
         if crate::ffi::effective_uid() == 0 {
             std::os::unix::fs::chown(&plugin, Some(4242), None).unwrap();
             let (culprit, open) = writable_by_others(&plugin).unwrap();
-            assert_eq!((culprit, open.why.as_str()), (plugin.as_path(), "owned by another user (uid 4242)"));
+            assert_eq!((culprit, open.why.as_str()), (plugin.clone(), "owned by another user (uid 4242)"));
         }
+    }
+
+    #[test]
+    fn a_link_is_judged_by_where_it_leads_too() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let open_dir = tmp.path().join("shared");
+        std::fs::create_dir(&open_dir).unwrap();
+        std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let target = open_dir.join("tool");
+        std::fs::write(&target, "").unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let link = tmp.path().join("dpe-tool");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let (culprit, open) = writable_by_others(&link).unwrap();
+        assert_eq!(culprit, open_dir.canonicalize().unwrap());
+        assert_eq!(open.why, "writable by everyone (mode 777)");
     }
 }
