@@ -98,14 +98,14 @@ pub fn run(argv: Vec<OsString>) -> Result<i32> {
     };
     match cli.command {
         None => {
-            commands::help::print_overview(&globals);
+            commands::help::print_overview();
             Ok(0)
         }
         Some(Command::Context(args)) => commands::context::run(&globals, args),
         Some(Command::Docker(args)) => commands::docker::run(&globals, args),
         Some(Command::Trust(args)) => commands::trust::run(&globals, args),
         Some(Command::Projects(args)) => commands::projects::run(&globals, args),
-        Some(Command::Help(args)) => commands::help::run(&globals, args),
+        Some(Command::Help(args)) => commands::help::run(args),
         Some(Command::Completions(args)) => commands::completions::run(args),
         Some(Command::Plugin(args)) => commands::plugin::run(&globals, args),
         Some(Command::External(words)) => {

@@ -1,7 +1,6 @@
 //! `dpe help [NAME]` and the overview printed by a bare `dpe`.
 
 use crate::cli::{Cli, BUILTINS};
-use crate::context::Globals;
 use crate::discovery;
 use crate::error::Result;
 use clap::{Args, CommandFactory};
@@ -13,9 +12,9 @@ pub struct HelpArgs {
     pub name: Option<String>,
 }
 
-pub fn run(globals: &Globals, args: HelpArgs) -> Result<i32> {
+pub fn run(args: HelpArgs) -> Result<i32> {
     let Some(name) = args.name else {
-        print_overview(globals);
+        print_overview();
         return Ok(0);
     };
     if BUILTINS.contains(&name.as_str()) {
@@ -34,7 +33,7 @@ pub fn run(globals: &Globals, args: HelpArgs) -> Result<i32> {
 }
 
 /// Clap's help followed by the plugins found, with their descriptions.
-pub fn print_overview(_globals: &Globals) {
+pub fn print_overview() {
     let mut command = Cli::command();
     command.print_help().ok();
     let paths = crate::paths::Paths::from_env();
