@@ -41,10 +41,14 @@ pub fn load(files: &[PathBuf]) -> Result<Layered> {
 
 /// Checks one file against the schema and returns it as a table with absolute paths.
 pub fn parse_file(path: &Path, text: &str) -> Result<Table> {
-    if let Err(err) = toml::from_str::<Config>(text) {
-        return Err(describe(path, &err));
-    }
     let mut table: Table = toml::from_str(text).map_err(|err| describe(path, &err))?;
+    // Every dispatch reads up to three files: the text is parsed once and checked as a table;
+    // only a file the schema refuses is read again as text, for toml's line, column and caret.
+    if Value::Table(table.clone()).try_into::<Config>().is_err() {
+        if let Err(err) = toml::from_str::<Config>(text) {
+            return Err(describe(path, &err));
+        }
+    }
     let base = path.parent().unwrap_or(Path::new("."));
     absolutize(&mut table, base);
     Ok(table)
