@@ -18,25 +18,53 @@ pub struct Layered {
     pub files: Vec<PathBuf>,
 }
 
-/// Reads and merges the given files (missing ones are skipped).
-pub fn load(files: &[PathBuf]) -> Result<Layered> {
+/// Engines a workspace or project `dpe.toml` may name. `[engine] program` runs on the host with
+/// the user's rights on every docker call, so a cloned workspace naming any other program
+/// (`./evil`, or `sh`, which would run a `run` file from the current directory) would run code
+/// before `dpe trust`, the very thing hooks must not do. Any other engine is the user's choice,
+/// in their own `config.toml`.
+const WORKSPACE_ENGINES: &[&str] = &["docker", "podman"];
+
+/// Reads and merges the user's config and the workspace's and project's files (missing ones are
+/// skipped), lowest layer first.
+pub fn load(user: &Path, shared: &[PathBuf]) -> Result<Layered> {
     let mut merged = Table::new();
     let mut read = Vec::new();
-    for path in files {
+    for path in std::iter::once(user).chain(shared.iter().map(PathBuf::as_path)) {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
             Err(err) => return Err(Error::io("read", path, err)),
         };
         let table = parse_file(path, &text)?;
+        if path != user {
+            check_engine_choice(path, user, &table)?;
+        }
         merge(&mut merged, table);
-        read.push(path.clone());
+        read.push(path.to_path_buf());
     }
     let config: Config = Value::Table(merged).try_into().map_err(|err: toml::de::Error| {
         // Each file passed on its own, so a failure here is a combination the schema refuses.
         Error::new(format!("the merged configuration is invalid: {}", err.message()))
     })?;
     Ok(Layered { config, files: read })
+}
+
+/// Refuses an `[engine] program` in a workspace or project file other than a known engine.
+fn check_engine_choice(path: &Path, user: &Path, table: &Table) -> Result<()> {
+    let program = table.get("engine").and_then(|engine| engine.get("program")).and_then(Value::as_str);
+    match program {
+        Some(program) if !WORKSPACE_ENGINES.contains(&program) => Err(Error::new(format!(
+            "`{}` sets `[engine] program = \"{program}\"`, but a workspace may only choose `docker` or `podman`: \
+             the engine runs on your machine on every docker call",
+            path.display()
+        ))
+        .with_help(format!(
+            "if you trust that engine, set `[engine] program` in your own `{}` instead",
+            user.display()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Checks one file against the schema and returns it as a table with absolute paths.
@@ -130,7 +158,7 @@ mod tests {
         std::fs::create_dir_all(project.parent().unwrap()).unwrap();
         std::fs::write(&user, "image = \"scipy\"\n[env]\nA = \"1\"\nB = \"1\"\n").unwrap();
         std::fs::write(&project, "requirements = \"req.txt\"\n[env]\nB = \"2\"\n").unwrap();
-        let layered = load(&[user.clone(), tmp.path().join("missing.toml"), project.clone()]).unwrap();
+        let layered = load(&user, &[tmp.path().join("missing.toml"), project.clone()]).unwrap();
         let config = layered.config;
         assert_eq!(config.image.as_deref(), Some("scipy"));
         assert_eq!(config.env["A"], "1");
@@ -148,5 +176,20 @@ mod tests {
         assert!(text.contains("line 2, column 1"), "{text}");
         assert!(text.contains("imgae"), "{text}");
         assert_eq!(err.help.as_deref(), Some("did you mean `image`?"));
+    }
+
+    #[test]
+    fn only_the_users_config_chooses_an_unusual_engine() {
+        let tmp = tempfile::tempdir().unwrap();
+        let user = tmp.path().join("config.toml");
+        let workspace = tmp.path().join("dpe.toml");
+        std::fs::write(&workspace, "[engine]\nprogram = \"podman\"\n").unwrap();
+        assert_eq!(load(&user, std::slice::from_ref(&workspace)).unwrap().config.engine.program, "podman");
+        std::fs::write(&workspace, "[engine]\nprogram = \"sh\"\n").unwrap();
+        let err = load(&user, std::slice::from_ref(&workspace)).err().unwrap();
+        assert!(err.message.contains("a workspace may only choose `docker` or `podman`"), "{}", err.message);
+        std::fs::write(&workspace, "").unwrap();
+        std::fs::write(&user, "[engine]\nprogram = \"nerdctl\"\n").unwrap();
+        assert_eq!(load(&user, &[workspace]).unwrap().config.engine.program, "nerdctl");
     }
 }

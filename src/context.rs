@@ -39,14 +39,14 @@ pub fn resolve(globals: &Globals, plugin: Option<&str>, positional: Option<&str>
     let workspace = Workspace::locate(explicit_ws.as_deref(), &cwd)?;
 
     let project = select_project(globals, workspace.as_ref(), positional, &cwd)?;
-    let mut files = vec![paths.user_config()];
+    let mut files = Vec::new();
     if let Some(ws) = &workspace {
         files.push(ws.config_file());
     }
     if let Some(project) = &project {
         files.push(project.dir.join(crate::workspace::CONFIG_FILE));
     }
-    let layered = config::load(&files)?;
+    let layered = config::load(&paths.user_config(), &files)?;
 
     let dpe_bin = std::env::current_exe().map_err(|e| Error::new(format!("cannot locate the dpe binary: {e}")))?;
     let context = Context {

@@ -248,7 +248,7 @@ fn no_hooks_skips_them_and_says_so() {
 #[test]
 fn missing_or_stopped_engine_is_explained() {
     let sandbox = Sandbox::new();
-    sandbox.write("workspace/dpe.toml", "[engine]\nprogram = \"no-such-engine\"\n");
+    sandbox.write("config/config.toml", "[engine]\nprogram = \"no-such-engine\"\n");
     let output = sandbox.dpe().args(["docker", "ps"]).output().unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
@@ -256,7 +256,7 @@ fn missing_or_stopped_engine_is_explained() {
         "error: the container engine `no-such-engine` is not installed (not found on PATH)\nhelp: install Docker (Debian/Ubuntu: `sudo apt-get install docker.io`), or set `[engine] program` in dpe.toml\n"
     );
 
-    sandbox.write("workspace/dpe.toml", "");
+    sandbox.write("config/config.toml", "");
     let output =
         sandbox.dpe().env("DOCKER_HOST", "unix:///nonexistent/docker.sock").args(["docker", "ps"]).output().unwrap();
     assert_ne!(output.status.code(), Some(0));
