@@ -51,7 +51,13 @@ pub fn hook_dirs(context: &Context) -> Vec<(PathBuf, bool)> {
 
 /// The hooks for `verb` in `phase`, in the order they run.
 pub fn find(context: &Context, phase: Phase, verb: &str) -> Vec<Hook> {
-    let names = [format!("{}-docker", phase.word()), format!("{}-{verb}", phase.word())];
+    let mut names = vec![format!("{}-docker", phase.word())];
+    // The verb is whatever word came first on the docker command line: only a plain one names a
+    // hook, so `dpe docker ../x` can never reach a file outside the hooks directories. A call
+    // with no verb (`dpe docker --version`) is `docker`, whose hook is already listed once.
+    if verb != "docker" && crate::names::is_valid(verb) {
+        names.push(format!("{}-{verb}", phase.word()));
+    }
     let mut hooks = Vec::new();
     for (dir, user_level) in hook_dirs(context) {
         for name in &names {
@@ -154,4 +160,50 @@ pub fn untrusted_warning(hooks: &[PathBuf], workspace: Option<&Path>) -> String 
         hooks.len(),
         list.join("\n")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context(config_dir: &Path) -> Context {
+        let dir = config_dir.to_path_buf();
+        Context {
+            protocol: dpe_plugin::PROTOCOL_VERSION,
+            dpe_version: "0.1.0".into(),
+            dpe_bin: "/bin/dpe".into(),
+            plugin: None,
+            workspace: None,
+            project: None,
+            config: Default::default(),
+            config_files: Vec::new(),
+            state_dir: dir.clone(),
+            data_dir: dir.clone(),
+            config_dir: dir.clone(),
+            cache_dir: dir,
+            verbosity: 0,
+            color: "never".into(),
+            json: false,
+            no_hooks: false,
+        }
+    }
+
+    #[test]
+    fn each_hook_is_found_once_and_only_plain_verbs_name_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("hooks/pre-x")).unwrap();
+        std::fs::write(tmp.path().join("hooks/pre-docker"), "").unwrap();
+        std::fs::write(tmp.path().join("hooks/pre-run.sh"), "").unwrap();
+        std::fs::write(tmp.path().join("escaped"), "").unwrap();
+        let context = context(tmp.path());
+        let names = |verb: &str| -> Vec<String> {
+            find(&context, Phase::Pre, verb)
+                .iter()
+                .map(|hook| hook.path.strip_prefix(tmp.path()).unwrap().display().to_string())
+                .collect()
+        };
+        assert_eq!(names("run"), ["hooks/pre-docker", "hooks/pre-run.sh"]);
+        assert_eq!(names("docker"), ["hooks/pre-docker"]);
+        assert_eq!(names("x/../../escaped"), ["hooks/pre-docker"]);
+    }
 }
