@@ -22,8 +22,10 @@ pub enum LoadError {
 impl LoadedPlugin {
     /// Opens `path`, reads its ABI version before anything else, then its function table.
     pub fn load(path: &Path) -> Result<LoadedPlugin, LoadError> {
-        // SAFETY: opening a library runs its initialisers. dpe only loads libraries from the
-        // user's plugin directory after checking that no other user could have written them.
+        // SAFETY: opening a library runs its initialisers, so this is running its code. dpe loads
+        // a library from the plugin directory only after checking that no other user could have
+        // written it (`fsutil::check_not_writable_by_others`), and otherwise only the file the
+        // user named to `dpe plugin install`.
         let library = unsafe { libloading::Library::new(path) }.map_err(|e| LoadError::Open(e.to_string()))?;
         let library: &'static libloading::Library = Box::leak(Box::new(library));
         // SAFETY: the protocol defines `DPE_PLUGIN_ABI_VERSION` as a `u32` static; we read it
