@@ -132,6 +132,11 @@ fn run_with_timeout(path: &Path, limit: Duration) -> Result<String> {
                     "plugin `{}` did not answer `{MANIFEST_FLAG}` within {}s",
                     path.display(),
                     limit.as_secs_f32()
+                ))
+                .with_help(format!(
+                    "a plugin whose file holds `{MANIFEST_MARKER}` must print its manifest at once; \
+                     try `{} {MANIFEST_FLAG}`",
+                    path.display()
                 )));
             }
         }
@@ -142,7 +147,8 @@ fn run_with_timeout(path: &Path, limit: Duration) -> Result<String> {
             "plugin `{}` failed when asked `{MANIFEST_FLAG}` (status {})",
             path.display(),
             dpe_plugin::client::exit_code(output.status)
-        )));
+        ))
+        .with_help(format!("run `{} {MANIFEST_FLAG}` to see its error", path.display())));
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
@@ -151,9 +157,11 @@ fn run_with_timeout(path: &Path, limit: Duration) -> Result<String> {
 /// library, both ABI versions and the fix.
 pub fn load_library(found: &Found) -> Result<LoadedPlugin> {
     LoadedPlugin::load(&found.path).map_err(|err| match err {
-        LoadError::Open(reason) => {
-            Error::new(format!("cannot load plugin library `{}`: {reason}", found.path.display()))
-        }
+        LoadError::Open(reason) => Error::new(format!(
+            "cannot load plugin library `{}`: {reason}",
+            found.path.display()
+        ))
+        .with_help(format!("rebuild it for this machine, or remove it with `dpe plugin uninstall {}`", found.name)),
         LoadError::MissingSymbol(symbol, reason) => Error::new(format!(
             "`{}` is not a dpe plugin library: symbol `{symbol}` is missing ({reason})",
             found.path.display()
@@ -217,7 +225,8 @@ pub fn check_compatible(found: &Found, manifest: &Manifest) -> Result<()> {
             found.name,
             found.path.display(),
             manifest.dpe
-        ))),
+        ))
+        .with_help("its manifest's `dpe` must be a semver requirement such as `^0.1`; ask its author to fix it")),
         Some(Incompatibility::Version) => Err(Error::new(format!(
             "plugin `{}` {} at `{}` requires dpe {}, but this is dpe {ours}",
             found.name,
