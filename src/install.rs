@@ -73,16 +73,6 @@ pub struct Receipt {
     pub forced: bool,
 }
 
-impl<'de> serde::Deserialize<'de> for Kind {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Kind, D::Error> {
-        match String::deserialize(deserializer)?.as_str() {
-            "executable" => Ok(Kind::Executable),
-            "dynamic" => Ok(Kind::Dynamic),
-            other => Err(serde::de::Error::custom(format!("unknown plugin kind `{other}`"))),
-        }
-    }
-}
-
 /// The file name a plugin `name` of `kind` gets in the plugin directory. Libraries use `_`
 /// where the name has `-`, as cargo names them (`libdpe_my_tool.so` for `my-tool`).
 pub fn installed_file_name(name: &str, kind: Kind) -> String {
