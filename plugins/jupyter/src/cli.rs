@@ -31,6 +31,20 @@ pub struct StartArgs {
     /// Rebuild the image even when its inputs did not change (no layer cache).
     #[arg(long)]
     pub rebuild: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+/// Which lock the image installs; shared by the commands that build it.
+#[derive(Debug, Clone, Default, Args)]
+pub struct LockArgs {
+    /// Install this complete `pip freeze` (`dpe export PROJECT --to lock FILE`) after the
+    /// configured packages, with `--no-deps`; remembered for the project's later builds.
+    #[arg(long, value_name = "FILE")]
+    pub from_lock: Option<std::path::PathBuf>,
+    /// Forget the lock given with `--from-lock`: build from the configuration alone.
+    #[arg(long, conflicts_with = "from_lock")]
+    pub no_lock: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -45,6 +59,8 @@ pub enum Command {
         rebuild: bool,
         #[arg(long)]
         lan: bool,
+        #[command(flatten)]
+        lock: LockArgs,
     },
     /// Stop the project's server; its files and installed packages are kept.
     Stop { project: Option<String> },
@@ -114,5 +130,12 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(parse(&[]).start.project.is_none());
+        let cli = parse(&["project_a", "--rebuild", "--from-lock", "env.lock"]);
+        assert_eq!(cli.start.lock.from_lock.as_deref(), Some(std::path::Path::new("env.lock")));
+        match parse(&["spec", "project_a", "--json", "--no-lock"]).command {
+            Some(Command::Spec { lock, .. }) => assert!(lock.no_lock && lock.from_lock.is_none()),
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from(["dpe jupyter", "p", "--from-lock", "x", "--no-lock"]).is_err());
     }
 }

@@ -10,6 +10,7 @@
 
 use crate::docker;
 use crate::error::{Error, Result};
+use crate::lock::Lock;
 use crate::project::{Project, VOLUME_TARGET};
 use dpe_plugin::config::expand_image;
 use dpe_plugin::Context;
@@ -83,6 +84,8 @@ pub struct Plan {
     pub dockerfile: String,
     pub files: Vec<ContextFile>,
     pub user_dockerfile: Option<UserDockerfile>,
+    /// The lock file the build installs (`--from-lock`), for messages.
+    pub lock: Option<PathBuf>,
 }
 
 /// The default base image when a project names none: the Docker Stacks scipy image.
@@ -94,8 +97,14 @@ pub fn is_stacks_image(image: &str) -> bool {
     name.starts_with("quay.io/jupyter/") || name.starts_with("jupyter/")
 }
 
-/// Works out the image of a project without touching the engine.
+/// Works out the image of a project from its configuration alone, without touching the engine.
 pub fn plan(project: &Project, host: &Host) -> Result<Plan> {
+    plan_with_lock(project, host, None)
+}
+
+/// Works out the image of a project whose build also installs `lock` (`--from-lock`; see
+/// [`crate::lock::for_build`]).
+pub fn plan_with_lock(project: &Project, host: &Host, lock: Option<&Lock>) -> Result<Plan> {
     let config = &project.config;
     let mut files = vec![ContextFile { name: "dpe-start".into(), bytes: START_SCRIPT.as_bytes().to_vec() }];
     let certificates = collect_certificates(&config.ca_certificates, host.ca_env.as_deref())?;
@@ -164,6 +173,15 @@ pub fn plan(project: &Project, host: &Host) -> Result<Plan> {
         }
     }
 
+    // A lock (`--from-lock`) comes after everything the configuration installs: it pins what
+    // they left open and adds what was installed by hand.
+    if let Some(lock) = lock {
+        let workdir = if stacks { "/home/jovyan/work" } else { "/work" };
+        let (lock_files, lines) = crate::lock::layer(lock, &project.dir, workdir)?;
+        files.extend(lock_files);
+        text.push_str(&lines);
+    }
+
     // dpe's runtime layer. The empty /dpe owned by the host user is copied by the engine into a
     // fresh named volume, so the volume belongs to the user without a root helper container.
     text.push_str("COPY dpe-start /usr/local/bin/dpe-start\n");
@@ -186,7 +204,15 @@ pub fn plan(project: &Project, host: &Host) -> Result<Plan> {
     }
     let tag = format!("{IMAGE_REPOSITORY}:{}", hex(&hasher.finalize()[..8]));
     files.insert(0, ContextFile { name: "Dockerfile".into(), bytes: text.clone().into_bytes() });
-    Ok(Plan { tag, base_image, stacks, dockerfile: text, files, user_dockerfile: user_dockerfile.map(|(u, _)| u) })
+    Ok(Plan {
+        tag,
+        base_image,
+        stacks,
+        dockerfile: text,
+        files,
+        user_dockerfile: user_dockerfile.map(|(u, _)| u),
+        lock: lock.map(|l| l.source.clone()),
+    })
 }
 
 /// The requirements file to bake in: the configured one (which must exist) or the project's
@@ -401,6 +427,12 @@ pub fn ensure(context: &Context, project: &Project, plan: &Plan, rebuild: bool) 
     }
 
     eprintln!("dpe: building the environment of `{}` ({})", project.name, plan.tag);
+    if let Some(lock) = &plan.lock {
+        eprintln!(
+            "dpe: installing the lock `{}` after the configured packages (`--no-lock` builds without it)",
+            lock.display()
+        );
+    }
     let dir = BuildDir::create(context, plan)?;
     let mut args: Vec<String> = vec!["build".into(), "--tag".into(), plan.tag.clone()];
     args.extend(["--label".into(), format!("dpe.jupyter.base={}", plan.base_image)]);

@@ -3,7 +3,7 @@
 //!
 //! The plugin speaks the dpe protocol: the context arrives in `DPE_CONTEXT`, and every engine
 //! call goes through `dpe docker …` so the user's hooks run and the core labels what is
-//! created. Modules: [`image`] (generated Dockerfile, content-hash tag, build), [`ports`] (the
+//! created. Modules: [`image`] (generated Dockerfile, content-hash tag, build), [`lock`] (`--from-lock`), [`ports`] (the
 //! locked registry), [`secrets`] (token, env file), [`spec`] (the `spec --json` contract and
 //! the `docker run` arguments), [`commands`] (one file per subcommand).
 
@@ -12,6 +12,7 @@ pub mod commands;
 pub mod docker;
 pub mod error;
 pub mod image;
+pub mod lock;
 pub mod ports;
 pub mod project;
 pub mod ready;
@@ -47,7 +48,13 @@ pub fn manifest() -> Manifest {
                 "spec",
                 "print the run specification as JSON",
                 true,
-                vec![option("--json", "JSON output", false), option("--rebuild", "rebuild the image", false)],
+                vec![
+                    option("--json", "JSON output", false),
+                    option("--rebuild", "rebuild the image", false),
+                    option("--lan", "publish on every address", false),
+                    option("--from-lock", "install this pip freeze into the image (remembered)", true),
+                    option("--no-lock", "forget the lock given with --from-lock", false),
+                ],
             ),
             sub("stop", "stop the server, keeping files and packages", true, vec![]),
             sub("status", "show whether the server runs and where", true, vec![option("--json", "JSON output", false)]),
@@ -73,6 +80,8 @@ pub fn manifest() -> Manifest {
             option("--lan", "publish on every address (with a warning)", false),
             option("--open", "open the URL in a browser", false),
             option("--rebuild", "rebuild the image", false),
+            option("--from-lock", "install this pip freeze into the image (remembered)", true),
+            option("--no-lock", "forget the lock given with --from-lock", false),
         ],
         complete: false,
     }

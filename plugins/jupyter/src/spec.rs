@@ -73,6 +73,8 @@ pub struct Options {
     pub mine: Vec<u16>,
     /// Engine flags for the GPU, when already asked for (see [`gpu_args`]).
     pub gpu_args: Option<Vec<String>>,
+    /// `--from-lock` / `--no-lock`; by default the remembered lock, if any.
+    pub lock: crate::lock::Choice,
 }
 
 /// The outcome of [`prepare`].
@@ -87,7 +89,8 @@ pub struct Prepared {
 /// the gpu plugin for engine flags, and returns the specification.
 pub fn prepare(context: &Context, project: &Project, options: &Options) -> Result<Prepared> {
     let host = Host::current();
-    let plan = image::plan(project, &host)?;
+    let lock = crate::lock::for_build(&context.state_dir, project, &options.lock)?;
+    let plan = image::plan_with_lock(project, &host, lock.as_ref())?;
     // A required GPU that is missing fails before a build is spent on it.
     let mut options = options.clone();
     if options.gpu_args.is_none() {

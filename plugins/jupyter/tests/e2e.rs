@@ -595,3 +595,116 @@ fn unchanged_inputs_never_build_and_rebuild_forces_one() {
     assert!(third.contains("dpe: building the environment of `tiny`"), "{third}");
     let _ = Command::new("docker").args(["image", "rm", "--force", &image]).output();
 }
+
+/// Makes a tiny wheel in the project folder inside the container (nothing is downloaded).
+const MAKE_WHEEL: &str = r#"
+import base64, hashlib, os, zipfile
+files = {"tinypkg/__init__.py": "VALUE = 42\n",
+         "tinypkg-0.1.dist-info/METADATA": "Metadata-Version: 2.1\nName: tinypkg\nVersion: 0.1\n",
+         "tinypkg-0.1.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: dpe-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+record = ["%s,sha256=%s,%d" % (p, base64.urlsafe_b64encode(hashlib.sha256(c.encode()).digest()).rstrip(b"=").decode(), len(c.encode())) for p, c in files.items()]
+files["tinypkg-0.1.dist-info/RECORD"] = "\n".join(record + ["tinypkg-0.1.dist-info/RECORD,,"]) + "\n"
+os.makedirs("dist", exist_ok=True)
+with zipfile.ZipFile("dist/tinypkg-0.1-py3-none-any.whl", "w") as z:
+    for p, c in files.items():
+        z.writestr(p, c)
+"#;
+
+/// Removes an image when dropped (the lock's image is this test's own).
+struct ImageGuard(Option<String>);
+
+impl Drop for ImageGuard {
+    fn drop(&mut self) {
+        if let Some(image) = &self.0 {
+            let _ = Command::new("docker").args(["image", "rm", "--force", image]).output();
+        }
+    }
+}
+
+#[test]
+fn a_lock_installs_exactly_its_packages_and_is_remembered() {
+    let Some((sandbox, _cleanup)) = setup(&["origin", "locked"], 22600) else { return };
+    let run = |args: &[&str]| {
+        let out = dpe(&sandbox, args);
+        assert!(out.status.success(), "dpe {args:?} failed:\n{}", text(&out.stderr));
+        out
+    };
+    // A live environment with a package installed by hand from a wheel in its project folder.
+    start(&sandbox, "origin");
+    run(&["jupyter", "exec", "origin", "--", "python3", "-c", MAKE_WHEEL]);
+    run(&["jupyter", "exec", "origin", "--", "pip", "install", "dist/tinypkg-0.1-py3-none-any.whl"]);
+    let lock = text(&run(&["jupyter", "exec", "origin", "--", "python3", "-m", "pip", "freeze"]).stdout);
+    assert!(lock.contains("\ntinypkg @ file:///work/dist/tinypkg-0.1-py3-none-any.whl\n"), "{lock}");
+    assert!(lock.contains("\npandas=="), "{lock}");
+    let lock_file = sandbox.write("env.lock", &lock);
+    let lock_arg = lock_file.to_str().unwrap();
+    let spec = |extra: &[&str]| {
+        let mut args = vec!["jupyter", "spec", "locked", "--json"];
+        args.extend_from_slice(extra);
+        let out = run(&args);
+        let spec: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (spec["image"].as_str().unwrap().to_string(), text(&out.stderr))
+    };
+
+    // What the build could not reproduce is refused before anything is built or started.
+    let wheel = sandbox.workspace().join("projects/locked/dist/tinypkg-0.1-py3-none-any.whl");
+    let out = dpe(&sandbox, &["jupyter", "spec", "locked", "--json", "--from-lock", lock_arg]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains(&format!(
+            "installs from `/work/dist/tinypkg-0.1-py3-none-any.whl`, but `{}` does not exist",
+            wheel.display()
+        )),
+        "{}",
+        text(&out.stderr)
+    );
+    // The wheel travels with the project folder.
+    std::fs::create_dir_all(wheel.parent().unwrap()).unwrap();
+    std::fs::copy(sandbox.workspace().join("projects/origin/dist/tinypkg-0.1-py3-none-any.whl"), &wheel).unwrap();
+    let bad = sandbox.write("bad.lock", &format!("{lock}other @ file:///tmp/other.whl\n"));
+    let out = dpe(&sandbox, &["jupyter", "locked", "--detach", "--from-lock", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "error: line {} of the lock `{}` installs from `/tmp/other.whl`, outside the project folder (`/work` in the container): `other @ file:///tmp/other.whl`\nhelp: put the package in the project folder, install it from there, and export the lock again\n",
+            lock.lines().count() + 1,
+            bad.display()
+        )
+    );
+    assert_eq!(container_state(&sandbox, "locked"), Vec::<String>::new());
+    // Nothing was remembered from the refusals: the project builds from its configuration.
+    let (configured, stderr) = spec(&[]);
+    assert!(!stderr.contains("building"), "{stderr}");
+
+    // The lock installs exactly the live set. No `--rebuild` needed: the lock is part of the
+    // content hash, so this builds (on the cached layers of the configured packages).
+    let out = run(&["jupyter", "locked", "--detach", "--from-lock", lock_arg]);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "dpe: installing the lock `{lock_arg}` after the configured packages (`--no-lock` builds without it)"
+        )),
+        "{stderr}"
+    );
+    let status: Value = serde_json::from_slice(&run(&["jupyter", "status", "locked", "--json"]).stdout).unwrap();
+    let locked_image = status["image"].as_str().unwrap_or_default().to_string();
+    let _image = ImageGuard(Some(locked_image.clone()).filter(|i| i != &configured));
+    assert_ne!(locked_image, configured, "the lock is part of the image's content hash");
+    let freeze = text(&run(&["jupyter", "exec", "locked", "--", "python3", "-m", "pip", "freeze"]).stdout);
+    assert_eq!(freeze, lock);
+    let value = run(&["jupyter", "exec", "locked", "--", "python3", "-c", "import tinypkg; print(tinypkg.VALUE)"]);
+    assert_eq!(text(&value.stdout), "42\n");
+    // The installed copy lives in the image, not in the project's volume.
+    let volume = run(&["jupyter", "exec", "locked", "--", "sh", "-c", "ls /dpe/venv/lib/python3*/site-packages"]);
+    assert!(!text(&volume.stdout).contains("tinypkg"), "{}", text(&volume.stdout));
+
+    // Remembered: later builds (compose and export go through `spec`) use the same image.
+    run(&["jupyter", "stop", "locked"]);
+    let (again, stderr) = spec(&[]);
+    assert_eq!(again, locked_image);
+    assert!(!stderr.contains("building"), "{stderr}");
+    // `--no-lock` goes back to the configuration, and stays there.
+    assert_eq!(spec(&["--no-lock"]).0, configured);
+    assert_eq!(spec(&[]).0, configured);
+}

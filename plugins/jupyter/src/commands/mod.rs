@@ -23,7 +23,9 @@ use dpe_plugin::Context;
 pub fn run(context: &Context, cli: Cli) -> Result<i32> {
     match cli.command {
         None => start::run(context, &cli.start),
-        Some(Command::Spec { project, json: _, rebuild, lan }) => spec::run(context, project.as_deref(), rebuild, lan),
+        Some(Command::Spec { project, json: _, rebuild, lan, lock }) => {
+            spec::run(context, project.as_deref(), rebuild, lan, &lock)
+        }
         Some(Command::Stop { project }) => stop::run(context, project.as_deref()),
         Some(Command::Status { project, json }) => status::run(context, project.as_deref(), json || context.json),
         Some(Command::Logs { project, follow, tail }) => logs::run(context, project.as_deref(), follow, tail),

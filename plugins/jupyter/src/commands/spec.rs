@@ -2,20 +2,25 @@
 //! ensures the token and prints the run specification (the contract compose and export use).
 //! Build output goes to stderr; stdout holds exactly one JSON object.
 
+use crate::cli::LockArgs;
 use crate::commands::{own_container, port_owners};
 use crate::docker;
 use crate::error::Result;
+use crate::lock::Choice;
 use crate::project::Project;
 use crate::spec::{prepare, Options};
 use dpe_plugin::Context;
 
-pub fn run(context: &Context, positional: Option<&str>, rebuild: bool, lan: bool) -> Result<i32> {
+pub fn run(context: &Context, positional: Option<&str>, rebuild: bool, lan: bool, lock: &LockArgs) -> Result<i32> {
     let project = Project::from_context(context, positional)?;
+    let choice = Choice::from_args(lock.from_lock.as_deref(), lock.no_lock)?;
     let containers = docker::containers(context)?;
     let own = own_container(&containers, &project);
     let (published, mine) = port_owners(&containers, &project, own.as_ref());
-    let options = Options { rebuild, lan, published, mine, ..Options::default() };
+    let options = Options { rebuild, lan, published, mine, lock: choice.clone(), ..Options::default() };
     let prepared = prepare(context, &project, &options)?;
+    // Only a lock that built is remembered for later builds.
+    choice.persist(&context.state_dir, &project.key())?;
     for reservation in &prepared.reservations {
         if let Some(old) = reservation.moved_from {
             eprintln!("dpe: port {old} of `{}` is in use by another program; now {}", project.name, reservation.port);

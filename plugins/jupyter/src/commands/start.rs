@@ -1,4 +1,4 @@
-//! `dpe jupyter PROJECT [--detach] [--lan] [--open] [--rebuild]`: the main job.
+//! `dpe jupyter PROJECT [--detach] [--lan] [--open] [--rebuild] [--from-lock FILE | --no-lock]`: the main job.
 //!
 //! Builds the image if its inputs changed, reserves the project's port, starts the container
 //! (or restarts the stopped one when nothing changed), waits until the server answers on the
@@ -25,6 +25,7 @@ const PORT_RETRIES: usize = 5;
 
 pub fn run(context: &Context, args: &StartArgs) -> Result<i32> {
     let project = Project::from_context(context, args.project.as_deref())?;
+    let choice = crate::lock::Choice::from_args(args.lock.from_lock.as_deref(), args.lock.no_lock)?;
     let clock = Instant::now();
     // `-vv` shows where the time of a start goes.
     let phase = |what: &str| {
@@ -45,7 +46,8 @@ pub fn run(context: &Context, args: &StartArgs) -> Result<i32> {
         );
     }
     let host = crate::image::Host::current();
-    let plan = crate::image::plan(&project, &host)?;
+    let lock = crate::lock::for_build(&context.state_dir, &project, &choice)?;
+    let plan = crate::image::plan_with_lock(&project, &host, lock.as_ref())?;
     // A required GPU that is missing fails before anything is built or started.
     let gpu_args = crate::spec::gpu_args(context, &project)?;
     // The container list and the image check are independent: ask the engine for both at once.
@@ -59,6 +61,8 @@ pub fn run(context: &Context, args: &StartArgs) -> Result<i32> {
     let own = own_container(&containers, &project);
 
     if let Some(container) = own.as_ref().filter(|c| c.running()) {
+        // The plan (lock lines included) is valid: the next start builds from it.
+        choice.persist(&context.state_dir, &project.key())?;
         let url = url_of(context, container).unwrap_or_default();
         eprintln!("dpe: `{}` is already running", project.name);
         // Restarting would kill the user's kernels: say how to apply a change instead.
@@ -82,6 +86,8 @@ pub fn run(context: &Context, args: &StartArgs) -> Result<i32> {
     if !image_ready? {
         crate::image::ensure(context, &project, &plan, args.rebuild)?;
     }
+    // Only a lock that built is remembered for later builds.
+    choice.persist(&context.state_dir, &project.key())?;
 
     // The project's compose services may run while its Jupyter does not: their ports stay theirs.
     let (published, mine) = port_owners(&containers, &project, own.as_ref());
