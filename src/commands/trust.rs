@@ -22,8 +22,8 @@ pub fn run(globals: &Globals, args: TrustArgs) -> Result<i32> {
             .with_help("run `dpe trust` inside the workspace whose hooks you trust"));
     };
     let files = hooks::workspace_hook_files(&ws.root, &ws.project_names());
-    let mut store = TrustStore::load(&resolved.context.state_dir);
     if args.list {
+        let store = TrustStore::load(&resolved.context.state_dir);
         for file in &files {
             let state = if store.is_trusted(file) { "trusted" } else { "not trusted" };
             println!("{state:12} {}", file.display());
@@ -37,7 +37,7 @@ pub fn run(globals: &Globals, args: TrustArgs) -> Result<i32> {
     for file in &files {
         crate::fsutil::check_not_writable_by_others("hook", file)?;
     }
-    store.trust(&resolved.context.state_dir, &files)?;
+    TrustStore::trust(&resolved.context.state_dir, &files)?;
     for file in &files {
         println!("trusted {}", file.display());
     }
