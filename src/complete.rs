@@ -33,7 +33,7 @@ use dpe_plugin::manifest::OptionSpec;
 use dpe_plugin::{Manifest, COMPLETE_FLAG};
 use std::cell::Cell;
 use std::ffi::OsString;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -536,7 +536,10 @@ impl<'r> Engine<'r> {
         if let Ok(resolved) = context::resolve(&globals, Some(&found.name), positional) {
             command.envs(context::env_vars(&resolved.context));
         }
-        let output = run_with_limit(command, PLUGIN_COMPLETE_LIMIT)?;
+        let output = match manifest_cache::run_with_limit(command, PLUGIN_COMPLETE_LIMIT) {
+            Ok(Some((status, stdout))) if status.success() => stdout,
+            _ => return None,
+        };
         let mut lines = output.lines().filter(|l| !l.is_empty()).peekable();
         match lines.peek().copied() {
             Some(":files") => return Some(Answer::Files),
@@ -693,35 +696,6 @@ fn first_positional(words: &[String], options: &[Opt]) -> Option<usize> {
         i += 1;
     }
     None
-}
-
-/// Runs `command`, returning its stdout when it exits 0 within `limit`; otherwise kills it.
-fn run_with_limit(mut command: Command, limit: Duration) -> Option<String> {
-    let mut child = command.spawn().ok()?;
-    let mut stdout = child.stdout.take()?;
-    // Read on a thread so a plugin printing more than a pipe's worth cannot stall itself, and
-    // a grandchild holding the pipe open cannot stall us past the limit.
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut text = String::new();
-        let ok = stdout.read_to_string(&mut text).is_ok();
-        let _ = sender.send(ok.then_some(text));
-    });
-    let deadline = Instant::now() + limit;
-    let text = receiver.recv_timeout(limit).ok().flatten();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(1)),
-            _ => break None,
-        }
-    };
-    let Some(status) = status else {
-        let _ = child.kill();
-        let _ = child.wait();
-        return None;
-    };
-    status.success().then_some(text).flatten()
 }
 
 #[cfg(test)]

@@ -83,10 +83,11 @@ impl LoadedPlugin {
 /// children it spawns (`dpe docker …`) see the same `DPE_*` variables an executable plugin gets.
 pub fn set_env_vars(vars: &[(&str, String)]) {
     for (key, value) in vars {
-        // SAFETY: no other thread can read the environment concurrently: the dispatch path
-        // spawns none, and it calls this before loading a plugin library whose manifest came
-        // from the cache. (On a cache miss the library was loaded to ask it; a library made
-        // with `export_plugin!` runs no code and starts no thread when loaded.)
+        // SAFETY: no other thread can read the environment concurrently. The dispatch path joins
+        // the one thread it may start (reading a `--dpe-manifest` answer, see
+        // `manifest_cache::run_with_limit`), and calls this before loading a plugin library
+        // whose manifest came from the cache. (On a cache miss the library was loaded to ask
+        // it; a library made with `export_plugin!` runs no code and starts no thread on load.)
         unsafe { std::env::set_var(key, value) };
     }
 }

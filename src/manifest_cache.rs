@@ -9,9 +9,10 @@ use crate::discovery::{Found, Kind};
 use crate::error::{Error, Result};
 use crate::ffi::{LoadError, LoadedPlugin};
 use dpe_plugin::{Manifest, MANIFEST_FLAG, MANIFEST_MARKER};
+use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -113,44 +114,65 @@ fn parse(found: &Found, text: &str) -> Result<Manifest> {
 }
 
 fn run_with_timeout(path: &Path, limit: Duration) -> Result<String> {
-    let mut child = Command::new(path)
-        .arg(MANIFEST_FLAG)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| Error::io("run", path, e))?;
-    let start = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if start.elapsed() < limit => std::thread::sleep(Duration::from_millis(2)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(Error::new(format!(
-                    "plugin `{}` did not answer `{MANIFEST_FLAG}` within {}s",
-                    path.display(),
-                    limit.as_secs_f32()
-                ))
-                .with_help(format!(
-                    "a plugin whose file holds `{MANIFEST_MARKER}` must print its manifest at once; \
-                     try `{} {MANIFEST_FLAG}`",
-                    path.display()
-                )));
-            }
-        }
-    }
-    let output = child.wait_with_output().map_err(|e| Error::io("read the output of", path, e))?;
-    if !output.status.success() {
+    let mut command = Command::new(path);
+    command.arg(MANIFEST_FLAG).stdin(Stdio::null()).stderr(Stdio::null());
+    let Some((status, stdout)) = run_with_limit(command, limit).map_err(|e| Error::io("run", path, e))? else {
+        return Err(Error::new(format!(
+            "plugin `{}` did not answer `{MANIFEST_FLAG}` within {}s",
+            path.display(),
+            limit.as_secs_f32()
+        ))
+        .with_help(format!(
+            "a plugin whose file holds `{MANIFEST_MARKER}` must print its manifest at once; \
+             try `{} {MANIFEST_FLAG}`",
+            path.display()
+        )));
+    };
+    if !status.success() {
         return Err(Error::new(format!(
             "plugin `{}` failed when asked `{MANIFEST_FLAG}` (status {})",
             path.display(),
-            dpe_plugin::client::exit_code(output.status)
+            dpe_plugin::client::exit_code(status)
         ))
         .with_help(format!("run `{} {MANIFEST_FLAG}` to see its error", path.display())));
     }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    Ok(stdout)
+}
+
+/// Runs `command` with its stdout captured; `None` when it (or a child of it holding its
+/// stdout) is still going after `limit`, and then it is killed. Stdout is read on a thread
+/// while the clock runs, so a plugin printing more than a pipe holds cannot stall itself. The
+/// thread is joined before an answer is returned: dispatch may set environment variables right
+/// after, which no other thread may be running for.
+pub fn run_with_limit(mut command: Command, limit: Duration) -> std::io::Result<Option<(ExitStatus, String)>> {
+    let mut child = command.stdout(Stdio::piped()).spawn()?;
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let read = stdout.read_to_end(&mut bytes).map(|_| bytes);
+        let _ = sender.send(read);
+    });
+    let deadline = Instant::now() + limit;
+    let read = receiver.recv_timeout(limit);
+    loop {
+        match child.try_wait()? {
+            Some(status) => match read {
+                Ok(read) => {
+                    let _ = reader.join();
+                    return Ok(Some((status, String::from_utf8_lossy(&read?).into_owned())));
+                }
+                // Exited, but something it started still holds its stdout open.
+                Err(_) => return Ok(None),
+            },
+            None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(1)),
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Ok(None);
+            }
+        }
+    }
 }
 
 /// Loads a dynamic-library plugin, turning loader failures into messages that name the
@@ -235,5 +257,25 @@ pub fn check_compatible(found: &Found, manifest: &Manifest) -> Result<()> {
             manifest.dpe
         ))
         .with_help(format!("install a version of `{}` that supports dpe {ours}, or upgrade dpe", found.name))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Command {
+        let mut command = Command::new("sh");
+        command.args(["-c", script]);
+        command
+    }
+
+    #[test]
+    fn output_larger_than_a_pipe_is_read_and_a_hang_is_cut_off() {
+        let (status, stdout) =
+            run_with_limit(sh("head -c 200000 /dev/zero | tr '\\0' x"), Duration::from_secs(60)).unwrap().unwrap();
+        assert!(status.success());
+        assert_eq!(stdout.len(), 200_000);
+        assert!(run_with_limit(sh("sleep 30"), Duration::from_millis(50)).unwrap().is_none());
     }
 }
