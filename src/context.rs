@@ -48,7 +48,8 @@ pub fn resolve(globals: &Globals, plugin: Option<&str>, positional: Option<&str>
     }
     let layered = config::load(&paths.user_config(), &files)?;
 
-    let dpe_bin = std::env::current_exe().map_err(|e| Error::new(format!("cannot locate the dpe binary: {e}")))?;
+    let dpe_bin =
+        crate::paths::dpe_exe().map_err(|e| Error::new(format!("cannot locate the dpe binary: {e}")))?.to_path_buf();
     let context = Context {
         protocol: PROTOCOL_VERSION,
         dpe_version: env!("CARGO_PKG_VERSION").to_string(),

@@ -39,8 +39,8 @@ pub const DYLIB_SUFFIX: &str = std::env::consts::DLL_SUFFIX;
 /// The search directories in order, with what they may hold.
 pub fn search_dirs(plugin_dir: &Path) -> Vec<(PathBuf, Source)> {
     let mut dirs = vec![(plugin_dir.to_path_buf(), Source::PluginDir)];
-    if let Some(beside) = std::env::current_exe().ok().and_then(|exe| exe.parent().map(Path::to_path_buf)) {
-        dirs.push((beside, Source::BesideDpe));
+    if let Some(beside) = crate::paths::dpe_exe().ok().and_then(Path::parent) {
+        dirs.push((beside.to_path_buf(), Source::BesideDpe));
     }
     dirs.extend(path_dirs().into_iter().map(|d| (d, Source::Path)));
     dirs

@@ -3,7 +3,8 @@
 //! installed plugins live in.
 
 use dpe_plugin::env;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 #[derive(Debug, Clone)]
 pub struct Paths {
@@ -37,5 +38,15 @@ impl Paths {
     /// The user's configuration file (the second config layer).
     pub fn user_config(&self) -> PathBuf {
         self.config_dir.join("config.toml")
+    }
+}
+
+/// The running dpe executable, looked up once: dispatch needs it twice (plugins beside it, and
+/// `DPE_BIN` for the plugin) and completion once per plugin lookup.
+pub fn dpe_exe() -> std::io::Result<&'static Path> {
+    static EXE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match EXE.get_or_init(|| std::env::current_exe().map_err(|e| e.to_string())) {
+        Ok(path) => Ok(path),
+        Err(message) => Err(std::io::Error::other(message.clone())),
     }
 }

@@ -27,7 +27,7 @@ pub fn run(args: HelpArgs) -> Result<i32> {
         }
     }
     // A plugin's own help: run it with `--help` exactly as `dpe NAME --help` would.
-    let exe = std::env::current_exe().map_err(|e| crate::error::Error::new(format!("cannot locate dpe: {e}")))?;
+    let exe = crate::paths::dpe_exe().map_err(|e| crate::error::Error::new(format!("cannot locate dpe: {e}")))?;
     let err = std::process::Command::new(exe).arg(&name).arg("--help").exec();
     Err(crate::error::Error::new(format!("could not show help for `{name}`: {err}")))
 }
