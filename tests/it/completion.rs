@@ -509,9 +509,7 @@ fn a_plugin_added_after_a_listing_was_cached_is_offered() {
     let sandbox = sandbox();
     // A private copy of dpe, so the first-party plugins built beside the real one (as under
     // `cargo test --workspace`) do not join the exact list this test expects.
-    let dpe_copy = sandbox.path("opt/dpe");
-    std::fs::create_dir_all(dpe_copy.parent().unwrap()).unwrap();
-    std::fs::copy(dpe_testkit::binary("dpe"), &dpe_copy).unwrap();
+    let dpe_copy = sandbox.private_dpe();
     let complete = || {
         let output = sandbox
             .command(&dpe_copy)

@@ -26,9 +26,7 @@ fn say(label: &str) -> String {
 fn plugin_dir_shadows_beside_dpe_which_shadows_path() {
     let sandbox = Sandbox::new();
     // A private copy of dpe, so a plugin can sit beside it without touching the build dir.
-    let dpe_copy = sandbox.path("opt/dpe");
-    std::fs::create_dir_all(dpe_copy.parent().unwrap()).unwrap();
-    std::fs::copy(dpe_testkit::binary("dpe"), &dpe_copy).unwrap();
+    let dpe_copy = sandbox.private_dpe();
     let run_copy = |args: &[&str]| sandbox.command(&dpe_copy).args(args).output().unwrap();
 
     sandbox.write_exe("bin/dpe-hello", &say("from-path"));

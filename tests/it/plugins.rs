@@ -496,10 +496,8 @@ fn install_builds_a_cargo_project() {
 fn list_shows_precedence_plugin_dir_then_beside_dpe_then_path() {
     let sb = Sandbox::new();
     // A dpe of our own, so "beside dpe" is a directory this test controls.
-    let opt = sb.path("opt");
-    fs::create_dir_all(&opt).unwrap();
-    let own_dpe = opt.join("dpe");
-    fs::copy(binary("dpe"), &own_dpe).unwrap();
+    let own_dpe = sb.private_dpe();
+    let opt = own_dpe.parent().unwrap().to_path_buf();
     let script = |place: &str| format!("#!/bin/sh\necho dup from {place}\n");
     let in_dir = sb.write_exe("data/plugins/dpe-dup", &script("plugin dir"));
     let beside = sb.write_exe("opt/dpe-dup", &script("beside dpe"));

@@ -133,6 +133,21 @@ impl Sandbox {
         self.path(&format!("workspace/projects/{name}"))
     }
 
+    /// A private `dpe` at `opt/dpe`, so a test controls what sits "beside dpe" (the build dir
+    /// holds the first-party plugins). It is a hard link when the filesystem allows: a copy
+    /// opened for writing while another test thread forks leaks the write descriptor into that
+    /// child until it execs, and running the copy then fails with "Text file busy".
+    pub fn private_dpe(&self) -> PathBuf {
+        let target = self.path("opt/dpe");
+        fs::create_dir_all(target.parent().unwrap()).expect("create opt/");
+        if fs::hard_link(binary("dpe"), &target).is_err() {
+            fs::copy(binary("dpe"), &target).expect("copy dpe");
+            // Give any child that inherited the write descriptor time to exec and drop it.
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        target
+    }
+
     /// A command with an empty environment but for the sandbox's dirs and a minimal PATH
     /// (the sandbox `bin/` first, then the system directories), run in the workspace.
     pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
