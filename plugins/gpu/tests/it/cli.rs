@@ -2,7 +2,7 @@
 //! no NVIDIA GPU, so the no-driver path runs for real; a GPU host is played by a recorded
 //! `nvidia-smi` placed first on PATH (the one thing that cannot be had here).
 
-use dpe_testkit::{bin_dir, binary, docker_available, DockerCleanup, Sandbox};
+use dpe_testkit::{binary, docker_available, DockerCleanup, Sandbox};
 use std::path::PathBuf;
 use std::process::Output;
 
@@ -206,8 +206,8 @@ fn a_gpu_host_without_the_toolkit_is_told_to_install_it() {
 
 #[test]
 fn the_library_and_the_executable_answer_alike() {
-    let library = bin_dir().join(format!("libdpe_gpu{}", std::env::consts::DLL_SUFFIX));
-    assert!(library.exists(), "{} is not built", library.display());
+    // `cargo test` may leave the cdylib in deps/ only; the test kit looks there too.
+    let library = binary(&format!("libdpe_gpu{}", std::env::consts::DLL_SUFFIX));
     let _ = binary("dpe-gpu");
     let sandbox = Sandbox::new();
     sandbox.project("must", "gpu = \"required\"\n");
