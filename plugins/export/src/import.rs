@@ -224,6 +224,14 @@ fn load(context: &Context, file: &Path, verified: &Verified, staged: &Path) -> R
 /// environment volume, so the imported environment is the one it starts with.
 fn remove_environment(context: &Context, names: &dpe_jupyter::project::Project) -> Result<()> {
     let name = &names.name;
+    // A lock remembered by `dpe jupyter --from-lock` would make the next start build from it
+    // instead of using the imported environment.
+    let remembered = dpe_jupyter::lock::saved_path(&context.state_dir, &names.key());
+    if let Err(e) = fs::remove_file(&remembered) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            return Err(Failure::io("removing the remembered lock", &remembered, e));
+        }
+    }
     let container = names.container_name();
     if docker::exists(context, "container", &container)? {
         docker::output(
