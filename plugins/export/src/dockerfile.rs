@@ -16,6 +16,8 @@ use crate::probe::Probe;
 use dpe_plugin::{Config, Context};
 use std::fs;
 use std::path::{Path, PathBuf};
+// The same quoting as the images dpe jupyter builds, so both read alike.
+use dpe_jupyter::image::{dockerfile_quote, shell_quote};
 
 /// Where a rebuilt environment's files go in the output folder.
 pub const LOCK_FILE: &str = "requirements.lock";
@@ -331,19 +333,6 @@ fn copy_from_environment(context: &Context, spec: &Spec, inside: &str, dest: &Pa
         fs::create_dir_all(parent).map_err(|e| e.to_string())?;
     }
     fs::write(dest, &output.stdout).map_err(|e| e.to_string())
-}
-
-fn shell_quote(word: &str) -> String {
-    if !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_.+:=/~,@".contains(c)) {
-        return word.to_string();
-    }
-    format!("'{}'", word.replace('\'', r"'\''"))
-}
-
-/// Quotes a value for a Dockerfile `ENV` line (which substitutes `$VARS`).
-fn dockerfile_quote(value: &str) -> String {
-    let escaped = value.replace('\\', "\\\\").replace('"', "\\\"").replace('$', "\\$").replace('\n', "\\n");
-    format!("\"{escaped}\"")
 }
 
 #[cfg(test)]

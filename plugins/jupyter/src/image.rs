@@ -376,7 +376,8 @@ fn shell_words(words: &[&str]) -> String {
     words.iter().map(|w| shell_quote(w)).collect::<Vec<_>>().join(" ")
 }
 
-fn shell_quote(word: &str) -> String {
+/// Quotes a word for `sh` (left bare when it needs no quoting, so generated files stay readable).
+pub fn shell_quote(word: &str) -> String {
     if !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_.+:=/~,@".contains(c)) {
         return word.to_string();
     }
@@ -384,7 +385,7 @@ fn shell_quote(word: &str) -> String {
 }
 
 /// Quotes a value for a Dockerfile `ENV` line (which substitutes `$VARS`).
-fn dockerfile_quote(value: &str) -> String {
+pub fn dockerfile_quote(value: &str) -> String {
     let escaped = value.replace('\\', "\\\\").replace('"', "\\\"").replace('$', "\\$").replace('\n', "\\n");
     format!("\"{escaped}\"")
 }
