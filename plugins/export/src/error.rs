@@ -82,3 +82,19 @@ mod tests {
         assert!(validate_project_name("../a").is_err());
     }
 }
+
+/// A command's entry point: parses `args` as `command` would (`--help` and usage errors print
+/// clap's text and exit 0 or 2), runs `body`, and turns its failure into the exit status.
+pub fn run_command<A: clap::Parser>(command: &str, args: &[String], body: impl FnOnce(&A) -> Result<()>) -> i32 {
+    let parsed = match A::try_parse_from(std::iter::once(command.to_string()).chain(args.iter().cloned())) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            let _ = error.print();
+            return if error.use_stderr() { 2 } else { 0 };
+        }
+    };
+    match body(&parsed) {
+        Ok(()) => 0,
+        Err(failure) => failure.report(),
+    }
+}

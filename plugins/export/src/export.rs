@@ -85,18 +85,7 @@ pub fn manifest() -> PluginManifest {
 
 /// The plugin's entry point.
 pub fn run(context: &Context, args: &[String]) -> i32 {
-    let parsed = match ExportArgs::try_parse_from(std::iter::once("dpe export".to_string()).chain(args.iter().cloned()))
-    {
-        Ok(parsed) => parsed,
-        Err(error) => {
-            let _ = error.print();
-            return if error.use_stderr() { 2 } else { 0 };
-        }
-    };
-    match export(context, &parsed) {
-        Ok(()) => 0,
-        Err(failure) => failure.report(),
-    }
+    crate::error::run_command("dpe export", args, |parsed: &ExportArgs| export(context, parsed))
 }
 
 /// Splits the positionals into the project and the destination: the first one names the

@@ -64,18 +64,7 @@ pub fn manifest() -> PluginManifest {
 
 /// The plugin's entry point.
 pub fn run(context: &Context, args: &[String]) -> i32 {
-    let parsed = match ImportArgs::try_parse_from(std::iter::once("dpe import".to_string()).chain(args.iter().cloned()))
-    {
-        Ok(parsed) => parsed,
-        Err(error) => {
-            let _ = error.print();
-            return if error.use_stderr() { 2 } else { 0 };
-        }
-    };
-    match import(context, &parsed) {
-        Ok(()) => 0,
-        Err(failure) => failure.report(),
-    }
+    crate::error::run_command("dpe import", args, |parsed: &ImportArgs| import(context, parsed))
 }
 
 fn damaged(file: &Path, damage: Damage) -> Failure {
