@@ -68,21 +68,6 @@ pub fn validate_project_name(name: &str) -> Result<()> {
         .with_code(2))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn project_names_follow_the_core_rule() {
-        assert!(validate_project_name("project_a").is_ok());
-        assert!(validate_project_name("0-x").is_ok());
-        assert!(validate_project_name("Project").is_err());
-        assert!(validate_project_name("-a").is_err());
-        assert!(validate_project_name("").is_err());
-        assert!(validate_project_name("../a").is_err());
-    }
-}
-
 /// A command's entry point: parses `args` as `command` would (`--help` and usage errors print
 /// clap's text and exit 0 or 2), runs `body`, and turns its failure into the exit status.
 pub fn run_command<A: clap::Parser>(command: &str, args: &[String], body: impl FnOnce(&A) -> Result<()>) -> i32 {
@@ -96,5 +81,20 @@ pub fn run_command<A: clap::Parser>(command: &str, args: &[String], body: impl F
     match body(&parsed) {
         Ok(()) => 0,
         Err(failure) => failure.report(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn project_names_follow_the_core_rule() {
+        assert!(validate_project_name("project_a").is_ok());
+        assert!(validate_project_name("0-x").is_ok());
+        assert!(validate_project_name("Project").is_err());
+        assert!(validate_project_name("-a").is_err());
+        assert!(validate_project_name("").is_err());
+        assert!(validate_project_name("../a").is_err());
     }
 }
