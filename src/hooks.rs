@@ -135,6 +135,9 @@ pub fn run(
     if let Some(dir) = context.project.as_ref().map(|p| p.dir.clone()).or_else(|| context.workspace.clone()) {
         command.current_dir(dir);
     }
+    // Standard input belongs to the docker call (`dpe docker load < image.tar`, `run -i`): a
+    // hook that read it would swallow the stream. A hook that must ask can open /dev/tty.
+    command.stdin(std::process::Stdio::null());
     match command.status() {
         Ok(s) if s.success() => Outcome::Ran,
         Ok(s) => {

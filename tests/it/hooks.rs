@@ -315,3 +315,26 @@ fn compose_goes_through_the_same_choke_point() {
     assert!(text.contains("compose version"), "{text}");
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "user pre compose - \nuser post compose 0 \n");
 }
+
+#[test]
+fn hooks_never_swallow_the_input_meant_for_docker() {
+    if !docker_available() {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let seen = sandbox.path("hook-read");
+    sandbox.write_exe("config/hooks/pre-run", &format!("#!/bin/sh\ncat > {}\n", seen.display()));
+    let mut child = sandbox
+        .dpe()
+        .args(["docker", "run", "-i", "--rm", BASE_IMAGE, "cat"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"every byte for docker\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "every byte for docker\n");
+    assert_eq!(std::fs::read_to_string(&seen).unwrap(), "");
+}
