@@ -45,11 +45,7 @@ pub enum Command {
 
 /// What `dpe-compose --dpe-manifest` prints.
 pub fn manifest() -> Manifest {
-    let option = |name: &str, description: &str, takes_value: bool| OptionSpec {
-        name: name.to_string(),
-        description: description.to_string(),
-        takes_value,
-    };
+    let option = OptionSpec::new;
     let sub = |name: &str, description: &str, takes_project: bool, options: Vec<OptionSpec>| ManifestSubcommand {
         name: name.to_string(),
         description: description.to_string(),

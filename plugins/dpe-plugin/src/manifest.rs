@@ -67,6 +67,13 @@ pub struct OptionSpec {
     pub takes_value: bool,
 }
 
+impl OptionSpec {
+    /// An option for a manifest: `OptionSpec::new("--port", "host port", true)`.
+    pub fn new(name: &str, description: &str, takes_value: bool) -> OptionSpec {
+        OptionSpec { name: name.into(), description: description.into(), takes_value }
+    }
+}
+
 impl Manifest {
     /// A manifest for a plugin that published none: it runs, with defaults.
     pub fn default_for(name: &str) -> Manifest {

@@ -59,11 +59,7 @@ pub enum Kind {
 
 /// `dpe-export --dpe-manifest`.
 pub fn manifest() -> PluginManifest {
-    let option = |name: &str, description: &str, takes_value: bool| OptionSpec {
-        name: name.into(),
-        description: description.into(),
-        takes_value,
-    };
+    let option = OptionSpec::new;
     PluginManifest {
         name: "export".into(),
         version: env!("CARGO_PKG_VERSION").into(),

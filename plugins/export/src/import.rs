@@ -41,11 +41,7 @@ pub struct ImportArgs {
 
 /// `dpe-import --dpe-manifest`.
 pub fn manifest() -> PluginManifest {
-    let option = |name: &str, description: &str, takes_value: bool| OptionSpec {
-        name: name.into(),
-        description: description.into(),
-        takes_value,
-    };
+    let option = OptionSpec::new;
     PluginManifest {
         name: "import".into(),
         version: env!("CARGO_PKG_VERSION").into(),

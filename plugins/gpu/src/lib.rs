@@ -25,11 +25,7 @@ dpe_plugin::export_plugin!(crate::manifest, crate::run);
 
 /// What `dpe-gpu --dpe-manifest` answers.
 pub fn manifest() -> Manifest {
-    let option = |name: &str, description: &str, takes_value: bool| OptionSpec {
-        name: name.into(),
-        description: description.into(),
-        takes_value,
-    };
+    let option = OptionSpec::new;
     let json = || option("--json", "print the findings as JSON", false);
     let image =
         || option("--image", "the image the smoke test runs (default: the project's image, else ubuntu:24.04)", true);

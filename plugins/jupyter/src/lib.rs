@@ -25,11 +25,7 @@ use dpe_plugin::{Context, Manifest};
 
 /// The plugin's manifest (`dpe-jupyter --dpe-manifest`).
 pub fn manifest() -> Manifest {
-    let option = |name: &str, description: &str, takes_value: bool| OptionSpec {
-        name: name.into(),
-        description: description.into(),
-        takes_value,
-    };
+    let option = OptionSpec::new;
     let sub = |name: &str, description: &str, takes_project: bool, options: Vec<OptionSpec>| Subcommand {
         name: name.into(),
         description: description.into(),
