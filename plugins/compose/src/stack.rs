@@ -12,6 +12,7 @@ use crate::model::{self, Fragment, Target};
 use crate::selection::Workspace;
 use crate::yaml;
 use dpe_plugin::client;
+use dpe_plugin::containers::{self, ListError};
 use dpe_plugin::Context;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -135,15 +136,25 @@ impl Stack {
         self.container_labels(context, "dpe.project", false)
     }
 
+    /// The values of `label` on this stack's containers, found by compose's project label in
+    /// two engine calls that Docker and Podman answer alike (see [`dpe_plugin::containers`]).
     fn container_labels(&self, context: &Context, label: &str, running_only: bool) -> Result<BTreeSet<String>> {
-        let filter = format!("label=com.docker.compose.project={}", self.name);
-        let format = format!("{{{{.Label \"{label}\"}}}}");
-        let mut args = vec!["ps", "--filter", &filter, "--format", &format];
-        if !running_only {
-            args.insert(1, "-a");
-        }
-        let text = output(dpe(context, None).arg("docker").args(&args), "dpe docker ps")?;
-        Ok(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())
+        let query = containers::Query {
+            all: !running_only,
+            filters: vec![format!("label=com.docker.compose.project={}", self.name)],
+        };
+        // `dpe(context, None)`: the listing is the workspace's, no project's.
+        let list = containers::list_with(&query, |args| {
+            dpe(context, None).arg("docker").args(args).stdin(Stdio::null()).output()
+        });
+        let list = list.map_err(|err| match err {
+            ListError::Spawn(err) => io("cannot run `dpe docker ps`", err),
+            ListError::Engine { message, code } => Failure {
+                code: code.max(1),
+                ..Failure::new(format!("listing the containers of `{}` failed: {message}", self.name))
+            },
+        })?;
+        Ok(list.iter().map(|c| c.label(label).to_string()).filter(|v| !v.is_empty()).collect())
     }
 }
 

@@ -7,7 +7,8 @@
 //! - [`env`]: the names of the `DPE_*` environment variables;
 //! - [`abi`]: the C-layout table a dynamic-library plugin exports;
 //! - [`client`]: the few calls a Rust plugin makes back into dpe (`dpe docker …`), and
-//!   [`run_plugin`], the `main` of an executable plugin.
+//!   [`run_plugin`], the `main` of an executable plugin;
+//! - [`containers`]: listing containers with their labels, alike on Docker and Podman.
 //!
 //! The first four are plain data. Plugins in other languages speak the same protocol through
 //! the environment variables and JSON documented in the README.
@@ -15,6 +16,7 @@
 pub mod abi;
 pub mod client;
 pub mod config;
+pub mod containers;
 pub mod context;
 pub mod env;
 pub mod manifest;

@@ -2,6 +2,7 @@
 //! its `dpe.*` labels), and the parsing of what they print.
 
 use crate::error::{Error, Result};
+use dpe_plugin::containers::{self, ListError};
 use dpe_plugin::Context;
 use std::process::Output;
 
@@ -35,8 +36,8 @@ pub fn image_exists(context: &Context, image: &str) -> Result<bool> {
     Ok(out.status.success())
 }
 
-/// One container, as `docker ps` shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One container, with what this plugin reads from its labels.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Container {
     pub id: String,
     pub name: String,
@@ -67,85 +68,65 @@ impl Container {
     }
 }
 
-const PS_FORMAT: &str = concat!(
-    "{{.ID}}\t{{.Names}}\t{{.State}}\t{{.Label \"dpe.workspace\"}}\t{{.Label \"dpe.project\"}}\t",
-    "{{.Label \"dpe.plugin\"}}\t{{.Label \"dpe.jupyter.port\"}}\t{{.Label \"dpe.jupyter.base_url\"}}\t",
-    "{{.Label \"dpe.jupyter.key\"}}\t{{.Label \"dpe.jupyter.user\"}}\t{{.Label \"dpe.jupyter.workdir\"}}\t",
-    "{{.Label \"dpe.jupyter.config\"}}\t{{.Image}}\t{{.Status}}\t{{.Ports}}"
-);
-
-/// Every container of the engine, running or not, in one call: the plugin needs both its own
-/// containers and the host ports all others publish.
-pub fn containers(context: &Context) -> Result<Vec<Container>> {
-    let text = checked(context, &["ps", "-a", "--no-trunc", "--format", PS_FORMAT], "listing containers")?;
-    Ok(parse_ps(&text))
-}
-
-pub fn parse_ps(text: &str) -> Vec<Container> {
-    text.lines()
-        .filter_map(|line| {
-            let f: Vec<&str> = line.split('\t').collect();
-            if f.len() < 15 {
-                return None;
-            }
-            Some(Container {
-                id: f[0].to_string(),
-                name: f[1].to_string(),
-                state: f[2].to_string(),
-                workspace: f[3].to_string(),
-                project: f[4].to_string(),
-                plugin: f[5].to_string(),
-                port: f[6].parse().ok(),
-                base_url: f[7].to_string(),
-                key: f[8].to_string(),
-                user: f[9].to_string(),
-                workdir: f[10].to_string(),
-                config: f[11].to_string(),
-                image: f[12].to_string(),
-                status: f[13].to_string(),
-                host_ports: parse_host_ports(f[14]),
-            })
-        })
-        .collect()
-}
-
-/// The host ports in docker's `Ports` column (`127.0.0.1:8888->8888/tcp, [::]:9000->…`).
-pub fn parse_host_ports(ports: &str) -> Vec<u16> {
-    let mut out = Vec::new();
-    for item in ports.split(", ") {
-        let Some((host, _)) = item.split_once("->") else { continue };
-        let port = host.rsplit(':').next().unwrap_or("");
-        if let Some((start, end)) = port.split_once('-') {
-            if let (Ok(start), Ok(end)) = (start.parse::<u16>(), end.parse::<u16>()) {
-                out.extend(start..=end);
-            }
-        } else if let Ok(port) = port.parse() {
-            out.push(port);
+impl From<containers::Container> for Container {
+    fn from(c: containers::Container) -> Container {
+        let label = |key: &str| c.label(key).to_string();
+        Container {
+            workspace: label("dpe.workspace"),
+            project: label("dpe.project"),
+            plugin: label("dpe.plugin"),
+            port: c.label(LABEL_PORT).parse().ok(),
+            base_url: label(LABEL_BASE_URL),
+            key: label(LABEL_KEY),
+            user: label(LABEL_USER),
+            workdir: label(LABEL_WORKDIR),
+            config: label(crate::spec::LABEL_CONFIG),
+            id: c.id,
+            name: c.name,
+            state: c.state,
+            image: c.image,
+            status: c.status,
+            host_ports: c.host_ports,
         }
     }
-    out.sort_unstable();
-    out.dedup();
-    out
+}
+
+/// Every container of the engine, running or not, in two engine calls whatever their number
+/// (the same on Docker and Podman, see [`dpe_plugin::containers`]): the plugin needs both its
+/// own containers and the host ports all others publish.
+pub fn containers(context: &Context) -> Result<Vec<Container>> {
+    let query = containers::Query { all: true, filters: Vec::new() };
+    match containers::list(context, &query) {
+        Ok(list) => Ok(list.into_iter().map(Container::from).collect()),
+        Err(ListError::Spawn(err)) => Err(Error::io(format!("running `{} docker`", context.dpe_bin.display()), err)),
+        Err(ListError::Engine { message, code }) => {
+            Err(Error::new(format!("listing containers failed: {message}")).with_code(code.max(1)))
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Podman's real listing of a dpe-like Jupyter container (recorded by
+    /// `plugins/dpe-plugin/tests/fixtures/engine/record.sh`) gives every field this plugin reads.
     #[test]
-    fn ports_column_is_parsed_with_ranges_and_ipv6() {
-        let column = "127.0.0.1:18080->80/tcp, 0.0.0.0:18081->81/tcp, [::]:18081->81/tcp, 0.0.0.0:9000-9001->9000-9001/tcp, 8888/tcp";
-        assert_eq!(parse_host_ports(column), vec![9000, 9001, 18080, 18081]);
-        assert!(parse_host_ports("").is_empty());
-    }
-
-    #[test]
-    fn ps_lines_become_containers() {
-        let line = "abc\tdpe-p-1\trunning\t/w\tp\tjupyter\t8890\t/p/\tp-1\t1000:1000\t/work\tc0ffee\tdpe-jupyter:12\tUp 2 minutes\t127.0.0.1:8890->8888/tcp";
-        let list = parse_ps(line);
-        assert_eq!(list.len(), 1);
-        assert_eq!(list[0].port, Some(8890));
-        assert_eq!(list[0].host_ports, vec![8890]);
-        assert!(list[0].running());
+    fn a_podman_listing_gives_the_labels_the_plugin_reads() {
+        let list = containers::parse(
+            include_str!("../../dpe-plugin/tests/fixtures/engine/podman-4.3.1-ps.txt"),
+            include_str!("../../dpe-plugin/tests/fixtures/engine/podman-4.3.1-inspect.txt"),
+        );
+        let c = Container::from(list.into_iter().find(|c| c.name == "dpe-fixture-running").unwrap());
+        assert!(c.running());
+        assert_eq!(
+            (c.workspace.as_str(), c.project.as_str(), c.plugin.as_str()),
+            ("/home/me/work", "project_a", "jupyter")
+        );
+        assert_eq!(c.port, Some(23180));
+        assert_eq!((c.base_url.as_str(), c.key.as_str()), ("/project_a/", "project_a-0123abcd"));
+        assert_eq!((c.user.as_str(), c.workdir.as_str(), c.config.as_str()), ("1000:1000", "/work", "c0ffee"));
+        assert_eq!(c.image, "dpe-test/bookworm:latest");
+        assert_eq!(c.host_ports, vec![23180, 23181, 23182]);
     }
 }

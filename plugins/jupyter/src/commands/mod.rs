@@ -118,11 +118,16 @@ mod tests {
     use super::*;
 
     fn container(id: &str, state: &str, workspace: &str, project: &str, plugin: &str, ports: &[u16]) -> Container {
-        let line = format!(
-            "{id}\t{id}\t{state}\t{workspace}\t{project}\t{plugin}\t\t\t\t\t\t\timg\tUp\t{}",
-            ports.iter().map(|p| format!("127.0.0.1:{p}->80/tcp")).collect::<Vec<_>>().join(", ")
-        );
-        docker::parse_ps(&line).remove(0)
+        Container {
+            id: id.into(),
+            name: id.into(),
+            state: state.into(),
+            workspace: workspace.into(),
+            project: project.into(),
+            plugin: plugin.into(),
+            host_ports: ports.to_vec(),
+            ..Container::default()
+        }
     }
 
     #[test]
