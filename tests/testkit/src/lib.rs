@@ -14,6 +14,10 @@ use std::process::Command;
 /// The offline base image `.ci/provision` builds (Debian bookworm, minbase).
 pub const BASE_IMAGE: &str = "dpe-test/bookworm:latest";
 
+/// [`BASE_IMAGE`] as `.ci/provision` loads it into Podman (`docker save | podman load`), which
+/// names an image without a registry `localhost/…`.
+pub const PODMAN_BASE_IMAGE: &str = "localhost/dpe-test/bookworm:latest";
+
 /// The directory holding the built binaries (`dpe`, `dpe-jupyter`, …) of this test run.
 pub fn bin_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("DPE_TEST_BIN_DIR") {
@@ -59,6 +63,33 @@ pub fn docker_available() -> bool {
         eprintln!("skipped: no Docker engine answers `docker info` (run .ci/provision to start one)");
     }
     ok
+}
+
+/// Whether Podman answers and holds [`PODMAN_BASE_IMAGE`]. In CI a missing one is a failure,
+/// not a skip.
+pub fn podman_available() -> bool {
+    let answers = |args: &[&str]| podman().args(args).output().map(|o| o.status.success()).unwrap_or(false);
+    let why = if !answers(&["info", "--format", "{{.Host.Arch}}"]) {
+        "no Podman answers `podman info`"
+    } else if !answers(&["image", "exists", PODMAN_BASE_IMAGE]) {
+        "Podman lacks the test image `localhost/dpe-test/bookworm:latest`"
+    } else {
+        return true;
+    };
+    if std::env::var_os("CI").is_some() {
+        panic!("CI is set but {why}: run .ci/provision");
+    }
+    eprintln!("skipped: {why} (run .ci/provision to install Podman and load the image)");
+    false
+}
+
+/// A `podman` command for the tests' own calls. Podman runs its network tool (netavark), which
+/// runs `iptables` from `/usr/sbin`: some machines leave that off a root shell's PATH.
+pub fn podman() -> Command {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let mut command = Command::new("podman");
+    command.env("PATH", format!("{path}:/usr/sbin:/sbin"));
+    command
 }
 
 /// A hermetic temp tree for one test.
@@ -165,6 +196,17 @@ impl Sandbox {
         self.command(binary("dpe"))
     }
 
+    /// Writes a `containers.conf` for Podman into the sandbox and returns the variable that
+    /// points Podman at it (`CONTAINERS_CONF`, which replaces every other containers.conf).
+    /// Rootful Podman raises each container's open-files limit to the maximum by default; where
+    /// the process may not raise it (CI sandboxes without CAP_SYS_RESOURCE) every start fails
+    /// with "error setting rlimit". No default ulimits keeps the limits Podman itself has.
+    /// This is the tests' environment, not dpe's: dpe passes the engine its environment as is.
+    pub fn podman_config(&self) -> (String, String) {
+        let path = self.write("podman/containers.conf", "[containers]\ndefault_ulimits = []\n");
+        ("CONTAINERS_CONF".to_string(), path.to_string_lossy().into_owned())
+    }
+
     /// The environment [`Sandbox::command`] sets.
     pub fn env(&self) -> Vec<(String, String)> {
         let p = |rel: &str| self.path(rel).to_string_lossy().into_owned();
@@ -206,11 +248,25 @@ pub fn set_mode(path: &Path, mode: u32) {
 /// so a failing docker test leaves nothing behind.
 pub struct DockerCleanup {
     workspace: String,
+    podman: bool,
 }
 
 impl DockerCleanup {
     pub fn new(sandbox: &Sandbox) -> DockerCleanup {
-        DockerCleanup { workspace: sandbox.workspace().to_string_lossy().into_owned() }
+        DockerCleanup { workspace: sandbox.workspace().to_string_lossy().into_owned(), podman: false }
+    }
+
+    /// The same, for what the sandbox created in Podman.
+    pub fn podman(sandbox: &Sandbox) -> DockerCleanup {
+        DockerCleanup { workspace: sandbox.workspace().to_string_lossy().into_owned(), podman: true }
+    }
+
+    fn engine(&self) -> Command {
+        if self.podman {
+            podman()
+        } else {
+            Command::new("docker")
+        }
     }
 }
 
@@ -218,7 +274,7 @@ impl Drop for DockerCleanup {
     fn drop(&mut self) {
         let filter = format!("label=dpe.workspace={}", self.workspace);
         let ids = |args: &[&str]| -> Vec<String> {
-            Command::new("docker")
+            self.engine()
                 .args(args)
                 .output()
                 .map(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().map(String::from).collect())
@@ -226,15 +282,15 @@ impl Drop for DockerCleanup {
         };
         let containers = ids(&["ps", "-aq", "--filter", &filter]);
         if !containers.is_empty() {
-            let _ = Command::new("docker").args(["rm", "-f"]).args(&containers).output();
+            let _ = self.engine().args(["rm", "-f"]).args(&containers).output();
         }
         let volumes = ids(&["volume", "ls", "-q", "--filter", &filter]);
         if !volumes.is_empty() {
-            let _ = Command::new("docker").args(["volume", "rm", "-f"]).args(&volumes).output();
+            let _ = self.engine().args(["volume", "rm", "-f"]).args(&volumes).output();
         }
         let networks = ids(&["network", "ls", "-q", "--filter", &filter]);
         if !networks.is_empty() {
-            let _ = Command::new("docker").args(["network", "rm"]).args(&networks).output();
+            let _ = self.engine().args(["network", "rm"]).args(&networks).output();
         }
     }
 }

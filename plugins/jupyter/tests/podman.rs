@@ -1,0 +1,121 @@
+//! `dpe jupyter` with `[engine] program = "podman"`, end to end against the real Podman: start,
+//! url, status, list, stop and a restart that keeps port and token, with the user's hooks
+//! running around every engine call.
+//!
+//! One test, one project: the image is built by Podman from Debian's packages (it cannot share
+//! the Docker e2e's build, the engines keep separate image stores), so the lane adds one build.
+//! Its tag is the hash of the inputs, so later runs find it and skip the build. The sandbox
+//! gives Podman a `containers.conf` (see `Sandbox::podman_config`) through `CONTAINERS_CONF`.
+
+use dpe_testkit::{podman, podman_available, DockerCleanup, Sandbox, PODMAN_BASE_IMAGE};
+use serde_json::Value;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+/// The smallest project that serves Jupyter: Debian's notebook on the offline base image.
+fn project_toml() -> String {
+    format!("image = \"{PODMAN_BASE_IMAGE}\"\napt_packages = [\"python3-notebook\", \"python3-venv\"]\n")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The HTTP status of `GET url` (the server's own API, with the token).
+fn http_status(url: &str) -> u16 {
+    match ureq::get(url).timeout(Duration::from_secs(30)).call() {
+        Ok(response) => response.status(),
+        Err(ureq::Error::Status(code, _)) => code,
+        Err(e) => panic!("GET {url}: {e}"),
+    }
+}
+
+/// `http://127.0.0.1:PORT/project_p/?token=T` → `…/project_p/api/status?token=T`.
+fn api_status_url(url: &str) -> String {
+    url.replacen("/?token=", "/api/status?token=", 1)
+}
+
+/// The names of the sandbox's containers as `program` (`docker` or `podman`) lists them.
+fn containers_in(mut engine: std::process::Command, sandbox: &Sandbox) -> Vec<String> {
+    let filter = format!("label=dpe.workspace={}", sandbox.workspace().display());
+    let out = engine.args(["ps", "-a", "--filter", &filter, "--format", "{{.Names}}"]).output().unwrap();
+    text(&out.stdout).lines().map(String::from).collect()
+}
+
+#[test]
+fn podman_serves_lists_stops_and_restarts_a_project() {
+    if !podman_available() {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let _cleanup = DockerCleanup::podman(&sandbox);
+    sandbox.write("workspace/dpe.toml", "[engine]\nprogram = \"podman\"\n[jupyter]\nhost_port_start = 21800\n");
+    sandbox.project("project_p", &project_toml());
+    let log = sandbox.path("hooks.log");
+    for phase in ["pre", "post"] {
+        sandbox.write_exe(
+            &format!("config/hooks/{phase}-docker"),
+            &format!("#!/bin/sh\necho \"$DPE_HOOK_PHASE $DPE_DOCKER_VERB\" >> {}\n", log.display()),
+        );
+    }
+    let (conf_key, conf_value) = sandbox.podman_config();
+    let dpe = |args: &[&str]| -> Output {
+        let out = sandbox.dpe().env(&conf_key, &conf_value).args(args).stdin(Stdio::null()).output().unwrap();
+        assert!(out.status.success(), "dpe {args:?} failed:\n{}{}", text(&out.stdout), text(&out.stderr));
+        out
+    };
+
+    // Start: built and run by Podman, not Docker.
+    let out = dpe(&["jupyter", "project_p", "--detach"]);
+    let url = text(&out.stdout).lines().last().unwrap_or_default().to_string();
+    assert!(url.starts_with("http://127.0.0.1:") && url.contains("/project_p/?token="), "{url}");
+    assert_eq!(http_status(&api_status_url(&url)), 200);
+    let names = containers_in(podman(), &sandbox);
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(containers_in(std::process::Command::new("docker"), &sandbox).is_empty(), "it ran in Docker");
+    // The hooks ran around the engine's calls, the listing's included.
+    let hooks = std::fs::read_to_string(&log).unwrap();
+    for line in
+        ["pre build", "post build", "pre run", "post run", "pre ps", "post ps", "pre container", "post container"]
+    {
+        assert!(hooks.lines().any(|l| l == line), "no `{line}` in the hook log:\n{hooks}");
+    }
+
+    // url, status and list read the container Podman lists (the `ps` template of Docker alone
+    // failed here), and say what dpe said at start: no `localhost/`, no "Up … ago".
+    assert_eq!(text(&dpe(&["jupyter", "url", "project_p"]).stdout).trim(), url);
+    let status: Value = serde_json::from_slice(&dpe(&["jupyter", "status", "project_p", "--json"]).stdout).unwrap();
+    assert_eq!(status["state"], "running");
+    assert_eq!(status["container"], names[0].as_str());
+    assert_eq!(status["url"], url.as_str());
+    assert!(status["image"].as_str().unwrap().starts_with("dpe-jupyter:"), "{status}");
+    let uptime = status["status"].as_str().unwrap();
+    assert!(uptime.starts_with("Up ") && !uptime.ends_with(" ago"), "{status}");
+    let list: Value = serde_json::from_slice(&dpe(&["jupyter", "list", "--json"]).stdout).unwrap();
+    let rows: Vec<&Value> = list.as_array().unwrap().iter().filter(|r| r["project"] == "project_p").collect();
+    assert_eq!(rows.len(), 1, "{list}");
+    assert_eq!(rows[0]["url"], url.as_str());
+    assert_eq!(rows[0]["workspace"], sandbox.workspace().to_str().unwrap());
+
+    // Stop keeps the container; status says so.
+    let out = dpe(&["jupyter", "stop", "project_p"]);
+    assert_eq!(
+        text(&out.stderr),
+        "dpe: stopping `project_p`…\ndpe: `project_p` stopped; its files and installed packages are kept\n"
+    );
+    assert_eq!(
+        text(&dpe(&["jupyter", "status", "project_p"]).stdout),
+        "project_p: stopped (files and packages kept; `dpe jupyter project_p` starts it)\n"
+    );
+
+    // Restart: the same container, port and token, without a rebuild; a second start finds it
+    // running and does not claim it runs another image.
+    let out = dpe(&["jupyter", "project_p", "--detach"]);
+    assert!(!text(&out.stderr).contains("building"), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().last().unwrap_or_default(), url);
+    assert_eq!(http_status(&api_status_url(&url)), 200);
+    assert_eq!(containers_in(podman(), &sandbox), names);
+    let out = dpe(&["jupyter", "project_p", "--detach"]);
+    assert_eq!(text(&out.stderr), "dpe: `project_p` is already running\n");
+    assert_eq!(text(&out.stdout).trim(), url);
+}
