@@ -49,7 +49,7 @@ fn podman_serves_lists_stops_and_restarts_a_project() {
     }
     let sandbox = Sandbox::new();
     let _cleanup = DockerCleanup::podman(&sandbox);
-    sandbox.write("workspace/dpe.toml", "[engine]\nprogram = \"podman\"\n[jupyter]\nhost_port_start = 21800\n");
+    sandbox.write("workspace/dpe.toml", "[engine]\nprogram = \"podman\"\n[jupyter]\nhost_port_start = 24800\n");
     sandbox.project("project_p", &project_toml());
     let log = sandbox.path("hooks.log");
     for phase in ["pre", "post"] {

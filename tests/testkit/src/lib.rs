@@ -244,7 +244,8 @@ pub fn set_mode(path: &Path, mode: u32) {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).expect("chmod");
 }
 
-/// Removes every container, volume and network labelled with this workspace, when dropped —
+/// Removes every container, volume and network labelled with this workspace (in Docker, or in
+/// Podman with [`DockerCleanup::podman`]), when dropped —
 /// so a failing docker test leaves nothing behind.
 pub struct DockerCleanup {
     workspace: String,
