@@ -306,6 +306,53 @@ mod tests {
         assert!(!only_gone("Error: no such container x\npermission denied"));
     }
 
+    /// What an engine printed, as `dpe docker` hands it back.
+    fn printed(code: i32, stdout: &str, stderr: &str) -> std::io::Result<Output> {
+        use std::os::unix::process::ExitStatusExt;
+        let status = std::process::ExitStatus::from_raw(code << 8);
+        Ok(Output { status, stdout: stdout.as_bytes().to_vec(), stderr: stderr.as_bytes().to_vec() })
+    }
+
+    /// The two calls, answered with Podman's recorded outputs: the arguments both engines take,
+    /// no `inspect` when nothing is listed, and the engine's own message when it refuses.
+    #[test]
+    fn the_calls_and_their_failures() {
+        let query = Query { all: true, filters: vec!["label=dpe.workspace=/w".into()] };
+        let mut calls: Vec<Vec<String>> = Vec::new();
+        let list = list_with(&query, |args| {
+            calls.push(args.to_vec());
+            if args[0] == "ps" {
+                printed(0, PODMAN_PS, "")
+            } else {
+                printed(0, PODMAN_INSPECT, "")
+            }
+        })
+        .unwrap();
+        assert_eq!(list.len(), 3);
+        assert_eq!(
+            calls[0],
+            ["ps", "--no-trunc", "-a", "--filter", "label=dpe.workspace=/w", "--format", "{{.ID}}\t{{.Status}}"]
+        );
+        assert_eq!(calls[1][..4], ["container", "inspect", "--format", TEMPLATE]);
+        assert_eq!(calls[1].len(), 4 + 3, "one inspect for all three: {:?}", calls[1]);
+
+        let mut calls = 0;
+        let empty = list_with(&Query::default(), |_| {
+            calls += 1;
+            printed(0, "", "")
+        });
+        assert_eq!((empty.unwrap(), calls), (Vec::new(), 1));
+
+        let refused = "Error: template: ps:1:43: executing \"ps\" at <.Label>: can't evaluate field Label in type containers.psReporter\n";
+        match list_with(&Query::default(), |_| printed(125, "", refused)) {
+            Err(ListError::Engine { message, code }) => assert_eq!((message.as_str(), code), (refused.trim(), 125)),
+            other => panic!("{other:?}"),
+        }
+        let down = "Cannot connect to the Podman socket\n";
+        let answer = |args: &[String]| if args[0] == "ps" { printed(0, PODMAN_PS, "") } else { printed(125, "", down) };
+        assert!(matches!(list_with(&Query::default(), answer), Err(ListError::Engine { code: 125, .. })));
+    }
+
     #[test]
     fn statuses_images_and_chatter() {
         assert_eq!(human_status("Up 3 minutes ago"), "Up 3 minutes");
