@@ -352,7 +352,10 @@ mod tests {
         let config = read("ports = [8080, 9000]\n[jupyter]\nport = 8889\nbind = \"::1\"\n").unwrap();
         assert_eq!((config.ports, config.jupyter.port, config.jupyter.bind.as_str()), (vec![8080, 9000], 8889, "::1"));
         assert_eq!(read("").unwrap().jupyter, JupyterConfig::default());
-        assert_eq!(read("ports = [8080, 9000, 8080]").unwrap_err(), "`ports` lists 8080 twice: list each container port once");
+        assert_eq!(
+            read("ports = [8080, 9000, 8080]").unwrap_err(),
+            "`ports` lists 8080 twice: list each container port once"
+        );
         assert_eq!(
             read("[services.web]\nports = [0]").unwrap_err(),
             "`ports` cannot hold 0: list the container ports to publish, from 1 to 65535 (dpe chooses the host ports)"

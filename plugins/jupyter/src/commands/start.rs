@@ -47,8 +47,11 @@ pub fn run(context: &Context, args: &StartArgs) -> Result<i32> {
     // One dpe at a time starts or stops the project: a second one waits here until the first
     // has its server answering (or gave up), then finds it running below.
     let Some(turn) = ProjectLock::acquire(&context.state_dir, &project, &|| interrupts() > 0)? else {
-        return Err(Error::new(format!("interrupted while waiting for another dpe to start or stop `{}`", project.name))
-            .with_code(130));
+        return Err(Error::new(format!(
+            "interrupted while waiting for another dpe to start or stop `{}`",
+            project.name
+        ))
+        .with_code(130));
     };
     // The container list and the image check are independent: ask the engine for both at once.
     phase("planned the image");
