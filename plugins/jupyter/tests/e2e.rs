@@ -710,15 +710,38 @@ fn a_lock_installs_exactly_its_packages_and_is_remembered() {
 }
 
 /// A project whose server answers only seconds after its container runs: time to act while it
-/// is starting. (`dpe-start` prepares the volume, runs the command, which runs `dpe-start`
-/// again to start the server.)
-const SLOW_PROJECT_TOML: &str = "[jupyter]\ncommand = [\"sh\", \"-c\", \"sleep 6 && exec dpe-start\"]\n";
+/// is starting. (`dpe-start` prepares the volume and runs the command, which waits, then runs
+/// `dpe-start` again to start the server.) Once it says `waiting`, it ends at once on `docker
+/// stop`, as a server would.
+const SLOW_PROJECT_TOML: &str = r#"[jupyter]
+command = ["sh", "-c", "trap 'exit 143' TERM; echo 'dpe-test: waiting' >&2; sleep 6 & wait $!; exec dpe-start"]
+"#;
 
 /// Waits until the project's container exists and runs (the start created it).
 fn wait_until_running(sandbox: &Sandbox, project: &str) {
     let deadline = Instant::now() + Duration::from_secs(300);
     while container_state(sandbox, project) != ["running"] {
         assert!(Instant::now() < deadline, "the container of {project} never ran");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits until the project's container has logged `line`.
+fn wait_for_log_line(sandbox: &Sandbox, project: &str, line: &str) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let ids = Command::new("docker")
+            .args(["ps", "-aq", "--filter", &format!("label=dpe.workspace={}", sandbox.workspace().display())])
+            .args(["--filter", &format!("label=dpe.project={project}")])
+            .output()
+            .unwrap();
+        if let Some(id) = text(&ids.stdout).split_whitespace().next() {
+            let log = Command::new("docker").args(["logs", id]).output().unwrap();
+            if text(&log.stderr).lines().any(|l| l == line) {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "the container of {project} never logged `{line}`");
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -755,7 +778,7 @@ fn a_stop_during_a_start_waits_for_the_server_to_answer() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_until_running(&sandbox, "slow_stop");
+    wait_for_log_line(&sandbox, "slow_stop", "dpe-test: waiting");
     // The server needs seconds yet: the stop waits for the start instead of undoing it.
     let stop = dpe(&sandbox, &["jupyter", "stop", "slow_stop"]);
     let start = start.wait_with_output().unwrap();
@@ -789,10 +812,10 @@ fn detach_on_a_server_still_starting_waits_until_it_answers() {
     start.wait().unwrap();
     let out = dpe(&sandbox, &["jupyter", "slow_kill", "--detach"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stderr), "dpe: `slow_kill` is already running\ndpe: waiting until `slow_kill` answers…\n");
     // The URL it prints answers at once.
     let server = Server::from_url(text(&out.stdout).trim());
     assert_eq!(server.get("api/status", true).0, 200);
+    assert_eq!(text(&out.stderr), "dpe: `slow_kill` is already running\ndpe: waiting until `slow_kill` answers…\n");
     assert_eq!(container_state(&sandbox, "slow_kill"), ["running"]);
 }
 
