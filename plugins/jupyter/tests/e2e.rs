@@ -892,3 +892,58 @@ fn bad_ports_and_bind_are_refused_before_anything_is_created() {
     // Refused before any lock, reservation or token.
     assert!(!sandbox.path("state/jupyter").exists());
 }
+
+/// Kills the port grabbers a test's hook started, when dropped.
+struct Grabbers(std::path::PathBuf);
+
+impl Drop for Grabbers {
+    fn drop(&mut self) {
+        for pid in std::fs::read_to_string(&self.0).unwrap_or_default().split_whitespace() {
+            // SAFETY: kill(2) on a grabber this test's hook started.
+            unsafe { libc::kill(pid.parse().unwrap(), libc::SIGKILL) };
+        }
+    }
+}
+
+#[test]
+fn a_start_that_keeps_losing_its_port_leaves_no_volume() {
+    let Some((sandbox, _cleanup)) = setup(&["project_l"], 23800) else { return };
+    // A user hook that grabs, every time, the port `docker run` is about to publish.
+    let pids = sandbox.path("grabbers.pids");
+    let _grabbers = Grabbers(pids.clone());
+    let grabber = r#"
+import json, os, re, socket, sys, time
+argv = json.loads(os.environ["DPE_DOCKER_ARGV"])
+port = next(int(a.split(":")[1]) for a in argv if re.fullmatch(r"127\.0\.0\.1:\d+:\d+", a))
+s = socket.socket(); s.bind(("127.0.0.1", port)); s.listen()
+child = os.fork()
+if child:
+    open(sys.argv[1], "a").write("%d\n" % child)
+    sys.exit(0)
+time.sleep(120)
+"#;
+    sandbox.write("grabber.py", grabber);
+    sandbox.write_exe(
+        "config/hooks/pre-run",
+        &format!(
+            "#!/bin/sh\npython3 {} {} </dev/null >/dev/null 2>&1\n",
+            sandbox.path("grabber.py").display(),
+            pids.display()
+        ),
+    );
+    let out = dpe(&sandbox, &["jupyter", "project_l", "--detach"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).ends_with(
+            "error: `project_l` lost its port to other programs 5 times in a row\nhelp: try again, or set `[jupyter] host_port_start` to a quieter range\n"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(container_state(&sandbox, "project_l").is_empty(), "a container was left behind");
+    let volumes = Command::new("docker")
+        .args(["volume", "ls", "-q", "--filter", &format!("label=dpe.workspace={}", sandbox.workspace().display())])
+        .output()
+        .unwrap();
+    assert_eq!(text(&volumes.stdout), "", "the volume made by the failed start was left behind");
+}
