@@ -10,7 +10,7 @@
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::net::{IpAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -63,14 +63,8 @@ impl Registry {
 
     /// Holds the exclusive lock while `f` runs on the loaded registry, then saves it.
     fn locked<T>(&self, f: impl FnOnce(&mut File_) -> Result<T>) -> Result<T> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| Error::io(format!("creating `{}`", self.dir.display()), e))?;
         let lock_path = self.dir.join("ports.lock");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| Error::io(format!("opening `{}`", lock_path.display()), e))?;
+        let lock = crate::project_lock::open_lock_file(&lock_path)?;
         lock.lock().map_err(|e| Error::io(format!("locking `{}`", lock_path.display()), e))?;
         let path = self.path();
         let mut file: File_ = match std::fs::read_to_string(&path) {

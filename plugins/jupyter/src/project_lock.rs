@@ -31,15 +31,8 @@ impl ProjectLock {
     /// interrupt handler's SA_RESTART would restart: `cancelled` is asked between tries, and
     /// when it says so the wait ends with `None` (e.g. on Ctrl+C).
     pub fn acquire(state_dir: &Path, project: &Project, cancelled: &dyn Fn() -> bool) -> Result<Option<ProjectLock>> {
-        let dir = state_dir.join("jupyter").join("running");
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("creating `{}`", dir.display()), e))?;
-        let path = dir.join(format!("{}.lock", project.container_name()));
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io(format!("opening `{}`", path.display()), e))?;
+        let path = state_dir.join("jupyter").join("running").join(format!("{}.lock", project.container_name()));
+        let file = open_lock_file(&path)?;
         let started = Instant::now();
         let mut said = false;
         loop {
@@ -61,6 +54,18 @@ impl ProjectLock {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// Opens (creating it and its folder) a file that is only ever locked, never written.
+pub fn open_lock_file(path: &Path) -> Result<File> {
+    let dir = path.parent().expect("a lock file is in a folder");
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating `{}`", dir.display()), e))?;
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io(format!("opening `{}`", path.display()), e))
 }
 
 #[cfg(test)]

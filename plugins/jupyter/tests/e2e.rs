@@ -709,6 +709,36 @@ fn a_lock_installs_exactly_its_packages_and_is_remembered() {
     assert_eq!(spec(&[]).0, configured);
 }
 
+/// The names of the volumes labelled with the sandbox's workspace, one a line.
+fn workspace_volumes(sandbox: &Sandbox) -> String {
+    let filter = format!("label=dpe.workspace={}", sandbox.workspace().display());
+    text(&Command::new("docker").args(["volume", "ls", "-q", "--filter", &filter]).output().unwrap().stdout)
+}
+
+/// Sends SIGINT to the child (or to its process group, which it leads) and waits for it to end.
+fn interrupt(child: &mut std::process::Child, group: bool) -> std::process::ExitStatus {
+    let pid = child.id() as i32;
+    // SAFETY: kill(2) on the child this test spawned, or on the process group it leads.
+    unsafe { libc::kill(if group { -pid } else { pid }, libc::SIGINT) };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "dpe did not stop after SIGINT");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The start of a pre-run hook in Python that binds the host port `docker run` is about to
+/// publish (the race between dpe's check and the engine's bind), holding it in `s`.
+const GRAB_THE_PORT: &str = r#"
+import json, os, re, socket, sys, time
+argv = json.loads(os.environ["DPE_DOCKER_ARGV"])
+port = next(int(a.split(":")[1]) for a in argv if re.fullmatch(r"127\.0\.0\.1:\d+:\d+", a))
+s = socket.socket(); s.bind(("127.0.0.1", port)); s.listen()
+"#;
+
 /// A project whose server answers only seconds after its container runs: time to act while it
 /// is starting. (`dpe-start` prepares the volume and runs the command, which waits, then runs
 /// `dpe-start` again to start the server.) Once it says `waiting`, it ends at once on `docker
@@ -716,6 +746,14 @@ fn a_lock_installs_exactly_its_packages_and_is_remembered() {
 const SLOW_PROJECT_TOML: &str = r#"[jupyter]
 command = ["sh", "-c", "trap 'exit 143' TERM; echo 'dpe-test: waiting' >&2; sleep 6 & wait $!; exec dpe-start"]
 "#;
+
+/// Makes `name` a slow project and starts it in the background with `--detach`.
+fn start_slow(sandbox: &Sandbox, name: &str) -> std::process::Child {
+    sandbox.project(name, &format!("{PROJECT_TOML}{SLOW_PROJECT_TOML}"));
+    let mut command = sandbox.dpe();
+    command.args(["jupyter", name, "--detach"]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    command.spawn().unwrap()
+}
 
 /// Waits until the project's container exists and runs (the start created it).
 fn wait_until_running(sandbox: &Sandbox, project: &str) {
@@ -769,15 +807,7 @@ fn two_starts_of_one_project_at_once_share_one_server() {
 #[test]
 fn a_stop_during_a_start_waits_for_the_server_to_answer() {
     let Some((sandbox, _cleanup)) = setup(&["slow_stop"], 23200) else { return };
-    sandbox.project("slow_stop", &format!("{PROJECT_TOML}{SLOW_PROJECT_TOML}"));
-    let start = sandbox
-        .dpe()
-        .args(["jupyter", "slow_stop", "--detach"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let start = start_slow(&sandbox, "slow_stop");
     wait_for_log_line(&sandbox, "slow_stop", "dpe-test: waiting");
     // The server needs seconds yet: the stop waits for the start instead of undoing it.
     let stop = dpe(&sandbox, &["jupyter", "stop", "slow_stop"]);
@@ -797,15 +827,7 @@ fn a_stop_during_a_start_waits_for_the_server_to_answer() {
 #[test]
 fn detach_on_a_server_still_starting_waits_until_it_answers() {
     let Some((sandbox, _cleanup)) = setup(&["slow_kill"], 23400) else { return };
-    sandbox.project("slow_kill", &format!("{PROJECT_TOML}{SLOW_PROJECT_TOML}"));
-    let mut start = sandbox
-        .dpe()
-        .args(["jupyter", "slow_kill", "--detach"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut start = start_slow(&sandbox, "slow_kill");
     wait_until_running(&sandbox, "slow_kill");
     // dpe dies between creating the container and the server's first answer.
     start.kill().unwrap();
@@ -840,16 +862,7 @@ fn ctrl_c_stops_the_server_even_when_the_output_pipe_is_gone() {
     assert_eq!(container_state(&sandbox, "project_p"), ["running"]);
 
     // Ctrl+C reaches the whole foreground group, as from a terminal.
-    // SAFETY: kill(2) on the process group of the child we spawned.
-    unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "dpe did not stop after SIGINT");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = interrupt(&mut child, true);
     assert_eq!(status.code(), Some(0), "dpe ended by {status} instead of stopping its server");
     assert_eq!(container_state(&sandbox, "project_p"), ["exited"]);
 }
@@ -884,11 +897,8 @@ fn bad_ports_and_bind_are_refused_before_anything_is_created() {
         );
         assert!(container_state(&sandbox, name).is_empty(), "{name} left a container");
     }
-    let volumes = Command::new("docker")
-        .args(["volume", "ls", "-q", "--filter", &format!("label=dpe.workspace={}", sandbox.workspace().display())])
-        .output()
-        .unwrap();
-    assert_eq!(text(&volumes.stdout), "", "a volume was left behind");
+    let volumes = workspace_volumes(&sandbox);
+    assert_eq!(volumes, "", "a volume was left behind");
     // Refused before any lock, reservation or token.
     assert!(!sandbox.path("state/jupyter").exists());
 }
@@ -912,17 +922,13 @@ fn a_start_that_keeps_losing_its_port_leaves_no_volume() {
     let pids = sandbox.path("grabbers.pids");
     let _grabbers = Grabbers(pids.clone());
     let grabber = r#"
-import json, os, re, socket, sys, time
-argv = json.loads(os.environ["DPE_DOCKER_ARGV"])
-port = next(int(a.split(":")[1]) for a in argv if re.fullmatch(r"127\.0\.0\.1:\d+:\d+", a))
-s = socket.socket(); s.bind(("127.0.0.1", port)); s.listen()
 child = os.fork()
 if child:
     open(sys.argv[1], "a").write("%d\n" % child)
     sys.exit(0)
 time.sleep(120)
 "#;
-    sandbox.write("grabber.py", grabber);
+    sandbox.write("grabber.py", &format!("{GRAB_THE_PORT}{grabber}"));
     sandbox.write_exe(
         "config/hooks/pre-run",
         &format!(
@@ -941,9 +947,6 @@ time.sleep(120)
         text(&out.stderr)
     );
     assert!(container_state(&sandbox, "project_l").is_empty(), "a container was left behind");
-    let volumes = Command::new("docker")
-        .args(["volume", "ls", "-q", "--filter", &format!("label=dpe.workspace={}", sandbox.workspace().display())])
-        .output()
-        .unwrap();
-    assert_eq!(text(&volumes.stdout), "", "the volume made by the failed start was left behind");
+    let volumes = workspace_volumes(&sandbox);
+    assert_eq!(volumes, "", "the volume made by the failed start was left behind");
 }

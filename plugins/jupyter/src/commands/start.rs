@@ -193,10 +193,31 @@ impl Started {
     }
 }
 
+/// A volume this run created: removed when dropped unless kept, so every way a start fails
+/// (an engine error, a port lost too often, an error while assembling a retry) removes it.
+struct NewVolume<'a> {
+    context: &'a Context,
+    name: Option<String>,
+}
+
+impl NewVolume<'_> {
+    /// The start succeeded: the volume stays. Returns whether this run created it.
+    fn keep(mut self) -> bool {
+        self.name.take().is_some()
+    }
+}
+
+impl Drop for NewVolume<'_> {
+    fn drop(&mut self) {
+        if let Some(volume) = &self.name {
+            remove_volume(self.context, volume);
+        }
+    }
+}
+
 /// Starts the project's container: restarts the stopped one when it was created with exactly
 /// the arguments wanted now, else (re)creates it. Retries with the next port when `docker run`
-/// loses its port to another program. Whatever way it fails, a volume this run created goes
-/// too, so a failed first start leaves nothing behind.
+/// loses its port to another program. A failed start leaves no volume it created behind.
 fn start_container(
     context: &Context,
     project: &Project,
@@ -205,28 +226,7 @@ fn start_container(
     options: &mut Options,
     own: Option<Container>,
 ) -> Result<Started> {
-    let mut created_volume = None;
-    match start_with_retries(context, project, plan, host, options, own, &mut created_volume) {
-        Ok(spec) => Ok(Started { spec, created_volume: created_volume.is_some() }),
-        Err(err) => {
-            if let Some(volume) = created_volume {
-                remove_volume(context, &volume);
-            }
-            Err(err)
-        }
-    }
-}
-
-/// The loop of [`start_container`]; notes in `created_volume` the volume it created, if any.
-fn start_with_retries(
-    context: &Context,
-    project: &Project,
-    plan: &crate::image::Plan,
-    host: &crate::image::Host,
-    options: &mut Options,
-    own: Option<Container>,
-    created_volume: &mut Option<String>,
-) -> Result<Spec> {
+    let mut new_volume = NewVolume { context, name: None };
     let mut own = own;
     let retry = |port: u16, options: &mut Options| {
         say::err(&format!("dpe: port {port} was taken while `{}` started; trying the next one", project.name));
@@ -247,7 +247,7 @@ fn start_with_retries(
             if existing.config == wanted {
                 let out = docker::output(context, &["start", &existing.id])?;
                 if out.status.success() {
-                    return Ok(spec);
+                    return Ok(Started { spec, created_volume: new_volume.keep() });
                 }
                 let message = String::from_utf8_lossy(&out.stderr).into_owned();
                 remove_container(context, &existing.id);
@@ -265,11 +265,11 @@ fn start_with_retries(
             remove_container(context, &existing.id);
         }
         if ensure_volume(context, &spec.volume)? {
-            *created_volume = Some(spec.volume.clone());
+            new_volume.name = Some(spec.volume.clone());
         }
         let out = docker::output(context, &run_args(&spec))?;
         if out.status.success() {
-            return Ok(spec);
+            return Ok(Started { spec, created_volume: new_volume.keep() });
         }
         let message = String::from_utf8_lossy(&out.stderr).into_owned();
         // A failed `docker run` may leave a created container behind.
