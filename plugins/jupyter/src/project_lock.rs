@@ -3,9 +3,10 @@
 //!
 //! Two starts of one project at once used to fight over its container name: the loser removed
 //! the winner's container and the winner waited its whole ready timeout. Now start and stop hold
-//! an exclusive lock on `$DPE_STATE_DIR/jupyter/running/CONTAINER.lock` (std's `File::lock`, an
-//! flock(2)) from the moment they look at the project's container until it answers, is stopped,
-//! or the attempt failed; a second caller waits, then finds the server running. The container
+//! an exclusive lock on `$DPE_STATE_DIR/jupyter/project-locks/CONTAINER.lock` (std's
+//! `File::lock`, an flock(2)) from the moment they look at the project's container until it
+//! answers, is stopped, or the attempt failed; a second caller waits, then finds the server
+//! running. The container
 //! name is derived from the workspace and the project, and it is the very thing two starts
 //! contend for. The OS drops the lock with its holder, so a dpe that is killed or interrupted
 //! never leaves it held, and the file (a few bytes, one per project) is never removed: removing
@@ -31,7 +32,7 @@ impl ProjectLock {
     /// interrupt handler's SA_RESTART would restart: `cancelled` is asked between tries, and
     /// when it says so the wait ends with `None` (e.g. on Ctrl+C).
     pub fn acquire(state_dir: &Path, project: &Project, cancelled: &dyn Fn() -> bool) -> Result<Option<ProjectLock>> {
-        let path = state_dir.join("jupyter").join("running").join(format!("{}.lock", project.container_name()));
+        let path = state_dir.join("jupyter").join("project-locks").join(format!("{}.lock", project.container_name()));
         let file = open_lock_file(&path)?;
         let started = Instant::now();
         let mut said = false;
