@@ -38,7 +38,7 @@ pub struct Config {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
     /// Extra container ports to publish (each gets a host port from the registry).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "port_rules::port_list")]
     pub ports: Vec<u16>,
     /// Whether the project uses an NVIDIA GPU.
     #[serde(default, skip_serializing_if = "GpuMode::is_off")]
@@ -103,10 +103,10 @@ pub struct JupyterConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<Vec<String>>,
     /// The port the server listens on inside the container.
-    #[serde(default = "default_jupyter_port")]
+    #[serde(default = "default_jupyter_port", deserialize_with = "port_rules::server_port")]
     pub port: u16,
-    /// Host address the port is published on.
-    #[serde(default = "default_bind")]
+    /// Host address the port is published on: an IP address.
+    #[serde(default = "default_bind", deserialize_with = "port_rules::bind_address")]
     pub bind: String,
     /// First host port tried for new projects.
     #[serde(default = "default_jupyter_port")]
@@ -157,7 +157,7 @@ pub struct ServiceConfig {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<String>,
     /// Container ports to publish on the host (host ports come from the registry).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "port_rules::port_list")]
     pub ports: Vec<u16>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
@@ -258,6 +258,51 @@ impl<'de> Deserialize<'de> for GpuDevices {
     }
 }
 
+/// The rules for ports and the address they are published on, checked while each file is read
+/// so that a mistake is reported with its file, line and key instead of surfacing later as a
+/// misleading engine error. Port 0 asks the system for any port, which cannot be published or
+/// found again; a port listed twice was reserved twice and lost to "another program"; a `bind`
+/// that is not an IP address was looked up by DNS once per candidate port.
+mod port_rules {
+    use serde::{de, Deserialize, Deserializer};
+
+    /// `[jupyter] port`: the port the server listens on in the container.
+    pub fn server_port<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u16, D::Error> {
+        let port = u16::deserialize(deserializer)?;
+        if port == 0 {
+            return Err(de::Error::custom(
+                "`[jupyter] port` cannot be 0: give the port the server listens on in the container, from 1 to 65535 (default 8888)",
+            ));
+        }
+        Ok(port)
+    }
+
+    /// `ports` (and a service's `ports`): container ports, each once.
+    pub fn port_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u16>, D::Error> {
+        let ports = Vec::<u16>::deserialize(deserializer)?;
+        if ports.contains(&0) {
+            return Err(de::Error::custom(
+                "`ports` cannot hold 0: list the container ports to publish, from 1 to 65535 (dpe chooses the host ports)",
+            ));
+        }
+        if let Some((_, port)) = ports.iter().enumerate().find(|&(i, p)| ports[..i].contains(p)) {
+            return Err(de::Error::custom(format!("`ports` lists {port} twice: list each container port once")));
+        }
+        Ok(ports)
+    }
+
+    /// `[jupyter] bind`: an IP address, never a host name.
+    pub fn bind_address<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        if text.parse::<std::net::IpAddr>().is_err() {
+            return Err(de::Error::custom(format!(
+                "`[jupyter] bind` must be an IP address, not `{text}`: use `127.0.0.1` (this machine only) or an address of one of its interfaces"
+            )));
+        }
+        Ok(text)
+    }
+}
+
 /// The Jupyter Docker Stacks shorthands and the images they stand for.
 pub const STACK_SHORTHANDS: &[(&str, &str)] = &[
     ("scipy", "quay.io/jupyter/scipy-notebook:latest"),
@@ -299,6 +344,29 @@ mod tests {
     fn shorthands_expand_and_others_pass_through() {
         assert_eq!(expand_image("scipy"), "quay.io/jupyter/scipy-notebook:latest");
         assert_eq!(expand_image("python:3.12"), "python:3.12");
+    }
+
+    #[test]
+    fn ports_and_bind_are_checked_while_reading() {
+        let read = |text: &str| toml::from_str::<Config>(text).map_err(|e| e.message().to_string());
+        let config = read("ports = [8080, 9000]\n[jupyter]\nport = 8889\nbind = \"::1\"\n").unwrap();
+        assert_eq!((config.ports, config.jupyter.port, config.jupyter.bind.as_str()), (vec![8080, 9000], 8889, "::1"));
+        assert_eq!(read("").unwrap().jupyter, JupyterConfig::default());
+        assert_eq!(
+            read("ports = [8080, 9000, 8080]").unwrap_err(),
+            "`ports` lists 8080 twice: list each container port once"
+        );
+        assert_eq!(
+            read("[services.web]\nports = [0]").unwrap_err(),
+            "`ports` cannot hold 0: list the container ports to publish, from 1 to 65535 (dpe chooses the host ports)"
+        );
+        assert!(read("[jupyter]\nport = 0").unwrap_err().starts_with("`[jupyter] port` cannot be 0: "));
+        for bad in ["localhost", "", "no-such-host.invalid", "127.0.0.1:80"] {
+            assert_eq!(
+                read(&format!("[jupyter]\nbind = \"{bad}\"")).unwrap_err(),
+                format!("`[jupyter] bind` must be an IP address, not `{bad}`: use `127.0.0.1` (this machine only) or an address of one of its interfaces")
+            );
+        }
     }
 
     #[test]

@@ -46,9 +46,11 @@ impl Error {
         if self.quiet {
             return;
         }
-        eprintln!("error: {}", self.message);
+        // Not `eprintln!`: after a Ctrl+C that also ended the reader of stderr, the exit code
+        // must still be reported instead of a panic.
+        crate::say::err(&format!("error: {}", self.message));
         if let Some(help) = &self.help {
-            eprintln!("help: {help}");
+            crate::say::err(&format!("help: {help}"));
         }
     }
 }

@@ -10,9 +10,9 @@
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
-use std::net::TcpListener;
+use std::net::{IpAddr, TcpListener};
 use std::path::{Path, PathBuf};
 
 /// One port the caller wants.
@@ -63,14 +63,8 @@ impl Registry {
 
     /// Holds the exclusive lock while `f` runs on the loaded registry, then saves it.
     fn locked<T>(&self, f: impl FnOnce(&mut File_) -> Result<T>) -> Result<T> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| Error::io(format!("creating `{}`", self.dir.display()), e))?;
         let lock_path = self.dir.join("ports.lock");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| Error::io(format!("opening `{}`", lock_path.display()), e))?;
+        let lock = crate::project_lock::open_lock_file(&lock_path)?;
         lock.lock().map_err(|e| Error::io(format!("locking `{}`", lock_path.display()), e))?;
         let path = self.path();
         let mut file: File_ = match std::fs::read_to_string(&path) {
@@ -107,6 +101,12 @@ impl Registry {
         mine: &[u16],
         bind: &str,
     ) -> Result<Vec<Reservation>> {
+        // An address, never a host name: a name would be looked up by DNS once per candidate
+        // port, for as long as the lock is held. (The configuration refuses one already.)
+        let address: IpAddr = bind.parse().map_err(|_| {
+            Error::new(format!("cannot publish ports on `{bind}`: it is not an IP address"))
+                .with_help("set `[jupyter] bind` to an IP address, such as `127.0.0.1`")
+        })?;
         self.locked(|file| {
             // Entries of deleted projects are stale: free their ports for others.
             file.ports.retain(|_, entry| entry.project_dir.is_dir());
@@ -118,7 +118,7 @@ impl Registry {
                 let usable = |file: &File_, port: u16| {
                     !taken_by_others(file, port)
                         && !avoid.contains(&port)
-                        && (mine.contains(&port) || (!published.contains(&port) && bindable(bind, port)))
+                        && (mine.contains(&port) || (!published.contains(&port) && bindable(address, port)))
                 };
                 let remembered = file.ports.get(&request.key).map(|e| e.port);
                 let port = match remembered {
@@ -156,8 +156,7 @@ impl Registry {
 }
 
 /// Whether a port can be bound on the host address now (another program does not hold it).
-pub fn bindable(bind: &str, port: u16) -> bool {
-    let address = if bind.is_empty() { "127.0.0.1" } else { bind };
+pub fn bindable(address: IpAddr, port: u16) -> bool {
     TcpListener::bind((address, port)).is_ok()
 }
 
@@ -230,5 +229,14 @@ mod tests {
             .unwrap();
         assert!(got[0].port > start + 2 || (got[0].port != start + 1 && got[0].port != start + 2));
         assert_eq!(registry.lookup("new"), Some(old));
+    }
+
+    #[test]
+    fn a_host_name_is_refused_before_the_registry_is_touched() {
+        let state = tempfile::tempdir().unwrap();
+        let registry = Registry::new(state.path());
+        let err = registry.reserve(&[request("a", state.path(), 8888)], &[], &[], &[], "localhost").unwrap_err();
+        assert_eq!(err.message, "cannot publish ports on `localhost`: it is not an IP address");
+        assert!(!state.path().join("jupyter").exists(), "the registry was touched");
     }
 }

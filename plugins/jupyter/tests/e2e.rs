@@ -708,3 +708,245 @@ fn a_lock_installs_exactly_its_packages_and_is_remembered() {
     assert_eq!(spec(&["--no-lock"]).0, configured);
     assert_eq!(spec(&[]).0, configured);
 }
+
+/// The names of the volumes labelled with the sandbox's workspace, one a line.
+fn workspace_volumes(sandbox: &Sandbox) -> String {
+    let filter = format!("label=dpe.workspace={}", sandbox.workspace().display());
+    text(&Command::new("docker").args(["volume", "ls", "-q", "--filter", &filter]).output().unwrap().stdout)
+}
+
+/// Sends SIGINT to the child (or to its process group, which it leads) and waits for it to end.
+fn interrupt(child: &mut std::process::Child, group: bool) -> std::process::ExitStatus {
+    let pid = child.id() as i32;
+    // SAFETY: kill(2) on the child this test spawned, or on the process group it leads.
+    unsafe { libc::kill(if group { -pid } else { pid }, libc::SIGINT) };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "dpe did not stop after SIGINT");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The start of a pre-run hook in Python that binds the host port `docker run` is about to
+/// publish (the race between dpe's check and the engine's bind), holding it in `s`.
+const GRAB_THE_PORT: &str = r#"
+import json, os, re, socket, sys, time
+argv = json.loads(os.environ["DPE_DOCKER_ARGV"])
+port = next(int(a.split(":")[1]) for a in argv if re.fullmatch(r"127\.0\.0\.1:\d+:\d+", a))
+s = socket.socket(); s.bind(("127.0.0.1", port)); s.listen()
+"#;
+
+/// A project whose server answers only seconds after its container runs: time to act while it
+/// is starting. (`dpe-start` prepares the volume and runs the command, which waits, then runs
+/// `dpe-start` again to start the server.) Once it says `waiting`, it ends at once on `docker
+/// stop`, as a server would.
+const SLOW_PROJECT_TOML: &str = r#"[jupyter]
+command = ["sh", "-c", "trap 'exit 143' TERM; echo 'dpe-test: waiting' >&2; sleep 6 & wait $!; exec dpe-start"]
+"#;
+
+/// Makes `name` a slow project and starts it in the background with `--detach`.
+fn start_slow(sandbox: &Sandbox, name: &str) -> std::process::Child {
+    sandbox.project(name, &format!("{PROJECT_TOML}{SLOW_PROJECT_TOML}"));
+    let mut command = sandbox.dpe();
+    command.args(["jupyter", name, "--detach"]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    command.spawn().unwrap()
+}
+
+/// Waits until the project's container exists and runs (the start created it).
+fn wait_until_running(sandbox: &Sandbox, project: &str) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while container_state(sandbox, project) != ["running"] {
+        assert!(Instant::now() < deadline, "the container of {project} never ran");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits until the project's container has logged `line`.
+fn wait_for_log_line(sandbox: &Sandbox, project: &str, line: &str) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let ids = Command::new("docker")
+            .args(["ps", "-aq", "--filter", &format!("label=dpe.workspace={}", sandbox.workspace().display())])
+            .args(["--filter", &format!("label=dpe.project={project}")])
+            .output()
+            .unwrap();
+        if let Some(id) = text(&ids.stdout).split_whitespace().next() {
+            let log = Command::new("docker").args(["logs", id]).output().unwrap();
+            if text(&log.stderr).lines().any(|l| l == line) {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "the container of {project} never logged `{line}`");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn two_starts_of_one_project_at_once_share_one_server() {
+    let Some((sandbox, _cleanup)) = setup(&["project_t"], 23000) else { return };
+    let (a, b) = std::thread::scope(|scope| {
+        let a = scope.spawn(|| dpe(&sandbox, &["jupyter", "project_t", "--detach"]));
+        let b = scope.spawn(|| dpe(&sandbox, &["jupyter", "project_t", "--detach"]));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert!(a.status.success(), "the first start failed:\n{}", text(&a.stderr));
+    assert!(b.status.success(), "the second start failed:\n{}", text(&b.stderr));
+    assert_eq!(text(&a.stdout), text(&b.stdout), "both print the URL of the one server");
+    // One started the server, the other waited for it and found it running.
+    let (started, found) = if text(&a.stderr).contains("is already running") { (&b, &a) } else { (&a, &b) };
+    assert!(text(&started.stderr).contains("dpe: `project_t` is ready on port "), "{}", text(&started.stderr));
+    assert!(text(&found.stderr).ends_with("dpe: `project_t` is already running\n"), "{}", text(&found.stderr));
+    assert_eq!(container_state(&sandbox, "project_t"), ["running"]);
+    let server = Server::from_url(text(&a.stdout).trim());
+    assert_eq!(server.get("api/status", true).0, 200);
+}
+
+#[test]
+fn a_stop_during_a_start_waits_for_the_server_to_answer() {
+    let Some((sandbox, _cleanup)) = setup(&["slow_stop"], 23200) else { return };
+    let start = start_slow(&sandbox, "slow_stop");
+    wait_for_log_line(&sandbox, "slow_stop", "dpe-test: waiting");
+    // The server needs seconds yet: the stop waits for the start instead of undoing it.
+    let stop = dpe(&sandbox, &["jupyter", "stop", "slow_stop"]);
+    let start = start.wait_with_output().unwrap();
+    assert!(start.status.success(), "the start failed:\n{}", text(&start.stderr));
+    assert!(text(&start.stdout).starts_with("http://127.0.0.1:"), "{}", text(&start.stdout));
+    assert!(stop.status.success(), "{}", text(&stop.stderr));
+    assert_eq!(
+        text(&stop.stderr),
+        "dpe: another dpe is starting or stopping `slow_stop`; waiting for it to finish…\n\
+         dpe: stopping `slow_stop`…\n\
+         dpe: `slow_stop` stopped; its files and installed packages are kept\n"
+    );
+    assert_eq!(container_state(&sandbox, "slow_stop"), ["exited"]);
+}
+
+#[test]
+fn detach_on_a_server_still_starting_waits_until_it_answers() {
+    let Some((sandbox, _cleanup)) = setup(&["slow_kill"], 23400) else { return };
+    let mut start = start_slow(&sandbox, "slow_kill");
+    wait_until_running(&sandbox, "slow_kill");
+    // dpe dies between creating the container and the server's first answer.
+    start.kill().unwrap();
+    start.wait().unwrap();
+    let out = dpe(&sandbox, &["jupyter", "slow_kill", "--detach"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // The URL it prints answers at once.
+    let server = Server::from_url(text(&out.stdout).trim());
+    assert_eq!(server.get("api/status", true).0, 200);
+    assert_eq!(text(&out.stderr), "dpe: `slow_kill` is already running\ndpe: waiting until `slow_kill` answers…\n");
+    assert_eq!(container_state(&sandbox, "slow_kill"), ["running"]);
+}
+
+#[test]
+fn ctrl_c_stops_the_server_even_when_the_output_pipe_is_gone() {
+    use std::os::unix::process::CommandExt;
+    let Some((sandbox, _cleanup)) = setup(&["project_p"], 23600) else { return };
+    // `dpe jupyter project_p 2>&1 | head -5`: one pipe for both streams, whose reader leaves.
+    let (reader, writer) = std::io::pipe().unwrap();
+    let mut child = sandbox
+        .dpe()
+        .args(["jupyter", "project_p"])
+        .stdin(Stdio::null())
+        .stdout(writer.try_clone().unwrap())
+        .stderr(writer)
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(reader).lines().map_while(Result::ok);
+    assert!(lines.any(|l| l.starts_with("dpe: streaming the log of `project_p`")), "the server never answered");
+    drop(lines);
+    assert_eq!(container_state(&sandbox, "project_p"), ["running"]);
+
+    // Ctrl+C reaches the whole foreground group, as from a terminal.
+    let status = interrupt(&mut child, true);
+    assert_eq!(status.code(), Some(0), "dpe ended by {status} instead of stopping its server");
+    assert_eq!(container_state(&sandbox, "project_p"), ["exited"]);
+}
+
+#[test]
+fn bad_ports_and_bind_are_refused_before_anything_is_created() {
+    if !docker_available() {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let _cleanup = DockerCleanup::new(&sandbox);
+    let cases = [
+        ("dup_ports", "ports = [8080, 9000, 8080]", "2 | ports = [8080, 9000, 8080]\n  |         ^^^^^^^^^^^^^^^^^^\n`ports` lists 8080 twice: list each container port once"),
+        ("zero_ports", "ports = [0]", "2 | ports = [0]\n  |         ^^^\n`ports` cannot hold 0: list the container ports to publish, from 1 to 65535 (dpe chooses the host ports)"),
+        ("zero_port", "[jupyter]\nport = 0", "3 | port = 0\n  |        ^\n`[jupyter] port` cannot be 0: give the port the server listens on in the container, from 1 to 65535 (default 8888)"),
+        ("host_bind", "[jupyter]\nbind = \"localhost\"", "3 | bind = \"localhost\"\n  |        ^^^^^^^^^^^\n`[jupyter] bind` must be an IP address, not `localhost`: use `127.0.0.1` (this machine only) or an address of one of its interfaces"),
+        ("dns_bind", "[jupyter]\nbind = \"no-such-host.invalid\"", "3 | bind = \"no-such-host.invalid\"\n  |        ^^^^^^^^^^^^^^^^^^^^^^\n`[jupyter] bind` must be an IP address, not `no-such-host.invalid`: use `127.0.0.1` (this machine only) or an address of one of its interfaces"),
+    ];
+    for (name, toml, report) in cases {
+        let dir = sandbox.project(name, &format!("image = \"dpe-test/bookworm:latest\"\n{toml}\n"));
+        let line = report.split(' ').next().unwrap();
+        let column = report.lines().nth(1).unwrap().find('^').unwrap() - 3;
+        let out = dpe(&sandbox, &["jupyter", name, "--detach"]);
+        assert_eq!(out.status.code(), Some(1), "{name}: {}", text(&out.stderr));
+        assert_eq!(
+            text(&out.stderr),
+            format!(
+                "error: invalid configuration in `{}` at line {line}, column {column}\n  |\n{report}\n",
+                dir.join("dpe.toml").display()
+            ),
+            "{name}"
+        );
+        assert!(container_state(&sandbox, name).is_empty(), "{name} left a container");
+    }
+    let volumes = workspace_volumes(&sandbox);
+    assert_eq!(volumes, "", "a volume was left behind");
+    // Refused before any lock, reservation or token.
+    assert!(!sandbox.path("state/jupyter").exists());
+}
+
+/// Kills the port grabbers a test's hook started, when dropped.
+struct Grabbers(std::path::PathBuf);
+
+impl Drop for Grabbers {
+    fn drop(&mut self) {
+        for pid in std::fs::read_to_string(&self.0).unwrap_or_default().split_whitespace() {
+            // SAFETY: kill(2) on a grabber this test's hook started.
+            unsafe { libc::kill(pid.parse().unwrap(), libc::SIGKILL) };
+        }
+    }
+}
+
+#[test]
+fn a_start_that_keeps_losing_its_port_leaves_no_volume() {
+    let Some((sandbox, _cleanup)) = setup(&["project_l"], 23800) else { return };
+    // A user hook that grabs, every time, the port `docker run` is about to publish.
+    let pids = sandbox.path("grabbers.pids");
+    let _grabbers = Grabbers(pids.clone());
+    let grabber = r#"
+child = os.fork()
+if child:
+    open(sys.argv[1], "a").write("%d\n" % child)
+    sys.exit(0)
+time.sleep(120)
+"#;
+    sandbox.write("grabber.py", &format!("{GRAB_THE_PORT}{grabber}"));
+    sandbox.write_exe(
+        "config/hooks/pre-run",
+        &format!(
+            "#!/bin/sh\npython3 {} {} </dev/null >/dev/null 2>&1\n",
+            sandbox.path("grabber.py").display(),
+            pids.display()
+        ),
+    );
+    let out = dpe(&sandbox, &["jupyter", "project_l", "--detach"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).ends_with(
+            "error: `project_l` lost its port to other programs 5 times in a row\nhelp: try again, or set `[jupyter] host_port_start` to a quieter range\n"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(container_state(&sandbox, "project_l").is_empty(), "a container was left behind");
+    let volumes = workspace_volumes(&sandbox);
+    assert_eq!(volumes, "", "the volume made by the failed start was left behind");
+}

@@ -11,7 +11,9 @@ use crate::commands::{own_container, port_owners, url_of};
 use crate::docker::{self, Container};
 use crate::error::{Error, Result};
 use crate::project::Project;
+use crate::project_lock::ProjectLock;
 use crate::ready::http_status;
+use crate::say;
 use crate::spec::{self, run_args, Options, Spec, LABEL_CONFIG};
 use dpe_plugin::Context;
 use std::os::unix::process::CommandExt;
@@ -30,26 +32,27 @@ pub fn run(context: &Context, args: &StartArgs) -> Result<i32> {
     // `-vv` shows where the time of a start goes.
     let phase = |what: &str| {
         if context.verbosity >= 2 {
-            eprintln!("dpe: [{:>6.3}s] {what}", clock.elapsed().as_secs_f64());
+            say::err(&format!("dpe: [{:>6.3}s] {what}", clock.elapsed().as_secs_f64()));
         }
     };
     // Ctrl+C while the server comes up removes what was started instead of leaving it behind
     // (the build and engine calls get the terminal's SIGINT themselves and fail).
-    install_interrupt_handler();
-    let bind = &project.config.jupyter.bind;
-    let loopback = bind == "127.0.0.1" || bind == "localhost" || bind == "::1" || bind.starts_with("127.");
-    if args.lan || !loopback {
-        eprintln!(
-            "warning: `{}` is published on {} of this machine, not only 127.0.0.1; anyone who can reach it and has the token can run code as you",
-            project.name,
-            if args.lan { "every network address".to_string() } else { format!("address {bind}") }
-        );
-    }
+    install_signal_handlers();
+    warn_if_published_widely(&project, args.lan);
     let host = crate::image::Host::current();
     let lock = crate::lock::for_build(&context.state_dir, &project, &choice)?;
     let plan = crate::image::plan_with_lock(&project, &host, lock.as_ref())?;
     // A required GPU that is missing fails before anything is built or started.
     let gpu_args = crate::spec::gpu_args(context, &project)?;
+    // One dpe at a time starts or stops the project: a second one waits here until the first
+    // has its server answering (or gave up), then finds it running below.
+    let Some(turn) = ProjectLock::acquire(&context.state_dir, &project, &|| interrupts() > 0)? else {
+        return Err(Error::new(format!(
+            "interrupted while waiting for another dpe to start or stop `{}`",
+            project.name
+        ))
+        .with_code(130));
+    };
     // The container list and the image check are independent: ask the engine for both at once.
     phase("planned the image");
     let (containers, image_ready) = std::thread::scope(|scope| {
@@ -63,23 +66,7 @@ pub fn run(context: &Context, args: &StartArgs) -> Result<i32> {
     if let Some(container) = own.as_ref().filter(|c| c.running()) {
         // The plan (lock lines included) is valid: the next start builds from it.
         choice.persist(&context.state_dir, &project.key())?;
-        let url = url_of(context, container).unwrap_or_default();
-        eprintln!("dpe: `{}` is already running", project.name);
-        // Restarting would kill the user's kernels: say how to apply a change instead.
-        if args.rebuild || container.image != plan.tag {
-            eprintln!(
-                "dpe: it runs {}, not the image its configuration builds now; `dpe jupyter stop {}` and start it again to apply the change",
-                container.image, project.name
-            );
-        }
-        println!("{url}");
-        if args.open {
-            open_browser(&url);
-        }
-        if args.detach {
-            return Ok(0);
-        }
-        return foreground(context, &project, &container.id, true);
+        return attach(context, &project, container, &plan.tag, args, turn);
     }
 
     phase("listed containers, checked the image");
@@ -95,30 +82,97 @@ pub fn run(context: &Context, args: &StartArgs) -> Result<i32> {
     let started = start_container(context, &project, &plan, &host, &mut options, own)?;
     phase("container started");
 
-    if !args.detach {
-        // Stream the log while the server comes up, so the user sees what it does.
-        let logs = follow_logs(context, &started.spec.container, false);
-        let ready = wait_ready(context, &project, &started.spec);
-        if let Err(err) = ready {
-            // The log streamed above already shows why; no need to repeat its tail.
-            stop_child(logs);
-            cleanup_failed(context, &started);
-            return Err(err);
-        }
-        phase("server answered");
-        announce(&project, &started.spec, args.open);
-        return supervise(context, &project, &started.spec.container, logs);
-    }
-    if let Err(err) = wait_ready(context, &project, &started.spec) {
-        if err.code != 130 {
+    // In the foreground the log streams while the server comes up, so the user sees what it
+    // does (and why it failed: no need to repeat the log's tail then).
+    let logs = if args.detach { None } else { follow_logs(context, &started.spec.container, false) };
+    if let Err(err) = wait_ready(context, &project, &started.probe()) {
+        if args.detach && err.code != 130 {
             show_last_logs(context, &started.spec.container);
         }
+        stop_child(logs);
         cleanup_failed(context, &started);
         return Err(err);
     }
     phase("server answered");
+    // The server answers: from here on another dpe may find it, attach to it or stop it.
+    drop(turn);
     announce(&project, &started.spec, args.open);
-    Ok(0)
+    if args.detach {
+        return Ok(0);
+    }
+    supervise(context, &project, &started.spec.container, logs)
+}
+
+/// Warns when the server is published beyond this machine.
+fn warn_if_published_widely(project: &Project, lan: bool) {
+    let bind = &project.config.jupyter.bind;
+    // The configuration holds an IP address (it refuses anything else).
+    let loopback = bind.parse::<std::net::IpAddr>().is_ok_and(|address| address.is_loopback());
+    if lan || !loopback {
+        say::err(&format!(
+            "warning: `{}` is published on {} of this machine, not only 127.0.0.1; anyone who can reach it and has the token can run code as you",
+            project.name,
+            if lan { "every network address".to_string() } else { format!("address {bind}") }
+        ));
+    }
+}
+
+/// The project's server was found running, perhaps started by a dpe that was killed before it
+/// answered: wait for it exactly as for a fresh start, then print its URL and return or attach.
+fn attach(
+    context: &Context,
+    project: &Project,
+    container: &Container,
+    tag: &str,
+    args: &StartArgs,
+    turn: ProjectLock,
+) -> Result<i32> {
+    say::err(&format!("dpe: `{}` is already running", project.name));
+    // Restarting would kill the user's kernels: say how to apply a change instead.
+    if args.rebuild || container.image != tag {
+        say::err(&format!(
+            "dpe: it runs {}, not the image its configuration builds now; `dpe jupyter stop {}` and start it again to apply the change",
+            container.image, project.name
+        ));
+    }
+    let url = url_of(context, container).ok_or_else(|| {
+        Error::new(format!("`{}` is running, but its URL cannot be rebuilt (no port label or token)", project.name))
+            .with_help(format!("stop it with `dpe jupyter stop {}` and start it again", project.name))
+    })?;
+    let probe = Probe {
+        container: container.id.clone(),
+        ready_url: url.replacen("?token=", "api/status?token=", 1),
+        port: container.port.unwrap_or_default(),
+        removed_on_failure: false,
+    };
+    if http_status(&probe.ready_url, Duration::from_secs(2)) != Some(200) {
+        say::err(&format!("dpe: waiting until `{}` answers…", project.name));
+        if let Err(err) = wait_ready(context, project, &probe) {
+            if err.code != 130 {
+                show_last_logs(context, &container.id);
+            }
+            return Err(err);
+        }
+    }
+    drop(turn);
+    say::out(&url);
+    if args.open {
+        open_browser(&url);
+    }
+    if args.detach {
+        return Ok(0);
+    }
+    foreground(context, project, &container.id, true)
+}
+
+/// What readiness is checked on; the same for a fresh start and for a server found running.
+struct Probe {
+    container: String,
+    ready_url: String,
+    /// The host port, for messages.
+    port: u16,
+    /// Whether a failed or interrupted wait removes the container (only one this run started).
+    removed_on_failure: bool,
 }
 
 /// A container this run started.
@@ -128,9 +182,42 @@ struct Started {
     created_volume: bool,
 }
 
+impl Started {
+    fn probe(&self) -> Probe {
+        Probe {
+            container: self.spec.container.clone(),
+            ready_url: self.spec.ready_url.clone(),
+            port: self.spec.port.host,
+            removed_on_failure: true,
+        }
+    }
+}
+
+/// A volume this run created: removed when dropped unless kept, so every way a start fails
+/// (an engine error, a port lost too often, an error while assembling a retry) removes it.
+struct NewVolume<'a> {
+    context: &'a Context,
+    name: Option<String>,
+}
+
+impl NewVolume<'_> {
+    /// The start succeeded: the volume stays. Returns whether this run created it.
+    fn keep(mut self) -> bool {
+        self.name.take().is_some()
+    }
+}
+
+impl Drop for NewVolume<'_> {
+    fn drop(&mut self) {
+        if let Some(volume) = &self.name {
+            remove_volume(self.context, volume);
+        }
+    }
+}
+
 /// Starts the project's container: restarts the stopped one when it was created with exactly
 /// the arguments wanted now, else (re)creates it. Retries with the next port when `docker run`
-/// loses its port to another program.
+/// loses its port to another program. A failed start leaves no volume it created behind.
 fn start_container(
     context: &Context,
     project: &Project,
@@ -139,17 +226,20 @@ fn start_container(
     options: &mut Options,
     own: Option<Container>,
 ) -> Result<Started> {
+    let mut new_volume = NewVolume { context, name: None };
     let mut own = own;
+    let retry = |port: u16, options: &mut Options| {
+        say::err(&format!("dpe: port {port} was taken while `{}` started; trying the next one", project.name));
+        options.avoid.push(port);
+    };
     for _ in 0..PORT_RETRIES {
         let (spec, reservations) = spec::assemble(context, project, plan, host, options)?;
         for reservation in &reservations {
-            if let Some(old) = reservation.moved_from {
-                if !options.avoid.contains(&old) {
-                    eprintln!(
-                        "dpe: port {old} of `{}` is in use by another program; using port {}",
-                        project.name, reservation.port
-                    );
-                }
+            if let Some(old) = reservation.moved_from.filter(|old| !options.avoid.contains(old)) {
+                say::err(&format!(
+                    "dpe: port {old} of `{}` is in use by another program; using port {}",
+                    project.name, reservation.port
+                ));
             }
         }
         let wanted = spec.labels.get(LABEL_CONFIG).cloned().unwrap_or_default();
@@ -157,13 +247,12 @@ fn start_container(
             if existing.config == wanted {
                 let out = docker::output(context, &["start", &existing.id])?;
                 if out.status.success() {
-                    return Ok(Started { spec, created_volume: false });
+                    return Ok(Started { spec, created_volume: new_volume.keep() });
                 }
                 let message = String::from_utf8_lossy(&out.stderr).into_owned();
                 remove_container(context, &existing.id);
                 if let Some(port) = lost_port(&message, &spec) {
-                    eprintln!("dpe: port {port} was taken while `{}` started; trying the next one", project.name);
-                    options.avoid.push(port);
+                    retry(port, options);
                     continue;
                 }
                 return Err(Error::new(format!(
@@ -175,25 +264,19 @@ fn start_container(
             // Created differently (new image, port or settings): replace it; the volume stays.
             remove_container(context, &existing.id);
         }
-        let created_volume = ensure_volume(context, &spec.volume)?;
+        if ensure_volume(context, &spec.volume)? {
+            new_volume.name = Some(spec.volume.clone());
+        }
         let out = docker::output(context, &run_args(&spec))?;
         if out.status.success() {
-            return Ok(Started { spec, created_volume });
+            return Ok(Started { spec, created_volume: new_volume.keep() });
         }
         let message = String::from_utf8_lossy(&out.stderr).into_owned();
         // A failed `docker run` may leave a created container behind.
         remove_container(context, &spec.container);
         if let Some(port) = lost_port(&message, &spec) {
-            eprintln!("dpe: port {port} was taken while `{}` started; trying the next one", project.name);
-            options.avoid.push(port);
+            retry(port, options);
             continue;
-        }
-        if created_volume {
-            remove_volume(context, &spec.volume);
-        }
-        if message.contains("is already in use by container") {
-            return Err(Error::new(format!("`{}` is being started by another dpe at the same time", project.name))
-                .with_help(format!("wait for it, then `dpe jupyter status {}`", project.name)));
         }
         return Err(Error::new(format!("starting the container of `{}` failed: {}", project.name, message.trim()))
             .with_code(dpe_plugin::client::exit_code(out.status).max(1)));
@@ -248,9 +331,9 @@ fn cleanup_failed(context: &Context, started: &Started) {
     }
 }
 
-/// Polls the server's status URL until it answers 200; fails with the container's last log
-/// lines when the container exits or the timeout passes, or when the user interrupts.
-fn wait_ready(context: &Context, project: &Project, spec: &Spec) -> Result<()> {
+/// Polls the server's status URL until it answers 200; fails when the container exits, the
+/// timeout passes or the user interrupts.
+fn wait_ready(context: &Context, project: &Project, probe: &Probe) -> Result<()> {
     let timeout = Duration::from_secs(project.config.jupyter.ready_timeout);
     let started = Instant::now();
     // Whether the container still runs is an engine call: a watcher thread asks once a second
@@ -270,7 +353,7 @@ fn wait_ready(context: &Context, project: &Project, spec: &Spec) -> Result<()> {
             pause(Duration::from_secs(2));
             while !done.load(Ordering::SeqCst) {
                 let format = "{{.State.Running}} {{.State.ExitCode}}";
-                if let Ok(state) = docker::output(context, &["inspect", "--format", format, &spec.container]) {
+                if let Ok(state) = docker::output(context, &["inspect", "--format", format, &probe.container]) {
                     let text = String::from_utf8_lossy(&state.stdout).trim().to_string();
                     if let Some(code) = text.strip_prefix("false ") {
                         *exited.lock().unwrap() = Some(code.to_string());
@@ -280,7 +363,7 @@ fn wait_ready(context: &Context, project: &Project, spec: &Spec) -> Result<()> {
                 pause(Duration::from_secs(1));
             }
         });
-        let result = poll_until_ready(project, spec, timeout, started, &exited);
+        let result = poll_until_ready(project, probe, timeout, started, &exited);
         done.store(true, Ordering::SeqCst);
         result
     })
@@ -288,19 +371,18 @@ fn wait_ready(context: &Context, project: &Project, spec: &Spec) -> Result<()> {
 
 fn poll_until_ready(
     project: &Project,
-    spec: &Spec,
+    probe: &Probe,
     timeout: Duration,
     started: Instant,
     exited: &Mutex<Option<String>>,
 ) -> Result<()> {
     loop {
-        if let Some(200) = http_status(&spec.ready_url, Duration::from_secs(2)) {
+        if let Some(200) = http_status(&probe.ready_url, Duration::from_secs(2)) {
             return Ok(());
         }
         if interrupts() > 0 {
-            return Err(
-                Error::new(format!("interrupted while `{}` was starting; it was removed", project.name)).with_code(130)
-            );
+            let what = if probe.removed_on_failure { "it was removed" } else { "it goes on starting" };
+            return Err(Error::new(format!("interrupted while `{}` was starting; {what}", project.name)).with_code(130));
         }
         if let Some(code) = exited.lock().unwrap().clone() {
             return Err(Error::new(format!(
@@ -313,7 +395,7 @@ fn poll_until_ready(
             return Err(Error::new(format!(
                 "the Jupyter server of `{}` did not answer on port {} within {} s",
                 project.name,
-                spec.port.host,
+                probe.port,
                 timeout.as_secs()
             ))
             .with_help("its last log lines are above; raise `[jupyter] ready_timeout` if it is only slow"));
@@ -323,19 +405,19 @@ fn poll_until_ready(
 }
 
 fn show_last_logs(context: &Context, container: &str) {
-    eprintln!("dpe: last log lines of `{container}`:");
+    say::err(&format!("dpe: last log lines of `{container}`:"));
     if let Ok(out) = docker::output(context, &["logs", "--tail", "30", container]) {
         for stream in [&out.stdout, &out.stderr] {
             for line in String::from_utf8_lossy(stream).lines() {
-                eprintln!("  | {line}");
+                say::err(&format!("  | {line}"));
             }
         }
     }
 }
 
 fn announce(project: &Project, spec: &Spec, open: bool) {
-    eprintln!("dpe: `{}` is ready on port {} (image {})", project.name, spec.port.host, spec.image);
-    println!("{}", spec.url);
+    say::err(&format!("dpe: `{}` is ready on port {} (image {})", project.name, spec.port.host, spec.image));
+    say::out(&spec.url);
     if open {
         open_browser(&spec.url);
     }
@@ -350,7 +432,7 @@ fn open_browser(url: &str) {
         .stderr(Stdio::null())
         .spawn();
     if spawned.is_err() {
-        eprintln!("warning: could not run `{program}` to open a browser; open the URL above yourself");
+        say::err(&format!("warning: could not run `{program}` to open a browser; open the URL above yourself"));
     }
 }
 
@@ -386,22 +468,27 @@ fn stop_child(child: Option<Child>) {
 
 /// Attaches to a running container in the foreground: its log, and Ctrl+C to stop it.
 fn foreground(context: &Context, project: &Project, container: &str, recent_only: bool) -> Result<i32> {
-    install_interrupt_handler();
     let logs = follow_logs(context, container, recent_only);
     supervise(context, project, container, logs)
 }
 
 /// Waits in the foreground until Ctrl+C (stop gracefully; a second one kills) or until the
-/// container ends by itself (the log stream ends with it).
+/// container ends by itself (the log stream ends with it). The stop always completes: what it
+/// prints goes through [`say`], so a reader that went away with the same Ctrl+C cannot end dpe
+/// half-way.
 fn supervise(context: &Context, project: &Project, container: &str, logs: Option<Child>) -> Result<i32> {
-    eprintln!("dpe: streaming the log of `{}`; Ctrl+C stops it (files and packages are kept), `--detach` runs it in the background", project.name);
+    say::err(&format!("dpe: streaming the log of `{}`; Ctrl+C stops it (files and packages are kept), `--detach` runs it in the background", project.name));
     let mut logs = logs;
     let mut stopper: Option<Child> = None;
+    let mut _turn = None;
     let mut killed = false;
     loop {
         let count = interrupts();
         if count >= 1 && stopper.is_none() {
-            eprintln!("\ndpe: stopping `{}` (Ctrl+C again to force)…", project.name);
+            say::err(&format!("\ndpe: stopping `{}` (Ctrl+C again to force)…", project.name));
+            // Like `dpe jupyter stop`: a start of this project in progress ends first. A lock
+            // that cannot be had (an error, or Ctrl+C again) never keeps the stop from running.
+            _turn = ProjectLock::acquire(&context.state_dir, project, &|| interrupts() >= 2).unwrap_or(None);
             stopper = dpe_plugin::client::docker_command(context, &["stop", container])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -411,13 +498,13 @@ fn supervise(context: &Context, project: &Project, container: &str, logs: Option
         }
         if count >= 2 && !killed {
             killed = true;
-            eprintln!("dpe: forcing `{}` to stop", project.name);
+            say::err(&format!("dpe: forcing `{}` to stop", project.name));
             let _ = docker::output(context, &["kill", container]);
         }
         if let Some(child) = stopper.as_mut() {
             if let Ok(Some(_)) = child.try_wait() {
                 stop_child(logs.take());
-                eprintln!("dpe: `{}` stopped; its files and installed packages are kept", project.name);
+                say::err(&format!("dpe: `{}` stopped; its files and installed packages are kept", project.name));
                 return Ok(0);
             }
         }
@@ -429,7 +516,7 @@ fn supervise(context: &Context, project: &Project, container: &str, logs: Option
             // The stream ends when the container stops (or the stream broke): check which.
             let out = docker::output(context, &["inspect", "--format", "{{.State.Running}}", container])?;
             if String::from_utf8_lossy(&out.stdout).trim() != "true" {
-                eprintln!("dpe: `{}` stopped", project.name);
+                say::err(&format!("dpe: `{}` stopped", project.name));
                 return Ok(0);
             }
             logs = follow_logs(context, container, true);
@@ -448,8 +535,10 @@ fn interrupts() -> usize {
     INTERRUPTS.load(Ordering::SeqCst)
 }
 
-/// Counts SIGINT and SIGTERM instead of dying, so the container is stopped properly.
-fn install_interrupt_handler() {
+/// Counts SIGINT and SIGTERM instead of dying, so the container is stopped properly, and
+/// ignores SIGPIPE: a write to a closed pipe fails (and [`say`] drops it) instead of ending dpe
+/// before its container is stopped. Children that are dpe reset SIGPIPE for themselves.
+fn install_signal_handlers() {
     // SAFETY: the handler only increments an atomic, which is async-signal-safe; the sigaction
     // struct is zero-initialised and fully set before use.
     unsafe {
@@ -459,6 +548,7 @@ fn install_interrupt_handler() {
         action.sa_flags = libc::SA_RESTART;
         libc::sigaction(libc::SIGINT, &action, std::ptr::null_mut());
         libc::sigaction(libc::SIGTERM, &action, std::ptr::null_mut());
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
 }
 
