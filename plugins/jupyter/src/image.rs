@@ -290,7 +290,7 @@ fn user_dockerfile(path: &Path) -> Result<UserDockerfile> {
     hasher.update(b"dpe-jupyter user dockerfile v1\0");
     hasher.update(text.as_bytes());
     for source in copy_sources(&text) {
-        let full = context_dir.join(&source);
+        let full = in_context(&context_dir, &source);
         hasher.update(source.as_bytes());
         hash_path(&mut hasher, &full);
     }
@@ -301,23 +301,51 @@ fn user_dockerfile(path: &Path) -> Result<UserDockerfile> {
     })
 }
 
+/// Where a COPY source is: docker reads every source inside the build context (`/etc` is
+/// `CONTEXT/etc`, `..` stops at the context's root), and so does the hash, which must never
+/// walk the host's `/`.
+fn in_context(context_dir: &Path, source: &str) -> PathBuf {
+    let mut inside = PathBuf::new();
+    for component in Path::new(source).components() {
+        match component {
+            std::path::Component::Normal(part) => inside.push(part),
+            std::path::Component::ParentDir => {
+                inside.pop();
+            }
+            _ => {}
+        }
+    }
+    context_dir.join(inside)
+}
+
+/// Hashes a COPY source as docker's build context holds it: a file by its contents, a directory
+/// by its entries (path, size and mtime of files), a symlink by its target text. Links are never
+/// followed, so a cycle (`ln -s . a`) cannot make the walk endless, and pointing a link
+/// elsewhere changes the hash as it changes the context.
 fn hash_path(hasher: &mut Sha256, path: &Path) {
-    if path.is_file() {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::symlink_metadata(path) else { return };
+    let kind = meta.file_type();
+    if kind.is_symlink() {
+        let target = std::fs::read_link(path).unwrap_or_default();
+        hasher.update(b"symlink\0");
+        hasher.update(target.as_os_str().as_bytes());
+    } else if kind.is_file() {
         if let Ok(bytes) = std::fs::read(path) {
             hasher.update((bytes.len() as u64).to_le_bytes());
             hasher.update(&bytes);
         }
-    } else if path.is_dir() {
+    } else if kind.is_dir() {
         let mut entries: Vec<PathBuf> =
             std::fs::read_dir(path).into_iter().flatten().flatten().map(|e| e.path()).collect();
         entries.sort();
         for entry in entries {
-            let Ok(meta) = entry.metadata() else { continue };
-            hasher.update(entry.to_string_lossy().as_bytes());
-            if meta.is_dir() {
+            let Ok(meta) = std::fs::symlink_metadata(&entry) else { continue };
+            hasher.update(entry.as_os_str().as_bytes());
+            if meta.is_dir() || meta.file_type().is_symlink() {
                 hash_path(hasher, &entry);
             } else {
-                use std::os::unix::fs::MetadataExt;
                 hasher.update(meta.len().to_le_bytes());
                 hasher.update(meta.mtime().to_le_bytes());
                 hasher.update(meta.mtime_nsec().to_le_bytes());
@@ -570,6 +598,7 @@ fn shorten(text: &str) -> String {
 mod tests {
     use super::*;
     use dpe_plugin::Config;
+    use std::os::unix::fs::symlink;
 
     fn project(dir: &Path, config: Config) -> Project {
         Project { name: "p".into(), dir: dir.to_path_buf(), workspace: dir.parent().unwrap().to_path_buf(), config }
@@ -690,6 +719,32 @@ mod tests {
         std::fs::write(dir.path().join("env.yml"), "b").unwrap();
         let second = plan(&project(dir.path(), config), &host()).unwrap();
         assert_ne!(first.tag, second.tag, "a file the Dockerfile copies changed");
+    }
+
+    #[test]
+    fn copy_sources_hash_symlinks_as_links_without_following_them() {
+        let dir = tempfile::tempdir().unwrap();
+        symlink(".", dir.path().join("a")).unwrap();
+        symlink(".", dir.path().join("b")).unwrap();
+        std::fs::create_dir(dir.path().join("data")).unwrap();
+        symlink("../a", dir.path().join("data/loop")).unwrap();
+        let dockerfile = dir.path().join("Dockerfile");
+        std::fs::write(&dockerfile, "FROM x\nCOPY . /x\nCOPY a b /y/\nCOPY a/b/a/b/data /z\n").unwrap();
+        let started = std::time::Instant::now();
+        let first = user_dockerfile(&dockerfile).unwrap().tag;
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "took {:?}", started.elapsed());
+        assert_eq!(first, user_dockerfile(&dockerfile).unwrap().tag, "deterministic");
+        std::fs::remove_file(dir.path().join("data/loop")).unwrap();
+        symlink("../b", dir.path().join("data/loop")).unwrap();
+        assert_ne!(first, user_dockerfile(&dockerfile).unwrap().tag, "a link's target is part of the context");
+    }
+
+    #[test]
+    fn copy_sources_stay_inside_the_build_context() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(in_context(dir.path(), "/etc/passwd"), dir.path().join("etc/passwd"));
+        assert_eq!(in_context(dir.path(), "../../x/./y"), dir.path().join("x/y"));
+        assert_eq!(in_context(dir.path(), "/"), dir.path());
     }
 
     #[test]
