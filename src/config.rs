@@ -86,7 +86,15 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Table> {
 fn describe(path: &Path, err: &toml::de::Error) -> Error {
     let report = err.to_string();
     let report = report.trim_end().replacen("TOML parse error", "", 1);
+    // A value the schema checks (`dpe_plugin::config::Invalid`) ends its message with the fix.
+    let (report, help) = match report.rsplit_once("\nhelp: ") {
+        Some((report, help)) => (report.to_string(), Some(help.to_string())),
+        None => (report, None),
+    };
     let mut error = Error::new(format!("invalid configuration in `{}`{report}", path.display()));
+    if let Some(help) = help {
+        error = error.with_help(help);
+    }
     let message = err.message();
     if let Some(unknown) = between(message, "unknown field `", "`") {
         let expected: Vec<&str> = message.split('`').skip(3).step_by(2).collect();

@@ -106,6 +106,7 @@ pub fn plan(project: &Project, host: &Host) -> Result<Plan> {
 /// [`crate::lock::for_build`]).
 pub fn plan_with_lock(project: &Project, host: &Host, lock: Option<&Lock>) -> Result<Plan> {
     let config = &project.config;
+    check_values(config)?;
     let mut files = vec![ContextFile { name: "dpe-start".into(), bytes: START_SCRIPT.as_bytes().to_vec() }];
     let certificates = collect_certificates(&config.ca_certificates, host.ca_env.as_deref())?;
     // No project name in here: two projects with the same inputs share one image.
@@ -146,7 +147,7 @@ pub fn plan_with_lock(project: &Project, host: &Host, lock: Option<&Lock>) -> Re
 
     if user_dockerfile.is_none() {
         for (key, value) in &config.env {
-            text.push_str(&format!("ENV {key}={}\n", dockerfile_quote(value)));
+            text.push_str(&env_instruction(key, value));
         }
         let mut apt: Vec<&str> = config.apt_packages.iter().map(String::as_str).collect();
         apt.sort_unstable();
@@ -412,9 +413,28 @@ pub fn shell_quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
 }
 
-/// Quotes a value for a Dockerfile `ENV` line (which substitutes `$VARS`).
+/// Refuses a configuration holding a value no Dockerfile line can carry safely (an env name
+/// that is not one, a package or image that would be read as an option or end the line). dpe
+/// refuses these when it reads `dpe.toml`; a Dockerfile writer checks again rather than trust a
+/// `Config` built some other way.
+pub fn check_values(config: &dpe_plugin::Config) -> Result<()> {
+    config.check_values().map_err(|invalid| {
+        Error::new(format!("the configuration cannot go into a Dockerfile: {}", invalid.message))
+            .with_help(invalid.help)
+    })
+}
+
+/// A Dockerfile `ENV` line. The name must have passed [`check_values`]: it is written as it is.
+pub fn env_instruction(key: &str, value: &str) -> String {
+    format!("ENV {key}={}\n", dockerfile_quote(value))
+}
+
+/// Quotes a value for a Dockerfile `ENV` line (which substitutes `$VARS`). Inside double quotes
+/// docker's parser unescapes only `\\`, `\"` and `\$`; a line break cannot be written at all
+/// (the check refuses it), so one that slips through becomes a visible `\n`, never a new line.
 pub fn dockerfile_quote(value: &str) -> String {
-    let escaped = value.replace('\\', "\\\\").replace('"', "\\\"").replace('$', "\\$").replace('\n', "\\n");
+    let escaped =
+        value.replace('\\', "\\\\").replace('"', "\\\"").replace('$', "\\$").replace('\n', "\\n").replace('\r', "\\r");
     format!("\"{escaped}\"")
 }
 
@@ -719,6 +739,29 @@ mod tests {
         std::fs::write(dir.path().join("env.yml"), "b").unwrap();
         let second = plan(&project(dir.path(), config), &host()).unwrap();
         assert_ne!(first.tag, second.tag, "a file the Dockerfile copies changed");
+    }
+
+    #[test]
+    fn values_no_dockerfile_can_carry_are_refused_before_planning() {
+        let dir = tempfile::tempdir().unwrap();
+        let hostile = [
+            Config { env: [("A=1\nRUN touch /x\nENV B".into(), "1".into())].into(), ..Config::default() },
+            Config { env: [("A".into(), "1\nRUN touch /x".into())].into(), ..Config::default() },
+            Config { python_packages: vec!["six\nRUN touch /x".into()], ..Config::default() },
+            Config { apt_packages: vec!["--allow-unauthenticated".into()], ..Config::default() },
+            Config { image: Some("x\nRUN touch /x".into()), ..Config::default() },
+            Config { image: Some(String::new()), ..Config::default() },
+        ];
+        for config in hostile {
+            let err = plan(&project(dir.path(), config.clone()), &host()).unwrap_err();
+            assert!(err.message.starts_with("the configuration cannot go into a Dockerfile: "), "{config:?}: {err}");
+            assert!(err.help.is_some(), "{err}");
+        }
+    }
+
+    #[test]
+    fn odd_but_valid_env_values_are_quoted_for_docker() {
+        assert_eq!(env_instruction("A", r#"say "hi" $HOME \ 'q'"#), "ENV A=\"say \\\"hi\\\" \\$HOME \\\\ 'q'\"\n");
     }
 
     #[test]
