@@ -203,3 +203,37 @@ fn odd_but_valid_values_are_accepted_as_they_are() {
     assert_eq!(ctx["config"]["env"]["TAB"], "a\tb");
     assert_eq!(ctx["config"]["engine"]["compose"], "standalone");
 }
+
+#[test]
+fn a_config_that_is_not_a_regular_file_is_refused_without_blocking() {
+    let sandbox = Sandbox::new();
+    let file = sandbox.project("a", "").join("dpe.toml");
+    std::fs::remove_file(&file).unwrap();
+    let status = std::process::Command::new("mkfifo").arg(&file).status().unwrap();
+    assert!(status.success());
+    // Nobody ever writes to the FIFO: reading it would wait forever.
+    let mut child = sandbox
+        .dpe()
+        .args(["-p", "a", "context"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("dpe blocked on a FIFO dpe.toml");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        format!(
+            "error: `{}` is a FIFO (named pipe), not a configuration file\nhelp: replace it with a plain TOML file, or remove it\n",
+            file.display()
+        )
+    );
+}
