@@ -79,6 +79,11 @@ fn select_project(
 ) -> Result<Option<ProjectRef>> {
     let explicit = globals.project.clone().or_else(|| std::env::var(env::PROJECT).ok().filter(|p| !p.is_empty()));
     if let Some(name) = explicit {
+        if let Some(ws) = workspace.filter(|_| !crate::names::is_valid(&name)) {
+            if ws.projects_dir().join(&name).is_dir() {
+                return Err(misnamed_project(ws, &name));
+            }
+        }
         crate::names::validate("project", &name)?;
         let Some(ws) = workspace else {
             return Err(Error::new(format!("project `{name}` was asked for, but there is no workspace here"))
@@ -94,14 +99,30 @@ fn select_project(
         if let Some(dir) = ws.project_dir(name) {
             return Ok(Some(ProjectRef { name: name.to_string(), dir }));
         }
+        if !crate::names::is_valid(name) && ws.projects_dir().join(name).is_dir() {
+            return Err(misnamed_project(ws, name));
+        }
     }
     Ok(ws.project_containing(cwd).map(|name| ProjectRef { dir: ws.projects_dir().join(&name), name }))
 }
 
-/// `no project named …` with a did-you-mean over the workspace's projects.
+/// A folder under `projects/` asked for as a project, whose name is not a valid one.
+fn misnamed_project(ws: &Workspace, name: &str) -> Error {
+    Error::new(format!("`{name}` is not a valid project name")).with_help(format!(
+        "{} (in `{}`)",
+        dpe_plugin::names::rename_hint(name),
+        ws.projects_dir().display()
+    ))
+}
+
+/// `no project named …` with a did-you-mean over the workspace's projects. A folder spelt the
+/// same but for case is named with its fix, never offered as the did-you-mean: it is no project.
 pub fn unknown_project(ws: &Workspace, name: &str) -> Error {
     let names = ws.project_names();
     let error = Error::new(format!("no project named `{name}` in `{}`", ws.projects_dir().display()));
+    if let Some(folder) = dpe_plugin::names::folder_differing_in_case(&ws.projects_dir(), name) {
+        return error.with_help(dpe_plugin::names::rename_hint(&folder));
+    }
     match suggest::closest(name, names.iter().map(String::as_str)) {
         Some(best) => error.with_help(format!("did you mean `{best}`?")),
         None if names.is_empty() => {

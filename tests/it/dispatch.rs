@@ -228,6 +228,29 @@ fn unknown_project_flag_suggests_the_closest() {
 }
 
 #[test]
+fn a_project_folder_with_capitals_is_named_as_no_project_with_its_fix() {
+    let sandbox = Sandbox::new();
+    sandbox.write_exe("bin/dpe-run", TAKES_PROJECT);
+    std::fs::create_dir_all(sandbox.workspace().join("projects/AdvUpper")).unwrap();
+    let projects = sandbox.workspace().join("projects");
+    let hint = "project names are lowercase letters, digits, `-` and `_`, so `AdvUpper` is not a project: \
+                rename the folder `AdvUpper` to `advupper`";
+    let invalid =
+        format!("error: `AdvUpper` is not a valid project name\nhelp: {hint} (in `{}`)\n", projects.display());
+    for args in [&["-p", "AdvUpper", "run"][..], &["run", "AdvUpper"]] {
+        let output = run(&sandbox, args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert_eq!(stderr(&output), invalid, "{args:?}");
+    }
+    let output = run(&sandbox, &["-p", "advupper", "run"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output),
+        format!("error: no project named `advupper` in `{}`\nhelp: {hint}\n", projects.display())
+    );
+}
+
+#[test]
 fn exit_status_and_signals_pass_through() {
     let sandbox = Sandbox::new();
     sandbox.write_exe("bin/dpe-fail", "#!/bin/sh\nexit 42\n");
