@@ -152,6 +152,45 @@ pub fn env_vars(context: &Context) -> Vec<(&'static str, String)> {
         (env::PROJECT_DIR, context.project.as_ref().map(|p| path(&p.dir)).unwrap_or_default()),
         (env::PLUGIN, context.plugin.clone().unwrap_or_default()),
     ];
-    vars.push((env::CONTEXT, serde_json::to_string(context).expect("the context serialises")));
+    let json = serde_json::to_string(context).expect("the context serialises");
+    match context_file(&json) {
+        Some(path) => vars.extend([(env::CONTEXT, String::new()), (env::CONTEXT_FILE, path)]),
+        None => vars.extend([(env::CONTEXT, json), (env::CONTEXT_FILE, String::new())]),
+    }
     vars
+}
+
+/// A context larger than this goes in a file: Linux caps one environment string at 128 KiB
+/// (`MAX_ARG_STRLEN`; past it `exec` fails with "Argument list too long"), and every variable
+/// and argument shares one limit besides.
+const CONTEXT_VAR_LIMIT: usize = 64 * 1024;
+
+/// For a context too large for `DPE_CONTEXT`, the path at which children read it: an inherited
+/// in-memory file ([`crate::ffi::inheritable_memory_file`]), so dpe may `exec` the plugin and
+/// no one has to remove anything. dpe keeps the latest one open for the hooks of later docker
+/// calls; a child keeps its own copy of the descriptor.
+fn context_file(json: &str) -> Option<String> {
+    if json.len() <= CONTEXT_VAR_LIMIT {
+        return None;
+    }
+    context_file_for(json)
+}
+
+#[cfg(target_os = "linux")]
+fn context_file_for(json: &str) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    use std::os::fd::{AsRawFd, OwnedFd};
+    static OPEN: std::sync::Mutex<Option<(Vec<u8>, OwnedFd)>> = std::sync::Mutex::new(None);
+    let digest = Sha256::digest(json.as_bytes()).to_vec();
+    let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
+    if !open.as_ref().is_some_and(|(held, _)| *held == digest) {
+        // Without the file, the variable is tried and `exec` reports what went wrong.
+        *open = Some((digest, crate::ffi::inheritable_memory_file(json.as_bytes()).ok()?));
+    }
+    open.as_ref().map(|(_, fd)| format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn context_file_for(_json: &str) -> Option<String> {
+    None
 }
