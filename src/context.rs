@@ -183,7 +183,7 @@ fn context_file_for(json: &str) -> Option<String> {
     static OPEN: std::sync::Mutex<Option<(Vec<u8>, OwnedFd)>> = std::sync::Mutex::new(None);
     let digest = Sha256::digest(json.as_bytes()).to_vec();
     let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
-    if !open.as_ref().is_some_and(|(held, _)| *held == digest) {
+    if open.as_ref().is_none_or(|(held, _)| *held != digest) {
         // Without the file, the variable is tried and `exec` reports what went wrong.
         *open = Some((digest, crate::ffi::inheritable_memory_file(json.as_bytes()).ok()?));
     }
