@@ -413,6 +413,21 @@ mod tests {
         );
     }
 
+    /// The inputs of a project on the offline test image, pinned by ID.
+    fn inputs<'a>(config: &'a Config, spec: &'a Spec, probe: &'a Probe, has_local: bool) -> Inputs<'a> {
+        Inputs {
+            project: "p",
+            config,
+            spec,
+            probe,
+            base: pin_base("dpe-test/bookworm:latest", &[], "sha256:2222"),
+            stacks: false,
+            certificates: vec![],
+            has_local,
+            generated_by: "dpe export 0.1.0".into(),
+        }
+    }
+
     #[test]
     fn a_value_no_dockerfile_can_carry_is_refused_before_anything_is_written() {
         let tmp = tempfile::tempdir().unwrap();
@@ -435,17 +450,7 @@ mod tests {
         ];
         for (message, config) in hostile {
             let (spec, probe) = (spec(), probe());
-            let mut inputs = Inputs {
-                project: "p",
-                config: &config,
-                spec: &spec,
-                probe: &probe,
-                base: pin_base("dpe-test/bookworm:latest", &[], "sha256:2222"),
-                stacks: false,
-                certificates: vec![],
-                has_local: false,
-                generated_by: "dpe export 0.1.0".into(),
-            };
+            let mut inputs = inputs(&config, &spec, &probe, false);
             let out = tmp.path().join("out");
             let err = write(&context, &out, &mut inputs, "", &[]).unwrap_err();
             assert_eq!(err.message, message);
@@ -463,17 +468,7 @@ mod tests {
             ..Config::default()
         };
         let (spec, probe) = (spec(), probe());
-        let inputs = Inputs {
-            project: "p",
-            config: &config,
-            spec: &spec,
-            probe: &probe,
-            base: pin_base("dpe-test/bookworm:latest", &[], "sha256:2222"),
-            stacks: false,
-            certificates: vec![],
-            has_local: true,
-            generated_by: "dpe export 0.1.0".into(),
-        };
+        let inputs = inputs(&config, &spec, &probe, true);
         let text = render(&inputs);
         assert!(text.contains("\nFROM sha256:2222\nUSER root\n"), "{text}");
         assert!(text.contains("ENV MODE=\"fast \\$x\"\n"), "{text}");
