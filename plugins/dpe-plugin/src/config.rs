@@ -394,9 +394,9 @@ fn check_env(env: &BTreeMap<String, String>) -> Result<(), Invalid> {
 }
 
 fn image<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
-    let image = String::deserialize(deserializer)?;
-    check_image(&image).map_err(de::Error::custom)?;
-    Ok(Some(image))
+    let image = Option::<String>::deserialize(deserializer)?;
+    image.as_deref().map_or(Ok(()), check_image).map_err(de::Error::custom)?;
+    Ok(image)
 }
 
 fn compose_program<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
@@ -509,6 +509,22 @@ mod tests {
     fn shorthands_expand_and_others_pass_through() {
         assert_eq!(expand_image("scipy"), "quay.io/jupyter/scipy-notebook:latest");
         assert_eq!(expand_image("python:3.12"), "python:3.12");
+    }
+
+    #[test]
+    fn checked_values_are_refused_in_json_too_and_null_image_stays_none() {
+        let err = serde_json::from_str::<Config>(r#"{"env":{"A B":"1"}}"#).unwrap_err().to_string();
+        assert!(err.starts_with("`A B` is not a valid environment variable name\nhelp: "), "{err}");
+        let err = serde_json::from_str::<Config>(r#"{"apt_packages":["-y"]}"#).unwrap_err().to_string();
+        assert!(err.starts_with("`-y` in `apt_packages` starts with `-`"), "{err}");
+        assert_eq!(serde_json::from_str::<Config>(r#"{"image":null}"#).unwrap().image, None);
+        let odd = Config {
+            env: [("_A1".to_string(), "a \"b\" $c \\ \t".to_string())].into(),
+            python_packages: vec!["pandas>=2,<3".into()],
+            ..Config::default()
+        };
+        assert_eq!(odd.check_values(), Ok(()));
+        assert_eq!(serde_json::from_str::<Config>(&serde_json::to_string(&odd).unwrap()).unwrap(), odd);
     }
 
     #[test]
