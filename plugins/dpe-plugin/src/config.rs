@@ -4,7 +4,8 @@
 //! The same schema serves every layer: built-in defaults < user `config.toml` < workspace
 //! `dpe.toml` < project `dpe.toml` < command-line flags. Tables merge key by key; any other
 //! value in a later layer replaces the earlier one. Unknown keys are errors, so a typo is
-//! reported instead of silently ignored. Relative paths (`dockerfile`, `requirements`,
+//! reported instead of silently ignored, and so are values that would reach a Dockerfile, a
+//! shell line or a command line unsafely (see [`Invalid`]). Relative paths (`dockerfile`, `requirements`,
 //! `ca_certificates`, a service's `build`) are made absolute by the core against the directory
 //! of the file that declared them, so plugins always see absolute paths.
 //!
