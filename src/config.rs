@@ -31,11 +31,7 @@ pub fn load(user: &Path, shared: &[PathBuf]) -> Result<Layered> {
     let mut merged = Table::new();
     let mut read = Vec::new();
     for path in std::iter::once(user).chain(shared.iter().map(PathBuf::as_path)) {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(err) => return Err(Error::io("read", path, err)),
-        };
+        let Some(text) = read_config(path)? else { continue };
         let table = parse_file(path, &text)?;
         if path != user {
             check_engine_choice(path, user, &table)?;
@@ -48,6 +44,65 @@ pub fn load(user: &Path, shared: &[PathBuf]) -> Result<Layered> {
         Error::new(format!("the merged configuration is invalid: {}", err.message()))
     })?;
     Ok(Layered { config, files: read })
+}
+
+/// The most a configuration file may hold: far more than any real one, and a bound on what a
+/// workspace someone sent can make dpe read.
+const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
+/// Reads a configuration file, or `None` when there is none. Only a regular file is read: a
+/// FIFO would block `open` itself, a device could stream forever. The type is checked before
+/// opening, and the open does not block either, in case the path changed in between.
+fn read_config(path: &Path) -> Result<Option<String>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::metadata(path) {
+        Ok(meta) => check_regular(path, &meta)?,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(Error::io("read", path, err)),
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|err| Error::io("read", path, err))?;
+    let meta = file.metadata().map_err(|err| Error::io("read", path, err))?;
+    check_regular(path, &meta)?;
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(Error::new(format!(
+            "`{}` is {} bytes, more than a configuration file may hold (16 MiB)",
+            path.display(),
+            meta.len()
+        ))
+        .with_help("keep data out of dpe.toml: put it in a file in the project and name that file"));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES).read_to_end(&mut bytes).map_err(|err| Error::io("read", path, err))?;
+    String::from_utf8(bytes).map(Some).map_err(|_| {
+        Error::new(format!("`{}` is not UTF-8 text", path.display()))
+            .with_help("save it as UTF-8 (TOML files are UTF-8)")
+    })
+}
+
+/// Refuses a configuration path that is not a regular file, naming what it is.
+fn check_regular(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = meta.file_type();
+    let what = if kind.is_file() {
+        return Ok(());
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else {
+        "a special file"
+    };
+    Err(Error::new(format!("`{}` is {what}, not a configuration file", path.display()))
+        .with_help("replace it with a plain TOML file, or remove it"))
 }
 
 /// Refuses an `[engine] program` in a workspace or project file other than a known engine.
@@ -86,7 +141,15 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Table> {
 fn describe(path: &Path, err: &toml::de::Error) -> Error {
     let report = err.to_string();
     let report = report.trim_end().replacen("TOML parse error", "", 1);
+    // A value the schema checks (`dpe_plugin::config::Invalid`) ends its message with the fix.
+    let (report, help) = match report.rsplit_once("\nhelp: ") {
+        Some((report, help)) => (report.to_string(), Some(help.to_string())),
+        None => (report, None),
+    };
     let mut error = Error::new(format!("invalid configuration in `{}`{report}", path.display()));
+    if let Some(help) = help {
+        error = error.with_help(help);
+    }
     let message = err.message();
     if let Some(unknown) = between(message, "unknown field `", "`") {
         let expected: Vec<&str> = message.split('`').skip(3).step_by(2).collect();

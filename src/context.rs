@@ -79,6 +79,11 @@ fn select_project(
 ) -> Result<Option<ProjectRef>> {
     let explicit = globals.project.clone().or_else(|| std::env::var(env::PROJECT).ok().filter(|p| !p.is_empty()));
     if let Some(name) = explicit {
+        if let Some(ws) = workspace.filter(|_| !crate::names::is_valid(&name)) {
+            if ws.projects_dir().join(&name).is_dir() {
+                return Err(misnamed_project(ws, &name));
+            }
+        }
         crate::names::validate("project", &name)?;
         let Some(ws) = workspace else {
             return Err(Error::new(format!("project `{name}` was asked for, but there is no workspace here"))
@@ -94,14 +99,30 @@ fn select_project(
         if let Some(dir) = ws.project_dir(name) {
             return Ok(Some(ProjectRef { name: name.to_string(), dir }));
         }
+        if !crate::names::is_valid(name) && ws.projects_dir().join(name).is_dir() {
+            return Err(misnamed_project(ws, name));
+        }
     }
     Ok(ws.project_containing(cwd).map(|name| ProjectRef { dir: ws.projects_dir().join(&name), name }))
 }
 
-/// `no project named …` with a did-you-mean over the workspace's projects.
+/// A folder under `projects/` asked for as a project, whose name is not a valid one.
+fn misnamed_project(ws: &Workspace, name: &str) -> Error {
+    Error::new(format!("`{name}` is not a valid project name")).with_help(format!(
+        "{} (in `{}`)",
+        dpe_plugin::names::rename_hint(name),
+        ws.projects_dir().display()
+    ))
+}
+
+/// `no project named …` with a did-you-mean over the workspace's projects. A folder spelt the
+/// same but for case is named with its fix, never offered as the did-you-mean: it is no project.
 pub fn unknown_project(ws: &Workspace, name: &str) -> Error {
     let names = ws.project_names();
     let error = Error::new(format!("no project named `{name}` in `{}`", ws.projects_dir().display()));
+    if let Some(folder) = dpe_plugin::names::folder_differing_in_case(&ws.projects_dir(), name) {
+        return error.with_help(dpe_plugin::names::rename_hint(&folder));
+    }
     match suggest::closest(name, names.iter().map(String::as_str)) {
         Some(best) => error.with_help(format!("did you mean `{best}`?")),
         None if names.is_empty() => {
@@ -131,6 +152,45 @@ pub fn env_vars(context: &Context) -> Vec<(&'static str, String)> {
         (env::PROJECT_DIR, context.project.as_ref().map(|p| path(&p.dir)).unwrap_or_default()),
         (env::PLUGIN, context.plugin.clone().unwrap_or_default()),
     ];
-    vars.push((env::CONTEXT, serde_json::to_string(context).expect("the context serialises")));
+    let json = serde_json::to_string(context).expect("the context serialises");
+    match context_file(&json) {
+        Some(path) => vars.extend([(env::CONTEXT, String::new()), (env::CONTEXT_FILE, path)]),
+        None => vars.extend([(env::CONTEXT, json), (env::CONTEXT_FILE, String::new())]),
+    }
     vars
+}
+
+/// A context larger than this goes in a file: Linux caps one environment string at 128 KiB
+/// (`MAX_ARG_STRLEN`; past it `exec` fails with "Argument list too long"), and every variable
+/// and argument shares one limit besides.
+const CONTEXT_VAR_LIMIT: usize = 64 * 1024;
+
+/// For a context too large for `DPE_CONTEXT`, the path at which children read it: an inherited
+/// in-memory file ([`crate::ffi::inheritable_memory_file`]), so dpe may `exec` the plugin and
+/// no one has to remove anything. dpe keeps the latest one open for the hooks of later docker
+/// calls; a child keeps its own copy of the descriptor.
+fn context_file(json: &str) -> Option<String> {
+    if json.len() <= CONTEXT_VAR_LIMIT {
+        return None;
+    }
+    context_file_for(json)
+}
+
+#[cfg(target_os = "linux")]
+fn context_file_for(json: &str) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    use std::os::fd::{AsRawFd, OwnedFd};
+    static OPEN: std::sync::Mutex<Option<(Vec<u8>, OwnedFd)>> = std::sync::Mutex::new(None);
+    let digest = Sha256::digest(json.as_bytes()).to_vec();
+    let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
+    if open.as_ref().is_none_or(|(held, _)| *held != digest) {
+        // Without the file, the variable is tried and `exec` reports what went wrong.
+        *open = Some((digest, crate::ffi::inheritable_memory_file(json.as_bytes()).ok()?));
+    }
+    open.as_ref().map(|(_, fd)| format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn context_file_for(_json: &str) -> Option<String> {
+    None
 }

@@ -38,15 +38,19 @@ pub fn run_plugin(globals: &Globals, name: &str, args: &[String], builtins: &[&s
             let err = std::process::Command::new(&found.path).args(args).exec();
             Err(Error::io("run plugin", &found.path, err))
         }
-        Kind::Dynamic => run_library(&found, &vars, args),
+        Kind::Dynamic => {
+            let json = serde_json::to_string(&resolved.context).expect("the context serialises");
+            run_library(&found, &vars, &json, args)
+        }
     }
 }
 
-fn run_library(found: &Found, vars: &[(&str, String)], args: &[String]) -> Result<i32> {
+/// A library gets the context as an argument, whatever its size; the variables are for the
+/// children it spawns.
+fn run_library(found: &Found, vars: &[(&str, String)], json: &str, args: &[String]) -> Result<i32> {
     // Before the library is loaded, so none of its code runs while the environment changes.
     crate::ffi::set_env_vars(vars);
     let library = manifest_cache::load_library(found)?;
-    let json = vars.iter().find(|(k, _)| *k == dpe_plugin::env::CONTEXT).map(|(_, v)| v.as_str()).unwrap_or("{}");
     Ok(library.run(json, args))
 }
 

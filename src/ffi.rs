@@ -92,6 +92,29 @@ pub fn set_env_vars(vars: &[(&str, String)]) {
     }
 }
 
+/// A sealed, nameless in-memory file holding `bytes`, inherited by every child (no
+/// close-on-exec), which reads it at `/proc/self/fd/N`. It lives until the last process holding
+/// it exits, so nothing needs removing; the seals stop a reader from changing it for the next.
+#[cfg(target_os = "linux")]
+pub fn inheritable_memory_file(bytes: &[u8]) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::io::Write;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    // SAFETY: memfd_create reads a NUL-terminated name and returns a new descriptor or -1.
+    let fd = unsafe { libc::memfd_create(c"dpe-context".as_ptr(), libc::MFD_ALLOW_SEALING) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+    let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    file.write_all(bytes)?;
+    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    // SAFETY: fcntl(F_ADD_SEALS) on a descriptor we own, with an integer argument.
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(file.into())
+}
+
 static CHILD_PID: AtomicI32 = AtomicI32::new(0);
 
 extern "C" fn on_interrupt(_signal: libc::c_int) {

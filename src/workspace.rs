@@ -22,15 +22,9 @@ impl Workspace {
     /// The workspace named explicitly, or the nearest one above `cwd`, or none.
     pub fn locate(explicit: Option<&Path>, cwd: &Path) -> Result<Option<Workspace>> {
         if let Some(dir) = explicit {
-            let root = if dir.is_absolute() { dir.to_path_buf() } else { cwd.join(dir) };
-            if !root.join(CONFIG_FILE).is_file() && !root.join(PROJECTS_DIR).is_dir() {
-                return Err(Error::new(format!(
-                    "`{}` is not a dpe workspace: it has neither `{CONFIG_FILE}` nor `{PROJECTS_DIR}/`",
-                    root.display()
-                ))
-                .with_help(format!("create `{}` to make it one", root.join(CONFIG_FILE).display())));
-            }
-            return Ok(Some(Workspace { root: normalize(&root) }));
+            let root = normalize(&if dir.is_absolute() { dir.to_path_buf() } else { cwd.join(dir) });
+            check_explicit(&root)?;
+            return Ok(Some(Workspace { root }));
         }
         let mut dir = Some(cwd);
         while let Some(current) = dir {
@@ -83,6 +77,40 @@ impl Workspace {
         list.sort();
         list
     }
+}
+
+/// Refuses a workspace named by `--workspace`/`-C` or `DPE_WORKSPACE` that is not one, with a
+/// fix that is a sane path: never a file below a file, and the workspace above when there is one.
+fn check_explicit(root: &Path) -> Result<()> {
+    let shown = root.display();
+    let above = || root.parent().and_then(|dir| Workspace::locate(None, dir).ok().flatten());
+    let meta = match std::fs::metadata(root) {
+        Ok(meta) => meta,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::new(format!("workspace `{shown}` does not exist"))
+                .with_help("pass the folder holding the workspace's `dpe.toml` (`dpe -C path/to/workspace …`)"));
+        }
+        Err(err) => return Err(Error::new(format!("cannot use `{shown}` as the workspace: {err}"))),
+    };
+    if !meta.is_dir() {
+        let help = match above() {
+            Some(above) => format!("did you mean the workspace `{}`?", above.root.display()),
+            None => "pass the folder holding the workspace's `dpe.toml` (`dpe -C path/to/workspace …`)".to_string(),
+        };
+        return Err(Error::new(format!("workspace `{shown}` is not a directory")).with_help(help));
+    }
+    if root.join(CONFIG_FILE).is_file() || root.join(PROJECTS_DIR).is_dir() {
+        return Ok(());
+    }
+    let error =
+        Error::new(format!("`{shown}` is not a dpe workspace: it has neither `{CONFIG_FILE}` nor `{PROJECTS_DIR}/`"));
+    Err(match above() {
+        Some(above) => error.with_help(format!("did you mean the workspace `{}`?", above.root.display())),
+        None => error.with_help(format!(
+            "pass the folder holding the workspace's `{CONFIG_FILE}`, or create `{}` to make this folder one",
+            root.join(CONFIG_FILE).display()
+        )),
+    })
 }
 
 /// Removes `.` and `..` components without touching the filesystem.

@@ -84,3 +84,156 @@ fn wrong_types_and_bad_syntax_name_the_place() {
     let text = String::from_utf8_lossy(&sandbox.dpe().arg("context").output().unwrap().stderr).into_owned();
     assert!(text.contains("unknown variant `sometimes`, expected one of `off`, `auto`, `required`"), "{text}");
 }
+
+/// Runs `dpe context` on a workspace `dpe.toml` holding `toml` and returns (status, stderr).
+fn refused(toml: &str) -> (Option<i32>, String) {
+    let sandbox = Sandbox::new();
+    let file = sandbox.write("workspace/dpe.toml", toml);
+    let output = sandbox.dpe().arg("context").output().unwrap();
+    let text = String::from_utf8_lossy(&output.stderr).replace(&file.display().to_string(), "FILE");
+    (output.status.code(), text)
+}
+
+/// dpe's report for a refused value: the file, toml's line/column/caret under `span` (the text
+/// at fault in `source_line`, line `line`), then `rest` (the message and its `help:` line).
+fn report(line: usize, source_line: &str, span: &str, rest: &str) -> String {
+    let column = source_line.find(span).unwrap();
+    let carets = "^".repeat(span.chars().count());
+    format!(
+        "error: invalid configuration in `FILE` at line {line}, column {}\n  |\n{line} | {source_line}\n  | {}{carets}\n{rest}",
+        column + 1,
+        " ".repeat(column)
+    )
+}
+
+#[test]
+fn values_that_would_reach_a_dockerfile_or_a_command_line_unsafely_are_refused() {
+    const IMAGE_HELP: &str = "help: name an image (`python:3.12-slim`, `quay.io/jupyter/scipy-notebook`) or a \
+        Docker Stacks shorthand (`scipy`, `datascience`, `pytorch`, `tensorflow`, `pyspark`), or remove the line for the default\n";
+    const ENV_NAME_HELP: &str =
+        "help: names use letters, digits and `_` and do not start with a digit (`MY_SETTING`)\n";
+    const PIP_HELP: &str = "help: write one package name or specifier per entry, without spaces or options: \
+        `python_packages = [\"pandas>=2\"]`\n";
+    const APT_HELP: &str = "help: write one package name or specifier per entry, without spaces or options: \
+        `apt_packages = [\"curl\"]`\n";
+    // (the file, its line at fault, the text toml points at, the message and help)
+    let cases: &[(&str, &str, &str, String)] = &[
+        (
+            "[env]\n\"A=1\\nRUN touch /x\\nENV B\" = \"1\"\n",
+            "\"A=1\\nRUN touch /x\\nENV B\" = \"1\"",
+            "\"A=1\\nRUN touch /x\\nENV B\"",
+            format!("`A=1\\nRUN touch /x\\nENV B` is not a valid environment variable name\n{ENV_NAME_HELP}"),
+        ),
+        ("[env]\n1ST = \"x\"\n", "1ST = \"x\"", "1ST", format!("`1ST` is not a valid environment variable name\n{ENV_NAME_HELP}")),
+        (
+            "[env]\nA = \"1\\nRUN touch /x\"\n",
+            "A = \"1\\nRUN touch /x\"",
+            "\"1\\nRUN touch /x\"",
+            "the value of environment variable `A` contains a line break\nhelp: keep the value on one line, or put \
+             the text in a file in the project and name that file in the variable\n"
+                .to_string(),
+        ),
+        (
+            "python_packages = [\"six\\nRUN touch /x\"]\n",
+            "python_packages = [\"six\\nRUN touch /x\"]",
+            "[\"six\\nRUN touch /x\"]",
+            format!("`six\\nRUN touch /x` in `python_packages` contains whitespace\n{PIP_HELP}"),
+        ),
+        (
+            "python_packages = [\"pandas >= 2\"]\n",
+            "python_packages = [\"pandas >= 2\"]",
+            "[\"pandas >= 2\"]",
+            format!("`pandas >= 2` in `python_packages` contains whitespace\n{PIP_HELP}"),
+        ),
+        (
+            "apt_packages = [\"-oAPT::Get::AllowUnauthenticated=1\"]\n",
+            "apt_packages = [\"-oAPT::Get::AllowUnauthenticated=1\"]",
+            "[\"-oAPT::Get::AllowUnauthenticated=1\"]",
+            format!(
+                "`-oAPT::Get::AllowUnauthenticated=1` in `apt_packages` starts with `-`, so it would be read as an option\n{APT_HELP}"
+            ),
+        ),
+        ("apt_packages = [\"\"]\n", "apt_packages = [\"\"]", "[\"\"]", format!("`apt_packages` has an empty entry\n{APT_HELP}")),
+        (
+            "image = \"--privileged\"\n",
+            "image = \"--privileged\"",
+            "\"--privileged\"",
+            format!("image `--privileged` starts with `-`, so docker would read it as an option\n{IMAGE_HELP}"),
+        ),
+        ("image = \"\"\n", "image = \"\"", "\"\"", format!("`image` is empty\n{IMAGE_HELP}")),
+        (
+            "[services.db]\nimage = \"postgres:16 --rm\"\n",
+            "image = \"postgres:16 --rm\"",
+            "\"postgres:16 --rm\"",
+            format!("image `postgres:16 --rm` contains whitespace\n{IMAGE_HELP}"),
+        ),
+        (
+            "[services.db]\nimage = \"postgres\"\n[services.db.env]\n\"X Y\" = \"1\"\n",
+            "\"X Y\" = \"1\"",
+            "\"X Y\"",
+            format!("`X Y` is not a valid environment variable name\n{ENV_NAME_HELP}"),
+        ),
+        (
+            "[engine]\ncompose = \"podman-compose\"\n",
+            "compose = \"podman-compose\"",
+            "\"podman-compose\"",
+            "`podman-compose` is not a compose program\nhelp: `[engine] compose` is `auto` (the default), `plugin` \
+             (`docker compose`) or `standalone` (`docker-compose`)\n"
+                .to_string(),
+        ),
+    ];
+    for (toml, source_line, span, rest) in cases {
+        let line = toml.lines().position(|l| l == *source_line).unwrap() + 1;
+        let (code, text) = refused(toml);
+        assert_eq!(code, Some(1), "{toml}");
+        assert_eq!(text, report(line, source_line, span, rest), "{toml}");
+    }
+}
+
+#[test]
+fn odd_but_valid_values_are_accepted_as_they_are() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "workspace/dpe.toml",
+        "image = \"localhost:5000/team/img@sha256:abc\"\npython_packages = [\"pandas>=2,<3\", \"numpy[extra]\"]\n\
+         [env]\n_X = 'say \"hi\" $HOME \\ end'\nTAB = \"a\\tb\"\n[engine]\ncompose = \"standalone\"\n",
+    );
+    let ctx = context_json(&sandbox, &[]);
+    assert_eq!(ctx["config"]["env"]["_X"], "say \"hi\" $HOME \\ end");
+    assert_eq!(ctx["config"]["env"]["TAB"], "a\tb");
+    assert_eq!(ctx["config"]["engine"]["compose"], "standalone");
+}
+
+#[test]
+fn a_config_that_is_not_a_regular_file_is_refused_without_blocking() {
+    let sandbox = Sandbox::new();
+    let file = sandbox.project("a", "").join("dpe.toml");
+    std::fs::remove_file(&file).unwrap();
+    let status = std::process::Command::new("mkfifo").arg(&file).status().unwrap();
+    assert!(status.success());
+    // Nobody ever writes to the FIFO: reading it would wait forever.
+    let mut child = sandbox
+        .dpe()
+        .args(["-p", "a", "context"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("dpe blocked on a FIFO dpe.toml");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        format!(
+            "error: `{}` is a FIFO (named pipe), not a configuration file\nhelp: replace it with a plain TOML file, or remove it\n",
+            file.display()
+        )
+    );
+}

@@ -61,3 +61,44 @@ fn outside_any_workspace_there_is_no_project() {
     assert!(String::from_utf8_lossy(&output.stderr)
         .starts_with("error: project `a` was asked for, but there is no workspace here"));
 }
+
+#[test]
+fn a_workspace_flag_that_is_not_a_workspace_gets_a_sane_fix() {
+    let sandbox = Sandbox::new();
+    sandbox.project("a", "");
+    let file = sandbox.write("workspace/notes.txt", "");
+    let run = |dir: &std::path::Path| {
+        let output = sandbox.dpe().arg("-C").arg(dir).arg("context").output().unwrap();
+        assert_eq!(output.status.code(), Some(1));
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    assert_eq!(
+        run(&file),
+        format!(
+            "error: workspace `{}` is not a directory\nhelp: did you mean the workspace `{}`?\n",
+            file.display(),
+            sandbox.workspace().display()
+        )
+    );
+    let missing = sandbox.path("nowhere");
+    assert_eq!(
+        run(&missing),
+        format!(
+            "error: workspace `{}` does not exist\nhelp: pass the folder holding the workspace's `dpe.toml` (`dpe -C path/to/workspace …`)\n",
+            missing.display()
+        )
+    );
+    let plain = sandbox.path("home");
+    assert_eq!(
+        run(&plain),
+        format!(
+            "error: `{}` is not a dpe workspace: it has neither `dpe.toml` nor `projects/`\nhelp: pass the folder holding the workspace's `dpe.toml`, or create `{}` to make this folder one\n",
+            plain.display(),
+            plain.join("dpe.toml").display()
+        )
+    );
+    // A folder inside a workspace points at it.
+    let inside = sandbox.workspace().join("projects/a/sub");
+    std::fs::create_dir_all(&inside).unwrap();
+    assert!(run(&inside).ends_with(&format!("help: did you mean the workspace `{}`?\n", sandbox.workspace().display())));
+}

@@ -228,6 +228,29 @@ fn unknown_project_flag_suggests_the_closest() {
 }
 
 #[test]
+fn a_project_folder_with_capitals_is_named_as_no_project_with_its_fix() {
+    let sandbox = Sandbox::new();
+    sandbox.write_exe("bin/dpe-run", TAKES_PROJECT);
+    std::fs::create_dir_all(sandbox.workspace().join("projects/AdvUpper")).unwrap();
+    let projects = sandbox.workspace().join("projects");
+    let hint = "project names are lowercase letters, digits, `-` and `_`, so `AdvUpper` is not a project: \
+                rename the folder `AdvUpper` to `advupper`";
+    let invalid =
+        format!("error: `AdvUpper` is not a valid project name\nhelp: {hint} (in `{}`)\n", projects.display());
+    for args in [&["-p", "AdvUpper", "run"][..], &["run", "AdvUpper"]] {
+        let output = run(&sandbox, args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert_eq!(stderr(&output), invalid, "{args:?}");
+    }
+    let output = run(&sandbox, &["-p", "advupper", "run"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output),
+        format!("error: no project named `advupper` in `{}`\nhelp: {hint}\n", projects.display())
+    );
+}
+
+#[test]
 fn exit_status_and_signals_pass_through() {
     let sandbox = Sandbox::new();
     sandbox.write_exe("bin/dpe-fail", "#!/bin/sh\nexit 42\n");
@@ -259,4 +282,43 @@ fn bare_dpe_lists_builtins_and_plugins() {
     // First-party plugins built beside dpe are listed too; `run` is among them.
     let plugins = text.split("\nPlugins:\n").nth(1).expect("a Plugins section");
     assert!(plugins.lines().any(|line| line.trim_start().starts_with("run ") || line.trim() == "run"), "{text}");
+}
+
+/// A Python plugin reading its context the documented way: the file in `DPE_CONTEXT_FILE` when
+/// that is set, else `DPE_CONTEXT`.
+const CONTEXT_READER: &str = "#!/usr/bin/env python3\nimport json, os\n\
+    path = os.environ.get('DPE_CONTEXT_FILE')\n\
+    ctx = json.load(open(path)) if path else json.loads(os.environ['DPE_CONTEXT'])\n\
+    print('file' if path else 'variable', ctx['project']['name'], len(ctx['config']['plugins']['big']['data']))\n";
+
+#[test]
+fn a_context_too_large_for_one_variable_reaches_plugins_and_hooks_in_a_file() {
+    let sandbox = Sandbox::new();
+    sandbox.write_exe("bin/dpe-bigctx", CONTEXT_READER);
+    // 200 KiB: past Linux's 128 KiB cap on one environment string.
+    let big = "x".repeat(200 * 1024);
+    sandbox.project("a", &format!("[plugins.big]\ndata = \"{big}\"\n"));
+    sandbox.project("small", "[plugins.big]\ndata = \"xyz\"\n");
+    let output = run(&sandbox, &["-p", "a", "bigctx"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), format!("file a {}\n", big.len()));
+    // A small context keeps the variable, as before.
+    assert_eq!(stdout(&run(&sandbox, &["-p", "small", "bigctx"])), "variable small 3\n");
+
+    // A Rust plugin reads it too (the first-party ones beside dpe): it answers --help only
+    // after reading its context.
+    let output = run(&sandbox, &["-p", "a", "gpu", "--help"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    // Hooks get it the same way, every time dpe runs them.
+    let log = sandbox.path("hook-saw");
+    let hook = format!(
+        "#!/bin/sh\n[ -z \"$DPE_CONTEXT\" ] && python3 -c 'import json,os; print(len(json.load(open(os.environ[\"DPE_CONTEXT_FILE\"]))[\"config\"][\"plugins\"][\"big\"][\"data\"]))' >> {}\n",
+        log.display()
+    );
+    sandbox.write_exe("config/hooks/pre-docker", &hook);
+    sandbox.write_exe("config/hooks/post-docker", &hook);
+    let _ = run(&sandbox, &["-p", "a", "docker", "version"]);
+    let expected = format!("{0}\n{0}\n", big.len());
+    assert_eq!(std::fs::read_to_string(&log).unwrap_or_default(), expected);
 }

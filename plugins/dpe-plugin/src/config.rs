@@ -4,7 +4,8 @@
 //! The same schema serves every layer: built-in defaults < user `config.toml` < workspace
 //! `dpe.toml` < project `dpe.toml` < command-line flags. Tables merge key by key; any other
 //! value in a later layer replaces the earlier one. Unknown keys are errors, so a typo is
-//! reported instead of silently ignored. Relative paths (`dockerfile`, `requirements`,
+//! reported instead of silently ignored, and so are values that would reach a Dockerfile, a
+//! shell line or a command line unsafely (see [`Invalid`]). Relative paths (`dockerfile`, `requirements`,
 //! `ca_certificates`, a service's `build`) are made absolute by the core against the directory
 //! of the file that declared them, so plugins always see absolute paths.
 //!
@@ -19,7 +20,7 @@ use std::collections::BTreeMap;
 pub struct Config {
     /// Base image: a Jupyter Docker Stacks shorthand (`scipy`, `datascience`, `pytorch`,
     /// `tensorflow`, `pyspark`) or any image name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "image")]
     pub image: Option<String>,
     /// A project Dockerfile; when set it replaces `image` and the package lists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -29,13 +30,13 @@ pub struct Config {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requirements: Option<String>,
     /// Extra pip requirement specifiers baked into the image.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "python_packages")]
     pub python_packages: Vec<String>,
     /// Debian/Ubuntu packages installed with apt-get into the image.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "apt_packages")]
     pub apt_packages: Vec<String>,
     /// Environment variables for builds and containers.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "env")]
     pub env: BTreeMap<String, String>,
     /// Extra container ports to publish (each gets a host port from the registry).
     #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "port_rules::port_list")]
@@ -76,7 +77,7 @@ pub struct EngineConfig {
     pub program: String,
     /// The compose program: `auto` (default: `docker compose` when the plugin answers, else
     /// `docker-compose`), `plugin` or `standalone`.
-    #[serde(default = "default_auto")]
+    #[serde(default = "default_auto", deserialize_with = "compose_program")]
     pub compose: String,
 }
 
@@ -144,14 +145,14 @@ fn default_ready_timeout() -> u64 {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "image")]
     pub image: Option<String>,
     /// A build context directory (absolute after resolution).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "env")]
     pub env: BTreeMap<String, String>,
     /// `NAME:/path` for a named volume or `./dir:/path` for a project folder.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -303,6 +304,216 @@ mod port_rules {
     }
 }
 
+// Values that end up in a generated Dockerfile, a shell line or a command argument. The schema
+// refuses them while the file is read, so toml's error names the file, line and caret; the
+// same checks serve plugins that build a `Config` in code ([`Config::check_values`]), so a
+// Dockerfile writer never has to trust its input.
+
+/// A value the schema refuses: what is wrong, and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub message: String,
+    pub help: String,
+}
+
+impl Invalid {
+    fn new(message: String, help: impl Into<String>) -> Invalid {
+        Invalid { message, help: help.into() }
+    }
+}
+
+/// `MESSAGE\nhelp: HELP`: the core splits a schema error at the `help:` line to print it as
+/// its own help.
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "{}\nhelp: {}", self.message, self.help)
+    }
+}
+
+/// The values `[engine] compose` accepts.
+pub const COMPOSE_PROGRAMS: &[&str] = &["auto", "plugin", "standalone"];
+
+/// A text shown in an error: control characters escaped, so a newline reads as `\n`.
+fn shown(text: &str) -> String {
+    text.escape_debug().to_string()
+}
+
+/// An environment variable name: POSIX's `[A-Za-z_][A-Za-z0-9_]*`. Anything else could end a
+/// Dockerfile `ENV` line early or split `--env KEY=VALUE` at the wrong `=`.
+pub fn check_env_name(key: &str) -> Result<(), Invalid> {
+    let mut chars = key.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if first_ok && chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Ok(());
+    }
+    Err(Invalid::new(
+        format!("`{}` is not a valid environment variable name", shown(key)),
+        "names use letters, digits and `_` and do not start with a digit (`MY_SETTING`)",
+    ))
+}
+
+/// An environment variable's value: one line, because a Dockerfile `ENV` line cannot hold a
+/// line break (docker's `\n` escape is not one; it stays a backslash and an `n`).
+pub fn check_env_value(key: &str, value: &str) -> Result<(), Invalid> {
+    let what = match value.chars().find(|c| matches!(c, '\n' | '\r' | '\0')) {
+        None => return Ok(()),
+        Some('\n') => "a line break",
+        Some('\r') => "a carriage return",
+        Some(_) => "a NUL character",
+    };
+    Err(Invalid::new(
+        format!("the value of environment variable `{key}` contains {what}"),
+        "keep the value on one line, or put the text in a file in the project and name that file in the variable",
+    ))
+}
+
+/// An entry of `python_packages` or `apt_packages` (named by `list`): one word that cannot be
+/// read as an option.
+pub fn check_package(list: &str, entry: &str) -> Result<(), Invalid> {
+    let help = format!(
+        "write one package name or specifier per entry, without spaces or options: `{list} = [\"{}\"]`",
+        if list == "apt_packages" { "curl" } else { "pandas>=2" }
+    );
+    if entry.is_empty() {
+        return Err(Invalid::new(format!("`{list}` has an empty entry"), help));
+    }
+    if entry.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Invalid::new(format!("`{}` in `{list}` contains whitespace", shown(entry)), help));
+    }
+    if entry.starts_with('-') {
+        return Err(Invalid::new(
+            format!("`{entry}` in `{list}` starts with `-`, so it would be read as an option"),
+            help,
+        ));
+    }
+    Ok(())
+}
+
+/// An `image`: a non-empty reference that docker cannot read as an option.
+pub fn check_image(image: &str) -> Result<(), Invalid> {
+    let help = "name an image (`python:3.12-slim`, `quay.io/jupyter/scipy-notebook`) or a Docker Stacks shorthand \
+                (`scipy`, `datascience`, `pytorch`, `tensorflow`, `pyspark`), or remove the line for the default";
+    if image.is_empty() {
+        return Err(Invalid::new("`image` is empty".to_string(), help));
+    }
+    if image.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Invalid::new(format!("image `{}` contains whitespace", shown(image)), help));
+    }
+    if image.starts_with('-') {
+        return Err(Invalid::new(
+            format!("image `{image}` starts with `-`, so docker would read it as an option"),
+            help,
+        ));
+    }
+    Ok(())
+}
+
+/// An `[engine] compose` value.
+pub fn check_compose_program(value: &str) -> Result<(), Invalid> {
+    if COMPOSE_PROGRAMS.contains(&value) {
+        return Ok(());
+    }
+    Err(Invalid::new(
+        format!("`{}` is not a compose program", shown(value)),
+        "`[engine] compose` is `auto` (the default), `plugin` (`docker compose`) or `standalone` (`docker-compose`)",
+    ))
+}
+
+impl Config {
+    /// Runs the checks the schema runs while reading, on a configuration built in code.
+    pub fn check_values(&self) -> Result<(), Invalid> {
+        self.image.as_deref().map_or(Ok(()), check_image)?;
+        check_env(&self.env)?;
+        self.python_packages.iter().try_for_each(|p| check_package("python_packages", p))?;
+        self.apt_packages.iter().try_for_each(|p| check_package("apt_packages", p))?;
+        check_compose_program(&self.engine.compose)?;
+        for service in self.services.values() {
+            service.image.as_deref().map_or(Ok(()), check_image)?;
+            check_env(&service.env)?;
+        }
+        Ok(())
+    }
+}
+
+fn check_env(env: &BTreeMap<String, String>) -> Result<(), Invalid> {
+    env.iter().try_for_each(|(key, value)| check_env_name(key).and_then(|()| check_env_value(key, value)))
+}
+
+fn image<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    let image = Option::<String>::deserialize(deserializer)?;
+    image.as_deref().map_or(Ok(()), check_image).map_err(de::Error::custom)?;
+    Ok(image)
+}
+
+fn compose_program<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let value = String::deserialize(deserializer)?;
+    check_compose_program(&value).map_err(de::Error::custom)?;
+    Ok(value)
+}
+
+fn python_packages<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    deserializer.deserialize_seq(Packages("python_packages"))
+}
+
+fn apt_packages<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    deserializer.deserialize_seq(Packages("apt_packages"))
+}
+
+/// Reads a package list entry by entry, each through [`Checked`], so an error points at the
+/// entry rather than at the whole list.
+struct Packages(&'static str);
+
+impl<'de> de::Visitor<'de> for Packages {
+    type Value = Vec<String>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of package names")
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
+        let list = self.0;
+        let mut out = Vec::new();
+        while let Some(entry) = seq.next_element_seed(Checked(|p: &str| check_package(list, p)))? {
+            out.push(entry);
+        }
+        Ok(out)
+    }
+}
+
+fn env<'de, D: Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<String, String>, D::Error> {
+    deserializer.deserialize_map(EnvTable)
+}
+
+/// Reads an `[env]` table key by key and value by value, each through [`Checked`], so an error
+/// points at the key or value at fault.
+struct EnvTable;
+
+impl<'de> de::Visitor<'de> for EnvTable {
+    type Value = BTreeMap<String, String>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a table of environment variables")
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = BTreeMap::new();
+        while let Some(key) = map.next_key_seed(Checked(check_env_name))? {
+            let value = map.next_value_seed(Checked(|value: &str| check_env_value(&key, value)))?;
+            out.insert(key, value);
+        }
+        Ok(out)
+    }
+}
+
+/// Deserialises a string and runs a check on it inside the deserialiser, where the format still
+/// knows the value's position.
+struct Checked<F>(F);
+
+impl<'de, F: FnOnce(&str) -> Result<(), Invalid>> de::DeserializeSeed<'de> for Checked<F> {
+    type Value = String;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        (self.0)(&text).map_err(de::Error::custom)?;
+        Ok(text)
+    }
+}
+
 /// The Jupyter Docker Stacks shorthands and the images they stand for.
 pub const STACK_SHORTHANDS: &[(&str, &str)] = &[
     ("scipy", "quay.io/jupyter/scipy-notebook:latest"),
@@ -367,6 +578,22 @@ mod tests {
                 format!("`[jupyter] bind` must be an IP address, not `{bad}`: use `127.0.0.1` (this machine only) or an address of one of its interfaces")
             );
         }
+    }
+
+    #[test]
+    fn checked_values_are_refused_in_json_too_and_null_image_stays_none() {
+        let err = serde_json::from_str::<Config>(r#"{"env":{"A B":"1"}}"#).unwrap_err().to_string();
+        assert!(err.starts_with("`A B` is not a valid environment variable name\nhelp: "), "{err}");
+        let err = serde_json::from_str::<Config>(r#"{"apt_packages":["-y"]}"#).unwrap_err().to_string();
+        assert!(err.starts_with("`-y` in `apt_packages` starts with `-`"), "{err}");
+        assert_eq!(serde_json::from_str::<Config>(r#"{"image":null}"#).unwrap().image, None);
+        let odd = Config {
+            env: [("_A1".to_string(), "a \"b\" $c \\ \t".to_string())].into(),
+            python_packages: vec!["pandas>=2,<3".into()],
+            ..Config::default()
+        };
+        assert_eq!(odd.check_values(), Ok(()));
+        assert_eq!(serde_json::from_str::<Config>(&serde_json::to_string(&odd).unwrap()).unwrap(), odd);
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The resolved project context dpe hands to every plugin.
 //!
 //! It travels as JSON in `DPE_CONTEXT` (and, for the most used fields, as plain `DPE_*`
-//! variables), so it works when dpe `exec`s the plugin and leaves no file behind. The JSON
-//! carries `protocol`; readers refuse a different major protocol.
+//! variables), so it works when dpe `exec`s the plugin and leaves no file behind. A context too
+//! large for one variable (a big `dpe.toml`) comes instead as an inherited in-memory file named
+//! by `DPE_CONTEXT_FILE`; [`Context::from_env`] reads either. The JSON carries `protocol`;
+//! readers refuse a different major protocol.
 
 use crate::config::Config;
 use serde::{Deserialize, Serialize};
@@ -49,10 +51,20 @@ pub struct ProjectRef {
 }
 
 impl Context {
-    /// Reads the context dpe passed in `DPE_CONTEXT`.
+    /// Reads the context dpe passed: the file named by `DPE_CONTEXT_FILE` when that is set,
+    /// else `DPE_CONTEXT`.
     pub fn from_env() -> Result<Context, String> {
-        let text = std::env::var(crate::env::CONTEXT)
-            .map_err(|_| format!("`{}` is not set: no dpe context", crate::env::CONTEXT))?;
+        use crate::env::{CONTEXT, CONTEXT_FILE};
+        if let Some(path) = std::env::var_os(CONTEXT_FILE).filter(|p| !p.is_empty()) {
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                format!("cannot read the dpe context from `{}` (`{CONTEXT_FILE}`): {e}", path.to_string_lossy())
+            })?;
+            return Context::from_json(&text);
+        }
+        let text = std::env::var(CONTEXT)
+            .ok()
+            .filter(|text| !text.is_empty())
+            .ok_or_else(|| format!("`{CONTEXT}` is not set: no dpe context"))?;
         Context::from_json(&text)
     }
 

@@ -36,8 +36,13 @@ pub const COLOR: &str = "DPE_COLOR";
 pub const JSON: &str = "DPE_JSON";
 /// `1` when hooks are skipped (`--no-hooks`). Also read.
 pub const NO_HOOKS: &str = "DPE_NO_HOOKS";
-/// The whole resolved context as JSON ([`crate::Context`]).
+/// The whole resolved context as JSON ([`crate::Context`]); empty when it comes in
+/// [`CONTEXT_FILE`] instead.
 pub const CONTEXT: &str = "DPE_CONTEXT";
+/// Set (non-empty) instead of [`CONTEXT`] when the context is too large for one environment
+/// variable: the path of a file holding the JSON (`/proc/self/fd/N`: a sealed, nameless
+/// in-memory file the process inherits, so nothing lies on disk and nothing needs removing).
+pub const CONTEXT_FILE: &str = "DPE_CONTEXT_FILE";
 
 /// Set for hooks only: the docker verb (`run`, `build`, `compose`, …).
 pub const HOOK_VERB: &str = "DPE_DOCKER_VERB";

@@ -5,6 +5,7 @@
 //! - [`context`]: the resolved project context dpe hands to every plugin;
 //! - [`config`]: the schema of `dpe.toml`, so every plugin reads a project the same way;
 //! - [`env`]: the names of the `DPE_*` environment variables;
+//! - [`names`]: what a valid plugin or project name is;
 //! - [`abi`]: the C-layout table a dynamic-library plugin exports;
 //! - [`client`]: the few calls a Rust plugin makes back into dpe (`dpe docker …`), and
 //!   [`run_plugin`], the `main` of an executable plugin;
@@ -20,6 +21,7 @@ pub mod containers;
 pub mod context;
 pub mod env;
 pub mod manifest;
+pub mod names;
 
 pub use config::Config;
 pub use context::{Context, ProjectRef};

@@ -17,7 +17,7 @@ use dpe_plugin::{Config, Context};
 use std::fs;
 use std::path::{Path, PathBuf};
 // The same quoting as the images dpe jupyter builds, so both read alike.
-use dpe_jupyter::image::{dockerfile_quote, shell_quote};
+use dpe_jupyter::image::{env_instruction, shell_quote};
 
 /// Where a rebuilt environment's files go in the output folder.
 pub const LOCK_FILE: &str = "requirements.lock";
@@ -141,7 +141,7 @@ pub fn render(inputs: &Inputs) -> String {
         if !config.env.is_empty() {
             text.push_str("\n# The project's environment variables.\n");
             for (key, value) in &config.env {
-                text.push_str(&format!("ENV {key}={}\n", dockerfile_quote(value)));
+                text.push_str(&env_instruction(key, value));
             }
         }
         let mut apt: Vec<String> = config
@@ -222,6 +222,12 @@ pub fn write(
     lock_text: &str,
     lock: &[Locked],
 ) -> Result<Vec<String>> {
+    // Nothing is written for a configuration whose values a Dockerfile cannot carry safely.
+    dpe_jupyter::image::check_values(inputs.config).map_err(|e| Failure {
+        message: e.message,
+        help: e.help,
+        code: 1,
+    })?;
     if dir.exists() && !is_replaceable(dir) {
         return Err(Failure::new(format!("`{}` exists and is not an earlier dockerfile export", dir.display()))
             .with_help("name an empty or new folder: `dpe export PROJECT --to dockerfile DIR`"));
@@ -407,6 +413,52 @@ mod tests {
         );
     }
 
+    /// The inputs of a project on the offline test image, pinned by ID.
+    fn inputs<'a>(config: &'a Config, spec: &'a Spec, probe: &'a Probe, has_local: bool) -> Inputs<'a> {
+        Inputs {
+            project: "p",
+            config,
+            spec,
+            probe,
+            base: pin_base("dpe-test/bookworm:latest", &[], "sha256:2222"),
+            stacks: false,
+            certificates: vec![],
+            has_local,
+            generated_by: "dpe export 0.1.0".into(),
+        }
+    }
+
+    #[test]
+    fn a_value_no_dockerfile_can_carry_is_refused_before_anything_is_written() {
+        let tmp = tempfile::tempdir().unwrap();
+        let context: Context = serde_json::from_value(serde_json::json!({
+            "protocol": dpe_plugin::PROTOCOL_VERSION, "dpe_version": "0.1.0", "dpe_bin": "/bin/false",
+            "plugin": "export", "workspace": null, "project": null, "config": {}, "config_files": [],
+            "state_dir": "/s", "data_dir": "/d", "config_dir": "/c", "cache_dir": "/k",
+            "verbosity": 0, "color": "never", "json": false, "no_hooks": false
+        }))
+        .unwrap();
+        let hostile: [(&str, Config); 2] = [
+            (
+                "the configuration cannot go into a Dockerfile: `A=1\\nRUN touch /x\\nENV B` is not a valid environment variable name",
+                Config { env: [("A=1\nRUN touch /x\nENV B".to_string(), "1".to_string())].into(), ..Config::default() },
+            ),
+            (
+                "the configuration cannot go into a Dockerfile: `-oAPT::Get::Foo=1` in `apt_packages` starts with `-`, so it would be read as an option",
+                Config { apt_packages: vec!["-oAPT::Get::Foo=1".into()], ..Config::default() },
+            ),
+        ];
+        for (message, config) in hostile {
+            let (spec, probe) = (spec(), probe());
+            let mut inputs = inputs(&config, &spec, &probe, false);
+            let out = tmp.path().join("out");
+            let err = write(&context, &out, &mut inputs, "", &[]).unwrap_err();
+            assert_eq!(err.message, message);
+            assert!(err.help.is_some(), "{err}");
+            assert!(!out.exists() && std::fs::read_dir(tmp.path()).unwrap().next().is_none(), "nothing written");
+        }
+    }
+
     #[test]
     fn dockerfile_pins_everything_in_dpe_order() {
         let config = Config {
@@ -416,17 +468,7 @@ mod tests {
             ..Config::default()
         };
         let (spec, probe) = (spec(), probe());
-        let inputs = Inputs {
-            project: "p",
-            config: &config,
-            spec: &spec,
-            probe: &probe,
-            base: pin_base("dpe-test/bookworm:latest", &[], "sha256:2222"),
-            stacks: false,
-            certificates: vec![],
-            has_local: true,
-            generated_by: "dpe export 0.1.0".into(),
-        };
+        let inputs = inputs(&config, &spec, &probe, true);
         let text = render(&inputs);
         assert!(text.contains("\nFROM sha256:2222\nUSER root\n"), "{text}");
         assert!(text.contains("ENV MODE=\"fast \\$x\"\n"), "{text}");

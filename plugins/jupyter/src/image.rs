@@ -106,6 +106,7 @@ pub fn plan(project: &Project, host: &Host) -> Result<Plan> {
 /// [`crate::lock::for_build`]).
 pub fn plan_with_lock(project: &Project, host: &Host, lock: Option<&Lock>) -> Result<Plan> {
     let config = &project.config;
+    check_values(config)?;
     let mut files = vec![ContextFile { name: "dpe-start".into(), bytes: START_SCRIPT.as_bytes().to_vec() }];
     let certificates = collect_certificates(&config.ca_certificates, host.ca_env.as_deref())?;
     // No project name in here: two projects with the same inputs share one image.
@@ -146,7 +147,7 @@ pub fn plan_with_lock(project: &Project, host: &Host, lock: Option<&Lock>) -> Re
 
     if user_dockerfile.is_none() {
         for (key, value) in &config.env {
-            text.push_str(&format!("ENV {key}={}\n", dockerfile_quote(value)));
+            text.push_str(&env_instruction(key, value));
         }
         let mut apt: Vec<&str> = config.apt_packages.iter().map(String::as_str).collect();
         apt.sort_unstable();
@@ -290,7 +291,7 @@ fn user_dockerfile(path: &Path) -> Result<UserDockerfile> {
     hasher.update(b"dpe-jupyter user dockerfile v1\0");
     hasher.update(text.as_bytes());
     for source in copy_sources(&text) {
-        let full = context_dir.join(&source);
+        let full = in_context(&context_dir, &source);
         hasher.update(source.as_bytes());
         hash_path(&mut hasher, &full);
     }
@@ -301,23 +302,51 @@ fn user_dockerfile(path: &Path) -> Result<UserDockerfile> {
     })
 }
 
+/// Where a COPY source is: docker reads every source inside the build context (`/etc` is
+/// `CONTEXT/etc`, `..` stops at the context's root), and so does the hash, which must never
+/// walk the host's `/`.
+fn in_context(context_dir: &Path, source: &str) -> PathBuf {
+    let mut inside = PathBuf::new();
+    for component in Path::new(source).components() {
+        match component {
+            std::path::Component::Normal(part) => inside.push(part),
+            std::path::Component::ParentDir => {
+                inside.pop();
+            }
+            _ => {}
+        }
+    }
+    context_dir.join(inside)
+}
+
+/// Hashes a COPY source as docker's build context holds it: a file by its contents, a directory
+/// by its entries (path, size and mtime of files), a symlink by its target text. Links are never
+/// followed, so a cycle (`ln -s . a`) cannot make the walk endless, and pointing a link
+/// elsewhere changes the hash as it changes the context.
 fn hash_path(hasher: &mut Sha256, path: &Path) {
-    if path.is_file() {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::symlink_metadata(path) else { return };
+    let kind = meta.file_type();
+    if kind.is_symlink() {
+        let target = std::fs::read_link(path).unwrap_or_default();
+        hasher.update(b"symlink\0");
+        hasher.update(target.as_os_str().as_bytes());
+    } else if kind.is_file() {
         if let Ok(bytes) = std::fs::read(path) {
             hasher.update((bytes.len() as u64).to_le_bytes());
             hasher.update(&bytes);
         }
-    } else if path.is_dir() {
+    } else if kind.is_dir() {
         let mut entries: Vec<PathBuf> =
             std::fs::read_dir(path).into_iter().flatten().flatten().map(|e| e.path()).collect();
         entries.sort();
         for entry in entries {
-            let Ok(meta) = entry.metadata() else { continue };
-            hasher.update(entry.to_string_lossy().as_bytes());
-            if meta.is_dir() {
+            let Ok(meta) = std::fs::symlink_metadata(&entry) else { continue };
+            hasher.update(entry.as_os_str().as_bytes());
+            if meta.is_dir() || meta.file_type().is_symlink() {
                 hash_path(hasher, &entry);
             } else {
-                use std::os::unix::fs::MetadataExt;
                 hasher.update(meta.len().to_le_bytes());
                 hasher.update(meta.mtime().to_le_bytes());
                 hasher.update(meta.mtime_nsec().to_le_bytes());
@@ -384,9 +413,28 @@ pub fn shell_quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
 }
 
-/// Quotes a value for a Dockerfile `ENV` line (which substitutes `$VARS`).
+/// Refuses a configuration holding a value no Dockerfile line can carry safely (an env name
+/// that is not one, a package or image that would be read as an option or end the line). dpe
+/// refuses these when it reads `dpe.toml`; a Dockerfile writer checks again rather than trust a
+/// `Config` built some other way.
+pub fn check_values(config: &dpe_plugin::Config) -> Result<()> {
+    config.check_values().map_err(|invalid| {
+        Error::new(format!("the configuration cannot go into a Dockerfile: {}", invalid.message))
+            .with_help(invalid.help)
+    })
+}
+
+/// A Dockerfile `ENV` line. The name must have passed [`check_values`]: it is written as it is.
+pub fn env_instruction(key: &str, value: &str) -> String {
+    format!("ENV {key}={}\n", dockerfile_quote(value))
+}
+
+/// Quotes a value for a Dockerfile `ENV` line (which substitutes `$VARS`). Inside double quotes
+/// docker's parser unescapes only `\\`, `\"` and `\$`; a line break cannot be written at all
+/// (the check refuses it), so one that slips through becomes a visible `\n`, never a new line.
 pub fn dockerfile_quote(value: &str) -> String {
-    let escaped = value.replace('\\', "\\\\").replace('"', "\\\"").replace('$', "\\$").replace('\n', "\\n");
+    let escaped =
+        value.replace('\\', "\\\\").replace('"', "\\\"").replace('$', "\\$").replace('\n', "\\n").replace('\r', "\\r");
     format!("\"{escaped}\"")
 }
 
@@ -570,6 +618,7 @@ fn shorten(text: &str) -> String {
 mod tests {
     use super::*;
     use dpe_plugin::Config;
+    use std::os::unix::fs::symlink;
 
     fn project(dir: &Path, config: Config) -> Project {
         Project { name: "p".into(), dir: dir.to_path_buf(), workspace: dir.parent().unwrap().to_path_buf(), config }
@@ -690,6 +739,55 @@ mod tests {
         std::fs::write(dir.path().join("env.yml"), "b").unwrap();
         let second = plan(&project(dir.path(), config), &host()).unwrap();
         assert_ne!(first.tag, second.tag, "a file the Dockerfile copies changed");
+    }
+
+    #[test]
+    fn values_no_dockerfile_can_carry_are_refused_before_planning() {
+        let dir = tempfile::tempdir().unwrap();
+        let hostile = [
+            Config { env: [("A=1\nRUN touch /x\nENV B".into(), "1".into())].into(), ..Config::default() },
+            Config { env: [("A".into(), "1\nRUN touch /x".into())].into(), ..Config::default() },
+            Config { python_packages: vec!["six\nRUN touch /x".into()], ..Config::default() },
+            Config { apt_packages: vec!["--allow-unauthenticated".into()], ..Config::default() },
+            Config { image: Some("x\nRUN touch /x".into()), ..Config::default() },
+            Config { image: Some(String::new()), ..Config::default() },
+        ];
+        for config in hostile {
+            let err = plan(&project(dir.path(), config.clone()), &host()).unwrap_err();
+            assert!(err.message.starts_with("the configuration cannot go into a Dockerfile: "), "{config:?}: {err}");
+            assert!(err.help.is_some(), "{err}");
+        }
+    }
+
+    #[test]
+    fn odd_but_valid_env_values_are_quoted_for_docker() {
+        assert_eq!(env_instruction("A", r#"say "hi" $HOME \ 'q'"#), "ENV A=\"say \\\"hi\\\" \\$HOME \\\\ 'q'\"\n");
+    }
+
+    #[test]
+    fn copy_sources_hash_symlinks_as_links_without_following_them() {
+        let dir = tempfile::tempdir().unwrap();
+        symlink(".", dir.path().join("a")).unwrap();
+        symlink(".", dir.path().join("b")).unwrap();
+        std::fs::create_dir(dir.path().join("data")).unwrap();
+        symlink("../a", dir.path().join("data/loop")).unwrap();
+        let dockerfile = dir.path().join("Dockerfile");
+        std::fs::write(&dockerfile, "FROM x\nCOPY . /x\nCOPY a b /y/\nCOPY a/b/a/b/data /z\n").unwrap();
+        let started = std::time::Instant::now();
+        let first = user_dockerfile(&dockerfile).unwrap().tag;
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "took {:?}", started.elapsed());
+        assert_eq!(first, user_dockerfile(&dockerfile).unwrap().tag, "deterministic");
+        std::fs::remove_file(dir.path().join("data/loop")).unwrap();
+        symlink("../b", dir.path().join("data/loop")).unwrap();
+        assert_ne!(first, user_dockerfile(&dockerfile).unwrap().tag, "a link's target is part of the context");
+    }
+
+    #[test]
+    fn copy_sources_stay_inside_the_build_context() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(in_context(dir.path(), "/etc/passwd"), dir.path().join("etc/passwd"));
+        assert_eq!(in_context(dir.path(), "../../x/./y"), dir.path().join("x/y"));
+        assert_eq!(in_context(dir.path(), "/"), dir.path());
     }
 
     #[test]

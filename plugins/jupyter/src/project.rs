@@ -86,7 +86,13 @@ fn suggestion(context: &Context, name: &str) -> String {
         .flatten()
         .filter(|e| e.path().is_dir())
         .filter_map(|e| e.file_name().to_str().map(String::from))
+        .filter(|name| dpe_plugin::names::is_valid(name))
         .collect();
+    // `AdvUpper` (a folder, but no project) for `AdvUpper` or `advupper`: say why, not "did you mean".
+    let projects_dir = context.workspace.as_ref().map(|ws| ws.join("projects"));
+    if let Some(folder) = projects_dir.and_then(|dir| dpe_plugin::names::folder_differing_in_case(&dir, name)) {
+        return dpe_plugin::names::rename_hint(&folder);
+    }
     // The closest subcommand or project wins; a tie goes to the subcommand.
     let limit = |candidate: &str| if candidate.len() <= 3 { 1 } else { 2.max(candidate.len() / 3) };
     let subcommands = SUBCOMMANDS.iter().map(|c| (edit_distance(name, c), 0, format!("`dpe jupyter {c}`")));
@@ -143,6 +149,25 @@ mod tests {
             workspace: workspace.into(),
             config: Config::default(),
         }
+    }
+
+    #[test]
+    fn a_folder_that_is_no_project_is_never_the_did_you_mean() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("projects/AdvUpper")).unwrap();
+        std::fs::create_dir_all(tmp.path().join("projects/other")).unwrap();
+        let context: Context = serde_json::from_value(serde_json::json!({
+            "protocol": dpe_plugin::PROTOCOL_VERSION, "dpe_version": "0.1.0", "dpe_bin": "/bin/false",
+            "plugin": "jupyter", "workspace": tmp.path(), "project": null, "config": {}, "config_files": [],
+            "state_dir": "/s", "data_dir": "/d", "config_dir": "/c", "cache_dir": "/k",
+            "verbosity": 0, "color": "never", "json": false, "no_hooks": false
+        }))
+        .unwrap();
+        let hint = "project names are lowercase letters, digits, `-` and `_`, so `AdvUpper` is not a project: \
+                    rename the folder `AdvUpper` to `advupper`";
+        assert_eq!(suggestion(&context, "AdvUpper"), hint);
+        assert_eq!(suggestion(&context, "advupper"), hint);
+        assert_eq!(suggestion(&context, "othr"), "did you mean `other`?");
     }
 
     #[test]

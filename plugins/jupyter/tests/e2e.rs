@@ -491,6 +491,46 @@ fn bad_input_is_one_clear_message_and_leaves_nothing() {
 }
 
 #[test]
+fn odd_but_valid_env_values_reach_the_image_intact() {
+    if !docker_available() {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let _cleanup = DockerCleanup::new(&sandbox);
+    // Quotes, `$` (never expanded), backslashes (one ends the value), runs of spaces.
+    let values = [
+        ("QUOTES", r#"say "hi" and it's done"#),
+        ("DOLLARS", "$HOME ${PATH} $(id) `id`"),
+        ("BACKSLASHES", r"a\b \\c ends\"),
+        ("SPACES", "  two  spaces  "),
+    ];
+    let mut toml = String::from("image = \"dpe-test/bookworm:latest\"\n[env]\n");
+    for (key, value) in values {
+        toml.push_str(&format!("{key} = {}\n", serde_json::to_string(value).unwrap()));
+    }
+    sandbox.project("odd_env", &toml);
+    let out = dpe(&sandbox, &["jupyter", "spec", "odd_env", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let spec: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let image = spec["image"].as_str().unwrap().to_string();
+    // The image is this test's own (its tag hashes this configuration): remove it afterwards.
+    struct RemoveImage(String);
+    impl Drop for RemoveImage {
+        fn drop(&mut self) {
+            let _ = Command::new("docker").args(["image", "rm", "-f", &self.0]).output();
+        }
+    }
+    let _image = RemoveImage(image.clone());
+    for (key, value) in values {
+        let script = format!("printf '%s' \"${key}\"");
+        let out =
+            Command::new("docker").args(["run", "--rm", "--entrypoint", "sh", &image, "-c", &script]).output().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), value, "{key}");
+    }
+}
+
+#[test]
 fn a_port_lost_to_another_program_during_docker_run_moves_to_the_next_one() {
     let Some((sandbox, _cleanup)) = setup(&["project_r"], 22200) else { return };
     // A user hook that, the first time only, grabs the port `docker run` is about to publish:
