@@ -9,6 +9,7 @@ use crate::dockerfile::{self, Inputs};
 use crate::error::{validate_project_name, Failure, Result};
 use crate::image;
 use crate::lock;
+use crate::names;
 use crate::probe;
 use crate::progress::{human_bytes, Progress, ProgressReader};
 use clap::{Parser, ValueEnum};
@@ -136,6 +137,14 @@ fn export(context: &Context, args: &ExportArgs) -> Result<()> {
         return Err(Failure::new("`--to archive` needs a file to write")
             .with_help(format!("dpe export {project} --to archive {project}.dpe"))
             .with_code(2));
+    }
+    if let (Kind::Archive, Some(tag)) = (args.to, &args.tag) {
+        // An import sets only these tags, so any other would make the archive unimportable.
+        image::check_archive_tag(&project, tag).map_err(|why| {
+            Failure::new(format!("`--tag` {why}"))
+                .with_help(format!("use `--tag dpe-export/{project}:VERSION`, or `--to image --tag {tag}` for an image of your own name"))
+                .with_code(2)
+        })?;
     }
     let spec = docker::spec(context, &project)?;
     match args.to {
@@ -325,6 +334,18 @@ fn walk(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
+/// Whether `import` will accept the project file `rel`: a name it can read, and a symlink
+/// only when it points inside the project folder (see [`names::check_link_target`]).
+fn archivable(project_dir: &Path, rel: &Path) -> std::result::Result<(), String> {
+    use std::os::unix::ffi::OsStrExt;
+    let name = names::normalize(rel.as_os_str().as_bytes()).map_err(|why| why.replace("its name", "the name"))?;
+    match fs::read_link(project_dir.join(rel)) {
+        Ok(target) => names::check_link_target(&name, target.as_os_str().as_bytes())
+            .map_err(|why| format!("is a symlink to `{}`: {}", target.display(), why.replacen("it ", "", 1))),
+        Err(_) => Ok(()),
+    }
+}
+
 fn export_archive(
     context: &Context,
     spec: &Spec,
@@ -359,6 +380,13 @@ fn export_archive(
         .filter(|rel| {
             let path = project_dir.join(rel);
             !same(&path, temp.path()) && !same(&path, file)
+        })
+        .filter(|rel| match archivable(project_dir, rel) {
+            Ok(()) => true,
+            Err(why) => {
+                eprintln!("dpe: not archived: `{}` {why} (an import refuses it)", rel.display());
+                false
+            }
         })
         .collect();
     let created = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
