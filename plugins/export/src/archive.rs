@@ -377,10 +377,12 @@ fn pass<R: Read>(
         let looped = members();
         let filtered = feed.map(|feed| feed.close(looped.is_ok()));
         match (looped, filtered) {
-            // The filter stopped reading because it refused the stream: its reason is the one.
+            (Ok(()), None | Some(Ok(()))) => Ok(()),
+            // A refused image stream is the reason, whether the loop then stopped because the
+            // filter stopped reading or failed on the same bytes for a lesser one (a checksum).
+            (_, Some(Err(reason @ Damage::Unsafe(_)))) => Err(reason),
             (Err(Damage::Io(e)), Some(Err(reason))) if e.kind() == io::ErrorKind::BrokenPipe => Err(reason),
             (Err(damage), _) | (Ok(()), Some(Err(damage))) => Err(damage),
-            (Ok(()), _) => Ok(()),
         }
     })?;
     drain_to_end(archive.into_inner())?;
@@ -808,6 +810,11 @@ mod tests {
 
     /// A project folder and an archive of it with a 3 MiB "image" in 1 MiB parts.
     fn sample() -> (tempfile::TempDir, PathBuf, Vec<u8>) {
+        sample_with(&[&manifest().image, &manifest().environment_image])
+    }
+
+    /// [`sample`] with an image stream naming `tags`.
+    fn sample_with(tags: &[&str]) -> (tempfile::TempDir, PathBuf, Vec<u8>) {
         let dir = tempfile::tempdir().unwrap();
         let project = dir.path().join("project");
         fs::create_dir_all(project.join("notebooks")).unwrap();
@@ -816,7 +823,7 @@ mod tests {
         std::os::unix::fs::symlink("notebooks/a.ipynb", project.join("latest")).unwrap();
         let files: Vec<PathBuf> =
             ["dpe.toml", "latest", "notebooks", "notebooks/a.ipynb"].iter().map(PathBuf::from).collect();
-        let image = save_stream_sample();
+        let image = save_stream_sample(tags);
         let mut writer = ArchiveWriter::new(Vec::new(), &manifest()).unwrap();
         writer.chunk = 1 << 20;
         writer.append_project(&project, &files).unwrap();
@@ -826,10 +833,9 @@ mod tests {
     }
 
     /// A `docker save`-like stream: a 3 MiB blob and a manifest.json with the archive's tags.
-    fn save_stream_sample() -> Vec<u8> {
+    fn save_stream_sample(tags: &[&str]) -> Vec<u8> {
         let blob: Vec<u8> = (0..3u32 << 20).map(|i| (i % 251) as u8).collect();
-        let tags =
-            format!(r#"[{{"Config":"blob","RepoTags":["{}","{}"]}}]"#, manifest().image, manifest().environment_image);
+        let tags = serde_json::json!([{"Config": "blob", "RepoTags": tags}]).to_string();
         let mut builder = tar::Builder::new(Vec::new());
         for (name, bytes) in [("blob", &blob[..]), ("manifest.json", tags.as_bytes())] {
             let mut header = tar::Header::new_gnu();
@@ -852,7 +858,10 @@ mod tests {
         let path = write(dir.path(), "a.dpe", &bytes);
         let verified = verify(&path).unwrap();
         assert_eq!(verified.manifest, manifest());
-        assert_eq!(verified.image_bytes, save_stream_sample().len() as u64);
+        assert_eq!(
+            verified.image_bytes,
+            save_stream_sample(&[&manifest().image, &manifest().environment_image]).len() as u64
+        );
         assert_eq!(verified.sums.keys().filter(|k| k.starts_with(IMAGE_PREFIX)).count(), 4);
         assert_eq!(verified.project_files, ["dpe.toml", "latest", "notebooks", "notebooks/a.ipynb"]);
         assert_eq!(verified.file_sha256, hex(&Sha256::digest(&bytes)));
@@ -868,7 +877,7 @@ mod tests {
             entry.read_to_end(&mut data).unwrap();
             members.push((entry.path().unwrap().to_string_lossy().into_owned(), data));
         }
-        let sample = save_stream_sample();
+        let sample = save_stream_sample(&[&manifest().image, &manifest().environment_image]);
         let mut original = tar::Archive::new(&sample[..]);
         for (entry, (name, data)) in original.entries().unwrap().zip(&members) {
             let mut entry = entry.unwrap();
@@ -879,6 +888,30 @@ mod tests {
         assert_eq!(members.len(), 2);
         assert_eq!(fs::read_to_string(out.join("notebooks/a.ipynb")).unwrap(), "{\"cells\": []}");
         assert_eq!(fs::read_link(out.join("latest")).unwrap(), Path::new("notebooks/a.ipynb"));
+    }
+
+    #[test]
+    fn a_file_swapped_after_verifying_loads_nothing_it_did_not_check() {
+        // The file verified, then replaced by one whose image stream tags `python:3`: the
+        // second pass refuses it, and what reached the sink is no loadable stream naming it.
+        let (dir, _project, bytes) = sample();
+        let path = write(dir.path(), "a.dpe", &bytes);
+        let verified = verify(&path).unwrap();
+        let (_other, _project, swapped) = sample_with(&[&manifest().image, "python:3"]);
+        fs::write(&path, &swapped).unwrap();
+        let mut sink = Vec::new();
+        let out = dir.path().join("out");
+        match unpack(&path, &verified, &out, &mut sink, "loading") {
+            Err(Damage::Unsafe(message)) => {
+                assert!(message.starts_with("its image stream would tag `python:3`"), "{message}")
+            }
+            other => panic!("a swapped file was unpacked: {other:?}"),
+        }
+        assert!(!String::from_utf8_lossy(&sink).contains("python:3"));
+        // The stream was broken off: a tar reader fails on it instead of seeing a clean end.
+        let mut reader = tar::Archive::new(&sink[..]);
+        let read_all = reader.entries().unwrap().try_for_each(|entry| entry.map(|_| ()));
+        assert!(read_all.is_err());
     }
 
     #[test]

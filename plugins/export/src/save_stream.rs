@@ -26,10 +26,33 @@ const NAME_ANNOTATION: &str = "io.containerd.image.name";
 const REF_ANNOTATION: &str = "org.opencontainers.image.ref.name";
 
 /// Reads the `docker save` stream `input`, refusing anything but files, folders and links that
-/// stay inside, and any tag outside `allowed`; writes the same members to `output`.
+/// stay inside, and any tag outside `allowed`; writes the same members to `output`. When it
+/// refuses (or `input` fails), what was written is followed by a block no tar reader accepts,
+/// so a `docker load` reading `output` fails instead of loading the checked part.
 pub fn filter(input: &mut dyn Read, output: &mut dyn Write, allowed: &[String]) -> Result<(), Damage> {
     let mut archive = tar::Archive::new(input);
     let mut builder = tar::Builder::new(output);
+    match copy_members(&mut archive, &mut builder, allowed) {
+        Ok(()) => {
+            builder.into_inner()?.flush()?;
+            // What follows the end marker is ignored by `docker load` too; read it so the
+            // sending side is never cut off.
+            io::copy(&mut archive.into_inner(), &mut io::sink())?;
+            Ok(())
+        }
+        Err(damage) => {
+            let _ = builder.get_mut().write_all(&[0xff; 512]);
+            let _ = builder.get_mut().flush();
+            Err(damage)
+        }
+    }
+}
+
+fn copy_members(
+    archive: &mut tar::Archive<&mut dyn Read>,
+    builder: &mut tar::Builder<&mut dyn Write>,
+    allowed: &[String],
+) -> Result<(), Damage> {
     let mut seen = HashSet::new();
     let mut not_folders = HashSet::new();
     for (count, entry) in archive.entries()?.enumerate() {
@@ -96,7 +119,6 @@ pub fn filter(input: &mut dyn Read, output: &mut dyn Write, allowed: &[String]) 
             }
         }
     }
-    builder.into_inner()?.flush()?;
     Ok(())
 }
 

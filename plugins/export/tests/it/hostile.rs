@@ -5,7 +5,7 @@
 //! and projects folders included, holds exactly what it held before).
 
 use crate::support::*;
-use dpe_testkit::{docker_available, set_mode, Sandbox};
+use dpe_testkit::{docker_available, set_mode, DockerCleanup, Sandbox};
 use sha2::{Digest, Sha256};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -297,6 +297,7 @@ fn an_archive_may_promise_only_its_own_tags() {
 #[test]
 fn a_foreign_image_tag_is_refused_and_left_untouched() {
     let (sandbox, _canary) = sandbox_with_canary();
+    let _cleanup = DockerCleanup::new(&sandbox);
     let victim = format!("dpe-hostile-test/victim-{}:1", sandbox.id());
     let mut victim_id = None;
     let project = format!("hostile-{}", sandbox.id());
