@@ -145,12 +145,10 @@ fn own_stream() -> Vec<u8> {
     save_stream(&[IMAGE, &format!("{IMAGE}-environment")])
 }
 
-/// The cases on the project files: (name, members, the refusal's detail).
-fn file_cases(canary: &Path) -> Vec<(&'static str, Vec<Raw>, String)> {
-    use tar::EntryType::{Block, Char, Fifo, Link, Symlink};
+/// The cases on links: (name, members, the refusal's detail).
+fn link_cases(canary: &Path) -> Vec<(&'static str, Vec<Raw>, String)> {
+    use tar::EntryType::Symlink;
     let canary = canary.to_str().unwrap();
-    let mut huge = file("project/big.bin", "");
-    huge.declared = Some(2 << 40);
     vec![
         (
             "symlink out, then a file of the same name with a trailing slash",
@@ -182,6 +180,16 @@ fn file_cases(canary: &Path) -> Vec<(&'static str, Vec<Raw>, String)> {
             vec![folder("project/a/"), link("project/a/l", Symlink, "b/../../../canary")],
             "member `project/a/l` is refused: its link target climbs with `..` after a name".into(),
         ),
+    ]
+}
+
+/// The cases on names, types and sizes: (name, members, the refusal's detail).
+fn name_cases(canary: &Path) -> Vec<(&'static str, Vec<Raw>, String)> {
+    use tar::EntryType::{Block, Char, Fifo, Link};
+    let canary = canary.to_str().unwrap();
+    let mut huge = file("project/big.bin", "");
+    huge.declared = Some(2 << 40);
+    vec![
         (
             "hard link to outside",
             vec![link("project/x", Link, &format!("{canary}/keep.txt"))],
@@ -238,7 +246,8 @@ fn file_cases(canary: &Path) -> Vec<(&'static str, Vec<Raw>, String)> {
 #[test]
 fn crafted_project_members_are_refused_and_nothing_is_written_outside() {
     let (sandbox, canary) = sandbox_with_canary();
-    let cases = file_cases(&canary);
+    let mut cases = link_cases(&canary);
+    cases.extend(name_cases(&canary));
     for (name, members, detail) in &cases {
         let bytes = archive(&manifest(PROJECT, IMAGE), members, &own_stream());
         refused(&sandbox, name, &bytes, detail);
