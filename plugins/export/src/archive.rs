@@ -502,6 +502,8 @@ struct Layout {
     listed: Option<String>,
     /// Project members that are not folders (files and symlinks), without the prefix.
     leaves: HashSet<String>,
+    /// Project folders so far, named or implied by a member below them.
+    folders: HashSet<String>,
     names: HashSet<String>,
     members: u64,
     declared: u64,
@@ -601,6 +603,10 @@ impl Layout {
                 "lies below `{PROJECT_PREFIX}{above}`, which is a file or a symlink: unpacking it could write through the link"
             ));
         }
+        if member.entry_type != tar::EntryType::Directory && self.folders.contains(rel) {
+            return Err("would replace a folder that earlier members lie in".to_string());
+        }
+        self.folders.extend(names::ancestors(rel).map(str::to_string));
         match member.entry_type {
             tar::EntryType::Regular | tar::EntryType::Directory => {}
             tar::EntryType::Symlink => {
@@ -616,7 +622,9 @@ impl Layout {
                 ))
             }
         }
-        if member.entry_type != tar::EntryType::Directory {
+        if member.entry_type == tar::EntryType::Directory {
+            self.folders.insert(rel.to_string());
+        } else {
             self.leaves.insert(rel.to_string());
         }
         Ok(())

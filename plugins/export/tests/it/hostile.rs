@@ -176,6 +176,11 @@ fn link_cases(canary: &Path) -> Vec<(&'static str, Vec<Raw>, String)> {
             "member `project/f/x` lies below `project/f`, which is a file or a symlink: unpacking it could write through the link".into(),
         ),
         (
+            "a file in a folder, then a symlink replacing that folder",
+            vec![file("project/d/x", "x"), link("project/d", Symlink, "x")],
+            "member `project/d` would replace a folder that earlier members lie in".into(),
+        ),
+        (
             "symlink climbing out after a name",
             vec![folder("project/a/"), link("project/a/l", Symlink, "b/../../../canary")],
             "member `project/a/l` is refused: its link target climbs with `..` after a name".into(),
@@ -255,7 +260,7 @@ fn crafted_project_members_are_refused_and_nothing_is_written_outside() {
         assert_eq!(fs::metadata(&canary).unwrap().permissions().mode() & 0o777, 0o755, "case {name}");
     }
     // The count is quoted in the issue's closing note: keep it in step with the cases.
-    assert_eq!(cases.len(), 16);
+    assert_eq!(cases.len(), 17);
 }
 
 #[test]
@@ -264,12 +269,52 @@ fn an_oversized_manifest_or_checksum_list_is_refused_before_it_is_read() {
     let mut builder = tar::Builder::new(Vec::new());
     append_raw(&mut builder, &Raw { declared: Some(1 << 30), ..file("dpe-archive.json", "{}") });
     let bytes = zstd::encode_all(&builder.into_inner().unwrap()[..], 1).unwrap();
-    refused(
-        &sandbox,
-        "huge manifest",
-        &bytes,
-        "member `dpe-archive.json` declares 1.0 GiB, over the 16.0 MiB it may have",
-    );
+    let detail = "member `dpe-archive.json` declares 1.0 GiB, over the 16.0 MiB it may have";
+    refused(&sandbox, "huge manifest", &bytes, detail);
+    let mut builder = tar::Builder::new(Vec::new());
+    append_raw(&mut builder, &file("dpe-archive.json", &manifest(PROJECT, IMAGE).to_string()));
+    append_raw(&mut builder, &Raw { data: own_stream(), ..file("image/docker-save.tar.00000", "") });
+    append_raw(&mut builder, &Raw { declared: Some(1 << 30), ..file("dpe-archive.sha256", "") });
+    let bytes = zstd::encode_all(&builder.into_inner().unwrap()[..], 1).unwrap();
+    let detail = "member `dpe-archive.sha256` declares 1.0 GiB, over the 256.0 MiB it may have";
+    refused(&sandbox, "huge checksum list", &bytes, detail);
+}
+
+/// Every place `docker load` takes tags from is checked, however it is spelt.
+#[test]
+fn foreign_tags_anywhere_in_the_image_stream_are_refused() {
+    let (sandbox, _canary) = sandbox_with_canary();
+    let stream = |members: &[Raw]| {
+        let mut builder = tar::Builder::new(Vec::new());
+        members.iter().for_each(|raw| append_raw(&mut builder, raw));
+        builder.into_inner().unwrap()
+    };
+    let detail = "its image stream would tag `python:3`, but an archive may only set its own tags (`dpe-export/hostile:latest` and `dpe-export/hostile:latest-environment`)";
+    let index = r#"{"manifests":[{"annotations":{"io.containerd.image.name":"docker.io/library/python:3"}}]}"#;
+    let cases = [
+        ("legacy repositories file", stream(&[file("repositories", r#"{"python":{"3":"abc"}}"#)]), detail.to_string()),
+        (
+            "OCI index annotation",
+            stream(&[file("index.json", index)]),
+            detail.replace("`python:3`", "`docker.io/library/python:3`"),
+        ),
+        (
+            "lower-case key and ./ spelling",
+            stream(&[file("./manifest.json", &format!(r#"[{{"RepoTags":["{IMAGE}"],"repotags":["python:3"]}}]"#))]),
+            detail.to_string(),
+        ),
+        (
+            "manifest.json as a link to an unchecked file",
+            stream(&[
+                file("blob", r#"[{"RepoTags":["python:3"]}]"#),
+                link("manifest.json", tar::EntryType::Symlink, "blob"),
+            ]),
+            "the image stream's member `manifest.json` names tags but is not a plain file".to_string(),
+        ),
+    ];
+    for (name, stream, detail) in &cases {
+        refused(&sandbox, name, &archive(&manifest(PROJECT, IMAGE), &[], stream), detail);
+    }
 }
 
 #[test]
