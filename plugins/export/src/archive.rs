@@ -343,7 +343,7 @@ fn pass<R: Read>(
     let mut layout = Layout::default();
     let mut image_bytes = 0;
     let mut project_files = Vec::new();
-    std::thread::scope(|scope| {
+    let (manifest, sums) = std::thread::scope(|scope| {
         let mut sink = Some(image_sink);
         let mut feed: Option<ImageFeed> = None;
         let mut members = || -> Result<(), Damage> {
@@ -374,19 +374,22 @@ fn pass<R: Read>(
             }
             Ok(())
         };
-        let looped = members();
+        // The image stream is ended cleanly (so `docker load` may load it) only once the whole
+        // archive, its end and its checksum list included, has passed.
+        let looped = members().and_then(|()| {
+            drain_to_end(archive.into_inner())?;
+            layout.finish()
+        });
         let filtered = feed.map(|feed| feed.close(looped.is_ok()));
         match (looped, filtered) {
-            (Ok(()), None | Some(Ok(()))) => Ok(()),
+            (Ok(found), None | Some(Ok(()))) => Ok(found),
             // A refused image stream is the reason, whether the loop then stopped because the
             // filter stopped reading or failed on the same bytes for a lesser one (a checksum).
             (_, Some(Err(reason @ Damage::Unsafe(_)))) => Err(reason),
             (Err(Damage::Io(e)), Some(Err(reason))) if e.kind() == io::ErrorKind::BrokenPipe => Err(reason),
-            (Err(damage), _) | (Ok(()), Some(Err(damage))) => Err(damage),
+            (Err(damage), _) | (Ok(_), Some(Err(damage))) => Err(damage),
         }
     })?;
-    drain_to_end(archive.into_inner())?;
-    let (manifest, sums) = layout.finish()?;
     Ok(Passed { manifest, sums, image_bytes, project_files })
 }
 
