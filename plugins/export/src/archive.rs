@@ -15,6 +15,12 @@
 //! changed; [`unpack`] reads it again, writing and loading, and checks every member once more
 //! (the file could have changed in between). To inspect one by hand:
 //! `zstd -dc FILE | tar -t`, and `zstd -dc FILE | tar -xO 'image/*' | docker load`.
+//!
+//! An archive comes from someone else, so both passes treat it as hostile: names are
+//! normalised before any rule ([`crate::names`]), members that could land or link outside,
+//! special files and sizes over the caps are refused (`Layout`), files are written by
+//! [`crate::extract`] without following links, and the image stream reaches `docker load` only
+//! through [`crate::save_stream::filter`], which lets it set no tag but the manifest's own.
 
 use crate::extract::Tree;
 use crate::image;
