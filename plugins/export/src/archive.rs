@@ -15,14 +15,25 @@
 //! changed; [`unpack`] reads it again, writing and loading, and checks every member once more
 //! (the file could have changed in between). To inspect one by hand:
 //! `zstd -dc FILE | tar -t`, and `zstd -dc FILE | tar -xO 'image/*' | docker load`.
+//!
+//! An archive comes from someone else, so both passes treat it as hostile: names are
+//! normalised before any rule ([`crate::names`]), members that could land or link outside,
+//! special files and sizes over the caps are refused (`Layout`), files are written by
+//! [`crate::extract`] without following links, and the image stream reaches `docker load` only
+//! through [`crate::save_stream::filter`], which lets it set no tag but the manifest's own.
 
-use crate::progress::{Progress, ProgressReader};
+use crate::extract::Tree;
+use crate::image;
+use crate::names;
+use crate::progress::{human_bytes, Progress, ProgressReader};
+use crate::save_stream;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::io::{self, Read, Write};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 pub const MANIFEST_NAME: &str = "dpe-archive.json";
 pub const CHECKSUMS_NAME: &str = "dpe-archive.sha256";
@@ -179,13 +190,21 @@ impl<W: Write> ArchiveWriter<W> {
     }
 }
 
+/// Caps on what one archive may make this machine read and hold. They are checked on the
+/// sizes the members declare, before their content is read, and are far above what
+/// `dpe export` writes for real projects.
+pub const MAX_MEMBERS: u64 = 1_000_000;
+pub const MAX_TOTAL_BYTES: u64 = 1 << 40;
+const MAX_MANIFEST_BYTES: u64 = 16 << 20;
+const MAX_CHECKSUMS_BYTES: u64 = 256 << 20;
+
 /// What [`verify`] found: a sound archive.
 #[derive(Debug)]
 pub struct Verified {
     pub manifest: Manifest,
     /// sha256 of the file itself, as `sha256sum` prints it.
     pub file_sha256: String,
-    /// Member path → sha256, from the archive's own list (all of which matched).
+    /// Member path (normalised) → sha256, from the archive's own list (all of which matched).
     pub sums: BTreeMap<String, String>,
     /// Bytes of the `docker save` stream.
     pub image_bytes: u64,
@@ -200,6 +219,9 @@ pub enum Damage {
     Io(io::Error),
     /// Truncated, not zstd, not tar, checksums wrong, members out of place.
     Broken(String),
+    /// Crafted to do harm, or indistinguishable from it: a member that would land or link
+    /// outside, a special file, an image tag the archive may not set, a size over the caps.
+    Unsafe(String),
 }
 
 impl From<io::Error> for Damage {
@@ -230,113 +252,73 @@ pub fn peek_manifest(path: &Path) -> Result<Manifest, Damage> {
     }
 }
 
-/// Reads the whole archive at `path` and checks its structure and every checksum, changing
-/// nothing. The expensive part is one decompression pass.
+/// Reads the whole archive at `path` and checks its structure, every checksum and the image
+/// stream's tags, changing nothing. The expensive part is one decompression pass.
 pub fn verify(path: &Path) -> Result<Verified, Damage> {
     let file = fs::File::open(path).map_err(Damage::Io)?;
     let size = file.metadata().map_err(Damage::Io)?.len();
     let mut progress = Progress::new("verifying", Some(size));
     let mut outer = HashReader::new(ProgressReader { inner: file, progress: &mut progress });
-    let mut archive = open_tar(&mut outer)?;
-    let mut layout = Layout::default();
-    let mut image_bytes = 0;
-    let mut project_files = Vec::new();
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        let member = layout.classify(&mut entry)?;
-        let mut hasher = HashReader::new(&mut entry);
+    let archive = open_tar(&mut outer)?;
+    let mut hash_only = |member: &Member, content: &mut dyn Read| -> Result<String, Damage> {
+        let mut hasher = HashReader::new(content);
         io::copy(&mut hasher, &mut io::sink())?;
-        match &member.kind {
-            Kind::Image => image_bytes += hasher.count,
-            Kind::Project(rel) => project_files.push(rel.clone()),
-            _ => {}
-        }
-        let digest = member.digest.clone().unwrap_or_else(|| hasher.hex());
-        layout.record(&member, digest);
-    }
-    drain_to_end(archive.into_inner())?;
-    let (manifest, sums) = layout.finish()?;
+        Ok(member.digest.clone().unwrap_or_else(|| hasher.hex()))
+    };
+    let passed = pass(archive, &mut io::sink(), &mut hash_only, None)?;
     let file_sha256 = outer.hex();
     progress.finish();
-    Ok(Verified { manifest, file_sha256, sums, image_bytes, project_files })
+    Ok(Verified {
+        manifest: passed.manifest,
+        file_sha256,
+        sums: passed.sums,
+        image_bytes: passed.image_bytes,
+        project_files: passed.project_files,
+    })
 }
 
 /// Reads the archive again: writes `project/` into `project_dir` (created; it must not exist
-/// yet) and streams the image parts into `image_sink`, checking each member against the sums
-/// [`verify`] read. Returns the number of image bytes written.
+/// yet) without following links, and streams the image through [`save_stream::filter`] into
+/// `image_sink`, checking each member against the sums [`verify`] read. Returns the number of
+/// image bytes read. On failure the stream sent to `image_sink` is made invalid, so a `docker
+/// load` reading it loads nothing.
 pub fn unpack(
     path: &Path,
     verified: &Verified,
     project_dir: &Path,
-    image_sink: &mut dyn Write,
+    image_sink: &mut (dyn Write + Send),
     label: &str,
 ) -> Result<u64, Damage> {
     let file = fs::File::open(path).map_err(Damage::Io)?;
     let size = file.metadata().map_err(Damage::Io)?.len();
     let mut progress = Progress::new(label, Some(size));
     let mut reader = ProgressReader { inner: file, progress: &mut progress };
-    let mut archive = open_tar(&mut reader)?;
-    fs::create_dir(project_dir).map_err(Damage::Io)?;
-    let mut layout = Layout::default();
-    let mut image_bytes = 0;
-    let mut directories = Vec::new();
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        let member = layout.classify(&mut entry)?;
-        let digest = match &member.kind {
-            Kind::Image => {
-                let mut hasher = HashReader::new(&mut entry);
-                image_bytes += io::copy(&mut hasher, image_sink).map_err(|e| {
-                    Damage::Io(io::Error::new(e.kind(), format!("streaming the image into `docker load` failed: {e}")))
-                })?;
-                hasher.hex()
+    let archive = open_tar(&mut reader)?;
+    let mut tree = Tree::create(project_dir).map_err(Damage::Io)?;
+    let mut write = |member: &Member, content: &mut dyn Read| -> Result<String, Damage> {
+        let Kind::Project(rel) = &member.kind else { unreachable!("only project members are written") };
+        let failed = |e: io::Error| Damage::Unsafe(format!("member `{}` cannot be unpacked safely: {e}", member.path));
+        match member.entry_type {
+            tar::EntryType::Directory => {
+                tree.dir(rel, member.mode, member.mtime).map_err(failed)?;
+                Ok(hex(&Sha256::digest(b"")))
             }
-            Kind::Project(rel) => {
-                let dest = project_dir.join(rel);
-                let header = entry.header().clone();
-                let mtime = header.mtime().unwrap_or(0);
-                let mode = header.mode().unwrap_or(0o644) & 0o777;
-                match header.entry_type() {
-                    tar::EntryType::Directory => {
-                        fs::create_dir_all(&dest).map_err(Damage::Io)?;
-                        directories.push((dest, mode, mtime));
-                        hex(&Sha256::digest(b""))
-                    }
-                    tar::EntryType::Symlink => {
-                        let target = entry.link_name()?.unwrap_or_default().into_owned();
-                        std::os::unix::fs::symlink(&target, &dest).map_err(Damage::Io)?;
-                        member.digest.clone().unwrap_or_default()
-                    }
-                    _ => {
-                        let mut out = fs::File::create(&dest).map_err(Damage::Io)?;
-                        let mut hasher = HashReader::new(&mut entry);
-                        io::copy(&mut hasher, &mut out).map_err(Damage::Io)?;
-                        use std::os::unix::fs::PermissionsExt;
-                        out.set_permissions(fs::Permissions::from_mode(mode)).map_err(Damage::Io)?;
-                        let _ = out.set_modified(time_of(mtime));
-                        hasher.hex()
-                    }
-                }
+            tar::EntryType::Symlink => {
+                let target = String::from_utf8_lossy(member.link.as_deref().unwrap_or_default()).into_owned();
+                tree.symlink(rel, Path::new(&target)).map_err(failed)?;
+                Ok(member.digest.clone().unwrap_or_default())
             }
-            Kind::Manifest | Kind::Checksums => member.digest.clone().unwrap_or_default(),
-        };
-        if member.kind != Kind::Checksums && verified.sums.get(&member.path) != Some(&digest) {
-            return Err(Damage::Broken(format!("`{}` changed since it was verified", member.path)));
+            _ => {
+                let mut hasher = HashReader::new(content);
+                tree.file(rel, member.mode, member.mtime, &mut hasher).map_err(failed)?;
+                Ok(hasher.hex())
+            }
         }
-        layout.record(&member, digest);
-    }
-    drain_to_end(archive.into_inner())?;
-    layout.finish()?;
-    // Directory modes and times last: writing their files touched them.
-    for (dir, mode, mtime) in directories.into_iter().rev() {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = fs::set_permissions(&dir, fs::Permissions::from_mode(mode | 0o700));
-        if let Ok(handle) = fs::File::open(&dir) {
-            let _ = handle.set_modified(time_of(mtime));
-        }
-    }
+    };
+    let passed = pass(archive, image_sink, &mut write, Some(&verified.sums))?;
+    tree.finish().map_err(Damage::Io)?;
     progress.finish();
-    Ok(image_bytes)
+    Ok(passed.image_bytes)
 }
 
 type Decoder<R> = zstd::Decoder<'static, io::BufReader<R>>;
@@ -344,6 +326,153 @@ type Decoder<R> = zstd::Decoder<'static, io::BufReader<R>>;
 fn open_tar<R: Read>(reader: R) -> Result<tar::Archive<Decoder<R>>, Damage> {
     let decoder = zstd::Decoder::new(reader).map_err(|e| Damage::Broken(format!("not a zstd stream: {e}")))?;
     Ok(tar::Archive::new(decoder))
+}
+
+/// What one pass over an archive found.
+struct Passed {
+    manifest: Manifest,
+    sums: BTreeMap<String, String>,
+    image_bytes: u64,
+    project_files: Vec<String>,
+}
+
+/// One pass over `archive`, shared by [`verify`] and [`unpack`]: checks the layout; hands every
+/// project member to `project`, which returns its digest; streams the image parts through
+/// [`save_stream::filter`] into `image_sink`; compares every digest with `expected` (the sums
+/// of an earlier pass), when given, and in the end with the archive's own list.
+fn pass<R: Read>(
+    mut archive: tar::Archive<Decoder<R>>,
+    image_sink: &mut (dyn Write + Send),
+    project: &mut dyn FnMut(&Member, &mut dyn Read) -> Result<String, Damage>,
+    expected: Option<&BTreeMap<String, String>>,
+) -> Result<Passed, Damage> {
+    let mut layout = Layout::default();
+    let mut image_bytes = 0;
+    let mut project_files = Vec::new();
+    let (manifest, sums) = std::thread::scope(|scope| {
+        let mut sink = Some(image_sink);
+        let mut feed: Option<ImageFeed> = None;
+        let mut members = || -> Result<(), Damage> {
+            for entry in archive.entries()? {
+                let mut entry = entry?;
+                let member = layout.classify(&mut entry)?;
+                let digest = match &member.kind {
+                    Kind::Image => {
+                        if feed.is_none() {
+                            let promised = layout.promised_tags();
+                            feed = Some(ImageFeed::start(scope, promised, sink.take().expect("one image stream")));
+                        }
+                        let (digest, count) = feed.as_mut().expect("started").copy(&mut entry)?;
+                        image_bytes += count;
+                        digest
+                    }
+                    Kind::Project(rel) => {
+                        project_files.push(rel.clone());
+                        project(&member, &mut entry)?
+                    }
+                    Kind::Manifest | Kind::Checksums => member.digest.clone().unwrap_or_default(),
+                };
+                let changed = expected.is_some_and(|sums| sums.get(&member.path) != Some(&digest));
+                if member.kind != Kind::Checksums && changed {
+                    return Err(Damage::Broken(format!("`{}` changed since it was verified", member.path)));
+                }
+                layout.record(&member, digest);
+            }
+            Ok(())
+        };
+        // The image stream is ended cleanly (so `docker load` may load it) only once the whole
+        // archive, its end and its checksum list included, has passed.
+        let looped = members().and_then(|()| {
+            drain_to_end(archive.into_inner())?;
+            layout.finish()
+        });
+        let filtered = feed.map(|feed| feed.close(looped.is_ok()));
+        match (looped, filtered) {
+            (Ok(found), None | Some(Ok(()))) => Ok(found),
+            // A refused image stream is the reason, whether the loop then stopped because the
+            // filter stopped reading or failed on the same bytes for a lesser one (a checksum).
+            (_, Some(Err(reason @ Damage::Unsafe(_)))) => Err(reason),
+            (Err(Damage::Io(e)), Some(Err(reason))) if e.kind() == io::ErrorKind::BrokenPipe => Err(reason),
+            (Err(damage), _) | (Ok(_), Some(Err(damage))) => Err(damage),
+        }
+    })?;
+    Ok(Passed { manifest, sums, image_bytes, project_files })
+}
+
+/// The image parts, concatenated, fed to [`save_stream::filter`] on a thread of its own (the
+/// filter pulls a tar stream while the archive's parts arrive one member at a time).
+struct ImageFeed<'scope> {
+    sender: mpsc::SyncSender<Option<Vec<u8>>>,
+    worker: std::thread::ScopedJoinHandle<'scope, Result<(), Damage>>,
+}
+
+impl<'scope> ImageFeed<'scope> {
+    fn start<'env>(
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        promised: Vec<String>,
+        sink: &'scope mut (dyn Write + Send),
+    ) -> ImageFeed<'scope> {
+        let (sender, receiver) = mpsc::sync_channel(4);
+        let worker = scope.spawn(move || {
+            let mut input = ChannelReader { receiver, chunk: Vec::new(), at: 0, ended: false };
+            save_stream::filter(&mut input, sink, &promised)
+        });
+        ImageFeed { sender, worker }
+    }
+
+    /// Sends one image part; returns its sha256 and size. A `BrokenPipe` error means the
+    /// filter stopped (see [`ImageFeed::close`] for why).
+    fn copy(&mut self, part: &mut dyn Read) -> Result<(String, u64), Damage> {
+        let mut hasher = HashReader::new(part);
+        loop {
+            let mut chunk = vec![0; 1 << 20];
+            let n = hasher.read(&mut chunk)?;
+            if n == 0 {
+                return Ok((hasher.hex(), hasher.count));
+            }
+            chunk.truncate(n);
+            if self.sender.send(Some(chunk)).is_err() {
+                return Err(Damage::Io(io::Error::new(io::ErrorKind::BrokenPipe, "the image stream was refused")));
+            }
+        }
+    }
+
+    /// Ends the stream (`complete`) or breaks it off, and returns the filter's verdict.
+    fn close(self, complete: bool) -> Result<(), Damage> {
+        if complete {
+            let _ = self.sender.send(None);
+        }
+        drop(self.sender);
+        self.worker.join().unwrap_or_else(|_| Err(Damage::Broken("checking the image stream failed".to_string())))
+    }
+}
+
+/// The reading end of an [`ImageFeed`]: a stream that ends cleanly only when told so, and
+/// fails when the sending side gave up.
+struct ChannelReader {
+    receiver: mpsc::Receiver<Option<Vec<u8>>>,
+    chunk: Vec<u8>,
+    at: usize,
+    ended: bool,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.chunk.len() {
+            if self.ended {
+                return Ok(0);
+            }
+            match self.receiver.recv() {
+                Ok(Some(chunk)) => (self.chunk, self.at) = (chunk, 0),
+                Ok(None) => self.ended = true,
+                Err(_) => return Err(io::Error::other("the archive was refused before its image stream ended")),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.at);
+        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -356,15 +485,23 @@ enum Kind {
 
 /// A member as [`Layout::classify`] saw it.
 struct Member {
+    /// The normalised name.
     path: String,
     kind: Kind,
     /// The digest when classifying already consumed the content (manifest, checksum list) or
     /// the member has none (a symlink is checksummed by its target).
     digest: Option<String>,
+    entry_type: tar::EntryType,
+    /// Permission bits and modification time, from the header.
+    mode: u32,
+    mtime: u64,
+    /// A symlink's target.
+    link: Option<Vec<u8>>,
 }
 
 /// The layout rules: manifest first, then project files, then consecutive image parts, then
-/// the checksum list, then nothing; no name twice; nothing below a symlink.
+/// the checksum list, then nothing; names compared once normalised, none twice; nothing below
+/// a symlink or a file; only files, folders and links that stay inside; sizes within the caps.
 #[derive(Default)]
 struct Layout {
     stage: u8,
@@ -372,31 +509,57 @@ struct Layout {
     seen: Vec<(String, String)>,
     manifest: Option<Manifest>,
     listed: Option<String>,
-    symlinks: HashSet<String>,
+    /// Project members that are not folders (files and symlinks), without the prefix.
+    leaves: HashSet<String>,
+    /// Project folders so far, named or implied by a member below them.
+    folders: HashSet<String>,
     names: HashSet<String>,
+    members: u64,
+    declared: u64,
 }
 
 impl Layout {
     fn classify<R: Read>(&mut self, entry: &mut tar::Entry<R>) -> Result<Member, Damage> {
-        let path = String::from_utf8(entry.path_bytes().into_owned())
-            .map_err(|_| Damage::Broken("a member's name is not UTF-8".to_string()))?;
+        let raw = entry.path_bytes().into_owned();
+        let refuse = |why: &str| Damage::Unsafe(format!("member `{}` {why}", names::shown(&raw)));
+        let size = entry.size();
+        self.members += 1;
+        self.declared = self.declared.saturating_add(size);
+        if self.members > MAX_MEMBERS {
+            return Err(refuse(&format!("is one more than the {MAX_MEMBERS} members an archive may hold")));
+        }
+        if self.declared > MAX_TOTAL_BYTES {
+            return Err(refuse(&format!(
+                "declares {}, which takes the archive over the {} it may hold",
+                human_bytes(size),
+                human_bytes(MAX_TOTAL_BYTES)
+            )));
+        }
+        let path = names::normalize(&raw).map_err(|why| refuse(&format!("is refused: {why}")))?;
         if self.listed.is_some() {
             return Err(Damage::Broken(format!("`{path}` follows the checksum list, which must come last")));
         }
         if !self.names.insert(path.clone()) {
-            return Err(Damage::Broken(format!("`{path}` appears twice")));
+            return Err(refuse("appears twice (once `./`, `//` and a trailing `/` are removed)"));
         }
-        let mut digest = None;
-        let kind = if path == MANIFEST_NAME {
+        let header = entry.header();
+        let mut member = Member {
+            path: path.clone(),
+            kind: Kind::Manifest,
+            digest: None,
+            entry_type: header.entry_type(),
+            mode: header.mode().unwrap_or(0o644) & 0o777,
+            mtime: header.mtime().unwrap_or(0),
+            link: None,
+        };
+        if path == MANIFEST_NAME {
             if self.stage != 0 {
                 return Err(Damage::Broken(format!("`{MANIFEST_NAME}` is not the first member")));
             }
             self.stage = 1;
-            let mut bytes = Vec::new();
-            entry.read_to_end(&mut bytes)?;
+            let bytes = read_small(entry, size, MAX_MANIFEST_BYTES).map_err(|why| refuse(&why))?;
             self.manifest = Some(parse_manifest(&bytes)?);
-            digest = Some(hex(&Sha256::digest(&bytes)));
-            Kind::Manifest
+            member.digest = Some(hex(&Sha256::digest(&bytes)));
         } else if self.stage == 0 {
             return Err(Damage::Broken(format!(
                 "the first member is `{path}`, not `{MANIFEST_NAME}`: this is not a dpe archive"
@@ -405,47 +568,81 @@ impl Layout {
             if self.stage != 1 {
                 return Err(Damage::Broken(format!("project file `{path}` comes after the image")));
             }
-            let rel = rel.trim_end_matches('/').to_string();
-            check_relative(&rel)?;
-            if let Some(link) = self.symlinks.iter().find(|link| rel.starts_with(&format!("{link}/"))) {
-                return Err(Damage::Broken(format!("`{path}` lies below the symlink `{PROJECT_PREFIX}{link}`")));
-            }
-            match entry.header().entry_type() {
-                tar::EntryType::Regular | tar::EntryType::Directory => {}
-                tar::EntryType::Symlink => {
-                    let target = entry.link_name()?.map(|t| t.to_string_lossy().into_owned()).unwrap_or_default();
-                    digest = Some(hex(&Sha256::digest(target.as_bytes())));
-                    self.symlinks.insert(rel.clone());
-                }
-                other => return Err(Damage::Broken(format!("`{path}` has an unsupported type ({other:?})"))),
-            }
-            Kind::Project(rel)
+            self.project_member(entry, &mut member, rel).map_err(|why| refuse(&why))?;
+            member.kind = Kind::Project(rel.to_string());
         } else if let Some(number) = path.strip_prefix(IMAGE_PREFIX) {
             if self.stage > 2 {
                 return Err(Damage::Broken(format!("`{path}` is out of place")));
             }
             self.stage = 2;
-            if number != format!("{:05}", self.image_parts) {
+            if number != format!("{:05}", self.image_parts) || member.entry_type != tar::EntryType::Regular {
                 return Err(Damage::Broken(format!(
                     "image part `{path}` is out of order (expected part {:05})",
                     self.image_parts
                 )));
             }
             self.image_parts += 1;
-            Kind::Image
+            member.kind = Kind::Image;
         } else if path == CHECKSUMS_NAME {
             if self.image_parts == 0 {
                 return Err(Damage::Broken("the archive holds no image".to_string()));
             }
-            let mut text = String::new();
-            entry.read_to_string(&mut text)?;
+            let bytes = read_small(entry, size, MAX_CHECKSUMS_BYTES).map_err(|why| refuse(&why))?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| Damage::Broken(format!("`{CHECKSUMS_NAME}` is not UTF-8 text")))?;
             self.listed = Some(text);
-            digest = Some(String::new());
-            Kind::Checksums
+            member.digest = Some(String::new());
+            member.kind = Kind::Checksums;
         } else {
             return Err(Damage::Broken(format!("unexpected member `{path}`")));
-        };
-        Ok(Member { path, kind, digest })
+        }
+        Ok(member)
+    }
+
+    /// The rules for a member under `project/` (its name without the prefix is `rel`); the
+    /// error says why it is refused.
+    fn project_member<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<R>,
+        member: &mut Member,
+        rel: &str,
+    ) -> Result<(), String> {
+        if let Some(above) = names::ancestors(rel).find(|a| self.leaves.contains(*a)) {
+            return Err(format!(
+                "lies below `{PROJECT_PREFIX}{above}`, which is a file or a symlink: unpacking it could write through the link"
+            ));
+        }
+        if member.entry_type != tar::EntryType::Directory && self.folders.contains(rel) {
+            return Err("would replace a folder that earlier members lie in".to_string());
+        }
+        self.folders.extend(names::ancestors(rel).map(str::to_string));
+        match member.entry_type {
+            tar::EntryType::Regular | tar::EntryType::Directory => {}
+            tar::EntryType::Symlink => {
+                let target = entry.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
+                names::check_link_target(rel, &target).map_err(|why| format!("is refused: {why}"))?;
+                member.digest = Some(hex(&Sha256::digest(&target)));
+                member.link = Some(target);
+            }
+            tar::EntryType::Link => return Err("is a hard link; an archive holds no hard links".to_string()),
+            other => {
+                return Err(format!(
+                    "is a device, FIFO or other special file ({other:?}); an archive holds only files, folders and symlinks"
+                ))
+            }
+        }
+        if member.entry_type == tar::EntryType::Directory {
+            self.folders.insert(rel.to_string());
+        } else {
+            self.leaves.insert(rel.to_string());
+        }
+        Ok(())
+    }
+
+    /// The tags the archive's image stream may set: the manifest's two (checked when parsed).
+    fn promised_tags(&self) -> Vec<String> {
+        let manifest = self.manifest.as_ref().expect("the manifest comes first");
+        vec![manifest.image.clone(), manifest.environment_image.clone()]
     }
 
     fn record(&mut self, member: &Member, digest: String) {
@@ -461,11 +658,15 @@ impl Layout {
         let mut sums = BTreeMap::new();
         let mut expected = Vec::new();
         for line in listed.lines() {
-            let Some((sum, path)) = line.split_once("  ") else {
-                return Err(Damage::Broken(format!("`{CHECKSUMS_NAME}` has a malformed line: `{line}`")));
+            let malformed = || {
+                Damage::Broken(format!("`{CHECKSUMS_NAME}` has a malformed line: `{}`", names::shown(line.as_bytes())))
             };
-            expected.push((sum.to_string(), path.to_string()));
-            sums.insert(path.to_string(), sum.to_string());
+            let (sum, path) = line.split_once("  ").ok_or_else(malformed)?;
+            let path = names::normalize(path.as_bytes()).map_err(|_| malformed())?;
+            if sums.insert(path.clone(), sum.to_string()).is_some() {
+                return Err(malformed());
+            }
+            expected.push((sum.to_string(), path));
         }
         if expected.len() != self.seen.len() {
             return Err(Damage::Broken(format!(
@@ -491,6 +692,17 @@ impl Layout {
     }
 }
 
+/// A member read into memory (the manifest, the checksum list), refused on its declared size
+/// before a byte is read, and read no further than the cap whatever the header said.
+fn read_small<R: Read>(entry: &mut tar::Entry<R>, declared: u64, cap: u64) -> Result<Vec<u8>, String> {
+    if declared > cap {
+        return Err(format!("declares {}, over the {} it may have", human_bytes(declared), human_bytes(cap)));
+    }
+    let mut bytes = Vec::new();
+    entry.by_ref().take(cap).read_to_end(&mut bytes).map_err(|e| format!("cannot be read: {e}"))?;
+    Ok(bytes)
+}
+
 fn parse_manifest(bytes: &[u8]) -> Result<Manifest, Damage> {
     #[derive(Deserialize)]
     struct Probe {
@@ -508,7 +720,31 @@ fn parse_manifest(bytes: &[u8]) -> Result<Manifest, Damage> {
             "the archive has format version {version}; this dpe reads version {FORMAT_VERSION} and older"
         )));
     }
-    serde_json::from_slice(bytes).map_err(|e| Damage::Broken(format!("`{MANIFEST_NAME}` does not parse: {e}")))
+    let manifest: Manifest =
+        serde_json::from_slice(bytes).map_err(|e| Damage::Broken(format!("`{MANIFEST_NAME}` does not parse: {e}")))?;
+    check_promises(&manifest).map_err(|why| Damage::Unsafe(format!("`{MANIFEST_NAME}` {why}")))?;
+    Ok(manifest)
+}
+
+/// The manifest names the tags the import will set and the IDs they must point at: the tags
+/// must be this project's own archive tags (never `python:3` or another project's), the IDs
+/// plain image IDs.
+fn check_promises(manifest: &Manifest) -> Result<(), String> {
+    image::check_archive_tag(&manifest.project, &manifest.image)?;
+    let environment = image::environment_tag(&manifest.image);
+    if manifest.environment_image != environment {
+        return Err(format!(
+            "names the environment image `{}`, not `{environment}`",
+            names::shown(manifest.environment_image.as_bytes())
+        ));
+    }
+    for id in [&manifest.image_id, &manifest.environment_image_id] {
+        let digest = id.strip_prefix("sha256:").unwrap_or("");
+        if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            return Err(format!("records `{}`, which is not an image ID", names::shown(id.as_bytes())));
+        }
+    }
+    Ok(())
 }
 
 /// After the tar's end marker only zero padding may follow, and the zstd frame must end
@@ -526,16 +762,6 @@ fn drain_to_end<R: Read>(mut decoder: R) -> Result<(), Damage> {
     }
 }
 
-fn check_relative(rel: &str) -> Result<(), Damage> {
-    let path = Path::new(rel);
-    let ok = !rel.is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)));
-    if ok {
-        Ok(())
-    } else {
-        Err(Damage::Broken(format!("project file `{rel}` would land outside the project folder")))
-    }
-}
-
 fn mode_of(meta: &fs::Metadata) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     meta.permissions().mode() & 0o7777
@@ -543,10 +769,6 @@ fn mode_of(meta: &fs::Metadata) -> u32 {
 
 fn mtime_of(meta: &fs::Metadata) -> u64 {
     meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs()).unwrap_or(0)
-}
-
-fn time_of(seconds: u64) -> std::time::SystemTime {
-    std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds)
 }
 
 /// A reader that hashes and counts what passes through it.
@@ -592,10 +814,10 @@ mod tests {
             dpe_version: "0.1.0".to_string(),
             export_version: "0.1.0".to_string(),
             image: "dpe-export/project_a:latest".to_string(),
-            image_id: "sha256:abc".to_string(),
+            image_id: format!("sha256:{}", "a".repeat(64)),
             source_image: "dpe/project_a:123".to_string(),
             environment_image: "dpe-export/project_a:latest-environment".to_string(),
-            environment_image_id: "sha256:def".to_string(),
+            environment_image_id: format!("sha256:{}", "d".repeat(64)),
             volume_target: Some("/opt/venv".to_string()),
             owner: Some("1000:1000".to_string()),
             with_data: true,
@@ -605,6 +827,11 @@ mod tests {
 
     /// A project folder and an archive of it with a 3 MiB "image" in 1 MiB parts.
     fn sample() -> (tempfile::TempDir, PathBuf, Vec<u8>) {
+        sample_with(&[&manifest().image, &manifest().environment_image])
+    }
+
+    /// [`sample`] with an image stream naming `tags`.
+    fn sample_with(tags: &[&str]) -> (tempfile::TempDir, PathBuf, Vec<u8>) {
         let dir = tempfile::tempdir().unwrap();
         let project = dir.path().join("project");
         fs::create_dir_all(project.join("notebooks")).unwrap();
@@ -613,13 +840,27 @@ mod tests {
         std::os::unix::fs::symlink("notebooks/a.ipynb", project.join("latest")).unwrap();
         let files: Vec<PathBuf> =
             ["dpe.toml", "latest", "notebooks", "notebooks/a.ipynb"].iter().map(PathBuf::from).collect();
-        let image: Vec<u8> = (0..3u32 << 20).map(|i| (i % 251) as u8).collect();
+        let image = save_stream_sample(tags);
         let mut writer = ArchiveWriter::new(Vec::new(), &manifest()).unwrap();
         writer.chunk = 1 << 20;
         writer.append_project(&project, &files).unwrap();
         assert_eq!(writer.append_image(&image[..], 0).unwrap(), image.len() as u64);
         let bytes = writer.finish().unwrap();
         (dir, project, bytes)
+    }
+
+    /// A `docker save`-like stream: a 3 MiB blob and a manifest.json with the archive's tags.
+    fn save_stream_sample(tags: &[&str]) -> Vec<u8> {
+        let blob: Vec<u8> = (0..3u32 << 20).map(|i| (i % 251) as u8).collect();
+        let tags = serde_json::json!([{"Config": "blob", "RepoTags": tags}]).to_string();
+        let mut builder = tar::Builder::new(Vec::new());
+        for (name, bytes) in [("blob", &blob[..]), ("manifest.json", tags.as_bytes())] {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(bytes.len() as u64);
+            header.set_mode(0o644);
+            builder.append_data(&mut header, name, bytes).unwrap();
+        }
+        builder.into_inner().unwrap()
     }
 
     fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
@@ -634,17 +875,60 @@ mod tests {
         let path = write(dir.path(), "a.dpe", &bytes);
         let verified = verify(&path).unwrap();
         assert_eq!(verified.manifest, manifest());
-        assert_eq!(verified.image_bytes, 3 << 20);
-        assert_eq!(verified.sums.keys().filter(|k| k.starts_with(IMAGE_PREFIX)).count(), 3);
+        assert_eq!(
+            verified.image_bytes,
+            save_stream_sample(&[&manifest().image, &manifest().environment_image]).len() as u64
+        );
+        assert_eq!(verified.sums.keys().filter(|k| k.starts_with(IMAGE_PREFIX)).count(), 4);
         assert_eq!(verified.project_files, ["dpe.toml", "latest", "notebooks", "notebooks/a.ipynb"]);
         assert_eq!(verified.file_sha256, hex(&Sha256::digest(&bytes)));
         let out = dir.path().join("out");
         let mut image = Vec::new();
         unpack(&path, &verified, &out, &mut image, "loading").unwrap();
-        assert_eq!(image.len(), 3 << 20);
-        assert!(image.iter().enumerate().all(|(i, b)| *b == (i % 251) as u8));
+        // The stream is written again member by member: the same members, the same bytes.
+        let mut loaded = tar::Archive::new(&image[..]);
+        let mut members = Vec::new();
+        for entry in loaded.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let mut data = Vec::new();
+            entry.read_to_end(&mut data).unwrap();
+            members.push((entry.path().unwrap().to_string_lossy().into_owned(), data));
+        }
+        let sample = save_stream_sample(&[&manifest().image, &manifest().environment_image]);
+        let mut original = tar::Archive::new(&sample[..]);
+        for (entry, (name, data)) in original.entries().unwrap().zip(&members) {
+            let mut entry = entry.unwrap();
+            let mut want = Vec::new();
+            entry.read_to_end(&mut want).unwrap();
+            assert_eq!((entry.path().unwrap().to_string_lossy().into_owned(), want), (name.clone(), data.clone()));
+        }
+        assert_eq!(members.len(), 2);
         assert_eq!(fs::read_to_string(out.join("notebooks/a.ipynb")).unwrap(), "{\"cells\": []}");
         assert_eq!(fs::read_link(out.join("latest")).unwrap(), Path::new("notebooks/a.ipynb"));
+    }
+
+    #[test]
+    fn a_file_swapped_after_verifying_loads_nothing_it_did_not_check() {
+        // The file verified, then replaced by one whose image stream tags `python:3`: the
+        // second pass refuses it, and what reached the sink is no loadable stream naming it.
+        let (dir, _project, bytes) = sample();
+        let path = write(dir.path(), "a.dpe", &bytes);
+        let verified = verify(&path).unwrap();
+        let (_other, _project, swapped) = sample_with(&[&manifest().image, "python:3"]);
+        fs::write(&path, &swapped).unwrap();
+        let mut sink = Vec::new();
+        let out = dir.path().join("out");
+        match unpack(&path, &verified, &out, &mut sink, "loading") {
+            Err(Damage::Unsafe(message)) => {
+                assert!(message.starts_with("its image stream would tag `python:3`"), "{message}")
+            }
+            other => panic!("a swapped file was unpacked: {other:?}"),
+        }
+        assert!(!String::from_utf8_lossy(&sink).contains("python:3"));
+        // The stream was broken off: a tar reader fails on it instead of seeing a clean end.
+        let mut reader = tar::Archive::new(&sink[..]);
+        let read_all = reader.entries().unwrap().try_for_each(|entry| entry.map(|_| ()));
+        assert!(read_all.is_err());
     }
 
     #[test]
@@ -704,14 +988,6 @@ mod tests {
             }
             other => panic!("tampered archive accepted: {other:?}"),
         }
-    }
-
-    #[test]
-    fn paths_outside_the_project_are_refused() {
-        assert!(check_relative("a/b").is_ok());
-        assert!(check_relative("../a").is_err());
-        assert!(check_relative("/etc/passwd").is_err());
-        assert!(check_relative("a/../../b").is_err());
     }
 
     #[test]

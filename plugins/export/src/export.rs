@@ -9,6 +9,7 @@ use crate::dockerfile::{self, Inputs};
 use crate::error::{validate_project_name, Failure, Result};
 use crate::image;
 use crate::lock;
+use crate::names;
 use crate::probe;
 use crate::progress::{human_bytes, Progress, ProgressReader};
 use clap::{Parser, ValueEnum};
@@ -136,6 +137,14 @@ fn export(context: &Context, args: &ExportArgs) -> Result<()> {
         return Err(Failure::new("`--to archive` needs a file to write")
             .with_help(format!("dpe export {project} --to archive {project}.dpe"))
             .with_code(2));
+    }
+    if let (Kind::Archive, Some(tag)) = (args.to, &args.tag) {
+        // An import sets only these tags, so any other would make the archive unimportable.
+        image::check_archive_tag(&project, tag).map_err(|why| {
+            Failure::new(format!("`--tag` {why}"))
+                .with_help(format!("use `--tag dpe-export/{project}:VERSION`, or `--to image --tag {tag}` for an image of your own name"))
+                .with_code(2)
+        })?;
     }
     let spec = docker::spec(context, &project)?;
     match args.to {
@@ -325,6 +334,22 @@ fn walk(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
+/// Whether `import` will accept the project file `rel`: a name it can read, and a symlink
+/// only when it points inside the project folder (see [`names::check_link_target`]). What it
+/// would refuse is left out, with a warning.
+fn archivable(project_dir: &Path, rel: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let checked =
+        names::normalize(rel.as_os_str().as_bytes()).and_then(|name| match fs::read_link(project_dir.join(rel)) {
+            Ok(target) => names::check_link_target(&name, target.as_os_str().as_bytes()),
+            Err(_) => Ok(()),
+        });
+    if let Err(why) = checked {
+        eprintln!("dpe: not archived: `{}` ({why}; an import refuses it)", rel.display());
+    }
+    checked.is_ok()
+}
+
 fn export_archive(
     context: &Context,
     spec: &Spec,
@@ -360,6 +385,7 @@ fn export_archive(
             let path = project_dir.join(rel);
             !same(&path, temp.path()) && !same(&path, file)
         })
+        .filter(|rel| archivable(project_dir, rel))
         .collect();
     let created = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let manifest = Manifest {
@@ -481,6 +507,19 @@ mod tests {
         assert_eq!(dest.as_deref(), Some("dir"));
         let none = project_and_dest(&context(None), &strings(&["ghost", "x"])).unwrap_err();
         assert_eq!(none.message, "no project named `ghost` in this workspace");
+    }
+
+    #[test]
+    fn links_an_import_would_refuse_are_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("notebooks")).unwrap();
+        std::os::unix::fs::symlink("../dpe.toml", dir.path().join("notebooks/config")).unwrap();
+        std::os::unix::fs::symlink("/etc", dir.path().join("etc")).unwrap();
+        std::os::unix::fs::symlink("../../outside", dir.path().join("notebooks/out")).unwrap();
+        assert!(archivable(dir.path(), Path::new("notebooks")));
+        assert!(archivable(dir.path(), Path::new("notebooks/config")));
+        assert!(!archivable(dir.path(), Path::new("etc")));
+        assert!(!archivable(dir.path(), Path::new("notebooks/out")));
     }
 
     #[test]

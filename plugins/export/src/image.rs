@@ -9,7 +9,7 @@
 //! installed by hand come back wherever the image runs.
 
 use crate::docker::{self, Spec};
-use crate::error::{Failure, Result};
+use crate::error::{validate_project_name, Failure, Result};
 use dpe_plugin::Context;
 use std::fs;
 use std::io::{self, Seek, Write};
@@ -48,6 +48,25 @@ pub fn environment_tag(tag: &str) -> String {
 /// The default tag of an exported image.
 pub fn default_tag(project: &str) -> String {
     format!("dpe-export/{project}:latest")
+}
+
+/// Checks that `tag` is one an archive of `project` may carry, `dpe-export/PROJECT:VERSION`:
+/// an import sets this tag and its `…-environment` twin and nothing else, so an archive cannot
+/// re-point a tag that belongs to something else.
+pub fn check_archive_tag(project: &str, tag: &str) -> Result<(), String> {
+    let version = tag.strip_prefix(&format!("dpe-export/{project}:")).unwrap_or("");
+    // Docker's tag grammar, leaving room for `-environment` within its 128 characters.
+    let version_ok = version.len() <= 100
+        && version.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && version.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if version_ok && validate_project_name(project).is_ok() {
+        return Ok(());
+    }
+    Err(format!(
+        "names the image `{}`, but an archive of project `{}` carries `dpe-export/PROJECT:VERSION` only",
+        crate::names::shown(tag.as_bytes()),
+        crate::names::shown(project.as_bytes())
+    ))
 }
 
 /// Builds `tag` from the environment image plus the volume's content (when the volume exists).

@@ -73,6 +73,8 @@ fn damaged(file: &Path, damage: Damage) -> Failure {
         .with_help(
             "nothing was changed; copy the file again, or export it again with `dpe export PROJECT --to archive FILE`",
         ),
+        Damage::Unsafe(detail) => Failure::new(format!("`{}` is unsafe to import: {detail}", file.display()))
+            .with_help("nothing was changed; `dpe export` does not write such archives: do not use this file, and ask its sender for a fresh export"),
     }
 }
 
@@ -197,10 +199,12 @@ fn load(context: &Context, file: &Path, verified: &Verified, staged: &Path) -> R
     drop(stdin);
     let output =
         child.wait_with_output().map_err(|e| Failure::new(format!("waiting for `docker load` failed: {e}")))?;
+    // A refused archive makes `docker load` fail too (the stream is broken off on purpose):
+    // the refusal is the reason to report.
+    unpacked.map_err(|d| damaged(file, d))?;
     if !output.status.success() {
         return Err(docker::failed("loading the image", &output));
     }
-    unpacked.map_err(|d| damaged(file, d))?;
     flushed.map_err(|e| Failure::new(format!("streaming the image into `docker load` failed: {e}")))?;
     Ok(())
 }

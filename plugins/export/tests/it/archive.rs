@@ -51,7 +51,7 @@ fn archive_round_trip_brings_back_hand_installed_packages_notebooks_and_the_same
 
     // Refusals change nothing: not the projects, not the images.
     let projects = sandbox.workspace().join("projects");
-    let images_before = image_ids();
+    let images_before = [tagged("dpe-export/roundtrip"), tagged(&jupyter_tag)];
     let taken = dpe(&sandbox, &["import", archive_arg]).output().unwrap();
     assert_eq!(taken.status.code(), Some(1));
     assert_eq!(
@@ -88,7 +88,8 @@ fn archive_round_trip_brings_back_hand_installed_packages_notebooks_and_the_same
     );
     assert!(message.ends_with("help: nothing was changed; copy the file again, or export it again with `dpe export PROJECT --to archive FILE`\n"), "{message}");
     assert_eq!(tree(&projects).iter().filter(|p| !p.starts_with("roundtrip")).count(), 0, "{:?}", tree(&projects));
-    assert_eq!(image_ids(), images_before, "a refused import changed the images");
+    let images_after = [tagged("dpe-export/roundtrip"), tagged(&jupyter_tag)];
+    assert_eq!(images_after, images_before, "a refused import changed the images");
 
     // Remove the project, its container, volume and images: only the archive is left.
     ok(&mut dpe(&sandbox, &["jupyter", "stop", project]));

@@ -30,6 +30,14 @@ fn usage_errors_name_the_fix() {
     let output = dpe(&sandbox, &["export", "a", "--to", "lock", "--with-data"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(stderr(&output), "error: `--with-data` goes with `--to archive`\n");
+    // An import sets only the project's own tags, so an archive carries no other.
+    let output = dpe(&sandbox, &["export", "a", "--to", "archive", "a.dpe", "--tag", "python:3"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        stderr(&output),
+        "error: `--tag` names the image `python:3`, but an archive of project `a` carries `dpe-export/PROJECT:VERSION` only\n\
+         help: use `--tag dpe-export/a:VERSION`, or `--to image --tag python:3` for an image of your own name\n"
+    );
 }
 
 #[test]

@@ -6,4 +6,5 @@
 mod archive;
 mod cli;
 mod dockerfile;
+mod hostile;
 mod support;

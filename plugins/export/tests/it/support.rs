@@ -79,13 +79,15 @@ pub fn docker(args: &[&str]) -> Output {
     Command::new("docker").args(args).output().expect("run docker")
 }
 
-/// Image IDs of every image, sorted: to show that a refused import loaded nothing.
-pub fn image_ids() -> Vec<String> {
-    let mut ids: Vec<String> =
-        stdout(&docker(&["images", "--all", "--quiet", "--no-trunc"])).lines().map(String::from).collect();
-    ids.sort();
-    ids.dedup();
-    ids
+/// `REPOSITORY:TAG ID` of the images whose reference matches `pattern` (e.g.
+/// `dpe-export/roundtrip`), sorted: to show that a refused import loaded or re-tagged nothing.
+/// Scoped to the test's own names, because other tests add and remove images meanwhile.
+pub fn tagged(pattern: &str) -> Vec<String> {
+    let filter = format!("reference={pattern}");
+    let listed = docker(&["images", "--filter", &filter, "--no-trunc", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"]);
+    let mut lines: Vec<String> = stdout(&listed).lines().map(String::from).collect();
+    lines.sort();
+    lines
 }
 
 /// Removes the named images (tags) when dropped.
