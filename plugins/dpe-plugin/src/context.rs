@@ -27,6 +27,13 @@ pub struct Context {
     pub config: Config,
     /// The configuration files that were read, lowest layer first.
     pub config_files: Vec<PathBuf>,
+    /// Whether the workspace's configuration is trusted: every file of `config_files` other
+    /// than the user's own `config.toml` is recorded by `dpe trust` with its current content
+    /// (true when no such file was read). Settings that reach outside the project run only
+    /// when it is true; [`crate::reach::check`] applies that rule. A dpe older than this field
+    /// sends none, which reads as `false`: not trusted.
+    #[serde(default)]
+    pub config_trusted: bool,
     pub state_dir: PathBuf,
     pub data_dir: PathBuf,
     pub config_dir: PathBuf,
@@ -91,10 +98,10 @@ impl Context {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn sample() -> Context {
+    pub(crate) fn sample() -> Context {
         Context {
             protocol: crate::PROTOCOL_VERSION,
             dpe_version: "0.1.0".into(),
@@ -104,6 +111,7 @@ mod tests {
             project: Some(ProjectRef { name: "a".into(), dir: "/w/projects/a".into() }),
             config: Config::default(),
             config_files: vec![],
+            config_trusted: false,
             state_dir: "/s".into(),
             data_dir: "/d".into(),
             config_dir: "/c".into(),
@@ -119,6 +127,15 @@ mod tests {
     fn round_trip() {
         let text = serde_json::to_string(&sample()).unwrap();
         assert_eq!(Context::from_json(&text).unwrap(), sample());
+    }
+
+    #[test]
+    fn a_context_without_the_trust_field_reads_as_untrusted() {
+        let mut value = serde_json::to_value(sample()).unwrap();
+        value["config_trusted"] = true.into();
+        assert!(Context::from_json(&value.to_string()).unwrap().config_trusted);
+        value.as_object_mut().unwrap().remove("config_trusted");
+        assert!(!Context::from_json(&value.to_string()).unwrap().config_trusted);
     }
 
     #[test]

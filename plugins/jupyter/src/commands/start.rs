@@ -36,6 +36,7 @@ pub fn run(context: &Context, args: &StartArgs) -> Result<i32> {
     // Ctrl+C while the server comes up removes what was started instead of leaving it behind
     // (the build and engine calls get the terminal's SIGINT themselves and fail).
     install_interrupt_handler();
+    Project::check_reach(context)?;
     let bind = &project.config.jupyter.bind;
     let loopback = bind == "127.0.0.1" || bind == "localhost" || bind == "::1" || bind.starts_with("127.");
     if args.lan || !loopback {
