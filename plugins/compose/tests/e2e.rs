@@ -440,3 +440,93 @@ fn deploy_runs_the_stack_on_a_single_node_swarm() {
     assert_eq!(docker(&["ps", "-aq", "--filter", &filter]).trim(), "");
     assert_eq!(docker(&["network", "ls", "-q", "--filter", &filter]).trim(), "");
 }
+
+/// A service that only sleeps, with the given extra lines.
+fn sleeper(more: &str) -> String {
+    format!("{PROJECT_TOML}\n[services.db]\nimage = \"dpe-test/bookworm:latest\"\ncommand = [\"sleep\", \"infinity\"]\n{more}")
+}
+
+#[test]
+fn host_reaching_settings_run_only_in_a_trusted_workspace() {
+    let _engine = ENGINE.read().unwrap_or_else(|e| e.into_inner());
+    let safe = sleeper("volumes = [\"dbdata:/data\", \"./shared:/srv/shared:ro\"]\n");
+    let Some((sandbox, _cleanup)) = setup(18700, &[("alpha", &safe)]) else { return };
+    sandbox.write("workspace/projects/alpha/shared/inside.txt", "inside\n");
+    sandbox.write("outside/secret.txt", "host file\n");
+    let project = sandbox.workspace().join("projects/alpha");
+    let db = || service_container(&sandbox, "alpha-db");
+
+    // Named volumes and folders of the project need no trust.
+    dpe_ok(&sandbox, &["compose", "up", "alpha"]);
+    assert_eq!(dpe_ok(&sandbox, &["docker", "exec", &db(), "cat", "/srv/shared/inside.txt"]), "inside\n");
+    dpe_ok(&sandbox, &["compose", "down", "--volumes"]);
+
+    // Whatever reaches the host, from the workspace's file or the project's, is refused before
+    // anything starts, naming each file and key and the command that trusts them.
+    std::os::unix::fs::symlink("/etc", project.join("etc-link")).unwrap();
+    let ws_file = sandbox.write(
+        "workspace/dpe.toml",
+        &workspace_toml(18700, "[services.db]\nvolumes = [\"/:/host\", \"../../../outside:/x\"]\n"),
+    );
+    let project_file = project.join("dpe.toml");
+    std::fs::write(&project_file, sleeper("volumes = [\"./etc-link:/etc-of-host\"]\n[jupyter]\nbind = \"0.0.0.0\"\n"))
+        .unwrap();
+    let refusal = format!(
+        "error: this workspace's configuration is not trusted, and it reaches outside the project folder `{project}`:\n  \
+         `{project_file}`: `services.db.volumes` bind-mounts `/etc` (`./etc-link:/etc-of-host`)\n  \
+         `{project_file}`: `jupyter.bind` publishes the notebook and every port on `0.0.0.0`, beyond this machine\n\
+         help: settings that reach your machine run only in a trusted workspace; read those files, and if you trust them run `cd {ws} && dpe trust`\n",
+        project = project.display(),
+        project_file = project_file.display(),
+        ws = sandbox.workspace().display(),
+    );
+    for args in [["compose", "up", "alpha"], ["jupyter", "alpha", "--detach"]] {
+        let out = dpe(&sandbox, &args);
+        assert_eq!(out.status.code(), Some(1), "`dpe {}`", args.join(" "));
+        assert_eq!(text(&out.stderr), refusal, "`dpe {}`", args.join(" "));
+    }
+    // The workspace's own lines, once the project's are gone: it sets the volumes the project
+    // inherits (the project's `[services.db]` adds keys but no `volumes`).
+    std::fs::write(&project_file, sleeper("")).unwrap();
+    let out = dpe(&sandbox, &["compose", "up", "alpha"]);
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "error: this workspace's configuration is not trusted, and it reaches outside the project folder `{}`:\n  \
+             `{}`: `services.db.volumes` bind-mounts `/` (`/:/host`)\n  \
+             `{}`: `services.db.volumes` bind-mounts `{}` (`../../../outside:/x`)\n\
+             help: settings that reach your machine run only in a trusted workspace; read those files, and if you trust them run `cd {} && dpe trust`\n",
+            project.display(),
+            ws_file.display(),
+            ws_file.display(),
+            sandbox.path("outside").display(),
+            sandbox.workspace().display(),
+        )
+    );
+    // Keys that would reach the host and that dpe has no word for are not accepted at all.
+    std::fs::write(&project_file, sleeper("privileged = true\n")).unwrap();
+    let out = dpe(&sandbox, &["compose", "up", "alpha"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("unknown field `privileged`"), "{}", text(&out.stderr));
+    assert_eq!(containers(&sandbox), BTreeSet::new());
+    assert_eq!(networks(&sandbox), BTreeSet::new());
+
+    // Trusted, the same configuration runs: the host folder is really mounted.
+    std::fs::write(&project_file, sleeper("")).unwrap();
+    let trusted = dpe_ok(&sandbox, &["trust"]);
+    assert_eq!(trusted, format!("trusted {}\ntrusted {}\n", ws_file.display(), project_file.display()));
+    dpe_ok(&sandbox, &["compose", "up", "alpha"]);
+    assert_eq!(dpe_ok(&sandbox, &["docker", "exec", &db(), "cat", "/x/secret.txt"]), "host file\n");
+    dpe_ok(&sandbox, &["compose", "down", "--volumes"]);
+
+    // A change needs trusting again.
+    std::fs::write(&project_file, sleeper("# edited\n")).unwrap();
+    let out = dpe(&sandbox, &["compose", "up", "alpha"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).starts_with("error: this workspace's configuration is not trusted"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(containers(&sandbox), BTreeSet::new());
+}

@@ -25,6 +25,18 @@ use std::path::{Component, Path, PathBuf};
 /// The name of the user's own configuration file in `Context::config_dir`.
 pub const USER_CONFIG_FILE: &str = "config.toml";
 
+/// The host's public certificate stores: `ca_certificates` may name files there freely (the
+/// tests and a corporate proxy's users add the system bundle), since they hold nothing secret
+/// and only root writes them. Private keys live beside them (`/etc/ssl/private`), not in them.
+const PUBLIC_CERTIFICATE_DIRS: &[&str] = &[
+    "/etc/ssl/certs",
+    "/etc/ca-certificates",
+    "/usr/share/ca-certificates",
+    "/usr/local/share/ca-certificates",
+    "/etc/pki/ca-trust",
+    "/etc/pki/tls/certs",
+];
+
 /// One setting that reaches outside the project.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
@@ -117,7 +129,8 @@ pub fn classify(config: &Config, boundary: &Path) -> Vec<Finding> {
         }
     }
     for certificate in &config.ca_certificates {
-        if let Some(path) = outside(Path::new(certificate), boundary) {
+        let public = |path: &PathBuf| PUBLIC_CERTIFICATE_DIRS.iter().any(|dir| path.starts_with(dir));
+        if let Some(path) = outside(Path::new(certificate), boundary).filter(|path| !public(path)) {
             add("ca_certificates".into(), format!("copies `{}` into the image", path.display()));
         }
     }
@@ -259,7 +272,7 @@ mod tests {
         let project = resolve(tmp.path());
         let inside = project.join("certs/corp.crt").to_string_lossy().into_owned();
         let c = config(&format!(
-            "ca_certificates = [\"{inside}\", \"/etc/ssl/private\"]\nrequirements = \"/home/u/.ssh/id_rsa\"\n\
+            "ca_certificates = [\"{inside}\", \"/etc/ssl/certs/ca-certificates.crt\", \"/etc/ssl/private\"]\nrequirements = \"/home/u/.ssh/id_rsa\"\n\
              dockerfile = \"/Dockerfile\"\n[jupyter]\nbind = \"0.0.0.0\"\n[services.web]\nbuild = \"/\"\n"
         ));
         let found: Vec<String> = classify(&c, &project).into_iter().map(|f| f.key).collect();
