@@ -400,7 +400,11 @@ impl Drop for SwarmGuard {
 fn deploy_runs_the_stack_on_a_single_node_swarm() {
     let _engine = ENGINE.write().unwrap_or_else(|e| e.into_inner());
     let web = project_with_web();
-    let Some((sandbox, _cleanup)) = setup(18500, &[("alpha", PROJECT_TOML), ("beta", &web)]) else { return };
+    let missing = sleeper("").replace("dpe-test/bookworm:latest\"\ncommand", "dpe-test/no-such-image:1\"\ncommand");
+    let Some((sandbox, _cleanup)) = setup(18500, &[("alpha", PROJECT_TOML), ("beta", &web), ("gamma", &missing)])
+    else {
+        return;
+    };
 
     let out = dpe(&sandbox, &["compose", "deploy", "alpha"]);
     let already_swarm = docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"]).trim() == "active";
@@ -420,6 +424,14 @@ fn deploy_runs_the_stack_on_a_single_node_swarm() {
     }
 
     let stdout = dpe_ok(&sandbox, &["compose", "deploy", "alpha", "beta"]);
+    // Once deploy returns, every service runs (beta's web service passed its healthcheck) and
+    // answers by name: nothing here waits or retries.
+    let stack = std::fs::read_dir(sandbox.path("state/compose")).unwrap().next().unwrap().unwrap().file_name();
+    let stack = stack.to_string_lossy();
+    let namespace = format!("label=com.docker.stack.namespace={stack}");
+    let replicas = lines(&docker(&["service", "ls", "--filter", &namespace, "--format", "{{.Name}} {{.Replicas}}"]));
+    let expected: BTreeSet<String> = ["alpha", "beta", "beta-web"].iter().map(|s| format!("{stack}_{s} 1/1")).collect();
+    assert_eq!(replicas, expected);
     let deployed = urls(&stdout);
     assert_eq!(deployed.len(), 2, "{stdout}");
     for (project, url) in &deployed {
@@ -429,16 +441,29 @@ fn deploy_runs_the_stack_on_a_single_node_swarm() {
         let filter = format!("label=com.docker.swarm.service.name={}", service);
         docker(&["ps", "-q", "--filter", &filter]).trim().to_string()
     };
-    let stack = std::fs::read_dir(sandbox.path("state/compose")).unwrap().next().unwrap().unwrap().file_name();
-    let stack = stack.to_string_lossy();
     let alpha = task(&format!("{stack}_alpha"));
     let out = dpe_ok(&sandbox, &["docker", "exec", &alpha, "python3", "-c", PROBE]);
     assert_eq!(out.trim(), "hello from beta 200");
 
     dpe_ok(&sandbox, &["compose", "undeploy"]);
-    let filter = format!("label=com.docker.stack.namespace={stack}");
-    assert_eq!(docker(&["ps", "-aq", "--filter", &filter]).trim(), "");
-    assert_eq!(docker(&["network", "ls", "-q", "--filter", &filter]).trim(), "");
+    assert_eq!(docker(&["ps", "-aq", "--filter", &namespace]).trim(), "");
+    assert_eq!(docker(&["network", "ls", "-q", "--filter", &namespace]).trim(), "");
+
+    // A service that cannot run is named with its task's error, and the stack is removed.
+    let out = dpe(&sandbox, &["compose", "deploy", "gamma"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    let service = format!("{stack}_gamma-db");
+    assert!(
+        stderr.contains(&format!(
+            "error: service `{service}` of the stack is not running: its tasks failed 3 times; its task says: No such image: dpe-test/no-such-image:1\n\
+             help: see `dpe docker service ps --no-trunc {service}` and `dpe docker service logs {service}`\n"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&format!("note: removing the stack `{stack}` this deploy created")), "{stderr}");
+    assert_eq!(docker(&["service", "ls", "-q", "--filter", &namespace]).trim(), "");
+    assert_eq!(docker(&["ps", "-aq", "--filter", &namespace]).trim(), "");
 }
 
 /// A service that only sleeps, with the given extra lines.
