@@ -70,7 +70,7 @@ pub fn check(context: &Context) -> Result<(), Refusal> {
         .filter(|file| **file != user)
         .filter_map(|file| Some((file.clone(), std::fs::read_to_string(file).ok()?.parse().ok()?)))
         .collect();
-    let mut found = Vec::new();
+    let mut found: Vec<Finding> = linked_project(context, &boundary).into_iter().collect();
     for mut finding in classify(&context.config, &boundary) {
         let path: Vec<&str> = finding.key.split('.').collect();
         // The highest layer that defines the key is the one whose value was used; a value
@@ -86,6 +86,23 @@ pub fn check(context: &Context) -> Result<(), Refusal> {
     Err(refusal(context, &boundary, &found))
 }
 
+/// A project folder that is a link leading out of the workspace (`projects/a -> /`): the
+/// project folder is mounted into its container, so this is a bind mount of that place.
+fn linked_project(context: &Context, boundary: &Path) -> Option<Finding> {
+    let (project, workspace) = (context.project.as_ref()?, context.workspace.as_ref()?);
+    if boundary.starts_with(resolve(workspace)) {
+        return None;
+    }
+    Some(Finding {
+        key: String::new(),
+        what: format!(
+            "is a link to `{}`, outside the workspace, and is mounted into the container",
+            boundary.display()
+        ),
+        file: Some(project.dir.clone()),
+    })
+}
+
 /// The folder settings may use freely: the project's, else the workspace's.
 fn boundary(context: &Context) -> Option<PathBuf> {
     let dir = context.project.as_ref().map(|p| p.dir.clone()).or_else(|| context.workspace.clone())?;
@@ -99,7 +116,8 @@ fn refusal(context: &Context, boundary: &Path, found: &[Finding]) -> Refusal {
     );
     for finding in found {
         let file = finding.file.as_deref().unwrap_or(Path::new("?"));
-        message.push_str(&format!("\n  `{}`: `{}` {}", file.display(), finding.key, finding.what));
+        let key = if finding.key.is_empty() { String::new() } else { format!("`{}` ", finding.key) };
+        message.push_str(&format!("\n  `{}`: {key}{}", file.display(), finding.what));
     }
     let command = match &context.workspace {
         Some(root) => format!("cd {} && dpe trust", shell_word(&root.to_string_lossy())),
@@ -319,6 +337,33 @@ mod tests {
             format!("settings that reach your machine run only in a trusted workspace; read those files, and if you trust them run `cd '{}' && dpe trust`", ws.display())
         );
         context.config_trusted = true;
+        assert_eq!(check(&context), Ok(()));
+    }
+
+    #[test]
+    fn a_project_folder_linked_out_of_the_workspace_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ws = resolve(tmp.path()).join("ws");
+        std::fs::create_dir_all(ws.join("projects")).unwrap();
+        std::fs::create_dir_all(tmp.path().join("elsewhere")).unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("elsewhere"), ws.join("projects/a")).unwrap();
+        let mut context = crate::context::tests::sample();
+        context.workspace = Some(ws.clone());
+        context.project = Some(crate::ProjectRef { name: "a".into(), dir: ws.join("projects/a") });
+        let refusal = check(&context).unwrap_err();
+        assert!(
+            refusal.message.ends_with(&format!(
+                ":\n  `{}`: is a link to `{}`, outside the workspace, and is mounted into the container",
+                ws.join("projects/a").display(),
+                resolve(&tmp.path().join("elsewhere")).display()
+            )),
+            "{}",
+            refusal.message
+        );
+        // A link that stays inside the workspace is an ordinary project.
+        std::fs::remove_file(ws.join("projects/a")).unwrap();
+        std::fs::create_dir_all(ws.join("shared/a")).unwrap();
+        std::os::unix::fs::symlink(ws.join("shared/a"), ws.join("projects/a")).unwrap();
         assert_eq!(check(&context), Ok(()));
     }
 
