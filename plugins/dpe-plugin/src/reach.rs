@@ -67,16 +67,16 @@ pub fn check(context: &Context) -> Result<(), Refusal> {
     let layers: Vec<(PathBuf, toml::Table)> = context
         .config_files
         .iter()
-        .filter(|file| **file != user)
         .filter_map(|file| Some((file.clone(), std::fs::read_to_string(file).ok()?.parse().ok()?)))
         .collect();
     let mut found: Vec<Finding> = linked_project(context, &boundary).into_iter().collect();
     for mut finding in classify(&context.config, &boundary) {
         let path: Vec<&str> = finding.key.split('.').collect();
         // The highest layer that defines the key is the one whose value was used; a value
-        // that only the user's own file sets is the user's choice.
+        // the user's own file sets is the user's choice. One no file can be found for (a file
+        // changed since dpe read it) is refused: better a needless `dpe trust` than a hole.
         finding.file = layers.iter().rev().find(|(_, table)| defines(table, &path)).map(|(file, _)| file.clone());
-        if finding.file.is_some() {
+        if finding.file.as_ref() != Some(&user) {
             found.push(finding);
         }
     }
@@ -115,9 +115,9 @@ fn refusal(context: &Context, boundary: &Path, found: &[Finding]) -> Refusal {
         boundary.display()
     );
     for finding in found {
-        let file = finding.file.as_deref().unwrap_or(Path::new("?"));
+        let file = finding.file.as_ref().map(|file| format!("`{}`: ", file.display())).unwrap_or_default();
         let key = if finding.key.is_empty() { String::new() } else { format!("`{}` ", finding.key) };
-        message.push_str(&format!("\n  `{}`: {key}{}", file.display(), finding.what));
+        message.push_str(&format!("\n  {file}{key}{}", finding.what));
     }
     let command = match &context.workspace {
         Some(root) => format!("cd {} && dpe trust", shell_word(&root.to_string_lossy())),
@@ -335,6 +335,16 @@ mod tests {
         assert_eq!(
             refusal.help,
             format!("settings that reach your machine run only in a trusted workspace; read those files, and if you trust them run `cd '{}' && dpe trust`", ws.display())
+        );
+        // A value no file can be found for (changed since dpe read it) is refused, not let by.
+        context.config = config("[jupyter]\nbind = \"0.0.0.0\"\n");
+        let refusal = check(&context).unwrap_err();
+        assert!(
+            refusal.message.ends_with(
+                ":\n  `jupyter.bind` publishes the notebook and every port on `0.0.0.0`, beyond this machine"
+            ),
+            "{}",
+            refusal.message
         );
         context.config_trusted = true;
         assert_eq!(check(&context), Ok(()));
