@@ -130,12 +130,16 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_context_without_the_trust_field_reads_as_untrusted() {
+    fn the_trust_field_is_optional_both_ways_and_absent_means_untrusted() {
         let mut value = serde_json::to_value(sample()).unwrap();
         value["config_trusted"] = true.into();
         assert!(Context::from_json(&value.to_string()).unwrap().config_trusted);
         value.as_object_mut().unwrap().remove("config_trusted");
         assert!(!Context::from_json(&value.to_string()).unwrap().config_trusted);
+        // The other way round: a plugin built before a field existed reads a context that has
+        // it, since unknown fields are ignored (this is how `config_trusted` was added).
+        value["a_field_from_a_newer_dpe"] = true.into();
+        assert_eq!(Context::from_json(&value.to_string()).unwrap(), sample());
     }
 
     #[test]
