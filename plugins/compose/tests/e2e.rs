@@ -6,7 +6,9 @@
 //! `python3 -m http.server`, which a notebook of another project reaches by name. Every test
 //! owns a `Sandbox` and a `DockerCleanup`, so a failure leaves nothing behind. The swarm test
 //! changes the engine (it may create a swarm), so it takes a write lock that keeps the other
-//! tests of this file from running beside it, and it restores the engine as it found it.
+//! tests of this file from running beside it, and it restores the engine as it found it. The
+//! engine is shared with other test processes too (another checkout running this file leaves
+//! the swarm it made when its test ends), so the lock is also a file lock in the temp folder.
 
 use dpe_testkit::{docker_available, DockerCleanup, Sandbox};
 use std::collections::BTreeSet;
@@ -14,7 +16,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Output, Stdio};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 /// The jupyter tests' project configuration (same image, built once for all suites).
@@ -49,6 +51,30 @@ CMD [\"python3\", \"-m\", \"http.server\", \"8000\"]\n";
 
 /// Docker tests of this file share the engine; the swarm test needs it alone.
 static ENGINE: RwLock<()> = RwLock::new(());
+
+/// The engine lock, held for the whole test: in this process, and across processes through a
+/// file lock (shared, or exclusive for the swarm test). The file lock is taken second, and a
+/// holder of it never waits for anything else, so two processes cannot deadlock.
+struct EngineLock {
+    // Dropped in this order: the file lock first, then the lock of this process.
+    _file: std::fs::File,
+    _shared: Option<RwLockReadGuard<'static, ()>>,
+    _exclusive: Option<RwLockWriteGuard<'static, ()>>,
+}
+
+fn engine(exclusive: bool) -> EngineLock {
+    let (shared, exclusive_guard) = if exclusive {
+        (None, Some(ENGINE.write().unwrap_or_else(|e| e.into_inner())))
+    } else {
+        (Some(ENGINE.read().unwrap_or_else(|e| e.into_inner())), None)
+    };
+    let path = std::env::temp_dir().join("dpe-test-engine-swarm.lock");
+    let file =
+        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).expect("open the engine lock");
+    if exclusive { file.lock() } else { file.lock_shared() }.expect("lock the engine");
+    EngineLock { _file: file, _shared: shared, _exclusive: exclusive_guard }
+}
+
 /// Serialises the first image build, so parallel tests do not all build it at once.
 static IMAGE_BUILT: Mutex<bool> = Mutex::new(false);
 
@@ -168,7 +194,7 @@ fn api_status(url: &str) -> String {
 
 #[test]
 fn two_projects_share_a_network_restart_unchanged_and_go_down_keeping_volumes() {
-    let _engine = ENGINE.read().unwrap_or_else(|e| e.into_inner());
+    let _engine = engine(false);
     let web = project_with_web();
     let Some((sandbox, _cleanup)) = setup(18100, &[("alpha", PROJECT_TOML), ("beta", &web)]) else { return };
     // No names: the workspace's `[compose] projects` selects.
@@ -255,7 +281,7 @@ fn two_projects_share_a_network_restart_unchanged_and_go_down_keeping_volumes() 
 
 #[test]
 fn which_project_and_the_compose_table_select() {
-    let _engine = ENGINE.read().unwrap_or_else(|e| e.into_inner());
+    let _engine = engine(false);
     let Some((sandbox, _cleanup)) =
         setup(18200, &[("alpha", PROJECT_TOML), ("beta", PROJECT_TOML), ("gamma", PROJECT_TOML)])
     else {
@@ -294,7 +320,7 @@ fn which_project_and_the_compose_table_select() {
 
 #[test]
 fn a_failing_pre_compose_hook_leaves_nothing_running() {
-    let _engine = ENGINE.read().unwrap_or_else(|e| e.into_inner());
+    let _engine = engine(false);
     let web = project_with_web();
     let Some((sandbox, _cleanup)) = setup(18300, &[("alpha", PROJECT_TOML), ("beta", &web)]) else { return };
     sandbox.write_exe("config/hooks/pre-compose", "#!/bin/sh\necho 'policy: no stacks today' >&2\nexit 3\n");
@@ -308,7 +334,7 @@ fn a_failing_pre_compose_hook_leaves_nothing_running() {
 
 #[test]
 fn clashes_and_broken_configuration_are_refused_before_anything_starts() {
-    let _engine = ENGINE.read().unwrap_or_else(|e| e.into_inner());
+    let _engine = engine(false);
     let db = format!(
         "{PROJECT_TOML}\n[services.db]\nimage = \"dpe-test/bookworm:latest\"\ncommand = [\"sleep\", \"infinity\"]\n"
     );
@@ -359,7 +385,7 @@ fn clashes_and_broken_configuration_are_refused_before_anything_starts() {
 
 #[test]
 fn a_start_that_fails_midway_removes_what_it_started() {
-    let _engine = ENGINE.read().unwrap_or_else(|e| e.into_inner());
+    let _engine = engine(false);
     // The second notebook's server exits at once: compose starts both containers, then the
     // wait for the notebooks sees it die.
     let crashing = format!("{PROJECT_TOML}\n[jupyter]\ncommand = [\"sh\", \"-c\", \"echo no server today; exit 3\"]\n");
@@ -398,7 +424,7 @@ impl Drop for SwarmGuard {
 
 #[test]
 fn deploy_runs_the_stack_on_a_single_node_swarm() {
-    let _engine = ENGINE.write().unwrap_or_else(|e| e.into_inner());
+    let _engine = engine(true);
     let web = project_with_web();
     let missing = sleeper("").replace("dpe-test/bookworm:latest\"\ncommand", "dpe-test/no-such-image:1\"\ncommand");
     let Some((sandbox, _cleanup)) = setup(18500, &[("alpha", PROJECT_TOML), ("beta", &web), ("gamma", &missing)])
@@ -473,7 +499,7 @@ fn sleeper(more: &str) -> String {
 
 #[test]
 fn host_reaching_settings_run_only_in_a_trusted_workspace() {
-    let _engine = ENGINE.read().unwrap_or_else(|e| e.into_inner());
+    let _engine = engine(false);
     let safe = sleeper("volumes = [\"dbdata:/data\", \"./shared:/srv/shared:ro\"]\n");
     let Some((sandbox, _cleanup)) = setup(18700, &[("alpha", &safe)]) else { return };
     sandbox.write("workspace/projects/alpha/shared/inside.txt", "inside\n");
