@@ -54,7 +54,7 @@ pub enum Command {
     Context(commands::context::ContextArgs),
     /// Run the container engine with hooks and dpe's labels (the one way dpe calls docker)
     Docker(commands::docker::DockerArgs),
-    /// Trust this workspace's hooks so they may run
+    /// Trust this workspace's hooks and configuration so they may run
     Trust(commands::trust::TrustArgs),
     /// List the workspace's projects
     Projects(commands::projects::ProjectsArgs),

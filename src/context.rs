@@ -5,6 +5,7 @@ use crate::config;
 use crate::error::{Error, Result};
 use crate::paths::Paths;
 use crate::suggest;
+use crate::trust::TrustStore;
 use crate::workspace::Workspace;
 use dpe_plugin::{env, Context, ProjectRef, PROTOCOL_VERSION};
 use std::path::{Path, PathBuf};
@@ -47,6 +48,9 @@ pub fn resolve(globals: &Globals, plugin: Option<&str>, positional: Option<&str>
         files.push(project.dir.join(crate::workspace::CONFIG_FILE));
     }
     let layered = config::load(&paths.user_config(), &files)?;
+    // Plugins refuse host-reaching settings of a configuration the user has not trusted
+    // (`dpe_plugin::reach`); the core only says whether it is.
+    let config_trusted = TrustStore::config_trusted(&paths.state_dir, &layered.files, &paths.user_config());
 
     let dpe_bin =
         crate::paths::dpe_exe().map_err(|e| Error::new(format!("cannot locate the dpe binary: {e}")))?.to_path_buf();
@@ -59,6 +63,7 @@ pub fn resolve(globals: &Globals, plugin: Option<&str>, positional: Option<&str>
         project,
         config: layered.config,
         config_files: layered.files,
+        config_trusted,
         state_dir: paths.state_dir.clone(),
         data_dir: paths.data_dir.clone(),
         config_dir: paths.config_dir.clone(),

@@ -180,6 +180,7 @@ mod tests {
             project: None,
             config: Default::default(),
             config_files: Vec::new(),
+            config_trusted: false,
             state_dir: dir.clone(),
             data_dir: dir.clone(),
             config_dir: dir.clone(),

@@ -1,9 +1,12 @@
-//! Trust for workspace and project hooks.
+//! Trust for workspace and project hooks and configuration.
 //!
 //! Hooks from a workspace run on the host, so a freshly cloned workspace must not run them
-//! until the user says so. `dpe trust` records the sha256 of every hook file of the workspace
-//! (its `hooks/` and each project's `hooks/`) in the user's state dir; a hook runs only while
-//! its content still has the recorded hash, so a changed hook needs trusting again.
+//! until the user says so; its configuration may reach the host too (a bind mount of `/`, a
+//! notebook published on every address), which dpe-plugin's `reach` module refuses unless the
+//! configuration is trusted. `dpe trust` records the sha256 of every hook file of the workspace
+//! (its `hooks/` and each project's `hooks/`) and of every configuration file (the workspace's
+//! `dpe.toml` and each project's) in the user's state dir; a file is trusted only while its
+//! content still has the recorded hash, so a changed file needs trusting again.
 
 use crate::error::{Error, Result};
 use sha2::{Digest, Sha256};
@@ -14,10 +17,20 @@ use std::path::{Path, PathBuf};
 const FILE: &str = "trust.json";
 const LOCK_FILE: &str = "trust.lock";
 
-/// Recorded hashes, keyed by the hook's absolute path.
+/// Recorded hashes, keyed by the file's absolute path.
 #[derive(Default, serde::Serialize, serde::Deserialize)]
 pub struct TrustStore {
     hooks: BTreeMap<PathBuf, String>,
+    /// Configuration files, keyed by their real path (a workspace reached through a symbolic
+    /// link or `-C ../x` is the same workspace). Absent from stores written before it existed.
+    #[serde(default)]
+    config: BTreeMap<PathBuf, String>,
+}
+
+/// What `dpe trust` records for a workspace.
+pub struct Files<'a> {
+    pub hooks: &'a [PathBuf],
+    pub config: &'a [PathBuf],
 }
 
 impl TrustStore {
@@ -29,14 +42,26 @@ impl TrustStore {
     }
 
     pub fn is_trusted(&self, hook: &Path) -> bool {
-        match (self.hooks.get(hook), hash_file(hook)) {
-            (Some(recorded), Ok(current)) => *recorded == current,
-            _ => false,
-        }
+        matches_hash(self.hooks.get(hook), hook)
     }
 
-    /// Records `hooks` as trusted in the store of `state_dir` (written atomically, 0600).
-    pub fn trust(state_dir: &Path, hooks: &[PathBuf]) -> Result<()> {
+    pub fn is_config_trusted(&self, file: &Path) -> bool {
+        matches_hash(self.config.get(&real_path(file)), file)
+    }
+
+    /// Whether every configuration file in `files` but the user's own is trusted. The store
+    /// is read only when there is such a file, so a dispatch outside a workspace reads nothing.
+    pub fn config_trusted(state_dir: &Path, files: &[PathBuf], user_config: &Path) -> bool {
+        let mut shared = files.iter().filter(|file| file.as_path() != user_config).peekable();
+        if shared.peek().is_none() {
+            return true;
+        }
+        let store = TrustStore::load(state_dir);
+        shared.all(|file| store.is_config_trusted(file))
+    }
+
+    /// Records `files` as trusted in the store of `state_dir` (written atomically, 0600).
+    pub fn trust(state_dir: &Path, files: Files) -> Result<()> {
         // Two `dpe trust` at once (in two workspaces) would each write back what it had read and
         // drop the other's hooks: read, change and write the store under a lock.
         std::fs::create_dir_all(state_dir).map_err(|e| Error::io("create directory", state_dir, e))?;
@@ -50,13 +75,28 @@ impl TrustStore {
             .map_err(|e| Error::io("open", &lock_path, e))?;
         lock.lock().map_err(|e| Error::io("lock", &lock_path, e))?;
         let mut store = TrustStore::load(state_dir);
-        for hook in hooks {
+        for hook in files.hooks {
             let hash = hash_file(hook).map_err(|e| Error::io("read", hook, e))?;
             store.hooks.insert(hook.clone(), hash);
+        }
+        for file in files.config {
+            let hash = hash_file(file).map_err(|e| Error::io("read", file, e))?;
+            store.config.insert(real_path(file), hash);
         }
         let text = serde_json::to_vec_pretty(&store).expect("the trust store serialises");
         crate::fsutil::write_atomic(&state_dir.join(FILE), &text, 0o600)
     }
+}
+
+fn matches_hash(recorded: Option<&String>, path: &Path) -> bool {
+    match (recorded, hash_file(path)) {
+        (Some(recorded), Ok(current)) => *recorded == current,
+        _ => false,
+    }
+}
+
+fn real_path(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 pub fn hash_file(path: &Path) -> std::io::Result<String> {
@@ -75,11 +115,31 @@ mod tests {
         let (a, b) = (tmp.path().join("pre-run"), tmp.path().join("post-run"));
         std::fs::write(&a, "echo a").unwrap();
         std::fs::write(&b, "echo b").unwrap();
-        TrustStore::trust(&state, std::slice::from_ref(&a)).unwrap();
-        TrustStore::trust(&state, std::slice::from_ref(&b)).unwrap();
+        TrustStore::trust(&state, Files { hooks: std::slice::from_ref(&a), config: &[] }).unwrap();
+        TrustStore::trust(&state, Files { hooks: std::slice::from_ref(&b), config: &[] }).unwrap();
         let store = TrustStore::load(&state);
         assert!(store.is_trusted(&a) && store.is_trusted(&b));
         std::fs::write(&a, "echo changed").unwrap();
         assert!(!TrustStore::load(&state).is_trusted(&a));
+    }
+
+    #[test]
+    fn configuration_is_trusted_by_real_path_and_the_users_own_always() {
+        let tmp = tempfile::tempdir().unwrap();
+        let state = tmp.path().join("state");
+        let (user, ws) = (tmp.path().join("config.toml"), tmp.path().join("ws/dpe.toml"));
+        std::fs::create_dir_all(tmp.path().join("ws")).unwrap();
+        std::fs::write(&ws, "image = \"scipy\"\n").unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("ws"), tmp.path().join("link")).unwrap();
+        let files = [user.clone(), ws.clone()];
+        assert!(TrustStore::config_trusted(&state, std::slice::from_ref(&user), &user));
+        assert!(!TrustStore::config_trusted(&state, &files, &user));
+        TrustStore::trust(&state, Files { hooks: &[], config: std::slice::from_ref(&ws) }).unwrap();
+        assert!(TrustStore::config_trusted(&state, &files, &user));
+        assert!(TrustStore::config_trusted(&state, &[tmp.path().join("link/dpe.toml")], &user));
+        // A hook's hash does not trust a configuration file of the same content, nor the reverse.
+        assert!(!TrustStore::load(&state).is_trusted(&ws));
+        std::fs::write(&ws, "image = \"other\"\n").unwrap();
+        assert!(!TrustStore::config_trusted(&state, &files, &user));
     }
 }

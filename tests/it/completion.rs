@@ -399,7 +399,10 @@ fn zsh_completes_with_descriptions_from_manifests() {
     let shown = |name: &str| matches.iter().find(|(v, _)| v == name).map(|(_, s)| s.clone()).unwrap();
     assert!(shown("jupyter").contains("-- Run Jupyter for a project"), "{matches:?}");
     assert!(shown("notes").contains("-- Take notes"), "{matches:?}");
-    assert!(shown("trust").contains("-- Trust this workspace's hooks so they may run"), "{matches:?}");
+    assert!(
+        shown("trust").contains("-- Trust this workspace's hooks and configuration so they may run"),
+        "{matches:?}"
+    );
 
     assert_eq!(zsh_values(&sandbox, "dpe jupyter "), strings(&["logs", "project_a", "project_b", "stop"]));
     assert_eq!(zsh_values(&sandbox, "dpe jupyter stop "), strings(&["project_a", "project_b"]));

@@ -8,3 +8,4 @@ mod dispatch;
 mod hooks;
 mod plugins;
 mod tidy;
+mod trust;

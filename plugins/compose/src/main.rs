@@ -5,7 +5,8 @@
 //! The binary is thin: [`cli`] parses and dispatches to one module per subcommand under
 //! [`commands`]; [`project`] turns a project into compose services (from the jupyter plugin's
 //! spec and the core's configuration), [`model`] checks and renders the stack, [`stack`] owns
-//! its files and every call to the engine (always through `dpe docker …`).
+//! its files and every call to the engine (always through `dpe docker …`), [`swarm`] waits for
+//! a deployed stack to run.
 
 mod cli;
 mod commands;
@@ -15,6 +16,7 @@ mod net;
 mod project;
 mod selection;
 mod stack;
+mod swarm;
 mod yaml;
 
 fn main() {

@@ -6,7 +6,9 @@
 //! `python3 -m http.server`, which a notebook of another project reaches by name. Every test
 //! owns a `Sandbox` and a `DockerCleanup`, so a failure leaves nothing behind. The swarm test
 //! changes the engine (it may create a swarm), so it takes a write lock that keeps the other
-//! tests of this file from running beside it, and it restores the engine as it found it.
+//! tests of this file from running beside it, and it restores the engine as it found it. The
+//! engine is shared with other test processes too (another checkout running this file leaves
+//! the swarm it made when its test ends), so the lock is also a file lock in the temp folder.
 
 use dpe_testkit::{docker_available, DockerCleanup, Sandbox};
 use std::collections::BTreeSet;
@@ -14,7 +16,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Output, Stdio};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 /// The jupyter tests' project configuration (same image, built once for all suites).
@@ -49,6 +51,30 @@ CMD [\"python3\", \"-m\", \"http.server\", \"8000\"]\n";
 
 /// Docker tests of this file share the engine; the swarm test needs it alone.
 static ENGINE: RwLock<()> = RwLock::new(());
+
+/// The engine lock, held for the whole test: in this process, and across processes through a
+/// file lock (shared, or exclusive for the swarm test). The file lock is taken second, and a
+/// holder of it never waits for anything else, so two processes cannot deadlock.
+struct EngineLock {
+    // Dropped in this order: the file lock first, then the lock of this process.
+    _file: std::fs::File,
+    _shared: Option<RwLockReadGuard<'static, ()>>,
+    _exclusive: Option<RwLockWriteGuard<'static, ()>>,
+}
+
+fn engine(exclusive: bool) -> EngineLock {
+    let (shared, exclusive_guard) = if exclusive {
+        (None, Some(ENGINE.write().unwrap_or_else(|e| e.into_inner())))
+    } else {
+        (Some(ENGINE.read().unwrap_or_else(|e| e.into_inner())), None)
+    };
+    let path = std::env::temp_dir().join("dpe-test-engine-swarm.lock");
+    let file =
+        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).expect("open the engine lock");
+    if exclusive { file.lock() } else { file.lock_shared() }.expect("lock the engine");
+    EngineLock { _file: file, _shared: shared, _exclusive: exclusive_guard }
+}
+
 /// Serialises the first image build, so parallel tests do not all build it at once.
 static IMAGE_BUILT: Mutex<bool> = Mutex::new(false);
 
@@ -168,7 +194,7 @@ fn api_status(url: &str) -> String {
 
 #[test]
 fn two_projects_share_a_network_restart_unchanged_and_go_down_keeping_volumes() {
-    let _engine = ENGINE.read().unwrap_or_else(|e| e.into_inner());
+    let _engine = engine(false);
     let web = project_with_web();
     let Some((sandbox, _cleanup)) = setup(18100, &[("alpha", PROJECT_TOML), ("beta", &web)]) else { return };
     // No names: the workspace's `[compose] projects` selects.
@@ -255,7 +281,7 @@ fn two_projects_share_a_network_restart_unchanged_and_go_down_keeping_volumes() 
 
 #[test]
 fn which_project_and_the_compose_table_select() {
-    let _engine = ENGINE.read().unwrap_or_else(|e| e.into_inner());
+    let _engine = engine(false);
     let Some((sandbox, _cleanup)) =
         setup(18200, &[("alpha", PROJECT_TOML), ("beta", PROJECT_TOML), ("gamma", PROJECT_TOML)])
     else {
@@ -294,7 +320,7 @@ fn which_project_and_the_compose_table_select() {
 
 #[test]
 fn a_failing_pre_compose_hook_leaves_nothing_running() {
-    let _engine = ENGINE.read().unwrap_or_else(|e| e.into_inner());
+    let _engine = engine(false);
     let web = project_with_web();
     let Some((sandbox, _cleanup)) = setup(18300, &[("alpha", PROJECT_TOML), ("beta", &web)]) else { return };
     sandbox.write_exe("config/hooks/pre-compose", "#!/bin/sh\necho 'policy: no stacks today' >&2\nexit 3\n");
@@ -308,7 +334,7 @@ fn a_failing_pre_compose_hook_leaves_nothing_running() {
 
 #[test]
 fn clashes_and_broken_configuration_are_refused_before_anything_starts() {
-    let _engine = ENGINE.read().unwrap_or_else(|e| e.into_inner());
+    let _engine = engine(false);
     let db = format!(
         "{PROJECT_TOML}\n[services.db]\nimage = \"dpe-test/bookworm:latest\"\ncommand = [\"sleep\", \"infinity\"]\n"
     );
@@ -359,7 +385,7 @@ fn clashes_and_broken_configuration_are_refused_before_anything_starts() {
 
 #[test]
 fn a_start_that_fails_midway_removes_what_it_started() {
-    let _engine = ENGINE.read().unwrap_or_else(|e| e.into_inner());
+    let _engine = engine(false);
     // The second notebook's server exits at once: compose starts both containers, then the
     // wait for the notebooks sees it die.
     let crashing = format!("{PROJECT_TOML}\n[jupyter]\ncommand = [\"sh\", \"-c\", \"echo no server today; exit 3\"]\n");
@@ -398,9 +424,13 @@ impl Drop for SwarmGuard {
 
 #[test]
 fn deploy_runs_the_stack_on_a_single_node_swarm() {
-    let _engine = ENGINE.write().unwrap_or_else(|e| e.into_inner());
+    let _engine = engine(true);
     let web = project_with_web();
-    let Some((sandbox, _cleanup)) = setup(18500, &[("alpha", PROJECT_TOML), ("beta", &web)]) else { return };
+    let missing = sleeper("").replace("dpe-test/bookworm:latest\"\ncommand", "dpe-test/no-such-image:1\"\ncommand");
+    let Some((sandbox, _cleanup)) = setup(18500, &[("alpha", PROJECT_TOML), ("beta", &web), ("gamma", &missing)])
+    else {
+        return;
+    };
 
     let out = dpe(&sandbox, &["compose", "deploy", "alpha"]);
     let already_swarm = docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"]).trim() == "active";
@@ -420,6 +450,14 @@ fn deploy_runs_the_stack_on_a_single_node_swarm() {
     }
 
     let stdout = dpe_ok(&sandbox, &["compose", "deploy", "alpha", "beta"]);
+    // Once deploy returns, every service runs (beta's web service passed its healthcheck) and
+    // answers by name: nothing here waits or retries.
+    let stack = std::fs::read_dir(sandbox.path("state/compose")).unwrap().next().unwrap().unwrap().file_name();
+    let stack = stack.to_string_lossy();
+    let namespace = format!("label=com.docker.stack.namespace={stack}");
+    let replicas = lines(&docker(&["service", "ls", "--filter", &namespace, "--format", "{{.Name}} {{.Replicas}}"]));
+    let expected: BTreeSet<String> = ["alpha", "beta", "beta-web"].iter().map(|s| format!("{stack}_{s} 1/1")).collect();
+    assert_eq!(replicas, expected);
     let deployed = urls(&stdout);
     assert_eq!(deployed.len(), 2, "{stdout}");
     for (project, url) in &deployed {
@@ -429,14 +467,117 @@ fn deploy_runs_the_stack_on_a_single_node_swarm() {
         let filter = format!("label=com.docker.swarm.service.name={}", service);
         docker(&["ps", "-q", "--filter", &filter]).trim().to_string()
     };
-    let stack = std::fs::read_dir(sandbox.path("state/compose")).unwrap().next().unwrap().unwrap().file_name();
-    let stack = stack.to_string_lossy();
     let alpha = task(&format!("{stack}_alpha"));
     let out = dpe_ok(&sandbox, &["docker", "exec", &alpha, "python3", "-c", PROBE]);
     assert_eq!(out.trim(), "hello from beta 200");
 
     dpe_ok(&sandbox, &["compose", "undeploy"]);
-    let filter = format!("label=com.docker.stack.namespace={stack}");
-    assert_eq!(docker(&["ps", "-aq", "--filter", &filter]).trim(), "");
-    assert_eq!(docker(&["network", "ls", "-q", "--filter", &filter]).trim(), "");
+    assert_eq!(docker(&["ps", "-aq", "--filter", &namespace]).trim(), "");
+    assert_eq!(docker(&["network", "ls", "-q", "--filter", &namespace]).trim(), "");
+
+    // A service that cannot run is named with its task's error, and the stack is removed.
+    let out = dpe(&sandbox, &["compose", "deploy", "gamma"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    let service = format!("{stack}_gamma-db");
+    assert!(
+        stderr.contains(&format!(
+            "error: service `{service}` of the stack is not running: its tasks failed 3 times; its task says: No such image: dpe-test/no-such-image:1\n\
+             help: see `dpe docker service ps --no-trunc {service}` and `dpe docker service logs {service}`\n"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&format!("note: removing the stack `{stack}` this deploy created")), "{stderr}");
+    assert_eq!(docker(&["service", "ls", "-q", "--filter", &namespace]).trim(), "");
+    assert_eq!(docker(&["ps", "-aq", "--filter", &namespace]).trim(), "");
+}
+
+/// A service that only sleeps, with the given extra lines.
+fn sleeper(more: &str) -> String {
+    format!("{PROJECT_TOML}\n[services.db]\nimage = \"dpe-test/bookworm:latest\"\ncommand = [\"sleep\", \"infinity\"]\n{more}")
+}
+
+#[test]
+fn host_reaching_settings_run_only_in_a_trusted_workspace() {
+    let _engine = engine(false);
+    let safe = sleeper("volumes = [\"dbdata:/data\", \"./shared:/srv/shared:ro\"]\n");
+    let Some((sandbox, _cleanup)) = setup(18700, &[("alpha", &safe)]) else { return };
+    sandbox.write("workspace/projects/alpha/shared/inside.txt", "inside\n");
+    sandbox.write("outside/secret.txt", "host file\n");
+    let project = sandbox.workspace().join("projects/alpha");
+    let db = || service_container(&sandbox, "alpha-db");
+
+    // Named volumes and folders of the project need no trust.
+    dpe_ok(&sandbox, &["compose", "up", "alpha"]);
+    assert_eq!(dpe_ok(&sandbox, &["docker", "exec", &db(), "cat", "/srv/shared/inside.txt"]), "inside\n");
+    dpe_ok(&sandbox, &["compose", "down", "--volumes"]);
+
+    // Whatever reaches the host, from the workspace's file or the project's, is refused before
+    // anything starts, naming each file and key and the command that trusts them.
+    std::os::unix::fs::symlink("/etc", project.join("etc-link")).unwrap();
+    let ws_file = sandbox.write(
+        "workspace/dpe.toml",
+        &workspace_toml(18700, "[services.db]\nvolumes = [\"/:/host\", \"../../../outside:/x\"]\n"),
+    );
+    let project_file = project.join("dpe.toml");
+    std::fs::write(&project_file, sleeper("volumes = [\"./etc-link:/etc-of-host\"]\n[jupyter]\nbind = \"0.0.0.0\"\n"))
+        .unwrap();
+    let refusal = format!(
+        "error: this workspace's configuration is not trusted, and it reaches outside the project folder `{project}`:\n  \
+         `{project_file}`: `services.db.volumes` bind-mounts `/etc` (`./etc-link:/etc-of-host`)\n  \
+         `{project_file}`: `jupyter.bind` publishes the notebook and every port on `0.0.0.0`, beyond this machine\n\
+         help: settings that reach your machine run only in a trusted workspace; read those files, and if you trust them run `cd {ws} && dpe trust`\n",
+        project = project.display(),
+        project_file = project_file.display(),
+        ws = sandbox.workspace().display(),
+    );
+    for args in [["compose", "up", "alpha"], ["jupyter", "alpha", "--detach"]] {
+        let out = dpe(&sandbox, &args);
+        assert_eq!(out.status.code(), Some(1), "`dpe {}`", args.join(" "));
+        assert_eq!(text(&out.stderr), refusal, "`dpe {}`", args.join(" "));
+    }
+    // The workspace's own lines, once the project's are gone: it sets the volumes the project
+    // inherits (the project's `[services.db]` adds keys but no `volumes`).
+    std::fs::write(&project_file, sleeper("")).unwrap();
+    let out = dpe(&sandbox, &["compose", "up", "alpha"]);
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "error: this workspace's configuration is not trusted, and it reaches outside the project folder `{}`:\n  \
+             `{}`: `services.db.volumes` bind-mounts `/` (`/:/host`)\n  \
+             `{}`: `services.db.volumes` bind-mounts `{}` (`../../../outside:/x`)\n\
+             help: settings that reach your machine run only in a trusted workspace; read those files, and if you trust them run `cd {} && dpe trust`\n",
+            project.display(),
+            ws_file.display(),
+            ws_file.display(),
+            sandbox.path("outside").display(),
+            sandbox.workspace().display(),
+        )
+    );
+    // Keys that would reach the host and that dpe has no word for are not accepted at all.
+    std::fs::write(&project_file, sleeper("privileged = true\n")).unwrap();
+    let out = dpe(&sandbox, &["compose", "up", "alpha"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("unknown field `privileged`"), "{}", text(&out.stderr));
+    assert_eq!(containers(&sandbox), BTreeSet::new());
+    assert_eq!(networks(&sandbox), BTreeSet::new());
+
+    // Trusted, the same configuration runs: the host folder is really mounted.
+    std::fs::write(&project_file, sleeper("")).unwrap();
+    let trusted = dpe_ok(&sandbox, &["trust"]);
+    assert_eq!(trusted, format!("trusted {}\ntrusted {}\n", ws_file.display(), project_file.display()));
+    dpe_ok(&sandbox, &["compose", "up", "alpha"]);
+    assert_eq!(dpe_ok(&sandbox, &["docker", "exec", &db(), "cat", "/x/secret.txt"]), "host file\n");
+    dpe_ok(&sandbox, &["compose", "down", "--volumes"]);
+
+    // A change needs trusting again.
+    std::fs::write(&project_file, sleeper("# edited\n")).unwrap();
+    let out = dpe(&sandbox, &["compose", "up", "alpha"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).starts_with("error: this workspace's configuration is not trusted"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(containers(&sandbox), BTreeSet::new());
 }

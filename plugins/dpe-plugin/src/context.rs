@@ -29,6 +29,13 @@ pub struct Context {
     pub config: Config,
     /// The configuration files that were read, lowest layer first.
     pub config_files: Vec<PathBuf>,
+    /// Whether the workspace's configuration is trusted: every file of `config_files` other
+    /// than the user's own `config.toml` is recorded by `dpe trust` with its current content
+    /// (true when no such file was read). Settings that reach outside the project run only
+    /// when it is true; [`crate::reach::check`] applies that rule. A dpe older than this field
+    /// sends none, which reads as `false`: not trusted.
+    #[serde(default)]
+    pub config_trusted: bool,
     pub state_dir: PathBuf,
     pub data_dir: PathBuf,
     pub config_dir: PathBuf,
@@ -103,10 +110,10 @@ impl Context {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn sample() -> Context {
+    pub(crate) fn sample() -> Context {
         Context {
             protocol: crate::PROTOCOL_VERSION,
             dpe_version: "0.1.0".into(),
@@ -116,6 +123,7 @@ mod tests {
             project: Some(ProjectRef { name: "a".into(), dir: "/w/projects/a".into() }),
             config: Config::default(),
             config_files: vec![],
+            config_trusted: false,
             state_dir: "/s".into(),
             data_dir: "/d".into(),
             config_dir: "/c".into(),
@@ -131,6 +139,19 @@ mod tests {
     fn round_trip() {
         let text = serde_json::to_string(&sample()).unwrap();
         assert_eq!(Context::from_json(&text).unwrap(), sample());
+    }
+
+    #[test]
+    fn the_trust_field_is_optional_both_ways_and_absent_means_untrusted() {
+        let mut value = serde_json::to_value(sample()).unwrap();
+        value["config_trusted"] = true.into();
+        assert!(Context::from_json(&value.to_string()).unwrap().config_trusted);
+        value.as_object_mut().unwrap().remove("config_trusted");
+        assert!(!Context::from_json(&value.to_string()).unwrap().config_trusted);
+        // The other way round: a plugin built before a field existed reads a context that has
+        // it, since unknown fields are ignored (this is how `config_trusted` was added).
+        value["a_field_from_a_newer_dpe"] = true.into();
+        assert_eq!(Context::from_json(&value.to_string()).unwrap(), sample());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! - [`config`]: the schema of `dpe.toml`, so every plugin reads a project the same way;
 //! - [`env`]: the names of the `DPE_*` environment variables;
 //! - [`names`]: what a valid plugin or project name is;
+//! - [`reach`]: which settings reach outside the project, refused from an untrusted workspace;
 //! - [`abi`]: the C-layout table a dynamic-library plugin exports;
 //! - [`client`]: the few calls a Rust plugin makes back into dpe (`dpe docker …`), and
 //!   [`run_plugin`], the `main` of an executable plugin;
@@ -22,6 +23,7 @@ pub mod context;
 pub mod env;
 pub mod manifest;
 pub mod names;
+pub mod reach;
 
 pub use config::Config;
 pub use context::{Context, ProjectRef};

@@ -481,6 +481,7 @@ mod tests {
             project: project.map(|name| ProjectRef { name: name.into(), dir: format!("/w/projects/{name}").into() }),
             config: Default::default(),
             config_files: vec![],
+            config_trusted: false,
             state_dir: "/s".into(),
             data_dir: "/d".into(),
             config_dir: "/c".into(),

@@ -45,6 +45,13 @@ impl Project {
         Ok(Project { name: project.name.clone(), dir: project.dir.clone(), workspace, config: context.config.clone() })
     }
 
+    /// Refuses settings that reach outside the project (a public `bind`, files read from
+    /// elsewhere) unless the workspace's configuration is trusted: the rule every plugin shares
+    /// (`dpe_plugin::reach`). Called before anything is built or started.
+    pub fn check_reach(context: &Context) -> Result<()> {
+        dpe_plugin::reach::check(context).map_err(|refusal| Error::new(refusal.message).with_help(refusal.help))
+    }
+
     /// A short, stable hash of the workspace path.
     pub fn workspace_hash(&self) -> String {
         short_hash(&self.workspace.to_string_lossy())

@@ -88,6 +88,7 @@ pub struct Prepared {
 /// Builds the image if needed, reserves the host ports, ensures the token and env file, asks
 /// the gpu plugin for engine flags, and returns the specification.
 pub fn prepare(context: &Context, project: &Project, options: &Options) -> Result<Prepared> {
+    Project::check_reach(context)?;
     let host = Host::current();
     let lock = crate::lock::for_build(&context.state_dir, project, &options.lock)?;
     let plan = image::plan_with_lock(project, &host, lock.as_ref())?;

@@ -414,7 +414,8 @@ fn bad_input_is_one_clear_message_and_leaves_nothing() {
     let _cleanup = DockerCleanup::new(&sandbox);
     sandbox.project("broken_req", "image = \"dpe-test/bookworm:latest\"\nrequirements = \"missing.txt\"\n");
     sandbox.project("no_image", "image = \"dpe-test/does-not-exist:1\"\n");
-    sandbox.project("bad_ca", "image = \"dpe-test/bookworm:latest\"\nca_certificates = [\"/nowhere/corp.crt\"]\n");
+    // Inside the project: a path outside it would need `dpe trust` first (README, Security model).
+    sandbox.project("bad_ca", "image = \"dpe-test/bookworm:latest\"\nca_certificates = [\"corp.crt\"]\n");
     sandbox.project("bad_apt", "image = \"dpe-test/bookworm:latest\"\napt_packages = [\"no-such-package-dpe\"]\n");
 
     let out = dpe(&sandbox, &["jupyter", "broken_req", "--detach"]);
@@ -441,8 +442,10 @@ fn bad_input_is_one_clear_message_and_leaves_nothing() {
     let out = dpe(&sandbox, &["jupyter", "bad_ca", "--detach"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr)
-            .starts_with("error: CA certificate `/nowhere/corp.crt` (from `ca_certificates`) does not exist\n"),
+        text(&out.stderr).starts_with(&format!(
+            "error: CA certificate `{}` (from `ca_certificates`) does not exist\n",
+            sandbox.workspace().join("projects/bad_ca/corp.crt").display()
+        )),
         "{}",
         text(&out.stderr)
     );

@@ -6,12 +6,18 @@
 //! mode, straight from the container on every address of the node, because the ingress routing
 //! mesh does not answer everywhere; start order (`depends_on`) is not honoured; GPUs cannot be
 //! reserved. On one node the named volumes are the same ones `up` uses.
+//!
+//! `docker stack deploy` returns once the services exist, before they run; `deploy` returns
+//! only when every service has a running (and healthy, where it has a healthcheck) task and
+//! every notebook answers, so what it prints can be used at once. A stack that does not get
+//! there is named with its task's error and, when this deploy created it, removed.
 
 use super::{check_ports_free, plan, print_urls, ready_timeout, wait_ready};
 use crate::failure::{Failure, Result};
 use crate::model::Target;
 use crate::selection::Workspace;
 use crate::stack::{dpe, output, run as run_command, stdout_to_stderr, Stack};
+use crate::swarm;
 use clap::Args;
 use dpe_plugin::Context;
 use std::time::{Duration, Instant};
@@ -66,7 +72,11 @@ pub fn run(context: &Context, args: &DeployArgs) -> Result<()> {
         .arg(&plan.stack.name);
     command.stdout(stdout_to_stderr());
     run_command(command, "dpe docker stack deploy")?;
-    match wait_ready(&plan.all, ready_timeout(context), |_| true) {
+    let services: Vec<String> =
+        plan.all.iter().flat_map(|f| &f.services).map(|s| format!("{}_{}", plan.stack.name, s.key)).collect();
+    let timeout = ready_timeout(context);
+    let ready = swarm::wait_running(context, &services, timeout).and_then(|_| wait_ready(&plan.all, timeout, |_| true));
+    match ready {
         Ok(urls) => {
             print_urls(context, &urls);
             Ok(())

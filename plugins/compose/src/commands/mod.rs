@@ -214,10 +214,13 @@ fn stack_network_exists(context: &Context, stack: &Stack) -> bool {
 }
 
 /// `dpe compose resolved-config PROJECT`: the core selected the project and resolved its
-/// layers; print them.
+/// layers; print them. Settings that reach outside the project are refused here unless the
+/// workspace's configuration is trusted: every `up`, `deploy` and `config` asks for each
+/// project's configuration first, so nothing is built or started before the refusal.
 pub fn resolved_config(context: &Context, project: &str) -> Result<()> {
     match &context.project {
         Some(selected) if selected.name == project => {
+            dpe_plugin::reach::check(context).map_err(|refusal| Failure::new(refusal.message).help(refusal.help))?;
             write_stdout(&format!("{}\n", serde_json::to_string(&context.config).expect("a configuration serialises")));
             Ok(())
         }

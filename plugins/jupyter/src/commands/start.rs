@@ -38,6 +38,7 @@ pub fn run(context: &Context, args: &StartArgs) -> Result<i32> {
     // Ctrl+C while the server comes up removes what was started instead of leaving it behind
     // (the build and engine calls get the terminal's SIGINT themselves and fail).
     install_signal_handlers();
+    Project::check_reach(context)?;
     warn_if_published_widely(&project, args.lan);
     let host = crate::image::Host::current();
     let lock = crate::lock::for_build(&context.state_dir, &project, &choice)?;

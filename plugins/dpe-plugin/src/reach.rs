@@ -1,0 +1,403 @@
+//! Which settings of a `dpe.toml` reach outside the project, and the one rule every plugin
+//! applies to them: from a workspace that is not trusted, they are refused before anything runs.
+//!
+//! A cloned workspace is someone else's text. Most of what it may say stays inside the
+//! project's containers, but some settings make the engine (root, on the user's machine) touch
+//! the host: a service volume that bind-mounts a folder outside the project, a build context,
+//! a Dockerfile, a requirements file or a CA certificate read from outside it, a `[jupyter]
+//! bind` that publishes the notebook and every port beyond this machine. Those run only once
+//! the user has read the configuration and run `dpe trust`, exactly like hooks
+//! ([`crate::Context::config_trusted`]). Named volumes and paths inside the project are free.
+//! Paths are judged where they really lead: relative to the project, `..` removed, symlinks
+//! followed through every part that exists.
+//!
+//! What the schema cannot express cannot be set at all: `privileged`, `devices`, `cap_add`,
+//! `network_mode`, `pid`, `ipc`, `userns_mode`, `security_opt` and the like are unknown keys of
+//! `[services.NAME]` (see the test below, which fails the day one becomes a key, so that it is
+//! classified here first). The user's own `config.toml` is trusted: what it sets is never
+//! refused. Third-party plugins read their `[plugins.NAME]` settings themselves; they can judge
+//! paths with [`outside`] and must check `config_trusted` for anything that reaches the host.
+
+use crate::config::Config;
+use crate::Context;
+use std::path::{Component, Path, PathBuf};
+
+/// The name of the user's own configuration file in `Context::config_dir`.
+pub const USER_CONFIG_FILE: &str = "config.toml";
+
+/// The host's public certificate stores: `ca_certificates` may name files there freely (the
+/// tests and a corporate proxy's users add the system bundle), since they hold nothing secret
+/// and only root writes them. Private keys live beside them (`/etc/ssl/private`), not in them.
+const PUBLIC_CERTIFICATE_DIRS: &[&str] = &[
+    "/etc/ssl/certs",
+    "/etc/ca-certificates",
+    "/usr/share/ca-certificates",
+    "/usr/local/share/ca-certificates",
+    "/etc/pki/ca-trust",
+    "/etc/pki/tls/certs",
+];
+
+/// One setting that reaches outside the project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The dotted key, e.g. `services.db.volumes`.
+    pub key: String,
+    /// What it does, for the message: ``bind-mounts `/etc` ``.
+    pub what: String,
+    /// The file that sets it (the highest layer defining the key); `None` until attributed.
+    pub file: Option<PathBuf>,
+}
+
+/// A refusal: the message and the `help:` line, for the plugin's own error type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub message: String,
+    pub help: String,
+}
+
+/// Refuses the context's configuration when the workspace is not trusted and a workspace or
+/// project file sets something that reaches outside the project. Call it before building or
+/// starting anything.
+pub fn check(context: &Context) -> Result<(), Refusal> {
+    if context.config_trusted {
+        return Ok(());
+    }
+    let Some(boundary) = boundary(context) else { return Ok(()) };
+    let user = context.config_dir.join(USER_CONFIG_FILE);
+    let layers: Vec<(PathBuf, toml::Table)> = context
+        .config_files
+        .iter()
+        .filter_map(|file| Some((file.clone(), std::fs::read_to_string(file).ok()?.parse().ok()?)))
+        .collect();
+    let mut found: Vec<Finding> = linked_project(context, &boundary).into_iter().collect();
+    for mut finding in classify(&context.config, &boundary) {
+        let path: Vec<&str> = finding.key.split('.').collect();
+        // The highest layer that defines the key is the one whose value was used; a value
+        // the user's own file sets is the user's choice. One no file can be found for (a file
+        // changed since dpe read it) is refused: better a needless `dpe trust` than a hole.
+        finding.file = layers.iter().rev().find(|(_, table)| defines(table, &path)).map(|(file, _)| file.clone());
+        if finding.file.as_ref() != Some(&user) {
+            found.push(finding);
+        }
+    }
+    if found.is_empty() {
+        return Ok(());
+    }
+    Err(refusal(context, &boundary, &found))
+}
+
+/// A project folder that is a link leading out of the workspace (`projects/a -> /`): the
+/// project folder is mounted into its container, so this is a bind mount of that place.
+fn linked_project(context: &Context, boundary: &Path) -> Option<Finding> {
+    let (project, workspace) = (context.project.as_ref()?, context.workspace.as_ref()?);
+    if boundary.starts_with(resolve(workspace)) {
+        return None;
+    }
+    Some(Finding {
+        key: String::new(),
+        what: format!(
+            "is a link to `{}`, outside the workspace, and is mounted into the container",
+            boundary.display()
+        ),
+        file: Some(project.dir.clone()),
+    })
+}
+
+/// The folder settings may use freely: the project's, else the workspace's.
+fn boundary(context: &Context) -> Option<PathBuf> {
+    let dir = context.project.as_ref().map(|p| p.dir.clone()).or_else(|| context.workspace.clone())?;
+    Some(resolve(&dir))
+}
+
+fn refusal(context: &Context, boundary: &Path, found: &[Finding]) -> Refusal {
+    let mut message = format!(
+        "this workspace's configuration is not trusted, and it reaches outside the project folder `{}`:",
+        boundary.display()
+    );
+    for finding in found {
+        let file = finding.file.as_ref().map(|file| format!("`{}`: ", file.display())).unwrap_or_default();
+        let key = if finding.key.is_empty() { String::new() } else { format!("`{}` ", finding.key) };
+        message.push_str(&format!("\n  {file}{key}{}", finding.what));
+    }
+    let command = match &context.workspace {
+        Some(root) => format!("cd {} && dpe trust", shell_word(&root.to_string_lossy())),
+        None => "dpe trust".to_string(),
+    };
+    Refusal {
+        message,
+        help: format!(
+            "settings that reach your machine run only in a trusted workspace; read those files, and if you trust them run `{command}`"
+        ),
+    }
+}
+
+/// Every setting of `config` that reaches outside `boundary` (an already resolved folder).
+pub fn classify(config: &Config, boundary: &Path) -> Vec<Finding> {
+    let mut found = Vec::new();
+    let mut add = |key: String, what: String| found.push(Finding { key, what, file: None });
+    for (name, service) in &config.services {
+        for volume in &service.volumes {
+            let source = volume.split(':').next().unwrap_or_default();
+            if let Some(path) = host_source(source, boundary).filter(|p| !p.starts_with(boundary)) {
+                add(format!("services.{name}.volumes"), format!("bind-mounts `{}` (`{volume}`)", path.display()));
+            }
+        }
+        if let Some(path) = service.build.as_deref().and_then(|b| outside(Path::new(b), boundary)) {
+            add(format!("services.{name}.build"), format!("builds from `{}`", path.display()));
+        }
+    }
+    for certificate in &config.ca_certificates {
+        let public = |path: &PathBuf| PUBLIC_CERTIFICATE_DIRS.iter().any(|dir| path.starts_with(dir));
+        if let Some(path) = outside(Path::new(certificate), boundary).filter(|path| !public(path)) {
+            add("ca_certificates".into(), format!("copies `{}` into the image", path.display()));
+        }
+    }
+    if let Some(path) = config.requirements.as_deref().and_then(|r| outside(Path::new(r), boundary)) {
+        add("requirements".into(), format!("copies `{}` into the image", path.display()));
+    }
+    if let Some(path) = config.dockerfile.as_deref().and_then(|d| outside(Path::new(d), boundary)) {
+        add("dockerfile".into(), format!("builds with `{}` and its folder as the build context", path.display()));
+    }
+    let bind = config.jupyter.bind.as_str();
+    if bind != "localhost" && !bind.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()) {
+        add("jupyter.bind".into(), format!("publishes the notebook and every port on `{bind}`, beyond this machine"));
+    }
+    found
+}
+
+/// Where a volume source leads when it is a host path (compose's rule: it starts with `.`, `/`
+/// or `~`; anything else names a volume). Relative ones are taken from `boundary`, `..`
+/// removed as compose does before docker follows the links.
+fn host_source(source: &str, boundary: &Path) -> Option<PathBuf> {
+    if source.starts_with('~') {
+        // The user's home, whatever follows: never inside a project.
+        return Some(PathBuf::from(source));
+    }
+    if !source.starts_with('.') && !source.starts_with('/') {
+        return None;
+    }
+    Some(resolve(&normalize(&boundary.join(source))))
+}
+
+/// `path` resolved (symlinks followed, `..` applied) when it leads outside `boundary`.
+pub fn outside(path: &Path, boundary: &Path) -> Option<PathBuf> {
+    if path.starts_with("~") {
+        return Some(path.to_path_buf());
+    }
+    let resolved = resolve(&boundary.join(path));
+    (!resolved.starts_with(boundary)).then_some(resolved)
+}
+
+/// The real path: the longest part that exists is canonicalised (following every symlink), the
+/// rest (which does not exist yet, and which the engine would create) appended with `..` removed.
+pub fn resolve(path: &Path) -> PathBuf {
+    let mut existing = path.to_path_buf();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(&existing) {
+            let mut out = real;
+            out.extend(rest.iter().rev());
+            return normalize(&out);
+        }
+        match (existing.file_name().map(PathBuf::from), existing.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name);
+                existing = parent.to_path_buf();
+            }
+            // `..` as the last part, or the root itself: fall back to the lexical path.
+            _ => return normalize(path),
+        }
+    }
+}
+
+/// Removes `.` and `..` without touching the filesystem.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Whether `table` sets the dotted `path`.
+fn defines(table: &toml::Table, path: &[&str]) -> bool {
+    let Some((first, rest)) = path.split_first() else { return true };
+    match (table.get(*first), rest.is_empty()) {
+        (Some(_), true) => true,
+        (Some(toml::Value::Table(inner)), false) => defines(inner, rest),
+        _ => false,
+    }
+}
+
+/// `text` as one shell word: as it is when it is plain, else single-quoted.
+fn shell_word(text: &str) -> String {
+    if !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+=:@%,".contains(c)) {
+        return text.to_string();
+    }
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> Config {
+        toml::from_str(text).unwrap()
+    }
+
+    fn keys(config: &Config, boundary: &Path) -> Vec<String> {
+        classify(config, boundary).into_iter().map(|f| format!("{} {}", f.key, f.what)).collect()
+    }
+
+    #[test]
+    fn host_paths_are_found_wherever_they_lead() {
+        let tmp = tempfile::tempdir().unwrap();
+        let project = resolve(&tmp.path().join("projects/a"));
+        std::fs::create_dir_all(project.join("data")).unwrap();
+        std::os::unix::fs::symlink("/etc", project.join("etc-link")).unwrap();
+        let c = config(
+            r#"
+            [services.db]
+            image = "x"
+            volumes = ["/:/host", "../../..:/up", "./etc-link/ssl:/ssl", "~/.ssh:/k", "./data:/d", "./new/dir:/n", "pg:/var"]
+            "#,
+        );
+        let root = tmp.path().parent().unwrap().to_path_buf();
+        let found = keys(&c, &project);
+        assert_eq!(
+            found,
+            [
+                "services.db.volumes bind-mounts `/` (`/:/host`)".to_string(),
+                format!("services.db.volumes bind-mounts `{}` (`../../..:/up`)", resolve(&root).display()),
+                format!(
+                    "services.db.volumes bind-mounts `{}` (`./etc-link/ssl:/ssl`)",
+                    resolve(Path::new("/etc/ssl")).display()
+                ),
+                "services.db.volumes bind-mounts `~/.ssh` (`~/.ssh:/k`)".to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn files_read_from_outside_and_a_public_bind_are_found() {
+        let tmp = tempfile::tempdir().unwrap();
+        let project = resolve(tmp.path());
+        let inside = project.join("certs/corp.crt").to_string_lossy().into_owned();
+        let c = config(&format!(
+            "ca_certificates = [\"{inside}\", \"/etc/ssl/certs/ca-certificates.crt\", \"/etc/ssl/private\"]\nrequirements = \"/home/u/.ssh/id_rsa\"\n\
+             dockerfile = \"/Dockerfile\"\n[jupyter]\nbind = \"0.0.0.0\"\n[services.web]\nbuild = \"/\"\n"
+        ));
+        let found: Vec<String> = classify(&c, &project).into_iter().map(|f| f.key).collect();
+        assert_eq!(found, ["services.web.build", "ca_certificates", "requirements", "dockerfile", "jupyter.bind"]);
+        for bind in ["127.0.0.1", "::1", "127.0.0.2", "localhost"] {
+            let c = config(&format!("[jupyter]\nbind = \"{bind}\"\n"));
+            assert!(classify(&c, &project).is_empty(), "{bind}");
+        }
+    }
+
+    #[test]
+    fn only_untrusted_workspace_files_are_refused_with_the_trust_command() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ws = resolve(tmp.path()).join("my lab");
+        let project = ws.join("projects/a");
+        std::fs::create_dir_all(&project).unwrap();
+        let user_dir = resolve(tmp.path()).join("config");
+        std::fs::create_dir_all(&user_dir).unwrap();
+        let user = user_dir.join(USER_CONFIG_FILE);
+        std::fs::write(&user, "[services.db]\nvolumes = [\"/srv/shared:/shared\"]\n").unwrap();
+        let ws_file = ws.join("dpe.toml");
+        std::fs::write(&ws_file, "[services.db]\nimage = \"postgres\"\n").unwrap();
+        let mut context = crate::context::tests::sample();
+        context.workspace = Some(ws.clone());
+        context.project = Some(crate::ProjectRef { name: "a".into(), dir: project.clone() });
+        context.config_dir = user_dir;
+        context.config_files = vec![user.clone(), ws_file.clone()];
+        context.config = config("[services.db]\nimage = \"postgres\"\nvolumes = [\"/srv/shared:/shared\"]\n");
+        assert_eq!(check(&context), Ok(()), "the user's own setting is trusted");
+
+        std::fs::write(&ws_file, "[services.db]\nimage = \"postgres\"\nvolumes = [\"/:/host\"]\n").unwrap();
+        context.config = config("[services.db]\nimage = \"postgres\"\nvolumes = [\"/:/host\"]\n");
+        let refusal = check(&context).unwrap_err();
+        assert_eq!(
+            refusal.message,
+            format!(
+                "this workspace's configuration is not trusted, and it reaches outside the project folder `{}`:\n  `{}`: `services.db.volumes` bind-mounts `/` (`/:/host`)",
+                project.display(),
+                ws_file.display()
+            )
+        );
+        assert_eq!(
+            refusal.help,
+            format!("settings that reach your machine run only in a trusted workspace; read those files, and if you trust them run `cd '{}' && dpe trust`", ws.display())
+        );
+        // A value no file can be found for (changed since dpe read it) is refused, not let by.
+        context.config = config("[jupyter]\nbind = \"0.0.0.0\"\n");
+        let refusal = check(&context).unwrap_err();
+        assert!(
+            refusal.message.ends_with(
+                ":\n  `jupyter.bind` publishes the notebook and every port on `0.0.0.0`, beyond this machine"
+            ),
+            "{}",
+            refusal.message
+        );
+        context.config_trusted = true;
+        assert_eq!(check(&context), Ok(()));
+    }
+
+    #[test]
+    fn a_project_folder_linked_out_of_the_workspace_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ws = resolve(tmp.path()).join("ws");
+        std::fs::create_dir_all(ws.join("projects")).unwrap();
+        std::fs::create_dir_all(tmp.path().join("elsewhere")).unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("elsewhere"), ws.join("projects/a")).unwrap();
+        let mut context = crate::context::tests::sample();
+        context.workspace = Some(ws.clone());
+        context.project = Some(crate::ProjectRef { name: "a".into(), dir: ws.join("projects/a") });
+        let refusal = check(&context).unwrap_err();
+        assert!(
+            refusal.message.ends_with(&format!(
+                ":\n  `{}`: is a link to `{}`, outside the workspace, and is mounted into the container",
+                ws.join("projects/a").display(),
+                resolve(&tmp.path().join("elsewhere")).display()
+            )),
+            "{}",
+            refusal.message
+        );
+        // A link that stays inside the workspace is an ordinary project.
+        std::fs::remove_file(ws.join("projects/a")).unwrap();
+        std::fs::create_dir_all(ws.join("shared/a")).unwrap();
+        std::os::unix::fs::symlink(ws.join("shared/a"), ws.join("projects/a")).unwrap();
+        assert_eq!(check(&context), Ok(()));
+    }
+
+    #[test]
+    fn host_reaching_compose_keys_are_not_in_the_schema() {
+        // A key accepted here must first be classified above, then removed from this list.
+        for key in [
+            "privileged = true",
+            "devices = [\"/dev/sda\"]",
+            "cap_add = [\"ALL\"]",
+            "network_mode = \"host\"",
+            "pid = \"host\"",
+            "ipc = \"host\"",
+            "userns_mode = \"host\"",
+            "security_opt = [\"seccomp=unconfined\"]",
+            "cgroup_parent = \"/\"",
+            "volumes_from = [\"x\"]",
+            "env_file = [\"/etc/shadow\"]",
+            "extra_hosts = [\"a:1.2.3.4\"]",
+            "sysctls = { a = \"1\" }",
+            "user = \"0\"",
+        ] {
+            let text = format!("[services.db]\nimage = \"x\"\n{key}\n");
+            assert!(toml::from_str::<Config>(&text).is_err(), "`{key}` became a key of [services.NAME]");
+        }
+    }
+}
