@@ -643,7 +643,7 @@ impl<'r> Engine<'r> {
         }
         let start = Instant::now();
         let result =
-            manifest_cache::manifest_within(found, &self.paths.cache_dir, left.min(Duration::from_millis(250)));
+            manifest_cache::manifest_within(found, &self.paths.cache_dir, left.min(Duration::from_millis(250)), false);
         self.manifest_budget.set(left.saturating_sub(start.elapsed()));
         result.ok().map(|(manifest, _)| manifest)
     }

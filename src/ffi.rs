@@ -140,6 +140,96 @@ unsafe fn install(signal: libc::c_int, handler: usize) {
     }
 }
 
+/// The process group of the hook (or other child) running in a group of its own, and the
+/// signal dpe got while it ran (0: none).
+static CHILD_GROUP: AtomicI32 = AtomicI32::new(0);
+static GROUP_SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_signal_for_group(signal: libc::c_int) {
+    GROUP_SIGNAL.store(signal, Ordering::SeqCst);
+    let group = CHILD_GROUP.load(Ordering::SeqCst);
+    if group > 0 {
+        // SAFETY: kill(2) is async-signal-safe. The group is not the terminal's foreground
+        // group (or dpe would not have got the signal), so it hears of Ctrl+C only from us.
+        unsafe { libc::kill(-group, signal) };
+    }
+}
+
+/// While a child runs in its own process group `pgid` (a hook): Ctrl+C, SIGTERM and SIGHUP
+/// sent to dpe are passed to that whole group and remembered ([`group_signal`]), so dpe can
+/// stop what the child started and exit the way the signal asked.
+pub fn guard_signals_for_group(pgid: u32) {
+    GROUP_SIGNAL.store(0, Ordering::SeqCst);
+    CHILD_GROUP.store(pgid as i32, Ordering::SeqCst);
+    // SAFETY: the handler only touches atomics and calls async-signal-safe kill(2).
+    unsafe {
+        install(libc::SIGINT, on_signal_for_group as *const () as usize);
+        install(libc::SIGTERM, on_signal_for_group as *const () as usize);
+        install(libc::SIGHUP, on_signal_for_group as *const () as usize);
+    }
+}
+
+/// The signal dpe received since [`guard_signals_for_group`], if any.
+pub fn group_signal() -> Option<i32> {
+    Some(GROUP_SIGNAL.load(Ordering::SeqCst)).filter(|s| *s != 0)
+}
+
+/// Call once the group's leader is reaped: later signals are no longer forwarded to it.
+pub fn group_finished() {
+    CHILD_GROUP.store(0, Ordering::SeqCst);
+}
+
+/// Kills every process of the group `pgid` (what a hook or plugin left running).
+pub fn kill_group(pgid: u32) {
+    if pgid > 1 {
+        // SAFETY: kill(2) touches no memory of ours; a group that is gone only gives ESRCH.
+        unsafe { libc::kill(-(pgid as libc::pid_t), libc::SIGKILL) };
+    }
+}
+
+/// The terminal, lent to a child's process group while it runs (see [`lend_terminal`]).
+pub struct LentTerminal {
+    fd: libc::c_int,
+}
+
+/// Makes the process group `pgid` the terminal's foreground group, when dpe's own group is it
+/// now, so that a hook in its own group can still read `/dev/tty` (a background group reading
+/// it would be stopped) and gets Ctrl+C from the terminal itself. Dropping the value gives
+/// the terminal back to dpe's group. `None` when dpe has no terminal or is in the background.
+pub fn lend_terminal(pgid: u32) -> Option<LentTerminal> {
+    // SAFETY: open(2) with a NUL-terminated literal; the descriptor is closed on drop.
+    let fd = unsafe { libc::open(c"/dev/tty".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC | libc::O_NOCTTY) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: tcgetpgrp, getpgrp and tcsetpgrp take plain values and an open descriptor.
+    let lent = unsafe { libc::tcgetpgrp(fd) == libc::getpgrp() && libc::tcsetpgrp(fd, pgid as libc::pid_t) == 0 };
+    if !lent {
+        // SAFETY: `fd` is ours and closed once.
+        unsafe { libc::close(fd) };
+        return None;
+    }
+    Some(LentTerminal { fd })
+}
+
+impl Drop for LentTerminal {
+    fn drop(&mut self) {
+        // SAFETY: dpe is in the background while the terminal is lent, so taking it back would
+        // stop dpe with SIGTTOU unless that is blocked, which it is just for this call; the
+        // mask is restored right after, and `fd` is ours and closed once.
+        unsafe {
+            let mut block: libc::sigset_t = std::mem::zeroed();
+            let mut previous: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut block);
+            libc::sigaddset(&mut block, libc::SIGTTOU);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &block, &mut previous);
+            libc::tcsetpgrp(self.fd, libc::getpgrp());
+            libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
+            libc::close(self.fd);
+        }
+    }
+}
+
 static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 extern "C" fn on_interrupt_deferred(_signal: libc::c_int) {

@@ -340,10 +340,11 @@ fn library_manifest(found: &Found) -> Result<Manifest> {
         )),
     })?;
     let text = library.manifest_json();
-    serde_json::from_str(&text).map_err(|err| {
-        Error::new(format!("plugin library `{}` gave an invalid manifest: {err}", found.path.display()))
-            .with_help("its manifest must be the JSON described in the README (Plugin authoring)")
-    })
+    let (manifest, unknown) = manifest_cache::parse(&found.name, &found.path, &text)?;
+    if !unknown.is_empty() {
+        eprintln!("{}", manifest_cache::unknown_fields_warning(found, &manifest, &unknown));
+    }
+    Ok(manifest)
 }
 
 // ---------------------------------------------------------------------------------------------

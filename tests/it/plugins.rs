@@ -735,15 +735,19 @@ fn a_library_plugin_gets_the_same_context_and_hooks_as_its_executable_form() {
 
     let head = format!(
         "plugin: echo\nproject: alpha\nworkspace: {}\nargs: alpha docker version\n\
-         env DPE_PLUGIN=echo\nenv DPE_PROJECT=alpha\nenv DPE_PROTOCOL=1\nenv DPE_VERBOSE=1\nenv DPE_JSON=0\n\
-         pre-docker hook: plugin=echo project=alpha verb=version\n",
+         env DPE_PLUGIN=echo\nenv DPE_PROJECT=alpha\nenv DPE_PROTOCOL=1\nenv DPE_VERBOSE=1\nenv DPE_JSON=0\n",
         sb.workspace().display()
     );
     // The pre hook refused, so `dpe docker` failed with a status the plugin passes on; the
     // last word has no newline (the library form must flush it before dpe exits).
     assert_ne!(executable.code, 0, "{}", executable.stderr);
     assert_eq!(executable.stdout, format!("{head}dpe docker exited {}\ndone", executable.code));
-    assert!(executable.stderr.starts_with("error: pre hook `"), "{}", executable.stderr);
+    // The hook's words go to stderr, never into the docker output the plugin reads.
+    assert!(
+        executable.stderr.starts_with("pre-docker hook: plugin=echo project=alpha verb=version\nerror: pre hook `"),
+        "{}",
+        executable.stderr
+    );
     assert_eq!(
         (library.code, library.stdout.as_str(), library.stderr.as_str()),
         (executable.code, executable.stdout.as_str(), executable.stderr.as_str())

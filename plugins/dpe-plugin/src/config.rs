@@ -56,6 +56,9 @@ pub struct Config {
     /// The Jupyter server.
     #[serde(default)]
     pub jupyter: JupyterConfig,
+    /// Hooks around docker calls.
+    #[serde(default)]
+    pub hooks: HooksConfig,
     /// Extra containers this project runs beside its environment (`dpe compose`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub services: BTreeMap<String, ServiceConfig>,
@@ -138,6 +141,34 @@ fn default_bind() -> String {
 
 fn default_ready_timeout() -> u64 {
     120
+}
+
+/// `[hooks]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HooksConfig {
+    /// Seconds one hook may run before it is stopped, with every process it started, and
+    /// counted as failed: a hook that never exits must not hang every docker call.
+    #[serde(default = "default_hook_timeout", deserialize_with = "positive_seconds")]
+    pub timeout: u64,
+}
+
+impl Default for HooksConfig {
+    fn default() -> Self {
+        HooksConfig { timeout: default_hook_timeout() }
+    }
+}
+
+fn default_hook_timeout() -> u64 {
+    300
+}
+
+/// A number of seconds of at least 1: `0` would stop every hook before it starts.
+fn positive_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    match u64::deserialize(deserializer)? {
+        0 => Err(de::Error::custom("a timeout must be at least 1 second")),
+        seconds => Ok(seconds),
+    }
 }
 
 /// `[services.NAME]`: an extra container of a project.
