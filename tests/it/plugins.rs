@@ -900,3 +900,115 @@ fn a_library_for_a_future_dpe_is_refused_unless_forced_and_never_runs() {
         (Some("incompatible"), Some("requires dpe >=9, this is dpe 0.1.0"), Some("3.0.0"))
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// what a plugin's manifest may do to dpe
+
+/// A plugin whose manifest answer never comes: it starts a child that ignores every signal it
+/// can, writes the child's pid to `pid_file`, and (`wait`) waits for it or (else) exits while
+/// the child keeps its standard output open.
+fn hanging_manifest_plugin(pid_file: &Path, wait: bool) -> String {
+    format!(
+        "#!/bin/sh\n# dpe-plugin-manifest:v1\n( trap '' INT TERM HUP; exec sleep 1000 ) &\necho $! > '{}'\n{}\n",
+        pid_file.display(),
+        if wait { "wait" } else { "exit 0" }
+    )
+}
+
+/// Whether process `pid` is gone (a zombie counts: it only waits to be reaped), within 5s.
+fn process_gone(pid: &str) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let state = fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|stat| stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'));
+        if state.unwrap_or(true) {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_manifest_request_that_times_out_stops_every_process_the_plugin_started() {
+    for (name, wait) in [("waits", true), ("leaves", false)] {
+        let sb = Sandbox::new();
+        let pid_file = sb.path("child.pid");
+        sb.write_exe(&format!("bin/dpe-{name}"), &hanging_manifest_plugin(&pid_file, wait));
+        // Completion asks on a cache miss with a budget of a fraction of a second.
+        let started = std::time::Instant::now();
+        let out = dpe(&sb, &["__complete", "--shell", "bash", "--index", "2", "--", "dpe", name, ""]);
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "{name}: took {:?}", started.elapsed());
+        assert_eq!((out.code, out.stderr.as_str()), (0, ""), "{name}");
+        let pid = fs::read_to_string(&pid_file).unwrap().trim().to_string();
+        assert!(process_gone(&pid), "{name}: the plugin's child {pid} is still running");
+    }
+}
+
+#[test]
+fn an_oversized_manifest_is_refused_naming_the_plugin_and_the_field() {
+    let sb = Sandbox::new();
+    let manifest_plugin = |name: &str, description: &str| {
+        format!(
+            "#!/bin/sh\n# dpe-plugin-manifest:v1\nif [ \"$1\" = --dpe-manifest ]; then\n\
+             printf '{{\"name\":\"{name}\",\"version\":\"1.0.0\",\"dpe\":\"^0.1\",\"description\":\"'\n\
+             {description}\nprintf '\"}}'\nexit 0\nfi\necho {name} ran\n"
+        )
+    };
+    let help =
+        "help: its `--dpe-manifest` answer must be the JSON described in the README, section \"Writing a plugin\"\n";
+    let huge = sb.write_exe("bin/dpe-huge", &manifest_plugin("huge", "head -c 10485760 /dev/zero | tr '\\0' x"));
+    let out = dpe(&sb, &["huge"]);
+    assert_eq!(
+        (out.code, out.stdout.as_str(), out.stderr),
+        (
+            1,
+            "",
+            format!(
+                "error: plugin `huge` at `{}` gave an invalid manifest: it printed more than 256 KiB (the most dpe reads)\n{help}",
+                huge.display()
+            )
+        )
+    );
+    let long = sb.write_exe("bin/dpe-long", &manifest_plugin("long", "head -c 5000 /dev/zero | tr '\\0' x"));
+    let out = dpe(&sb, &["long"]);
+    assert_eq!(
+        (out.code, out.stderr),
+        (
+            1,
+            format!(
+                "error: plugin `long` at `{}` gave an invalid manifest: `description` is 5000 bytes, over the limit of 4096\n{help}",
+                long.display()
+            )
+        )
+    );
+    // The section the help names exists.
+    let readme = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    assert!(readme.lines().any(|line| line == "## Writing a plugin"));
+}
+
+#[test]
+fn manifest_fields_unknown_to_this_dpe_warn_and_the_plugin_still_runs() {
+    let sb = Sandbox::new();
+    let file = sb.write_exe(
+        "bin/dpe-newer",
+        "#!/bin/sh\n# dpe-plugin-manifest:v1\nif [ \"$1\" = --dpe-manifest ]; then\n\
+         echo '{\"name\":\"newer\",\"version\":\"3.0.0\",\"dpe\":\"^0.1\",\"aliases\":[\"nw\"],\
+         \"subcommands\":[{\"name\":\"go\",\"hidden\":true}]}'\nexit 0\nfi\necho newer ran\n",
+    );
+    let out = dpe(&sb, &["newer"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, "newer ran\n"), "{}", out.stderr);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "warning: plugin `newer` 3.0.0 at `{}` has manifest fields this dpe 0.1.0 does not know, ignored: \
+             `aliases`, `subcommands[0].hidden`\nhelp: the plugin may be made for a newer dpe; upgrade dpe if it misbehaves\n",
+            file.display()
+        )
+    );
+    // Said once, when the manifest is read; the cached manifest runs quietly.
+    let out = dpe(&sb, &["newer"]);
+    assert_eq!((out.code, out.stdout.as_str(), out.stderr.as_str()), (0, "newer ran\n", ""));
+}
