@@ -1012,3 +1012,73 @@ fn manifest_fields_unknown_to_this_dpe_warn_and_the_plugin_still_runs() {
     let out = dpe(&sb, &["newer"]);
     assert_eq!((out.code, out.stdout.as_str(), out.stderr.as_str()), (0, "newer ran\n", ""));
 }
+
+/// The code blocks of one README section, as (language, text).
+fn readme_blocks(section: &str) -> Vec<(String, String)> {
+    let readme = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme.find(&format!("\n## {section}\n")).expect("the section exists");
+    let end = readme[start + 1..].find("\n## ").map_or(readme.len(), |at| start + 1 + at);
+    let mut blocks = Vec::new();
+    let mut rest = &readme[start..end];
+    while let Some(open) = rest.find("\n```") {
+        let after = &rest[open + 4..];
+        let (language, body) = after.split_once('\n').unwrap();
+        let close = body.find("```").unwrap();
+        blocks.push((language.to_string(), body[..close].to_string()));
+        rest = &body[close + 3..];
+    }
+    blocks
+}
+
+#[test]
+fn the_readme_plugin_examples_work_as_written() {
+    let sb = Sandbox::new();
+    sb.project("alpha", "");
+    let blocks = readme_blocks("Writing a plugin");
+    let shell_with_manifest = blocks.iter().find(|(lang, text)| lang == "sh" && text.contains("--dpe-manifest"));
+    let python = blocks.iter().find(|(lang, _)| lang == "python");
+    let hello = sb.write_exe("src/dpe-hello", &shell_with_manifest.expect("a sh example with a manifest").1);
+    let pyhello = sb.write_exe("src/dpe-pyhello", &python.expect("a Python example").1);
+    for source in [&hello, &pyhello] {
+        let out = dpe(&sb, &["plugin", "install", source.to_str().unwrap()]);
+        assert_eq!((out.code, out.stderr.as_str()), (0, ""), "{}", source.display());
+    }
+    // The project word selects the project and stays in argv; a subcommand takes its own.
+    let out = dpe(&sb, &["hello", "alpha", "--times", "2"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, "hello, alpha (args: alpha --times 2)\n"), "{}", out.stderr);
+    let out = dpe(&sb, &["hello", "loud", "alpha", "--exclaim"]);
+    assert_eq!(out.stdout, "hello, alpha (args: loud alpha --exclaim)\n");
+    let out = dpe(&sb, &["pyhello", "alpha"]);
+    assert!(out.stdout.starts_with("hello from alpha image scipy\n"), "{}{}", out.stdout, out.stderr);
+    let out = dpe(&sb, &["pyhello"]);
+    assert!(out.stdout.starts_with("hello from no project image scipy\n"), "{}{}", out.stdout, out.stderr);
+
+    let complete = |words: &[&str]| {
+        let mut args = vec!["__complete", "--shell", "bash", "--", "dpe"];
+        args.extend_from_slice(words);
+        let out = dpe(&sb, &args);
+        assert_eq!((out.code, out.stderr.as_str()), (0, ""));
+        out.stdout.lines().map(str::to_string).collect::<Vec<_>>()
+    };
+    assert_eq!(complete(&["hello", ""]), ["loud", "alpha"]);
+    assert_eq!(complete(&["hello", "alpha", "--"]), ["--times"]);
+    assert_eq!(complete(&["hello", "loud", "alpha", "--"]), ["--exclaim"]);
+    assert_eq!(complete(&["pyh"]), ["pyhello"]);
+}
+
+#[test]
+fn the_context_config_holds_every_key_with_a_fixed_default() {
+    let sb = Sandbox::new();
+    sb.project("alpha", "");
+    let out = dpe(&sb, &["-p", "alpha", "--json", "context"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let context: Value = serde_json::from_str(&out.stdout).unwrap();
+    let config = &context["config"];
+    let expected = serde_json::json!({
+        "python_packages": [], "apt_packages": [], "env": {}, "ports": [], "gpu": "off", "ca_certificates": [],
+        "engine": {"program": "docker", "compose": "auto"},
+        "jupyter": {"port": 8888, "bind": "127.0.0.1", "host_port_start": 8888, "ready_timeout": 120},
+        "hooks": {"timeout": 300}, "services": {}, "compose": {"projects": []}, "plugins": {}
+    });
+    assert_eq!(config, &expected);
+}

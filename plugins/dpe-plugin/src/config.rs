@@ -13,7 +13,10 @@
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
 
-/// One project's (or a workspace's) resolved configuration.
+/// One project's (or a workspace's) resolved configuration. Serialised (into the context
+/// plugins get) with every key that has a fixed default, so a plugin in any language reads
+/// the same values dpe would; the optional keys whose default depends on the project
+/// (`image`, `dockerfile`, `requirements`, `gpu_devices`) are absent when unset.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -29,26 +32,26 @@ pub struct Config {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requirements: Option<String>,
     /// Extra pip requirement specifiers baked into the image.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub python_packages: Vec<String>,
     /// Debian/Ubuntu packages installed with apt-get into the image.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub apt_packages: Vec<String>,
     /// Environment variables for builds and containers.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default)]
     pub env: BTreeMap<String, String>,
     /// Extra container ports to publish (each gets a host port from the registry).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub ports: Vec<u16>,
     /// Whether the project uses an NVIDIA GPU.
-    #[serde(default, skip_serializing_if = "GpuMode::is_off")]
+    #[serde(default)]
     pub gpu: GpuMode,
     /// Which GPUs: `"all"` (default), a count, or a list of indices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu_devices: Option<GpuDevices>,
     /// Extra CA certificates (files or directories of `.crt`/`.pem`) trusted inside the image,
     /// for TLS-intercepting proxies.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub ca_certificates: Vec<String>,
     /// The container engine.
     #[serde(default)]
@@ -60,13 +63,13 @@ pub struct Config {
     #[serde(default)]
     pub hooks: HooksConfig,
     /// Extra containers this project runs beside its environment (`dpe compose`).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default)]
     pub services: BTreeMap<String, ServiceConfig>,
     /// Workspace-level selection for `dpe compose`.
     #[serde(default)]
     pub compose: ComposeConfig,
     /// Settings of third-party plugins, `[plugins.NAME]`, passed through untouched.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default)]
     pub plugins: BTreeMap<String, serde_json::Value>,
 }
 
@@ -216,7 +219,7 @@ pub struct Healthcheck {
 #[serde(deny_unknown_fields)]
 pub struct ComposeConfig {
     /// Projects `dpe compose up` starts when none are named.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub projects: Vec<String>,
 }
 
