@@ -97,14 +97,14 @@ fn strings(list: &[&str]) -> Vec<String> {
 // ---------------------------------------------------------------------------------------------
 // A pseudo-terminal, so the shells run their real line editors.
 
-struct Pty {
+pub(crate) struct Pty {
     master: std::fs::File,
     child: Child,
     seen: String,
 }
 
 impl Pty {
-    fn spawn(mut command: Command) -> Pty {
+    pub(crate) fn spawn(mut command: Command) -> Pty {
         let (mut master, mut slave) = (0, 0);
         let size = libc::winsize { ws_row: 60, ws_col: 250, ws_xpixel: 0, ws_ypixel: 0 };
         // SAFETY: openpty writes two descriptors into the given integers; the name may be null.
@@ -131,13 +131,13 @@ impl Pty {
         Pty { master: std::fs::File::from(master), child, seen: String::new() }
     }
 
-    fn write(&mut self, text: &str) {
+    pub(crate) fn write(&mut self, text: &str) {
         self.master.write_all(text.as_bytes()).unwrap();
     }
 
     /// Reads until `needle` appears after what earlier calls consumed; returns the text read
     /// up to and including it. Panics with everything read when the shell never prints it.
-    fn read_until(&mut self, needle: &str) -> String {
+    pub(crate) fn read_until(&mut self, needle: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(at) = self.seen.find(needle) {
@@ -170,7 +170,7 @@ impl Drop for Pty {
     }
 }
 
-fn shell_command(sandbox: &Sandbox, program: &str, args: &[&str]) -> Command {
+pub(crate) fn shell_command(sandbox: &Sandbox, program: &str, args: &[&str]) -> Command {
     let mut command = sandbox.command(program);
     command.args(args).env("TERM", "dumb");
     command

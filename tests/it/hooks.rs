@@ -461,3 +461,42 @@ fn ctrl_c_during_a_hanging_pre_hook_stops_it_and_docker_never_runs() {
     // As for any failing pre hook: the engine was not called, so there is nothing to undo.
     assert!(!log.exists());
 }
+
+#[test]
+fn a_hook_in_its_own_group_still_asks_on_the_terminal_and_ctrl_c_there_stops_it() {
+    use crate::completion::{shell_command, Pty};
+    let sandbox = Sandbox::new();
+    let answer = sandbox.path("answer");
+    sandbox.write(
+        "config/hooks/pre-docker.sh",
+        &format!(
+            "printf 'proceed? ' > /dev/tty\nread reply < /dev/tty\necho \"reply=$reply\" > '{}'\n",
+            answer.display()
+        ),
+    );
+    let pid_file = sandbox.path("child.pid");
+    sandbox.write_exe("config/hooks/pre-ps", &hanging_hook(&pid_file));
+    // A stopped hook (a background group reading the terminal) would only end at the timeout.
+    sandbox.write("config/config.toml", "[hooks]\ntimeout = 20\n");
+    // An interactive shell with job control, as in a terminal: dpe runs as a foreground job.
+    let mut shell = Pty::spawn(shell_command(&sandbox, "bash", &["--norc", "--noprofile", "-i"]));
+    shell.write("PS1='<<P>>'; echo '<<READY''>>'\n");
+    shell.read_until("<<READY>>\r\n");
+    shell.read_until("<<P>>");
+    let dpe = dpe_testkit::binary("dpe");
+    shell.write(&format!("'{}' docker --version > /dev/null; echo \"<<rc=$?>>\"\n", dpe.display()));
+    shell.read_until("proceed? ");
+    shell.write("yes\n");
+    shell.read_until("<<rc=0>>");
+    assert_eq!(std::fs::read_to_string(&answer).unwrap(), "reply=yes\n");
+
+    shell.read_until("<<P>>");
+    shell.write(&format!("'{}' docker ps; echo \"<<rc=$?>>\"\n", dpe.display()));
+    shell.read_until("proceed? ");
+    shell.write("yes\n");
+    let pid = read_pid(&pid_file);
+    shell.write("\x03");
+    let text = shell.read_until("<<rc=130>>");
+    assert!(text.contains("was interrupted, and every process it started was stopped"), "{text}");
+    assert!(process_gone(&pid), "the hook's child {pid} is still running");
+}
