@@ -292,6 +292,10 @@ enum Walk<'a> {
     OptionValue(Opt),
 }
 
+/// Given the positionals before it and a positional word: the options of the subcommand that
+/// word names, if it names one.
+type Descend<'d> = dyn FnMut(&[&str], &str) -> Option<Vec<Opt>> + 'd;
+
 /// Walks `words` (the command's arguments before the cursor), skipping options and their
 /// values. `descend` is asked about each positional (with the ones before it) until it names
 /// a subcommand: then it returns that subcommand's options and the walk continues with them.
@@ -299,7 +303,7 @@ enum Walk<'a> {
 fn walk<'a>(
     words: &'a [String],
     mut options: Vec<Opt>,
-    descend: &mut dyn FnMut(&[&str], &str) -> Option<Vec<Opt>>,
+    descend: &mut Descend,
 ) -> (Walk<'a>, Vec<Opt>) {
     let mut positionals = Vec::new();
     let mut descended = false;
