@@ -300,11 +300,7 @@ type Descend<'d> = dyn FnMut(&[&str], &str) -> Option<Vec<Opt>> + 'd;
 /// values. `descend` is asked about each positional (with the ones before it) until it names
 /// a subcommand: then it returns that subcommand's options and the walk continues with them.
 /// A plugin that takes the project first finds its subcommand in the second positional.
-fn walk<'a>(
-    words: &'a [String],
-    mut options: Vec<Opt>,
-    descend: &mut Descend,
-) -> (Walk<'a>, Vec<Opt>) {
+fn walk<'a>(words: &'a [String], mut options: Vec<Opt>, descend: &mut Descend) -> (Walk<'a>, Vec<Opt>) {
     let mut positionals = Vec::new();
     let mut descended = false;
     let mut i = 0;

@@ -13,8 +13,9 @@ use crate::trust::TrustStore;
 use dpe_plugin::client::exit_code;
 use dpe_plugin::Context;
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::time::Duration;
 
 /// Docker's global options that take a value, so the verb after them can be found.
 const GLOBAL_OPTIONS_WITH_VALUE: &[&str] =
@@ -178,7 +179,10 @@ fn run_engine(context: &Context, args: Vec<String>) -> Result<i32> {
     // differently on a pipe), or when the engine is known to be down: then dpe can hold back
     // the engine's own "cannot connect" line and print its one message with the fix instead.
     // On a terminal it stays the terminal, so build progress and colours look as usual.
-    let relay = !std::io::stderr().is_terminal() || local_socket_down();
+    // Only for docker's own CLI, which leaves no process behind holding its standard error:
+    // a daemon an engine starts (podman's conmon) must not inherit a pipe that dies with dpe.
+    let is_docker = Path::new(&program).file_name().is_some_and(|name| name == "docker");
+    let relay = is_docker && (!std::io::stderr().is_terminal() || local_socket_down());
     if relay {
         command.stderr(Stdio::piped());
     }
@@ -190,11 +194,17 @@ fn run_engine(context: &Context, args: Vec<String>) -> Result<i32> {
         }
         Err(err) => return Err(Error::new(format!("could not run `{program}`: {err}"))),
     };
-    let relay = child.stderr.take().map(|pipe| std::thread::spawn(move || relay_stderr(pipe)));
+    let relay = child.stderr.take().map(|pipe| {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || sender.send(relay_stderr(pipe)));
+        receiver
+    });
     ffi::guard_signals_for_child(child.id());
     let status = child.wait();
     ffi::child_finished();
-    let held = relay.map(|thread| thread.join().unwrap_or_default()).unwrap_or_default();
+    // Whatever the engine wrote is read by now, unless something it started still holds the
+    // pipe: that must not keep dpe waiting.
+    let held = relay.and_then(|receiver| receiver.recv_timeout(Duration::from_secs(2)).ok()).unwrap_or_default();
     let status = status.map_err(|e| Error::new(format!("lost track of `{program}`: {e}")))?;
     let code = exit_code(status);
     if code != 0 && status.code().is_some() && !engine_answers(&context.config.engine.program) {

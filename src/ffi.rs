@@ -209,6 +209,11 @@ pub fn lend_terminal(pgid: u32) -> Option<LentTerminal> {
         unsafe { libc::close(fd) };
         return None;
     }
+    // The child ran before it got the terminal: if it read from it already, it was stopped
+    // (SIGTTIN). Continue it, as a shell does when it puts a job in the foreground; a process
+    // that was not stopped ignores SIGCONT.
+    // SAFETY: kill(2) touches no memory of ours.
+    unsafe { libc::kill(-(pgid as libc::pid_t), libc::SIGCONT) };
     Some(LentTerminal { fd })
 }
 
