@@ -133,10 +133,6 @@ pub fn run(context: &Context, args: &[String]) -> Result<i32> {
         }
     }
 
-    if let Some(signal) = crate::ffi::group_signal() {
-        // Ctrl+C came between two pre hooks, while none was running to receive it.
-        return Err(Error::new(format!("interrupted; `docker {verb}` was not run")).with_code(128 + signal));
-    }
     let status = run_engine(context, args.clone());
 
     let mut post_failure: Option<Error> = None;

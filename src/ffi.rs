@@ -130,13 +130,29 @@ pub fn child_finished() {
 /// # Safety
 /// `handler` must be an async-signal-safe `extern "C" fn(c_int)` or SIG_DFL/SIG_IGN.
 unsafe fn install(signal: libc::c_int, handler: usize) {
+    // SAFETY: as this function's contract; the old action is not wanted.
+    unsafe { install_with(signal, handler, std::ptr::null_mut()) }
+}
+
+/// Like [`install`], writing the action it replaces into `old`.
+///
+/// # Safety
+/// As for [`install`].
+unsafe fn install_saving(signal: libc::c_int, handler: usize, old: &mut libc::sigaction) {
+    // SAFETY: as this function's contract; `old` is a valid place to write.
+    unsafe { install_with(signal, handler, old) }
+}
+
+/// # Safety
+/// As for [`install`]; `old` is null or valid for writing.
+unsafe fn install_with(signal: libc::c_int, handler: usize, old: *mut libc::sigaction) {
     // SAFETY: a zeroed sigaction is a valid starting point; we set the handler and flags.
     unsafe {
         let mut action: libc::sigaction = std::mem::zeroed();
         action.sa_sigaction = handler;
         action.sa_flags = libc::SA_RESTART;
         libc::sigemptyset(&mut action.sa_mask);
-        libc::sigaction(signal, &action, std::ptr::null_mut());
+        libc::sigaction(signal, &action, old);
     }
 }
 
@@ -147,6 +163,8 @@ static GROUP_SIGNAL: AtomicI32 = AtomicI32::new(0);
 
 extern "C" fn on_signal_for_group(signal: libc::c_int) {
     GROUP_SIGNAL.store(signal, Ordering::SeqCst);
+    // Also what [`interrupted`] reports, for a multi-step operation that asked a child.
+    INTERRUPTED.store(true, Ordering::SeqCst);
     let group = CHILD_GROUP.load(Ordering::SeqCst);
     if group > 0 {
         // SAFETY: kill(2) is async-signal-safe. The group is not the terminal's foreground
@@ -155,28 +173,46 @@ extern "C" fn on_signal_for_group(signal: libc::c_int) {
     }
 }
 
-/// While a child runs in its own process group `pgid` (a hook): Ctrl+C, SIGTERM and SIGHUP
-/// sent to dpe are passed to that whole group and remembered ([`group_signal`]), so dpe can
-/// stop what the child started and exit the way the signal asked.
-pub fn guard_signals_for_group(pgid: u32) {
+/// While a child runs in its own process group `pgid` (a hook, a manifest request): Ctrl+C,
+/// SIGTERM and SIGHUP sent to dpe are passed to that whole group and remembered
+/// ([`group_signal`]), so dpe can stop what the child started and exit the way the signal
+/// asked. Dropping the guard puts back the handling there was before.
+pub fn guard_signals_for_group(pgid: u32) -> GroupGuard {
     GROUP_SIGNAL.store(0, Ordering::SeqCst);
     CHILD_GROUP.store(pgid as i32, Ordering::SeqCst);
-    // SAFETY: the handler only touches atomics and calls async-signal-safe kill(2).
-    unsafe {
-        install(libc::SIGINT, on_signal_for_group as *const () as usize);
-        install(libc::SIGTERM, on_signal_for_group as *const () as usize);
-        install(libc::SIGHUP, on_signal_for_group as *const () as usize);
+    let mut previous = Vec::with_capacity(GUARDED.len());
+    for signal in GUARDED {
+        // SAFETY: the handler only touches atomics and calls async-signal-safe kill(2); a
+        // zeroed sigaction is a valid place for the kernel to write the old one.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            install_saving(signal, on_signal_for_group as *const () as usize, &mut old);
+            previous.push((signal, old));
+        }
+    }
+    GroupGuard { previous }
+}
+
+const GUARDED: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+/// Restores the signal handling of before [`guard_signals_for_group`] when dropped.
+pub struct GroupGuard {
+    previous: Vec<(libc::c_int, libc::sigaction)>,
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        CHILD_GROUP.store(0, Ordering::SeqCst);
+        for (signal, old) in &self.previous {
+            // SAFETY: `old` is exactly what sigaction(2) reported for this signal.
+            unsafe { libc::sigaction(*signal, old, std::ptr::null_mut()) };
+        }
     }
 }
 
-/// The signal dpe received since [`guard_signals_for_group`], if any.
+/// The signal dpe received during the last [`guard_signals_for_group`], if any.
 pub fn group_signal() -> Option<i32> {
     Some(GROUP_SIGNAL.load(Ordering::SeqCst)).filter(|s| *s != 0)
-}
-
-/// Call once the group's leader is reaped: later signals are no longer forwarded to it.
-pub fn group_finished() {
-    CHILD_GROUP.store(0, Ordering::SeqCst);
 }
 
 /// Kills every process of the group `pgid` (what a hook or plugin left running).

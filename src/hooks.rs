@@ -197,7 +197,7 @@ enum Ended {
 /// normal exit the group is left alone (a hook may start a daemon on purpose).
 fn wait_for(mut child: Child, timeout: Duration) -> Ended {
     let group = child.id();
-    ffi::guard_signals_for_group(group);
+    let signals = ffi::guard_signals_for_group(group);
     let terminal = ffi::lend_terminal(group);
     let deadline = Instant::now() + timeout;
     let mut interrupted_at: Option<Instant> = None;
@@ -232,7 +232,7 @@ fn wait_for(mut child: Child, timeout: Duration) -> Ended {
         ffi::kill_group(group);
         let _ = child.wait();
     }
-    ffi::group_finished();
+    drop(signals);
     match (ended, signal) {
         (_, Some(signal)) => Ended::Interrupted(signal),
         (Ok(status), None) => Ended::Exited(status),

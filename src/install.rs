@@ -283,7 +283,10 @@ pub fn inspect(candidate: Candidate, builtins: &[&str]) -> Result<Inspected> {
         source: discovery::Source::PluginDir,
     };
     let published = match candidate.kind {
-        Kind::Executable => manifest_cache::ask(&probe)?,
+        // Ctrl+C while the plugin was asked ends the request; the install says it stopped.
+        Kind::Executable => {
+            manifest_cache::ask(&probe).map_err(|err| if ffi::interrupted() { interrupted() } else { err })?
+        }
         Kind::Dynamic => Some(library_manifest(&probe)?),
     };
     let name = match (&from_file, &published) {

@@ -148,6 +148,9 @@ fn run_with_timeout(found: &Found, limit: Duration) -> Result<String> {
     command.arg(MANIFEST_FLAG).stdin(Stdio::null()).stderr(Stdio::null());
     let answer = run_with_limit(command, limit).map_err(|err| match err.kind() {
         std::io::ErrorKind::InvalidData => invalid_manifest(&found.name, path, &err.to_string()),
+        std::io::ErrorKind::Interrupted => {
+            Error::new(format!("interrupted while asking plugin `{}` for its manifest", found.name)).with_code(130)
+        }
         _ => Error::io("run", path, err),
     })?;
     let Some((status, stdout)) = answer else {
@@ -192,25 +195,37 @@ pub fn run_with_limit(mut command: Command, limit: Duration) -> std::io::Result<
         let read = stdout.take(MAX_OUTPUT_BYTES as u64 + 1).read_to_end(&mut bytes).map(|_| bytes);
         let _ = sender.send(read);
     });
+    // In its own group the plugin no longer hears Ctrl+C from the terminal: dpe passes it on.
+    let _signals = crate::ffi::guard_signals_for_group(group);
     let deadline = Instant::now() + limit;
-    let read = receiver.recv_timeout(limit);
+    let read = receive_until(&receiver, deadline);
+    if let Some(Ok(bytes)) = &read {
+        if bytes.len() > MAX_OUTPUT_BYTES {
+            // Said too much: no need to wait for the rest, or for it to exit.
+            crate::ffi::kill_group(group);
+            let _ = child.wait();
+            let _ = reader.join();
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("it printed more than {} KiB (the most dpe reads)", MAX_OUTPUT_BYTES / 1024),
+            ));
+        }
+    }
     loop {
+        if crate::ffi::group_signal().is_some() {
+            crate::ffi::kill_group(group);
+            let _ = child.wait();
+            return Err(std::io::Error::from(std::io::ErrorKind::Interrupted));
+        }
         match child.try_wait()? {
             Some(status) => match read {
-                Ok(read) => {
+                Some(read) => {
                     let _ = reader.join();
                     let bytes = read?;
-                    if bytes.len() > MAX_OUTPUT_BYTES {
-                        crate::ffi::kill_group(group);
-                        return Err(std::io::Error::new(
-                            std::io::ErrorKind::InvalidData,
-                            format!("it printed more than {} KiB (the most dpe reads)", MAX_OUTPUT_BYTES / 1024),
-                        ));
-                    }
                     return Ok(Some((status, String::from_utf8_lossy(&bytes).into_owned())));
                 }
                 // Exited, but something it started still holds its stdout open.
-                Err(_) => {
+                None => {
                     crate::ffi::kill_group(group);
                     return Ok(None);
                 }
@@ -222,6 +237,20 @@ pub fn run_with_limit(mut command: Command, limit: Duration) -> std::io::Result<
                 let _ = child.wait();
                 return Ok(None);
             }
+        }
+    }
+}
+
+/// Waits for the reader's answer until `deadline`, waking every few milliseconds so a
+/// Ctrl+C passed on to the plugin is noticed at once.
+fn receive_until<T>(receiver: &std::sync::mpsc::Receiver<T>, deadline: Instant) -> Option<T> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match receiver.recv_timeout(left.min(Duration::from_millis(20))) {
+            Ok(value) => return Some(value),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+                if !left.is_zero() && crate::ffi::group_signal().is_none() => {}
+            Err(_) => return None,
         }
     }
 }

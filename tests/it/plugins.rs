@@ -1082,3 +1082,33 @@ fn the_context_config_holds_every_key_with_a_fixed_default() {
     });
     assert_eq!(config, &expected);
 }
+
+#[test]
+fn ctrl_c_while_a_plugin_is_asked_for_its_manifest_stops_it_and_what_it_started() {
+    use std::os::unix::process::CommandExt;
+    let sb = Sandbox::new();
+    let pid_file = sb.path("child.pid");
+    sb.write_exe("bin/dpe-waits", &hanging_manifest_plugin(&pid_file, true));
+    // To a file, not a pipe: a process left behind would hold a pipe open and hang the test.
+    let stderr_file = sb.path("stderr");
+    let mut child =
+        sb.dpe().arg("waits").stderr(fs::File::create(&stderr_file).unwrap()).process_group(0).spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !fs::read_to_string(&pid_file).is_ok_and(|text| text.ends_with('\n')) {
+        assert!(std::time::Instant::now() < deadline, "the plugin never started its child");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pid = fs::read_to_string(&pid_file).unwrap().trim().to_string();
+    let started = std::time::Instant::now();
+    // What a terminal does on Ctrl+C: SIGINT to its foreground process group, dpe's.
+    let kill = Command::new("kill").args(["-INT", "--", &format!("-{}", child.id())]).status().unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(
+        fs::read_to_string(&stderr_file).unwrap(),
+        "error: interrupted while asking plugin `waits` for its manifest\n"
+    );
+    assert!(process_gone(&pid), "the plugin's child {pid} is still running");
+}
