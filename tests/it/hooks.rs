@@ -500,3 +500,36 @@ fn a_hook_in_its_own_group_still_asks_on_the_terminal_and_ctrl_c_there_stops_it(
     assert!(text.contains("was interrupted, and every process it started was stopped"), "{text}");
     assert!(process_gone(&pid), "the hook's child {pid} is still running");
 }
+
+#[test]
+fn ctrl_c_during_a_hanging_post_hook_stops_it_and_the_other_post_hooks_still_run() {
+    if !docker_available() {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let pid_file = sandbox.path("child.pid");
+    let log = sandbox.path("hooks.log");
+    // Post hooks run post-VERB, then post-docker: the hanging one first.
+    let hook = sandbox.write_exe("config/hooks/post-version", &hanging_hook(&pid_file));
+    sandbox.write_exe("config/hooks/post-docker", &logging_hook(&log, "after"));
+    let stderr_file = sandbox.path("stderr");
+    let mut child = sandbox
+        .dpe()
+        .args(["docker", "version", "--format", "{{.Client.Version}}"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&stderr_file).unwrap())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pid = read_pid(&pid_file);
+    interrupt_group(child.id());
+    let status = child.wait().unwrap();
+    let text = std::fs::read_to_string(&stderr_file).unwrap();
+    assert_eq!(status.code(), Some(130), "{text}");
+    assert_eq!(
+        text,
+        format!("error: post hook `{}` was interrupted, and every process it started was stopped\n", hook.display())
+    );
+    assert!(process_gone(&pid), "the hook's child {pid} is still running");
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "after post version 0 \n");
+}
