@@ -476,10 +476,11 @@ impl<'r> Engine<'r> {
             return nothing();
         }
         let Some(found) = discovery::find(name, &self.paths.plugin_dir) else { return nothing() };
-        let manifest = self.manifest(&found).unwrap_or_else(|| Manifest::default_for(name));
-        if manifest_cache::incompatibility(&manifest).is_some() {
-            return nothing();
-        }
+        let manifest = match self.manifest(&found) {
+            Known::Manifest(manifest) if manifest_cache::incompatibility(&manifest).is_none() => manifest,
+            Known::Manifest(_) | Known::Broken => return nothing(),
+            Known::Unknown => Manifest::default_for(name),
+        };
         if manifest.complete && found.kind == Kind::Executable {
             if let Some(answer) = self.ask_plugin(&found, &manifest, rest, current) {
                 return answer;
@@ -651,15 +652,20 @@ impl<'r> Engine<'r> {
             }
             // Bash shows no descriptions: read manifests there only to judge compatibility.
             let manifest = match (self.shell, only_runnable) {
-                (Shell::Bash, false) => None,
+                (Shell::Bash, false) => Known::Unknown,
                 _ => self.manifest(&found),
             };
-            if only_runnable && manifest.as_ref().is_some_and(|m| manifest_cache::incompatibility(m).is_some()) {
+            let refused = match &manifest {
+                Known::Manifest(manifest) => manifest_cache::incompatibility(manifest).is_some(),
+                Known::Broken => true,
+                Known::Unknown => false,
+            };
+            if only_runnable && refused {
                 continue;
             }
-            let description = match self.shell {
-                Shell::Bash => String::new(),
-                Shell::Zsh | Shell::Fish => manifest.map(|m| m.description).unwrap_or_default(),
+            let description = match (self.shell, manifest) {
+                (Shell::Zsh | Shell::Fish, Known::Manifest(manifest)) => manifest.description,
+                _ => String::new(),
             };
             list.push(Candidate::new(found.name, description));
         }
@@ -668,19 +674,24 @@ impl<'r> Engine<'r> {
 
     /// The plugin's manifest from the cache; on a miss, asked within what is left of the
     /// budget. Never runs an executable without the opt-in marker (the cache layer checks).
-    fn manifest(&self, found: &Found) -> Option<Manifest> {
+    fn manifest(&self, found: &Found) -> Known {
         if let Some((manifest, _)) = manifest_cache::cached(found, &self.paths.cache_dir) {
-            return Some(manifest);
+            return Known::Manifest(manifest);
         }
         let left = self.manifest_budget.get();
         if left.is_zero() {
-            return None;
+            return Known::Unknown;
         }
         let start = Instant::now();
-        let result =
-            manifest_cache::manifest_within(found, &self.paths.cache_dir, left.min(Duration::from_millis(250)), false);
+        let limit = left.min(Duration::from_millis(250));
+        let result = manifest_cache::manifest_within(found, &self.paths.cache_dir, limit, false);
         self.manifest_budget.set(left.saturating_sub(start.elapsed()));
-        result.ok().map(|(manifest, _)| manifest)
+        match result {
+            Ok((manifest, _)) => Known::Manifest(manifest),
+            // Out of time is not broken: the plugin may answer on the next TAB.
+            Err(_) if start.elapsed() >= limit => Known::Unknown,
+            Err(_) => Known::Broken,
+        }
     }
 
     /// The workspace's project names.
@@ -701,6 +712,15 @@ impl<'r> Engine<'r> {
             _ => PathBuf::from(value),
         }
     }
+}
+
+/// What completion knows of a plugin's manifest.
+enum Known {
+    Manifest(Manifest),
+    /// The plugin gave no usable manifest (dispatch would refuse it too).
+    Broken,
+    /// Not asked, or no answer within the budget.
+    Unknown,
 }
 
 /// A builtin positional's values, by its name where it names a project or a plugin.

@@ -553,12 +553,13 @@ fn incompatible(name: &str, requirement: &str, protocol: u32) -> String {
     )
 }
 
-/// The sandbox above plus `deploy` and two plugins this dpe would refuse to run.
+/// The sandbox above plus `deploy` and three plugins this dpe would refuse to run.
 fn sandbox_with_project_first_and_incompatible_plugins() -> Sandbox {
     let sandbox = sandbox();
     plugin(&sandbox, "deploy", DEPLOY);
     plugin(&sandbox, "future", &incompatible("future", ">=9", 1));
     plugin(&sandbox, "oldproto", &incompatible("oldproto", "*", 99));
+    plugin(&sandbox, "broken", "#!/bin/sh\n# dpe-plugin-manifest:v1\necho 'this is no manifest'\n");
     sandbox
 }
 
@@ -586,7 +587,7 @@ fn a_subcommand_after_the_project_completes_its_own_options_in_bash() {
     assert_eq!(list, commands_with(&["deploy", "jupyter", "notes"]));
     let (list, _) = bash.complete("dpe help ");
     assert_eq!(list, commands_with(&["deploy", "jupyter", "notes"]));
-    for line in ["dpe future --", "dpe oldproto --"] {
+    for line in ["dpe future --", "dpe oldproto --", "dpe broken "] {
         let (list, _) = bash.complete(line);
         assert_eq!(list, Vec::<String>::new(), "{line}");
     }
@@ -607,7 +608,7 @@ fn a_subcommand_after_the_project_completes_its_own_options_in_zsh_and_fish() {
         );
         let commands = fish_values(&sandbox, "dpe ");
         assert!(commands.contains(&"deploy".to_string()), "{commands:?}");
-        assert!(!commands.iter().any(|c| c == "future" || c == "oldproto"), "{commands:?}");
+        assert!(!commands.iter().any(|c| ["future", "oldproto", "broken"].contains(&c.as_str())), "{commands:?}");
         assert_eq!(fish_values(&sandbox, "dpe oldproto --"), Vec::<String>::new());
     }
 }
