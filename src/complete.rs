@@ -292,15 +292,17 @@ enum Walk<'a> {
     OptionValue(Opt),
 }
 
+/// Given the positionals before it and a positional word: the options of the subcommand that
+/// word names, if it names one.
+type Descend<'d> = dyn FnMut(&[&str], &str) -> Option<Vec<Opt>> + 'd;
+
 /// Walks `words` (the command's arguments before the cursor), skipping options and their
-/// values. `descend` is asked about the first positional: when it names a subcommand, it
-/// returns that subcommand's options and the walk continues with them.
-fn walk<'a>(
-    words: &'a [String],
-    mut options: Vec<Opt>,
-    descend: &mut dyn FnMut(&str) -> Option<Vec<Opt>>,
-) -> (Walk<'a>, Vec<Opt>) {
+/// values. `descend` is asked about each positional (with the ones before it) until it names
+/// a subcommand: then it returns that subcommand's options and the walk continues with them.
+/// A plugin that takes the project first finds its subcommand in the second positional.
+fn walk<'a>(words: &'a [String], mut options: Vec<Opt>, descend: &mut Descend) -> (Walk<'a>, Vec<Opt>) {
     let mut positionals = Vec::new();
+    let mut descended = false;
     let mut i = 0;
     let mut after_dashes = false;
     while i < words.len() {
@@ -318,9 +320,10 @@ fn walk<'a>(
                 }
             }
         } else {
-            if positionals.is_empty() {
-                if let Some(sub_options) = descend(word) {
+            if !descended {
+                if let Some(sub_options) = descend(&positionals, word) {
                     options = sub_options;
+                    descended = true;
                 }
             }
             positionals.push(word);
@@ -434,7 +437,7 @@ impl<'r> Engine<'r> {
                 return self.builtin(path, sub, &rest[at + 1..], current);
             }
         }
-        let (walked, options) = walk(rest, options, &mut |_| None);
+        let (walked, options) = walk(rest, options, &mut |_, _| None);
         let positionals = match walked {
             Walk::OptionValue(option) => return self.values(&option.values, current, None),
             Walk::Positionals(positionals) => positionals,
@@ -466,20 +469,34 @@ impl<'r> Engine<'r> {
     }
 
     /// A plugin's arguments: its own answer if it opted in, else what its manifest declares.
+    /// A plugin dpe would refuse to run (another protocol, a `dpe` requirement this dpe does
+    /// not meet) completes nothing: offering its words would only lead to that error.
     fn plugin(&self, name: &str, rest: &[String], current: &str) -> Answer {
         if !crate::names::is_valid(name) {
             return nothing();
         }
         let Some(found) = discovery::find(name, &self.paths.plugin_dir) else { return nothing() };
-        let manifest = self.manifest(&found).unwrap_or_else(|| Manifest::default_for(name));
+        let manifest = match self.manifest(&found) {
+            Known::Manifest(manifest) if manifest_cache::incompatibility(&manifest).is_none() => manifest,
+            Known::Manifest(_) | Known::Broken => return nothing(),
+            Known::Unknown => Manifest::default_for(name),
+        };
         if manifest.complete && found.kind == Kind::Executable {
             if let Some(answer) = self.ask_plugin(&found, &manifest, rest, current) {
                 return answer;
             }
         }
+        // The first positional that is not a subcommand names a project (as dispatch reads
+        // it), and a subcommand may follow it: `dpe NAME PROJECT SUB --opt`.
+        let project_first = |first: &str| manifest.takes_project && manifest.subcommand(first).is_none();
         let top: Vec<Opt> = manifest.options.iter().map(Opt::from_manifest).collect();
-        let (walked, options) = walk(rest, top, &mut |word| {
-            manifest.subcommand(word).map(|sub| sub.options.iter().map(Opt::from_manifest).collect())
+        let (walked, options) = walk(rest, top, &mut |before, word| {
+            let subcommand = match before {
+                [] => manifest.subcommand(word),
+                [first] if project_first(first) => manifest.subcommand(word),
+                _ => None,
+            };
+            subcommand.map(|sub| sub.options.iter().map(Opt::from_manifest).collect())
         });
         let positionals = match walked {
             Walk::OptionValue(option) => return self.values(&option.values, current, None),
@@ -488,10 +505,12 @@ impl<'r> Engine<'r> {
         if current.starts_with('-') {
             return self.options(&options, current);
         }
+        let subcommands = || -> Vec<Candidate> {
+            manifest.subcommands.iter().map(|s| Candidate::new(&s.name, &s.description)).collect()
+        };
         match positionals.as_slice() {
             [] => {
-                let mut candidates: Vec<Candidate> =
-                    manifest.subcommands.iter().map(|s| Candidate::new(&s.name, &s.description)).collect();
+                let mut candidates = subcommands();
                 if manifest.takes_project {
                     candidates.extend(self.projects());
                 }
@@ -502,6 +521,9 @@ impl<'r> Engine<'r> {
             }
             [first] => match manifest.subcommand(first) {
                 Some(sub) if sub.takes_project => self.values(&Values::Projects, current, None),
+                None if project_first(first) && !manifest.subcommands.is_empty() => {
+                    self.filtered(subcommands(), current)
+                }
                 _ => Answer::Files,
             },
             _ => Answer::Files,
@@ -578,7 +600,7 @@ impl<'r> Engine<'r> {
             Values::Projects => self.projects(),
             Values::Commands => self.commands(true),
             Values::Plugins => self.commands(false),
-            Values::InstalledPlugins => self.plugins(|found| found.source == Source::PluginDir),
+            Values::InstalledPlugins => self.plugins(|found| found.source == Source::PluginDir, false),
             Values::Fixed(list) => list.clone(),
         };
         let Answer::Words(mut candidates) = self.filtered(candidates, prefix) else { unreachable!() };
@@ -607,24 +629,43 @@ impl<'r> Engine<'r> {
                     .map(|s| Candidate::new(s.get_name(), s.get_about().map(|a| a.to_string()).unwrap_or_default())),
             );
         }
-        // A builtin shadows a plugin of the same name: dispatch would never reach it.
-        list.extend(self.plugins(|found| !builtin_names.contains(&found.name.as_str())));
+        // A builtin shadows a plugin of the same name: dispatch would never reach it. Nor does
+        // dispatch run a plugin it cannot run (not executable, another protocol, a `dpe`
+        // requirement this dpe does not meet): offering it would only lead to that error.
+        list.extend(self.plugins(|found| !builtin_names.contains(&found.name.as_str()), true));
         list
     }
 
     /// Discovered plugins that pass `keep`, the first of each name (as dispatch would run),
-    /// with the description from their manifest where the shell shows one.
-    fn plugins(&self, keep: impl Fn(&Found) -> bool) -> Vec<Candidate> {
+    /// with the description from their manifest where the shell shows one. With
+    /// `only_runnable`, also only those dispatch would run: executable, and with a manifest it
+    /// accepts (one that cannot be had within the budget gets the benefit of the doubt).
+    fn plugins(&self, keep: impl Fn(&Found) -> bool, only_runnable: bool) -> Vec<Candidate> {
         let mut seen = std::collections::HashSet::new();
         let mut list = Vec::new();
         for found in listing::all(&self.paths) {
             if !seen.insert(found.name.clone()) || !keep(&found) {
                 continue;
             }
-            // Bash shows no descriptions: don't pay for reading manifests there.
-            let description = match self.shell {
-                Shell::Bash => String::new(),
-                Shell::Zsh | Shell::Fish => self.manifest(&found).map(|m| m.description).unwrap_or_default(),
+            if only_runnable && !discovery::is_runnable(&found) {
+                continue;
+            }
+            // Bash shows no descriptions: read manifests there only to judge compatibility.
+            let manifest = match (self.shell, only_runnable) {
+                (Shell::Bash, false) => Known::Unknown,
+                _ => self.manifest(&found),
+            };
+            let refused = match &manifest {
+                Known::Manifest(manifest) => manifest_cache::incompatibility(manifest).is_some(),
+                Known::Broken => true,
+                Known::Unknown => false,
+            };
+            if only_runnable && refused {
+                continue;
+            }
+            let description = match (self.shell, manifest) {
+                (Shell::Zsh | Shell::Fish, Known::Manifest(manifest)) => manifest.description,
+                _ => String::new(),
             };
             list.push(Candidate::new(found.name, description));
         }
@@ -633,19 +674,24 @@ impl<'r> Engine<'r> {
 
     /// The plugin's manifest from the cache; on a miss, asked within what is left of the
     /// budget. Never runs an executable without the opt-in marker (the cache layer checks).
-    fn manifest(&self, found: &Found) -> Option<Manifest> {
+    fn manifest(&self, found: &Found) -> Known {
         if let Some((manifest, _)) = manifest_cache::cached(found, &self.paths.cache_dir) {
-            return Some(manifest);
+            return Known::Manifest(manifest);
         }
         let left = self.manifest_budget.get();
         if left.is_zero() {
-            return None;
+            return Known::Unknown;
         }
         let start = Instant::now();
-        let result =
-            manifest_cache::manifest_within(found, &self.paths.cache_dir, left.min(Duration::from_millis(250)));
+        let limit = left.min(Duration::from_millis(250));
+        let result = manifest_cache::manifest_within(found, &self.paths.cache_dir, limit, false);
         self.manifest_budget.set(left.saturating_sub(start.elapsed()));
-        result.ok().map(|(manifest, _)| manifest)
+        match result {
+            Ok((manifest, _)) => Known::Manifest(manifest),
+            // Out of time is not broken: the plugin may answer on the next TAB.
+            Err(_) if start.elapsed() >= limit => Known::Unknown,
+            Err(_) => Known::Broken,
+        }
     }
 
     /// The workspace's project names.
@@ -666,6 +712,15 @@ impl<'r> Engine<'r> {
             _ => PathBuf::from(value),
         }
     }
+}
+
+/// What completion knows of a plugin's manifest.
+enum Known {
+    Manifest(Manifest),
+    /// The plugin gave no usable manifest (dispatch would refuse it too).
+    Broken,
+    /// Not asked, or no answer within the budget.
+    Unknown,
 }
 
 /// A builtin positional's values, by its name where it names a project or a plugin.

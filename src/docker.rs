@@ -12,7 +12,10 @@ use crate::hooks::{self, Outcome, Phase};
 use crate::trust::TrustStore;
 use dpe_plugin::client::exit_code;
 use dpe_plugin::Context;
-use std::path::PathBuf;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
 
 /// Docker's global options that take a value, so the verb after them can be found.
 const GLOBAL_OPTIONS_WITH_VALUE: &[&str] =
@@ -154,7 +157,11 @@ pub fn run(context: &Context, args: &[String]) -> Result<i32> {
     match post_failure {
         // Docker's own failure is never hidden behind a hook's.
         _ if code != 0 => Ok(code),
-        Some(err) => Err(Error { quiet: true, ..err.with_code(1) }),
+        // An interrupted post hook ends dpe as the signal asked (130 for Ctrl+C).
+        Some(err) => {
+            let code = if err.code > 128 { err.code } else { 1 };
+            Err(Error { quiet: true, ..err.with_code(code) })
+        }
         None => Ok(0),
     }
 }
@@ -164,6 +171,17 @@ fn run_engine(context: &Context, args: Vec<String>) -> Result<i32> {
     let shell = xshell::Shell::new().map_err(|e| Error::new(format!("cannot prepare to run `{program}`: {e}")))?;
     let command: std::process::Command = xshell::cmd!(shell, "{program} {args...}").into();
     let mut command = command;
+    // Standard error passes through dpe when it is not a terminal (nothing there behaves
+    // differently on a pipe), or when the engine is known to be down: then dpe can hold back
+    // the engine's own "cannot connect" line and print its one message with the fix instead.
+    // On a terminal it stays the terminal, so build progress and colours look as usual.
+    // Only for docker's own CLI, which leaves no process behind holding its standard error:
+    // a daemon an engine starts (podman's conmon) must not inherit a pipe that dies with dpe.
+    let is_docker = Path::new(&program).file_name().is_some_and(|name| name == "docker");
+    let relay = is_docker && (!std::io::stderr().is_terminal() || local_socket_down());
+    if relay {
+        command.stderr(Stdio::piped());
+    }
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
@@ -172,18 +190,77 @@ fn run_engine(context: &Context, args: Vec<String>) -> Result<i32> {
         }
         Err(err) => return Err(Error::new(format!("could not run `{program}`: {err}"))),
     };
+    let relay = child.stderr.take().map(|pipe| {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || sender.send(relay_stderr(pipe)));
+        receiver
+    });
     ffi::guard_signals_for_child(child.id());
     let status = child.wait();
     ffi::child_finished();
+    // Whatever the engine wrote is read by now, unless something it started still holds the
+    // pipe: that must not keep dpe waiting.
+    let held = relay.and_then(|receiver| receiver.recv_timeout(Duration::from_secs(2)).ok()).unwrap_or_default();
     let status = status.map_err(|e| Error::new(format!("lost track of `{program}`: {e}")))?;
     let code = exit_code(status);
     if code != 0 && status.code().is_some() && !engine_answers(&context.config.engine.program) {
-        eprintln!(
-            "error: the container engine is not running: `{} info` cannot reach it\nhelp: start it (`sudo systemctl start docker`, or `sudo dockerd &` where there is no systemd), then run the command again",
-            context.config.engine.program
-        );
+        // Printed now, so the post hooks' output follows it, as it follows docker's own.
+        eprintln!("{}", engine_down(&context.config.engine.program));
+    } else {
+        let _ = std::io::stderr().write_all(&held);
     }
     Ok(code)
+}
+
+/// The one message for an engine that does not answer, with the fix.
+fn engine_down(program: &str) -> Error {
+    let error = Error::new(format!("the container engine is not running: `{program} info` cannot reach it"));
+    match std::env::var("DOCKER_HOST") {
+        Ok(host) if !host.is_empty() => error.with_help(format!(
+            "start it, or point `DOCKER_HOST` (now `{host}`) at a running engine, then run the command again"
+        )),
+        _ => error.with_help(
+            "start it (`sudo systemctl start docker`, or `sudo dockerd &` where there is no systemd), then run the command again",
+        ),
+    }
+}
+
+/// Whether `DOCKER_HOST` names a local socket nobody listens on: a connect costs microseconds,
+/// unlike asking the engine. Other endpoints (TCP, contexts) are judged after a failure.
+fn local_socket_down() -> bool {
+    let Some(host) = std::env::var("DOCKER_HOST").ok() else { return false };
+    let Some(path) = host.strip_prefix("unix://") else { return false };
+    std::os::unix::net::UnixStream::connect(path).is_err()
+}
+
+/// Lines in which the engine says it cannot reach its daemon; dpe says that once, itself.
+const CANNOT_CONNECT: &[&str] = &[
+    "Cannot connect to the Docker daemon",
+    "error during connect",
+    "Cannot connect to Podman",
+    "unable to connect to Podman",
+];
+
+/// Copies the engine's standard error to dpe's as it comes, line by line, except the lines
+/// about an unreachable daemon, which it returns: printed late if the engine turns out to be
+/// running after all, dropped in favour of dpe's message if not.
+fn relay_stderr(pipe: std::process::ChildStderr) -> Vec<u8> {
+    let mut reader = std::io::BufReader::new(pipe);
+    let mut held = Vec::new();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => return held,
+            Ok(_) => {}
+        }
+        let text = String::from_utf8_lossy(&line);
+        if CANNOT_CONNECT.iter().any(|needle| text.contains(needle)) {
+            held.extend_from_slice(&line);
+        } else {
+            let _ = std::io::stderr().write_all(&line);
+        }
+    }
 }
 
 /// Whether the engine's daemon answers (only asked after a failure, to explain it).

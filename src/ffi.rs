@@ -153,13 +153,144 @@ pub fn child_finished() {
 /// # Safety
 /// `handler` must be an async-signal-safe `extern "C" fn(c_int)` or SIG_DFL/SIG_IGN.
 unsafe fn install(signal: libc::c_int, handler: usize) {
+    // SAFETY: as this function's contract; the old action is not wanted.
+    unsafe { install_with(signal, handler, std::ptr::null_mut()) }
+}
+
+/// Like [`install`], writing the action it replaces into `old`.
+///
+/// # Safety
+/// As for [`install`].
+unsafe fn install_saving(signal: libc::c_int, handler: usize, old: &mut libc::sigaction) {
+    // SAFETY: as this function's contract; `old` is a valid place to write.
+    unsafe { install_with(signal, handler, old) }
+}
+
+/// # Safety
+/// As for [`install`]; `old` is null or valid for writing.
+unsafe fn install_with(signal: libc::c_int, handler: usize, old: *mut libc::sigaction) {
     // SAFETY: a zeroed sigaction is a valid starting point; we set the handler and flags.
     unsafe {
         let mut action: libc::sigaction = std::mem::zeroed();
         action.sa_sigaction = handler;
         action.sa_flags = libc::SA_RESTART;
         libc::sigemptyset(&mut action.sa_mask);
-        libc::sigaction(signal, &action, std::ptr::null_mut());
+        libc::sigaction(signal, &action, old);
+    }
+}
+
+/// The process group of the hook (or other child) running in a group of its own, and the
+/// signal dpe got while it ran (0: none).
+static CHILD_GROUP: AtomicI32 = AtomicI32::new(0);
+static GROUP_SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_signal_for_group(signal: libc::c_int) {
+    GROUP_SIGNAL.store(signal, Ordering::SeqCst);
+    // Also what [`interrupted`] reports, for a multi-step operation that asked a child.
+    INTERRUPTED.store(true, Ordering::SeqCst);
+    let group = CHILD_GROUP.load(Ordering::SeqCst);
+    if group > 0 {
+        // SAFETY: kill(2) is async-signal-safe. The group is not the terminal's foreground
+        // group (or dpe would not have got the signal), so it hears of Ctrl+C only from us.
+        unsafe { libc::kill(-group, signal) };
+    }
+}
+
+/// While a child runs in its own process group `pgid` (a hook, a manifest request): Ctrl+C,
+/// SIGTERM and SIGHUP sent to dpe are passed to that whole group and remembered
+/// ([`group_signal`]), so dpe can stop what the child started and exit the way the signal
+/// asked. Dropping the guard puts back the handling there was before.
+pub fn guard_signals_for_group(pgid: u32) -> GroupGuard {
+    GROUP_SIGNAL.store(0, Ordering::SeqCst);
+    CHILD_GROUP.store(pgid as i32, Ordering::SeqCst);
+    let mut previous = Vec::with_capacity(GUARDED.len());
+    for signal in GUARDED {
+        // SAFETY: the handler only touches atomics and calls async-signal-safe kill(2); a
+        // zeroed sigaction is a valid place for the kernel to write the old one.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            install_saving(signal, on_signal_for_group as *const () as usize, &mut old);
+            previous.push((signal, old));
+        }
+    }
+    GroupGuard { previous }
+}
+
+const GUARDED: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+/// Restores the signal handling of before [`guard_signals_for_group`] when dropped.
+pub struct GroupGuard {
+    previous: Vec<(libc::c_int, libc::sigaction)>,
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        CHILD_GROUP.store(0, Ordering::SeqCst);
+        for (signal, old) in &self.previous {
+            // SAFETY: `old` is exactly what sigaction(2) reported for this signal.
+            unsafe { libc::sigaction(*signal, old, std::ptr::null_mut()) };
+        }
+    }
+}
+
+/// The signal dpe received during the last [`guard_signals_for_group`], if any.
+pub fn group_signal() -> Option<i32> {
+    Some(GROUP_SIGNAL.load(Ordering::SeqCst)).filter(|s| *s != 0)
+}
+
+/// Kills every process of the group `pgid` (what a hook or plugin left running).
+pub fn kill_group(pgid: u32) {
+    if pgid > 1 {
+        // SAFETY: kill(2) touches no memory of ours; a group that is gone only gives ESRCH.
+        unsafe { libc::kill(-(pgid as libc::pid_t), libc::SIGKILL) };
+    }
+}
+
+/// The terminal, lent to a child's process group while it runs (see [`lend_terminal`]).
+pub struct LentTerminal {
+    fd: libc::c_int,
+}
+
+/// Makes the process group `pgid` the terminal's foreground group, when dpe's own group is it
+/// now, so that a hook in its own group can still read `/dev/tty` (a background group reading
+/// it would be stopped) and gets Ctrl+C from the terminal itself. Dropping the value gives
+/// the terminal back to dpe's group. `None` when dpe has no terminal or is in the background.
+pub fn lend_terminal(pgid: u32) -> Option<LentTerminal> {
+    // SAFETY: open(2) with a NUL-terminated literal; the descriptor is closed on drop.
+    let fd = unsafe { libc::open(c"/dev/tty".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC | libc::O_NOCTTY) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: tcgetpgrp, getpgrp and tcsetpgrp take plain values and an open descriptor.
+    let lent = unsafe { libc::tcgetpgrp(fd) == libc::getpgrp() && libc::tcsetpgrp(fd, pgid as libc::pid_t) == 0 };
+    if !lent {
+        // SAFETY: `fd` is ours and closed once.
+        unsafe { libc::close(fd) };
+        return None;
+    }
+    // The child ran before it got the terminal: if it read from it already, it was stopped
+    // (SIGTTIN). Continue it, as a shell does when it puts a job in the foreground; a process
+    // that was not stopped ignores SIGCONT.
+    // SAFETY: kill(2) touches no memory of ours.
+    unsafe { libc::kill(-(pgid as libc::pid_t), libc::SIGCONT) };
+    Some(LentTerminal { fd })
+}
+
+impl Drop for LentTerminal {
+    fn drop(&mut self) {
+        // SAFETY: dpe is in the background while the terminal is lent, so taking it back would
+        // stop dpe with SIGTTOU unless that is blocked, which it is just for this call; the
+        // mask is restored right after, and `fd` is ours and closed once.
+        unsafe {
+            let mut block: libc::sigset_t = std::mem::zeroed();
+            let mut previous: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut block);
+            libc::sigaddset(&mut block, libc::SIGTTOU);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &block, &mut previous);
+            libc::tcsetpgrp(self.fd, libc::getpgrp());
+            libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
+            libc::close(self.fd);
+        }
     }
 }
 

@@ -8,11 +8,15 @@
 //! setup is torn down first. Workspace and project hooks run only when trusted (`dpe trust`).
 
 use crate::error::Error;
+use crate::ffi;
 use crate::fsutil;
 use crate::trust::TrustStore;
 use dpe_plugin::{env, Context};
+use std::os::fd::AsFd;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Phase {
@@ -137,22 +141,108 @@ pub fn run(
     }
     // Standard input belongs to the docker call (`dpe docker load < image.tar`, `run -i`): a
     // hook that read it would swallow the stream. A hook that must ask can open /dev/tty.
-    command.stdin(std::process::Stdio::null());
-    match command.status() {
-        Ok(s) if s.success() => Outcome::Ran,
-        Ok(s) => {
-            let code = dpe_plugin::client::exit_code(s);
-            Outcome::Failed(
-                Error::new(format!("{} hook `{}` failed with status {code}", phase.word(), hook.path.display()))
-                    .with_code(code),
+    command.stdin(Stdio::null());
+    // Standard output belongs to the docker call too: plugins parse it (`docker inspect`,
+    // `ps --format`), and a hook's `echo` there would corrupt what they read. What a hook
+    // prints goes to dpe's standard error instead.
+    command.stdout(std::io::stderr().as_fd().try_clone_to_owned().map(Stdio::from).unwrap_or_else(|_| Stdio::null()));
+    // A group of its own, so a timeout or Ctrl+C stops everything the hook started.
+    command.process_group(0);
+    let what = format!("{} hook `{}`", phase.word(), hook.path.display());
+    let child = match command.spawn() {
+        Ok(child) => child,
+        Err(err) => {
+            return Outcome::Failed(
+                Error::new(format!("could not run {what}: {err}"))
+                    .with_help(format!("make it executable (`chmod +x {}`) or name it `*.sh`", hook.path.display())),
             )
         }
-        Err(err) => Outcome::Failed(
-            Error::new(format!("could not run {} hook `{}`: {err}", phase.word(), hook.path.display()))
-                .with_help(format!("make it executable (`chmod +x {}`) or name it `*.sh`", hook.path.display())),
+    };
+    let timeout = Duration::from_secs(context.config.hooks.timeout);
+    match wait_for(child, timeout) {
+        Ended::Exited(s) if s.success() => Outcome::Ran,
+        Ended::Exited(s) => {
+            let code = dpe_plugin::client::exit_code(s);
+            Outcome::Failed(Error::new(format!("{what} failed with status {code}")).with_code(code))
+        }
+        Ended::Interrupted(signal) => Outcome::Failed(
+            Error::new(format!("{what} was interrupted, and every process it started was stopped"))
+                .with_code(128 + signal),
         ),
+        Ended::TimedOut => Outcome::Failed(
+            Error::new(format!(
+                "{what} did not finish within {}s, and it was stopped with every process it started",
+                timeout.as_secs()
+            ))
+            .with_help(format!(
+                "fix the hook, or give hooks more time with `[hooks] timeout = SECONDS` in `{}`",
+                context.config_dir.join("config.toml").display()
+            )),
+        ),
+        Ended::Lost(err) => Outcome::Failed(Error::new(format!("lost track of {what}: {err}"))),
     }
 }
+
+/// How a hook's run ended.
+enum Ended {
+    Exited(ExitStatus),
+    /// dpe got this signal (or the hook died of Ctrl+C from the terminal).
+    Interrupted(i32),
+    TimedOut,
+    Lost(std::io::Error),
+}
+
+/// Waits for a hook running in its own process group, for at most `timeout`. On a timeout or
+/// an interrupt the whole group is killed, so nothing the hook started stays behind; after a
+/// normal exit the group is left alone (a hook may start a daemon on purpose).
+fn wait_for(mut child: Child, timeout: Duration) -> Ended {
+    let group = child.id();
+    let signals = ffi::guard_signals_for_group(group);
+    let terminal = ffi::lend_terminal(group);
+    let deadline = Instant::now() + timeout;
+    let mut interrupted_at: Option<Instant> = None;
+    let ended = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Ok(status),
+            Err(err) => break Err(err),
+            Ok(None) => {}
+        }
+        if Instant::now() >= deadline {
+            break Err(std::io::Error::from(std::io::ErrorKind::TimedOut));
+        }
+        // The signal went to the group already; a hook that ignores it gets a moment, then
+        // is killed with the rest: Ctrl+C always ends it.
+        if ffi::group_signal().is_some() {
+            let since = *interrupted_at.get_or_insert_with(Instant::now);
+            if since.elapsed() >= INTERRUPT_GRACE {
+                break Err(std::io::Error::from(std::io::ErrorKind::Interrupted));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    drop(terminal);
+    let signal = ffi::group_signal().or_else(|| match &ended {
+        Ok(status) if status.signal() == Some(libc::SIGINT) => Some(libc::SIGINT),
+        _ => None,
+    });
+    if ended.is_err() || signal.is_some() {
+        // Whatever the hook left in its group. (While the leader is unreaped, as after a
+        // timeout, its group id cannot have been reused; after it exited, members still alive
+        // keep the id taken.)
+        ffi::kill_group(group);
+        let _ = child.wait();
+    }
+    drop(signals);
+    match (ended, signal) {
+        (_, Some(signal)) => Ended::Interrupted(signal),
+        (Ok(status), None) => Ended::Exited(status),
+        (Err(err), None) if err.kind() == std::io::ErrorKind::TimedOut => Ended::TimedOut,
+        (Err(err), None) => Ended::Lost(err),
+    }
+}
+
+/// How long a hook may take to stop after Ctrl+C before it is killed.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(2);
 
 /// The warning printed for hooks that were skipped because they are not trusted.
 pub fn untrusted_warning(hooks: &[PathBuf], workspace: Option<&Path>) -> String {

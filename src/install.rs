@@ -283,7 +283,10 @@ pub fn inspect(candidate: Candidate, builtins: &[&str]) -> Result<Inspected> {
         source: discovery::Source::PluginDir,
     };
     let published = match candidate.kind {
-        Kind::Executable => manifest_cache::ask(&probe)?,
+        // Ctrl+C while the plugin was asked ends the request; the install says it stopped.
+        Kind::Executable => {
+            manifest_cache::ask(&probe).map_err(|err| if ffi::interrupted() { interrupted() } else { err })?
+        }
         Kind::Dynamic => Some(library_manifest(&probe)?),
     };
     let name = match (&from_file, &published) {
@@ -340,10 +343,11 @@ fn library_manifest(found: &Found) -> Result<Manifest> {
         )),
     })?;
     let text = library.manifest_json();
-    serde_json::from_str(&text).map_err(|err| {
-        Error::new(format!("plugin library `{}` gave an invalid manifest: {err}", found.path.display()))
-            .with_help("its manifest must be the JSON described in the README (Plugin authoring)")
-    })
+    let (manifest, unknown) = manifest_cache::parse(&found.name, &found.path, &text)?;
+    if !unknown.is_empty() {
+        eprintln!("{}", manifest_cache::unknown_fields_warning(found, &manifest, &unknown));
+    }
+    Ok(manifest)
 }
 
 // ---------------------------------------------------------------------------------------------

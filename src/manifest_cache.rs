@@ -11,6 +11,7 @@ use crate::ffi::{LoadError, LoadedPlugin};
 use dpe_plugin::{Manifest, MANIFEST_FLAG, MANIFEST_MARKER};
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -24,14 +25,19 @@ struct Entry {
     manifest: Option<Manifest>,
 }
 
-/// The manifest of `found`, and whether the plugin published one.
+/// The README section that documents the manifest, named in errors about one.
+pub const README_SECTION: &str = "README, section \"Writing a plugin\"";
+
+/// The manifest of `found`, and whether the plugin published one. Fields this dpe does not
+/// know are warned about on standard error when the plugin is asked (not on a cache hit).
 pub fn manifest(found: &Found, cache_dir: &Path) -> Result<(Manifest, bool)> {
-    manifest_within(found, cache_dir, Duration::from_secs(10))
+    manifest_within(found, cache_dir, Duration::from_secs(10), true)
 }
 
-/// Like [`manifest`], but a plugin asked on a cache miss gets at most `limit` to answer:
-/// shell completion cannot wait ten seconds for a slow plugin.
-pub fn manifest_within(found: &Found, cache_dir: &Path, limit: Duration) -> Result<(Manifest, bool)> {
+/// Like [`manifest`], but a plugin asked on a cache miss gets at most `limit` to answer
+/// (shell completion cannot wait ten seconds for a slow plugin), and warnings are printed
+/// only when `warn` (completion prints nothing but candidates).
+pub fn manifest_within(found: &Found, cache_dir: &Path, limit: Duration, warn: bool) -> Result<(Manifest, bool)> {
     let meta = std::fs::metadata(&found.path).map_err(|e| Error::io("read", &found.path, e))?;
     if let Some(hit) = cached_for(found, cache_dir, &meta) {
         return Ok(hit);
@@ -41,7 +47,10 @@ pub fn manifest_within(found: &Found, cache_dir: &Path, limit: Duration) -> Resu
     crate::fsutil::check_not_writable_by_others("plugin", &found.path)?;
     let mtime_ns = meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128;
     let cache_file = cache_path(cache_dir, &found.path);
-    let manifest = ask_within(found, limit)?;
+    let (manifest, unknown) = ask_within(found, limit)?;
+    if let (Some(published), true) = (&manifest, warn && !unknown.is_empty()) {
+        eprintln!("{}", unknown_fields_warning(found, published, &unknown));
+    }
     let entry = Entry { path: found.path.clone(), size: meta.len(), mtime_ns, manifest: manifest.clone() };
     // A cache that cannot be written only costs speed.
     let _ = crate::fsutil::write_atomic(&cache_file, &serde_json::to_vec(&entry).unwrap_or_default(), 0o644);
@@ -85,38 +94,66 @@ fn cache_path(cache_dir: &Path, plugin: &Path) -> PathBuf {
     cache_dir.join("manifests").join(format!("{hash:016x}.json"))
 }
 
-/// Asks the plugin itself (no cache).
+/// Asks the plugin itself (no cache); warns about fields this dpe does not know.
 pub fn ask(found: &Found) -> Result<Option<Manifest>> {
-    ask_within(found, Duration::from_secs(10))
+    let (manifest, unknown) = ask_within(found, Duration::from_secs(10))?;
+    if let (Some(manifest), false) = (&manifest, unknown.is_empty()) {
+        eprintln!("{}", unknown_fields_warning(found, manifest, &unknown));
+    }
+    Ok(manifest)
 }
 
-fn ask_within(found: &Found, limit: Duration) -> Result<Option<Manifest>> {
-    match found.kind {
-        Kind::Dynamic => {
-            let library = load_library(found)?;
-            parse(found, &library.manifest_json()).map(Some)
-        }
+/// The manifest (`None`: the plugin publishes none) and the fields of it this dpe ignored.
+fn ask_within(found: &Found, limit: Duration) -> Result<(Option<Manifest>, Vec<String>)> {
+    let text = match found.kind {
+        Kind::Dynamic => load_library(found)?.manifest_json(),
         Kind::Executable => {
             if !crate::discovery::file_contains(&found.path, MANIFEST_MARKER) {
-                return Ok(None);
+                return Ok((None, Vec::new()));
             }
-            let output = run_with_timeout(&found.path, limit)?;
-            parse(found, &output).map(Some)
+            run_with_timeout(found, limit)?
         }
-    }
+    };
+    let (manifest, unknown) = parse(&found.name, &found.path, &text)?;
+    Ok((Some(manifest), unknown))
 }
 
-fn parse(found: &Found, text: &str) -> Result<Manifest> {
-    serde_json::from_str(text).map_err(|err| {
-        Error::new(format!("plugin `{}` at `{}` gave an invalid manifest: {err}", found.name, found.path.display()))
-            .with_help("its `--dpe-manifest` output must be the JSON described in the README (Plugin authoring)")
-    })
+/// Reads a plugin's manifest JSON; the error names the plugin, its file and what is wrong.
+pub fn parse(name: &str, path: &Path, text: &str) -> Result<(Manifest, Vec<String>)> {
+    dpe_plugin::manifest::parse(text).map_err(|reason| invalid_manifest(name, path, &reason))
 }
 
-fn run_with_timeout(path: &Path, limit: Duration) -> Result<String> {
+fn invalid_manifest(name: &str, path: &Path, reason: &str) -> Error {
+    Error::new(format!("plugin `{name}` at `{}` gave an invalid manifest: {reason}", path.display()))
+        .with_help(format!("its `{MANIFEST_FLAG}` answer must be the JSON described in the {README_SECTION}"))
+}
+
+/// The warning for manifest fields this dpe ignored: likely a plugin newer than dpe.
+pub fn unknown_fields_warning(found: &Found, manifest: &Manifest, unknown: &[String]) -> String {
+    let list: Vec<String> = unknown.iter().map(|field| format!("`{field}`")).collect();
+    format!(
+        "warning: plugin `{}` {} at `{}` has manifest fields this dpe {} does not know, ignored: {}\n\
+         help: the plugin may be made for a newer dpe; upgrade dpe if it misbehaves",
+        found.name,
+        manifest.version,
+        found.path.display(),
+        env!("CARGO_PKG_VERSION"),
+        list.join(", ")
+    )
+}
+
+fn run_with_timeout(found: &Found, limit: Duration) -> Result<String> {
+    let path = &found.path;
     let mut command = Command::new(path);
     command.arg(MANIFEST_FLAG).stdin(Stdio::null()).stderr(Stdio::null());
-    let Some((status, stdout)) = run_with_limit(command, limit).map_err(|e| Error::io("run", path, e))? else {
+    let answer = run_with_limit(command, limit).map_err(|err| match err.kind() {
+        std::io::ErrorKind::InvalidData => invalid_manifest(&found.name, path, &err.to_string()),
+        std::io::ErrorKind::Interrupted => {
+            Error::new(format!("interrupted while asking plugin `{}` for its manifest", found.name)).with_code(130)
+        }
+        _ => Error::io("run", path, err),
+    })?;
+    let Some((status, stdout)) = answer else {
         return Err(Error::new(format!(
             "plugin `{}` did not answer `{MANIFEST_FLAG}` within {}s",
             path.display(),
@@ -139,41 +176,87 @@ fn run_with_timeout(path: &Path, limit: Duration) -> Result<String> {
     Ok(stdout)
 }
 
-/// Runs `command` with its stdout captured; `None` when it (or a child of it holding its
-/// stdout) is still going after `limit`, and then it is killed. Stdout is read on a thread
-/// while the clock runs, so a plugin printing more than a pipe holds cannot stall itself. The
-/// thread is joined before an answer is returned: dispatch may set environment variables right
-/// after, which no other thread may be running for.
+/// Runs `command` in a process group of its own with its stdout captured (at most
+/// [`MAX_OUTPUT_BYTES`]; more is an error); `None` when it (or a child of it holding its stdout)
+/// is still going after `limit`, and then its whole group is killed, so nothing it started
+/// stays behind. Stdout is read on a thread while the clock runs, so a plugin printing more
+/// than a pipe holds cannot stall itself. The thread is joined before an answer is returned:
+/// dispatch may set environment variables right after, which no other thread may be running
+/// for.
 pub fn run_with_limit(mut command: Command, limit: Duration) -> std::io::Result<Option<(ExitStatus, String)>> {
-    let mut child = command.stdout(Stdio::piped()).spawn()?;
-    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let mut child = command.stdout(Stdio::piped()).process_group(0).spawn()?;
+    let group = child.id();
+    let stdout = child.stdout.take().expect("stdout is piped");
     let (sender, receiver) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {
         let mut bytes = Vec::new();
-        let read = stdout.read_to_end(&mut bytes).map(|_| bytes);
+        // One byte over the cap tells "too much" from "exactly the cap"; the pipe is closed
+        // after it, so a plugin that keeps printing ends on SIGPIPE.
+        let read = stdout.take(MAX_OUTPUT_BYTES as u64 + 1).read_to_end(&mut bytes).map(|_| bytes);
         let _ = sender.send(read);
     });
+    // In its own group the plugin no longer hears Ctrl+C from the terminal: dpe passes it on.
+    let _signals = crate::ffi::guard_signals_for_group(group);
     let deadline = Instant::now() + limit;
-    let read = receiver.recv_timeout(limit);
+    let read = receive_until(&receiver, deadline);
+    if let Some(Ok(bytes)) = &read {
+        if bytes.len() > MAX_OUTPUT_BYTES {
+            // Said too much: no need to wait for the rest, or for it to exit.
+            crate::ffi::kill_group(group);
+            let _ = child.wait();
+            let _ = reader.join();
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("it printed more than {} KiB (the most dpe reads)", MAX_OUTPUT_BYTES / 1024),
+            ));
+        }
+    }
     loop {
+        if crate::ffi::group_signal().is_some() {
+            crate::ffi::kill_group(group);
+            let _ = child.wait();
+            return Err(std::io::Error::from(std::io::ErrorKind::Interrupted));
+        }
         match child.try_wait()? {
             Some(status) => match read {
-                Ok(read) => {
+                Some(read) => {
                     let _ = reader.join();
-                    return Ok(Some((status, String::from_utf8_lossy(&read?).into_owned())));
+                    let bytes = read?;
+                    return Ok(Some((status, String::from_utf8_lossy(&bytes).into_owned())));
                 }
                 // Exited, but something it started still holds its stdout open.
-                Err(_) => return Ok(None),
+                None => {
+                    crate::ffi::kill_group(group);
+                    return Ok(None);
+                }
             },
             None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(1)),
             None => {
-                let _ = child.kill();
+                // The group before the leader is reaped, while its id cannot be reused.
+                crate::ffi::kill_group(group);
                 let _ = child.wait();
                 return Ok(None);
             }
         }
     }
 }
+
+/// Waits for the reader's answer until `deadline`, waking every few milliseconds so a
+/// Ctrl+C passed on to the plugin is noticed at once.
+fn receive_until<T>(receiver: &std::sync::mpsc::Receiver<T>, deadline: Instant) -> Option<T> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match receiver.recv_timeout(left.min(Duration::from_millis(20))) {
+            Ok(value) => return Some(value),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+                if !left.is_zero() && crate::ffi::group_signal().is_none() => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+/// The most a plugin may print when asked for its manifest or its completions.
+pub const MAX_OUTPUT_BYTES: usize = dpe_plugin::manifest::MAX_MANIFEST_BYTES;
 
 /// Loads a dynamic-library plugin, turning loader failures into messages that name the
 /// library, both ABI versions and the fix.

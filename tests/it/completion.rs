@@ -97,14 +97,14 @@ fn strings(list: &[&str]) -> Vec<String> {
 // ---------------------------------------------------------------------------------------------
 // A pseudo-terminal, so the shells run their real line editors.
 
-struct Pty {
+pub(crate) struct Pty {
     master: std::fs::File,
     child: Child,
     seen: String,
 }
 
 impl Pty {
-    fn spawn(mut command: Command) -> Pty {
+    pub(crate) fn spawn(mut command: Command) -> Pty {
         let (mut master, mut slave) = (0, 0);
         let size = libc::winsize { ws_row: 60, ws_col: 250, ws_xpixel: 0, ws_ypixel: 0 };
         // SAFETY: openpty writes two descriptors into the given integers; the name may be null.
@@ -131,13 +131,13 @@ impl Pty {
         Pty { master: std::fs::File::from(master), child, seen: String::new() }
     }
 
-    fn write(&mut self, text: &str) {
+    pub(crate) fn write(&mut self, text: &str) {
         self.master.write_all(text.as_bytes()).unwrap();
     }
 
     /// Reads until `needle` appears after what earlier calls consumed; returns the text read
     /// up to and including it. Panics with everything read when the shell never prints it.
-    fn read_until(&mut self, needle: &str) -> String {
+    pub(crate) fn read_until(&mut self, needle: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(at) = self.seen.find(needle) {
@@ -170,7 +170,7 @@ impl Drop for Pty {
     }
 }
 
-fn shell_command(sandbox: &Sandbox, program: &str, args: &[&str]) -> Command {
+pub(crate) fn shell_command(sandbox: &Sandbox, program: &str, args: &[&str]) -> Command {
     let mut command = sandbox.command(program);
     command.args(args).env("TERM", "dumb");
     command
@@ -530,4 +530,88 @@ fn a_plugin_added_after_a_listing_was_cached_is_offered() {
     assert_eq!(complete(), commands_with(&["jupyter", "later", "notes"]));
     std::fs::remove_file(sandbox.path("bin/dpe-notes")).unwrap();
     assert_eq!(complete(), commands_with(&["jupyter", "later"]));
+}
+
+/// A plugin that takes the project first, then a subcommand with options of its own:
+/// `dpe deploy PROJECT push --force`.
+const DEPLOY: &str = r#"#!/bin/sh
+# dpe-plugin-manifest:v1
+if [ "$1" = --dpe-manifest ]; then cat <<'JSON'
+{"name":"deploy","version":"1.0.0","dpe":"^0.1","description":"Deploy a project","takes_project":true,
+ "options":[{"name":"--dry-run","description":"Only say what would happen"}],
+ "subcommands":[{"name":"push","description":"Push it","options":[{"name":"--force","description":"Even if stale"},{"name":"--tag","takes_value":true}]},
+                {"name":"status","description":"Where it is"}]}
+JSON
+exit 0; fi
+echo "deploy ran"
+"#;
+
+/// A plugin dpe refuses to run: `requirement` is its `dpe` field, `protocol` its protocol.
+fn incompatible(name: &str, requirement: &str, protocol: u32) -> String {
+    format!(
+        "#!/bin/sh\n# dpe-plugin-manifest:v1\nif [ \"$1\" = --dpe-manifest ]; then\n\
+         echo '{{\"name\":\"{name}\",\"version\":\"1.0.0\",\"dpe\":\"{requirement}\",\"protocol\":{protocol},\
+         \"takes_project\":true,\"options\":[{{\"name\":\"--loud\"}}],\"subcommands\":[{{\"name\":\"sub\"}}]}}'\n\
+         exit 0; fi\necho {name} ran\n"
+    )
+}
+
+/// The sandbox above plus `deploy` and three plugins this dpe would refuse to run.
+fn sandbox_with_project_first_and_incompatible_plugins() -> Sandbox {
+    let sandbox = sandbox();
+    plugin(&sandbox, "deploy", DEPLOY);
+    plugin(&sandbox, "future", &incompatible("future", ">=9", 1));
+    plugin(&sandbox, "oldproto", &incompatible("oldproto", "*", 99));
+    plugin(&sandbox, "broken", "#!/bin/sh\n# dpe-plugin-manifest:v1\necho 'this is no manifest'\n");
+    sandbox
+}
+
+#[test]
+fn a_subcommand_after_the_project_completes_its_own_options_in_bash() {
+    if !have("bash") {
+        return;
+    }
+    let sandbox = sandbox_with_project_first_and_incompatible_plugins();
+    let mut bash = Bash::start(&sandbox);
+    let (list, _) = bash.complete("dpe deploy project_a ");
+    assert_eq!(list, strings(&["push", "status"]));
+    let (list, _) = bash.complete("dpe deploy project_a push --");
+    assert_eq!(list, strings(&["--force", "--tag"]));
+    let (list, _) = bash.complete("dpe deploy --dry-run project_b push --tag v1 --");
+    assert_eq!(list, strings(&["--force", "--tag"]));
+    // Before a subcommand, and when the first word is the subcommand itself, as before.
+    let (list, line) = bash.complete("dpe deploy project_a --");
+    assert_eq!((list, line.as_str()), (vec![], "dpe deploy project_a --dry-run"));
+    let (list, _) = bash.complete("dpe deploy push --");
+    assert_eq!(list, strings(&["--force", "--tag"]));
+
+    // Plugins dpe would refuse to run are neither offered nor completed.
+    let (list, _) = bash.complete("dpe ");
+    assert_eq!(list, commands_with(&["deploy", "jupyter", "notes"]));
+    let (list, _) = bash.complete("dpe help ");
+    assert_eq!(list, commands_with(&["deploy", "jupyter", "notes"]));
+    for line in ["dpe future --", "dpe oldproto --", "dpe broken "] {
+        let (list, _) = bash.complete(line);
+        assert_eq!(list, Vec::<String>::new(), "{line}");
+    }
+}
+
+#[test]
+fn a_subcommand_after_the_project_completes_its_own_options_in_zsh_and_fish() {
+    let sandbox = sandbox_with_project_first_and_incompatible_plugins();
+    if have("zsh") {
+        assert_eq!(zsh_values(&sandbox, "dpe deploy project_a push --"), strings(&["--force", "--tag"]));
+        assert_eq!(zsh_values(&sandbox, "dpe deploy project_a "), strings(&["push", "status"]));
+        assert_eq!(zsh_values(&sandbox, "dpe future "), Vec::<String>::new());
+    }
+    if have("fish") {
+        assert_eq!(
+            fish_complete(&sandbox, "dpe deploy project_a push --"),
+            [("--force".to_string(), "Even if stale".to_string()), ("--tag".to_string(), String::new())]
+        );
+        let commands = fish_values(&sandbox, "dpe ");
+        assert!(commands.contains(&"deploy".to_string()), "{commands:?}");
+        assert!(!commands.iter().any(|c| ["future", "oldproto", "broken"].contains(&c.as_str())), "{commands:?}");
+        assert_eq!(fish_values(&sandbox, "dpe oldproto --"), Vec::<String>::new());
+    }
 }

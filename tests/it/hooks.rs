@@ -259,12 +259,12 @@ fn missing_or_stopped_engine_is_explained() {
     sandbox.write("config/config.toml", "");
     let output =
         sandbox.dpe().env("DOCKER_HOST", "unix:///nonexistent/docker.sock").args(["docker", "ps"]).output().unwrap();
-    assert_ne!(output.status.code(), Some(0));
-    assert!(
-        stderr(&output)
-            .contains("error: the container engine is not running: `docker info` cannot reach it\nhelp: start it"),
-        "{}",
-        stderr(&output)
+    assert_eq!(output.status.code(), Some(1));
+    // Only dpe's message, with the fix; docker's own "Cannot connect" line is not repeated.
+    assert_eq!(
+        stderr(&output),
+        "error: the container engine is not running: `docker info` cannot reach it\n\
+         help: start it, or point `DOCKER_HOST` (now `unix:///nonexistent/docker.sock`) at a running engine, then run the command again\n"
     );
 }
 
@@ -337,4 +337,199 @@ fn hooks_never_swallow_the_input_meant_for_docker() {
     assert!(output.status.success());
     assert_eq!(String::from_utf8_lossy(&output.stdout), "every byte for docker\n");
     assert_eq!(std::fs::read_to_string(&seen).unwrap(), "");
+}
+
+#[test]
+fn hook_output_never_mixes_into_what_docker_prints() {
+    if !docker_available() {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    sandbox.write_exe("config/hooks/pre-docker", "#!/bin/sh\necho 'pre says hi'\n");
+    sandbox.write("config/hooks/post-docker.sh", "echo 'post says bye'\n");
+    let format = "{{.Client.Version}}";
+    let direct = Command::new("docker").args(["version", "--format", format]).output().unwrap();
+    let output = sandbox.dpe().args(["docker", "version", "--format", format]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    // Exactly docker's own answer, which plugins parse; the hooks' words went to stderr.
+    assert_eq!(String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&direct.stdout));
+    assert_eq!(stderr(&output), "pre says hi\npost says bye\n");
+}
+
+/// A hook that starts a child which would outlive it, writes the child's pid to `pid_file`
+/// and waits for it: a hook that never ends.
+fn hanging_hook(pid_file: &std::path::Path) -> String {
+    format!("#!/bin/sh\nsleep 1000 &\necho $! > '{}'\nwait\n", pid_file.display())
+}
+
+/// Whether process `pid` is gone (or only a zombie waiting to be reaped by init), waiting up
+/// to five seconds for it to go.
+fn process_gone(pid: &str) -> bool {
+    let stat = format!("/proc/{pid}/stat");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let zombie_or_gone =
+            std::fs::read_to_string(&stat).map(|s| s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'));
+        if zombie_or_gone.unwrap_or(true) {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn read_pid(pid_file: &std::path::Path) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(pid_file) {
+            if text.ends_with('\n') {
+                return text.trim().to_string();
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "the hook never wrote `{}`", pid_file.display());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_hook_that_never_ends_is_stopped_with_everything_it_started() {
+    let sandbox = Sandbox::new();
+    let pid_file = sandbox.path("child.pid");
+    let hook = sandbox.write_exe("config/hooks/pre-docker", &hanging_hook(&pid_file));
+    sandbox.write("config/config.toml", "[hooks]\ntimeout = 1\n");
+    let started = std::time::Instant::now();
+    let output = sandbox.dpe().args(["docker", "version", "--format", "x"]).output().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "took {:?}", started.elapsed());
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "error: pre hook `{}` did not finish within 1s, and it was stopped with every process it started; \
+             `docker version` was not run\nhelp: fix the hook, or give hooks more time with `[hooks] timeout = SECONDS` in `{}`\n",
+            hook.display(),
+            sandbox.path("config/config.toml").display()
+        )
+    );
+    let pid = read_pid(&pid_file);
+    assert!(process_gone(&pid), "the hook's child {pid} is still running");
+}
+
+#[test]
+fn a_zero_hook_timeout_is_refused() {
+    let sandbox = Sandbox::new();
+    sandbox.write("config/config.toml", "[hooks]\ntimeout = 0\n");
+    let output = sandbox.dpe().args(["docker", "version", "--format", "x"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("a timeout must be at least 1 second"), "{}", stderr(&output));
+}
+
+#[test]
+fn ctrl_c_during_a_hanging_pre_hook_stops_it_and_docker_never_runs() {
+    let sandbox = Sandbox::new();
+    let pid_file = sandbox.path("child.pid");
+    let log = sandbox.path("hooks.log");
+    let hook = sandbox.write_exe("config/hooks/pre-docker", &hanging_hook(&pid_file));
+    sandbox.write_exe("config/hooks/post-docker", &logging_hook(&log, "post"));
+    // Standard error to a file, not a pipe: a child left behind would hold a pipe open and
+    // hang the test instead of failing it.
+    let stderr_file = sandbox.path("stderr");
+    let mut child = sandbox
+        .dpe()
+        .args(["docker", "version", "--format", "x"])
+        .stderr(std::fs::File::create(&stderr_file).unwrap())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pid = read_pid(&pid_file);
+    let started = std::time::Instant::now();
+    // What a terminal does on Ctrl+C: SIGINT to the whole foreground process group.
+    interrupt_group(child.id());
+    let status = child.wait().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "took {:?}", started.elapsed());
+    let text = std::fs::read_to_string(&stderr_file).unwrap();
+    assert_eq!(status.code(), Some(130), "{text}");
+    assert_eq!(
+        text,
+        format!(
+            "error: pre hook `{}` was interrupted, and every process it started was stopped; `docker version` was not run\n",
+            hook.display()
+        )
+    );
+    assert!(process_gone(&pid), "the hook's child {pid} is still running");
+    // As for any failing pre hook: the engine was not called, so there is nothing to undo.
+    assert!(!log.exists());
+}
+
+#[test]
+fn a_hook_in_its_own_group_still_asks_on_the_terminal_and_ctrl_c_there_stops_it() {
+    use crate::completion::{shell_command, Pty};
+    let sandbox = Sandbox::new();
+    let answer = sandbox.path("answer");
+    sandbox.write(
+        "config/hooks/pre-docker.sh",
+        &format!(
+            "printf 'proceed? ' > /dev/tty\nread reply < /dev/tty\necho \"reply=$reply\" > '{}'\n",
+            answer.display()
+        ),
+    );
+    let pid_file = sandbox.path("child.pid");
+    sandbox.write_exe("config/hooks/pre-ps", &hanging_hook(&pid_file));
+    // A stopped hook (a background group reading the terminal) would only end at the timeout.
+    sandbox.write("config/config.toml", "[hooks]\ntimeout = 20\n");
+    // An interactive shell with job control, as in a terminal: dpe runs as a foreground job.
+    let mut shell = Pty::spawn(shell_command(&sandbox, "bash", &["--norc", "--noprofile", "-i"]));
+    shell.write("PS1='<<P>>'; echo '<<READY''>>'\n");
+    shell.read_until("<<READY>>\r\n");
+    shell.read_until("<<P>>");
+    let dpe = dpe_testkit::binary("dpe");
+    shell.write(&format!("'{}' docker --version > /dev/null; echo \"<<rc=$?>>\"\n", dpe.display()));
+    shell.read_until("proceed? ");
+    shell.write("yes\n");
+    shell.read_until("<<rc=0>>");
+    assert_eq!(std::fs::read_to_string(&answer).unwrap(), "reply=yes\n");
+
+    shell.read_until("<<P>>");
+    shell.write(&format!("'{}' docker ps; echo \"<<rc=$?>>\"\n", dpe.display()));
+    shell.read_until("proceed? ");
+    shell.write("yes\n");
+    let pid = read_pid(&pid_file);
+    shell.write("\x03");
+    let text = shell.read_until("<<rc=130>>");
+    assert!(text.contains("was interrupted, and every process it started was stopped"), "{text}");
+    assert!(process_gone(&pid), "the hook's child {pid} is still running");
+}
+
+#[test]
+fn ctrl_c_during_a_hanging_post_hook_stops_it_and_the_other_post_hooks_still_run() {
+    if !docker_available() {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let pid_file = sandbox.path("child.pid");
+    let log = sandbox.path("hooks.log");
+    // Post hooks run post-VERB, then post-docker: the hanging one first.
+    let hook = sandbox.write_exe("config/hooks/post-version", &hanging_hook(&pid_file));
+    sandbox.write_exe("config/hooks/post-docker", &logging_hook(&log, "after"));
+    let stderr_file = sandbox.path("stderr");
+    let mut child = sandbox
+        .dpe()
+        .args(["docker", "version", "--format", "{{.Client.Version}}"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&stderr_file).unwrap())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pid = read_pid(&pid_file);
+    interrupt_group(child.id());
+    let status = child.wait().unwrap();
+    let text = std::fs::read_to_string(&stderr_file).unwrap();
+    assert_eq!(status.code(), Some(130), "{text}");
+    assert_eq!(
+        text,
+        format!("error: post hook `{}` was interrupted, and every process it started was stopped\n", hook.display())
+    );
+    assert!(process_gone(&pid), "the hook's child {pid} is still running");
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "after post version 0 \n");
 }

@@ -735,15 +735,19 @@ fn a_library_plugin_gets_the_same_context_and_hooks_as_its_executable_form() {
 
     let head = format!(
         "plugin: echo\nproject: alpha\nworkspace: {}\nargs: alpha docker version\n\
-         env DPE_PLUGIN=echo\nenv DPE_PROJECT=alpha\nenv DPE_PROTOCOL=1\nenv DPE_VERBOSE=1\nenv DPE_JSON=0\n\
-         pre-docker hook: plugin=echo project=alpha verb=version\n",
+         env DPE_PLUGIN=echo\nenv DPE_PROJECT=alpha\nenv DPE_PROTOCOL=1\nenv DPE_VERBOSE=1\nenv DPE_JSON=0\n",
         sb.workspace().display()
     );
     // The pre hook refused, so `dpe docker` failed with a status the plugin passes on; the
     // last word has no newline (the library form must flush it before dpe exits).
     assert_ne!(executable.code, 0, "{}", executable.stderr);
     assert_eq!(executable.stdout, format!("{head}dpe docker exited {}\ndone", executable.code));
-    assert!(executable.stderr.starts_with("error: pre hook `"), "{}", executable.stderr);
+    // The hook's words go to stderr, never into the docker output the plugin reads.
+    assert!(
+        executable.stderr.starts_with("pre-docker hook: plugin=echo project=alpha verb=version\nerror: pre hook `"),
+        "{}",
+        executable.stderr
+    );
     assert_eq!(
         (library.code, library.stdout.as_str(), library.stderr.as_str()),
         (executable.code, executable.stdout.as_str(), executable.stderr.as_str())
@@ -895,4 +899,216 @@ fn a_library_for_a_future_dpe_is_refused_unless_forced_and_never_runs() {
         (r["status"].as_str(), r["reason"].as_str(), r["version"].as_str()),
         (Some("incompatible"), Some("requires dpe >=9, this is dpe 0.1.0"), Some("3.0.0"))
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// what a plugin's manifest may do to dpe
+
+/// A plugin whose manifest answer never comes: it starts a child that ignores every signal it
+/// can, writes the child's pid to `pid_file`, and (`wait`) waits for it or (else) exits while
+/// the child keeps its standard output open.
+fn hanging_manifest_plugin(pid_file: &Path, wait: bool) -> String {
+    format!(
+        "#!/bin/sh\n# dpe-plugin-manifest:v1\n( trap '' INT TERM HUP; exec sleep 1000 ) &\necho $! > '{}'\n{}\n",
+        pid_file.display(),
+        if wait { "wait" } else { "exit 0" }
+    )
+}
+
+/// Whether process `pid` is gone (a zombie counts: it only waits to be reaped), within 5s.
+fn process_gone(pid: &str) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let state = fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|stat| stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'));
+        if state.unwrap_or(true) {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_manifest_request_that_times_out_stops_every_process_the_plugin_started() {
+    for (name, wait) in [("waits", true), ("leaves", false)] {
+        let sb = Sandbox::new();
+        let pid_file = sb.path("child.pid");
+        sb.write_exe(&format!("bin/dpe-{name}"), &hanging_manifest_plugin(&pid_file, wait));
+        // Completion asks on a cache miss with a budget of a fraction of a second.
+        let started = std::time::Instant::now();
+        let out = dpe(&sb, &["__complete", "--shell", "bash", "--index", "2", "--", "dpe", name, ""]);
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "{name}: took {:?}", started.elapsed());
+        assert_eq!((out.code, out.stderr.as_str()), (0, ""), "{name}");
+        let pid = fs::read_to_string(&pid_file).unwrap().trim().to_string();
+        assert!(process_gone(&pid), "{name}: the plugin's child {pid} is still running");
+    }
+}
+
+#[test]
+fn an_oversized_manifest_is_refused_naming_the_plugin_and_the_field() {
+    let sb = Sandbox::new();
+    let manifest_plugin = |name: &str, description: &str| {
+        format!(
+            "#!/bin/sh\n# dpe-plugin-manifest:v1\nif [ \"$1\" = --dpe-manifest ]; then\n\
+             printf '{{\"name\":\"{name}\",\"version\":\"1.0.0\",\"dpe\":\"^0.1\",\"description\":\"'\n\
+             {description}\nprintf '\"}}'\nexit 0\nfi\necho {name} ran\n"
+        )
+    };
+    let help =
+        "help: its `--dpe-manifest` answer must be the JSON described in the README, section \"Writing a plugin\"\n";
+    let huge = sb.write_exe("bin/dpe-huge", &manifest_plugin("huge", "head -c 10485760 /dev/zero | tr '\\0' x"));
+    let out = dpe(&sb, &["huge"]);
+    assert_eq!(
+        (out.code, out.stdout.as_str(), out.stderr),
+        (
+            1,
+            "",
+            format!(
+                "error: plugin `huge` at `{}` gave an invalid manifest: it printed more than 256 KiB (the most dpe reads)\n{help}",
+                huge.display()
+            )
+        )
+    );
+    let long = sb.write_exe("bin/dpe-long", &manifest_plugin("long", "head -c 5000 /dev/zero | tr '\\0' x"));
+    let out = dpe(&sb, &["long"]);
+    assert_eq!(
+        (out.code, out.stderr),
+        (
+            1,
+            format!(
+                "error: plugin `long` at `{}` gave an invalid manifest: `description` is 5000 bytes, over the limit of 4096\n{help}",
+                long.display()
+            )
+        )
+    );
+    // The section the help names exists.
+    let readme = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    assert!(readme.lines().any(|line| line == "## Writing a plugin"));
+}
+
+#[test]
+fn manifest_fields_unknown_to_this_dpe_warn_and_the_plugin_still_runs() {
+    let sb = Sandbox::new();
+    let file = sb.write_exe(
+        "bin/dpe-newer",
+        "#!/bin/sh\n# dpe-plugin-manifest:v1\nif [ \"$1\" = --dpe-manifest ]; then\n\
+         echo '{\"name\":\"newer\",\"version\":\"3.0.0\",\"dpe\":\"^0.1\",\"aliases\":[\"nw\"],\
+         \"subcommands\":[{\"name\":\"go\",\"hidden\":true}]}'\nexit 0\nfi\necho newer ran\n",
+    );
+    let out = dpe(&sb, &["newer"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, "newer ran\n"), "{}", out.stderr);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "warning: plugin `newer` 3.0.0 at `{}` has manifest fields this dpe 0.1.0 does not know, ignored: \
+             `aliases`, `subcommands[0].hidden`\nhelp: the plugin may be made for a newer dpe; upgrade dpe if it misbehaves\n",
+            file.display()
+        )
+    );
+    // Said once, when the manifest is read; the cached manifest runs quietly.
+    let out = dpe(&sb, &["newer"]);
+    assert_eq!((out.code, out.stdout.as_str(), out.stderr.as_str()), (0, "newer ran\n", ""));
+}
+
+/// The code blocks of one README section, as (language, text).
+fn readme_blocks(section: &str) -> Vec<(String, String)> {
+    let readme = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme.find(&format!("\n## {section}\n")).expect("the section exists");
+    let end = readme[start + 1..].find("\n## ").map_or(readme.len(), |at| start + 1 + at);
+    let mut blocks = Vec::new();
+    let mut rest = &readme[start..end];
+    while let Some(open) = rest.find("\n```") {
+        let after = &rest[open + 4..];
+        let (language, body) = after.split_once('\n').unwrap();
+        let close = body.find("```").unwrap();
+        blocks.push((language.to_string(), body[..close].to_string()));
+        rest = &body[close + 3..];
+    }
+    blocks
+}
+
+#[test]
+fn the_readme_plugin_examples_work_as_written() {
+    let sb = Sandbox::new();
+    sb.project("alpha", "");
+    let blocks = readme_blocks("Writing a plugin");
+    let shell_with_manifest = blocks.iter().find(|(lang, text)| lang == "sh" && text.contains("--dpe-manifest"));
+    let python = blocks.iter().find(|(lang, _)| lang == "python");
+    let hello = sb.write_exe("src/dpe-hello", &shell_with_manifest.expect("a sh example with a manifest").1);
+    let pyhello = sb.write_exe("src/dpe-pyhello", &python.expect("a Python example").1);
+    for source in [&hello, &pyhello] {
+        let out = dpe(&sb, &["plugin", "install", source.to_str().unwrap()]);
+        assert_eq!((out.code, out.stderr.as_str()), (0, ""), "{}", source.display());
+    }
+    // The project word selects the project and stays in argv; a subcommand takes its own.
+    let out = dpe(&sb, &["hello", "alpha", "--times", "2"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, "hello, alpha (args: alpha --times 2)\n"), "{}", out.stderr);
+    let out = dpe(&sb, &["hello", "loud", "alpha", "--exclaim"]);
+    assert_eq!(out.stdout, "hello, alpha (args: loud alpha --exclaim)\n");
+    let out = dpe(&sb, &["pyhello", "alpha"]);
+    assert!(out.stdout.starts_with("hello from alpha image scipy\n"), "{}{}", out.stdout, out.stderr);
+    let out = dpe(&sb, &["pyhello"]);
+    assert!(out.stdout.starts_with("hello from no project image scipy\n"), "{}{}", out.stdout, out.stderr);
+
+    let complete = |words: &[&str]| {
+        let mut args = vec!["__complete", "--shell", "bash", "--", "dpe"];
+        args.extend_from_slice(words);
+        let out = dpe(&sb, &args);
+        assert_eq!((out.code, out.stderr.as_str()), (0, ""));
+        out.stdout.lines().map(str::to_string).collect::<Vec<_>>()
+    };
+    assert_eq!(complete(&["hello", ""]), ["loud", "alpha"]);
+    assert_eq!(complete(&["hello", "alpha", "--"]), ["--times"]);
+    assert_eq!(complete(&["hello", "loud", "alpha", "--"]), ["--exclaim"]);
+    assert_eq!(complete(&["pyh"]), ["pyhello"]);
+}
+
+#[test]
+fn the_context_config_holds_every_key_with_a_fixed_default() {
+    let sb = Sandbox::new();
+    sb.project("alpha", "");
+    let out = dpe(&sb, &["-p", "alpha", "--json", "context"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let context: Value = serde_json::from_str(&out.stdout).unwrap();
+    let config = &context["config"];
+    let expected = serde_json::json!({
+        "python_packages": [], "apt_packages": [], "env": {}, "ports": [], "gpu": "off", "ca_certificates": [],
+        "engine": {"program": "docker", "compose": "auto"},
+        "jupyter": {"port": 8888, "bind": "127.0.0.1", "host_port_start": 8888, "ready_timeout": 120},
+        "hooks": {"timeout": 300}, "services": {}, "compose": {"projects": []}, "plugins": {}
+    });
+    assert_eq!(config, &expected);
+}
+
+#[test]
+fn ctrl_c_while_a_plugin_is_asked_for_its_manifest_stops_it_and_what_it_started() {
+    use std::os::unix::process::CommandExt;
+    let sb = Sandbox::new();
+    let pid_file = sb.path("child.pid");
+    sb.write_exe("bin/dpe-waits", &hanging_manifest_plugin(&pid_file, true));
+    // To a file, not a pipe: a process left behind would hold a pipe open and hang the test.
+    let stderr_file = sb.path("stderr");
+    let mut child =
+        sb.dpe().arg("waits").stderr(fs::File::create(&stderr_file).unwrap()).process_group(0).spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !fs::read_to_string(&pid_file).is_ok_and(|text| text.ends_with('\n')) {
+        assert!(std::time::Instant::now() < deadline, "the plugin never started its child");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pid = fs::read_to_string(&pid_file).unwrap().trim().to_string();
+    let started = std::time::Instant::now();
+    // What a terminal does on Ctrl+C: SIGINT to its foreground process group, dpe's.
+    let kill = Command::new("kill").args(["-INT", "--", &format!("-{}", child.id())]).status().unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(
+        fs::read_to_string(&stderr_file).unwrap(),
+        "error: interrupted while asking plugin `waits` for its manifest\n"
+    );
+    assert!(process_gone(&pid), "the plugin's child {pid} is still running");
 }

@@ -14,7 +14,10 @@
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
 
-/// One project's (or a workspace's) resolved configuration.
+/// One project's (or a workspace's) resolved configuration. Serialised (into the context
+/// plugins get) with every key that has a fixed default, so a plugin in any language reads
+/// the same values dpe would; the optional keys whose default depends on the project
+/// (`image`, `dockerfile`, `requirements`, `gpu_devices`) are absent when unset.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -30,26 +33,26 @@ pub struct Config {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requirements: Option<String>,
     /// Extra pip requirement specifiers baked into the image.
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "python_packages")]
+    #[serde(default, deserialize_with = "python_packages")]
     pub python_packages: Vec<String>,
     /// Debian/Ubuntu packages installed with apt-get into the image.
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "apt_packages")]
+    #[serde(default, deserialize_with = "apt_packages")]
     pub apt_packages: Vec<String>,
     /// Environment variables for builds and containers.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "env")]
+    #[serde(default, deserialize_with = "env")]
     pub env: BTreeMap<String, String>,
     /// Extra container ports to publish (each gets a host port from the registry).
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "port_rules::port_list")]
+    #[serde(default, deserialize_with = "port_rules::port_list")]
     pub ports: Vec<u16>,
     /// Whether the project uses an NVIDIA GPU.
-    #[serde(default, skip_serializing_if = "GpuMode::is_off")]
+    #[serde(default)]
     pub gpu: GpuMode,
     /// Which GPUs: `"all"` (default), a count, or a list of indices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu_devices: Option<GpuDevices>,
     /// Extra CA certificates (files or directories of `.crt`/`.pem`) trusted inside the image,
     /// for TLS-intercepting proxies.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub ca_certificates: Vec<String>,
     /// The container engine.
     #[serde(default)]
@@ -57,14 +60,17 @@ pub struct Config {
     /// The Jupyter server.
     #[serde(default)]
     pub jupyter: JupyterConfig,
+    /// Hooks around docker calls.
+    #[serde(default)]
+    pub hooks: HooksConfig,
     /// Extra containers this project runs beside its environment (`dpe compose`).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default)]
     pub services: BTreeMap<String, ServiceConfig>,
     /// Workspace-level selection for `dpe compose`.
     #[serde(default)]
     pub compose: ComposeConfig,
     /// Settings of third-party plugins, `[plugins.NAME]`, passed through untouched.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default)]
     pub plugins: BTreeMap<String, serde_json::Value>,
 }
 
@@ -141,6 +147,34 @@ fn default_ready_timeout() -> u64 {
     120
 }
 
+/// `[hooks]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HooksConfig {
+    /// Seconds one hook may run before it is stopped, with every process it started, and
+    /// counted as failed: a hook that never exits must not hang every docker call.
+    #[serde(default = "default_hook_timeout", deserialize_with = "positive_seconds")]
+    pub timeout: u64,
+}
+
+impl Default for HooksConfig {
+    fn default() -> Self {
+        HooksConfig { timeout: default_hook_timeout() }
+    }
+}
+
+fn default_hook_timeout() -> u64 {
+    300
+}
+
+/// A number of seconds of at least 1: `0` would stop every hook before it starts.
+fn positive_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    match u64::deserialize(deserializer)? {
+        0 => Err(de::Error::custom("a timeout must be at least 1 second")),
+        seconds => Ok(seconds),
+    }
+}
+
 /// `[services.NAME]`: an extra container of a project.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -186,7 +220,7 @@ pub struct Healthcheck {
 #[serde(deny_unknown_fields)]
 pub struct ComposeConfig {
     /// Projects `dpe compose up` starts when none are named.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub projects: Vec<String>,
 }
 

@@ -27,7 +27,7 @@ pub mod reach;
 
 pub use config::Config;
 pub use context::{Context, ProjectRef};
-pub use manifest::Manifest;
+pub use manifest::{Manifest, OptionSpec, Subcommand};
 
 /// The protocol version. A plugin built against another major protocol is refused with both
 /// numbers named; it travels in `DPE_PROTOCOL` and in the context JSON.
