@@ -159,7 +159,9 @@ pub fn classify(config: &Config, boundary: &Path) -> Vec<Finding> {
         add("dockerfile".into(), format!("builds with `{}` and its folder as the build context", path.display()));
     }
     let bind = config.jupyter.bind.as_str();
-    if bind != "localhost" && !bind.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()) {
+    // The schema admits only IP addresses here (a host name would be looked up, and could
+    // resolve anywhere), so anything that does not parse as a loopback address reaches out.
+    if !bind.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()) {
         add("jupyter.bind".into(), format!("publishes the notebook and every port on `{bind}`, beyond this machine"));
     }
     found
@@ -295,7 +297,7 @@ mod tests {
         ));
         let found: Vec<String> = classify(&c, &project).into_iter().map(|f| f.key).collect();
         assert_eq!(found, ["services.web.build", "ca_certificates", "requirements", "dockerfile", "jupyter.bind"]);
-        for bind in ["127.0.0.1", "::1", "127.0.0.2", "localhost"] {
+        for bind in ["127.0.0.1", "::1", "127.0.0.2"] {
             let c = config(&format!("[jupyter]\nbind = \"{bind}\"\n"));
             assert!(classify(&c, &project).is_empty(), "{bind}");
         }
