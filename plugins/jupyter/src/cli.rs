@@ -96,6 +96,24 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         args: Vec<String>,
     },
+    /// Remove the project's container, its environment volume (packages installed with pip) and
+    /// its port reservation and token; never the project folder. Works for a project whose
+    /// folder is already gone. Asks first on a terminal; elsewhere it needs `--yes`.
+    Rm {
+        project: Option<String>,
+        /// Remove without asking.
+        #[arg(short, long)]
+        yes: bool,
+    },
+    /// List what dpe made that nothing needs any more, with sizes: your images no project's
+    /// current inputs build and no container uses, untagged leftovers of rebuilds, and the
+    /// stopped containers and volumes of projects whose folder or workspace is gone. Only a dry
+    /// run without `--yes`.
+    Gc {
+        /// Remove what is listed, and say how much it freed.
+        #[arg(short, long)]
+        yes: bool,
+    },
     /// List every running dpe Jupyter environment of every workspace.
     List {
         #[arg(long)]
@@ -137,5 +155,11 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(Cli::try_parse_from(["dpe jupyter", "p", "--from-lock", "x", "--no-lock"]).is_err());
+        assert!(matches!(
+            parse(&["rm", "project_a", "--yes"]).command,
+            Some(Command::Rm { project: Some(_), yes: true })
+        ));
+        assert!(matches!(parse(&["gc"]).command, Some(Command::Gc { yes: false })));
+        assert!(matches!(parse(&["gc", "-y"]).command, Some(Command::Gc { yes: true })));
     }
 }

@@ -72,6 +72,18 @@ pub fn manifest() -> Manifest {
                 false,
                 vec![option("--json", "JSON output", false)],
             ),
+            sub(
+                "rm",
+                "remove the project's container, volume and state (never its folder)",
+                true,
+                vec![option("--yes", "remove without asking", false)],
+            ),
+            sub(
+                "gc",
+                "list (and with --yes remove) dpe images, containers and volumes nothing needs",
+                false,
+                vec![option("--yes", "remove what is listed", false)],
+            ),
         ],
         options: vec![
             option("--detach", "run in the background", false),
