@@ -45,7 +45,8 @@ pub fn run(context: &Context, yes: bool) -> Result<i32> {
     let images = docker::images(context, &[format!("label={LABEL_OWNER}={}", crate::image::owner(context))], &[])?;
     let inputs = Inputs::of(context, &containers, &volumes, &images);
     let mut garbage = stale_environments(context, &containers, &volumes);
-    garbage.extend(unneeded_images(context, &containers, &images, &inputs)?);
+    let images = unneeded_images(context, &containers, &garbage, &images, &inputs)?;
+    garbage.extend(images);
     if garbage.is_empty() {
         eprintln!("dpe: nothing to collect: every dpe image, container and volume of yours is still needed");
         return Ok(0);
@@ -198,11 +199,14 @@ fn stale_environments(context: &Context, containers: &[Container], volumes: &[Vo
 fn unneeded_images(
     context: &Context,
     containers: &[Container],
+    leaving: &[Garbage],
     images: &[Image],
     inputs: &Inputs,
 ) -> Result<Vec<Garbage>> {
-    let used: BTreeSet<&str> = containers.iter().map(|c| c.image_id.as_str()).collect();
-    let used_names: BTreeSet<&str> = containers.iter().map(|c| c.image.as_str()).collect();
+    // Containers this `gc` removes too (of deleted projects) no longer hold their images.
+    let users = || containers.iter().filter(|c| !leaving.iter().any(|g| g.kind == "container" && g.handles[0] == c.id));
+    let used: BTreeSet<&str> = users().map(|c| c.image_id.as_str()).collect();
+    let used_names: BTreeSet<&str> = users().map(|c| c.image.as_str()).collect();
     let is_dpe_tag = |tag: &str| {
         let repository = tag.rsplit_once(':').map_or(tag, |(r, _)| r);
         repository == crate::image::IMAGE_REPOSITORY || repository == format!("{}-base", crate::image::IMAGE_REPOSITORY)
