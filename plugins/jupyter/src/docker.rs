@@ -112,9 +112,10 @@ pub fn containers(context: &Context) -> Result<Vec<Container>> {
 }
 
 /// The `image inspect` template: fields Docker and Podman both print, one JSON object a line
-/// (as [`containers::TEMPLATE`] does for containers). `.Size` is in bytes on both.
+/// (as [`containers::TEMPLATE`] does for containers). `.ID` is the Go field both have (Podman
+/// refuses `.Id`, its JSON name); `.Size` is in bytes on both.
 const IMAGE_TEMPLATE: &str =
-    r#"{"id":{{json .Id}},"tags":{{json .RepoTags}},"size":{{json .Size}},"labels":{{json .Config.Labels}}}"#;
+    r#"{"id":{{json .ID}},"tags":{{json .RepoTags}},"size":{{json .Size}},"labels":{{json .Config.Labels}}}"#;
 
 /// One image, with its tags (Podman's `localhost/` removed), size in bytes and labels.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
@@ -166,12 +167,29 @@ pub fn images(context: &Context, filters: &[String], names: &[String]) -> Result
     }
     let mut inspect = vec!["image".to_string(), "inspect".into(), "--format".into(), IMAGE_TEMPLATE.into()];
     inspect.extend(ids);
-    let out = output(context, &inspect)?;
+    let out = inspected(context, &inspect, "inspecting images")?;
+    Ok(parse_images(&out))
+}
+
+/// The stdout of an `inspect` of several objects. Both engines print the ones they find and
+/// fail for the others; a missing one (removed meanwhile, or asked for by a name nothing has)
+/// is left out rather than failing the whole call.
+fn inspected(context: &Context, args: &[String], doing: &str) -> Result<String> {
+    let out = output(context, args)?;
     let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() && !stderr.lines().all(|l| l.trim().is_empty() || l.to_lowercase().contains("no such")) {
-        return Err(Error::new(format!("inspecting images failed: {}", stderr.trim())).with_code(1));
+    if !out.status.success() && !only_missing(&stderr) {
+        return Err(Error::new(format!("{doing} failed: {}", stderr.trim())).with_code(1));
     }
-    Ok(parse_images(&String::from_utf8_lossy(&out.stdout)))
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Whether every line of an engine's stderr says an object does not exist: Docker's `No such
+/// image: x`, Podman's `…: image not known` (and `no such volume`).
+pub fn only_missing(stderr: &str) -> bool {
+    stderr.lines().map(str::trim).filter(|l| !l.is_empty()).all(|line| {
+        let line = line.to_lowercase();
+        line.contains("no such") || line.contains("not known")
+    })
 }
 
 /// The lines of [`IMAGE_TEMPLATE`]'s output; others (a hook's chatter) are skipped.
@@ -211,12 +229,8 @@ pub fn volumes(context: &Context, filter: &str) -> Result<Vec<Volume>> {
             .map(String::from)
             .to_vec();
     inspect.extend(names);
-    let out = output(context, &inspect)?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() && !stderr.lines().all(|l| l.trim().is_empty() || l.to_lowercase().contains("no such")) {
-        return Err(Error::new(format!("inspecting volumes failed: {}", stderr.trim())).with_code(1));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| serde_json::from_str(l.trim()).ok()).collect())
+    let out = inspected(context, &inspect, "inspecting volumes")?;
+    Ok(out.lines().filter_map(|l| serde_json::from_str(l.trim()).ok()).collect())
 }
 
 #[cfg(test)]
@@ -262,6 +276,11 @@ mod tests {
             assert_eq!((images[0].size, images[0].label("dpe.jupyter.owner")), (812345678, "o"));
         }
         let dangling = parse_images(r#"{"id":"cd34","tags":null,"size":5,"labels":null}"#);
+        assert!(only_missing("Error: No such image: dpe-jupyter:1f\n"));
+        assert!(only_missing(
+            "error inspecting object: 2571a696: image not known\nError: inspecting object: dpe-jupyter:1f: image not known\n"
+        ));
+        assert!(!only_missing("Cannot connect to the Docker daemon at unix:///var/run/docker.sock\n"));
         assert!(dangling[0].tags.is_empty() && dangling[0].labels.is_empty());
     }
 }

@@ -292,3 +292,74 @@ fn rm_keeps_the_folder_stops_and_removes_the_environment_and_needs_yes_without_a
     assert!(names(&sandbox, &["ps", "-a", "--format", "{{.Names}}"], "vanished").is_empty());
     assert!(names(&sandbox, &["volume", "ls", "--format", "{{.Name}}"], "vanished").is_empty());
 }
+
+/// The same on Podman, whose `image inspect` knows `.ID` but not `.Id`, names local images
+/// `localhost/…` and says `image not known`: a superseded and an untagged image are listed with
+/// their size and removed, the current one and the base image stay, and `rm` removes a
+/// stopped project's container and volume.
+#[test]
+fn gc_and_rm_work_on_podman() {
+    if !dpe_testkit::podman_available() {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let _cleanup = DockerCleanup::podman(&sandbox);
+    sandbox.write("workspace/dpe.toml", "[engine]\nprogram = \"podman\"\n[jupyter]\nhost_port_start = 26180\n");
+    let workspace = sandbox.workspace().display().to_string();
+    let podman = |args: &[&str]| dpe_testkit::podman().args(args).output().expect("run podman");
+    let _images = Defer(Box::new(|| {
+        let out = podman(&["image", "ls", "-q", "--filter", &format!("label=dpe.workspace={workspace}")]);
+        for id in text(&out.stdout).split_whitespace() {
+            let _ = podman(&["image", "rm", "--force", id]);
+        }
+    }));
+    let (conf_key, conf_value) = sandbox.podman_config();
+    let run = |args: &[&str]| -> (String, String) {
+        let out = sandbox.dpe().env(&conf_key, &conf_value).args(args).stdin(Stdio::null()).output().unwrap();
+        assert!(out.status.success(), "dpe {args:?} failed:\n{}{}", text(&out.stdout), text(&out.stderr));
+        (text(&out.stdout), text(&out.stderr))
+    };
+    let toml = |version: u32| {
+        config(&sandbox, version, true).replace("dpe-test/bookworm:latest", dpe_testkit::PODMAN_BASE_IMAGE)
+    };
+    let spec = |extra: &[&str]| -> String {
+        let mut args = vec!["jupyter", "spec", "p", "--json"];
+        args.extend_from_slice(extra);
+        let spec: Value = serde_json::from_str(&run(&args).0).unwrap();
+        spec["image"].as_str().unwrap().to_string()
+    };
+    let exists = |image: &str| podman(&["image", "exists", image]).status.success();
+    sandbox.project("p", &toml(1));
+    let superseded = spec(&[]);
+    sandbox.project("p", &toml(2));
+    let current = spec(&[]);
+    spec(&["--rebuild"]);
+
+    let (table, _) = run(&["jupyter", "gc"]);
+    let listed = row(&table, &superseded).unwrap_or_else(|| panic!("{superseded} not listed:\n{table}"));
+    assert_eq!(listed[4], "superseded: no project's current inputs build it");
+    assert!(listed[3].ends_with(" kB"), "its own layers, not the base image: {table}");
+    assert!(table.lines().any(|l| l.contains("untagged: left by a rebuild")), "{table}");
+    assert!(row(&table, &current).is_none(), "{table}");
+    let (_, stderr) = run(&["jupyter", "gc", "--yes"]);
+    assert!(stderr.contains("dpe: removed 2 item(s), freed "), "{stderr}");
+    assert!(!exists(&superseded) && exists(&current) && exists(dpe_testkit::PODMAN_BASE_IMAGE));
+
+    run(&["jupyter", "p", "--detach"]);
+    run(&["jupyter", "stop", "p"]);
+    let (_, stderr) = run(&["jupyter", "rm", "p", "--yes"]);
+    assert!(stderr.ends_with("dpe: removed the environment of `p`; its folder is kept\n"), "{stderr}");
+    let filter = format!("label=dpe.workspace={}", sandbox.workspace().display());
+    assert_eq!(text(&podman(&["ps", "-aq", "--filter", &filter]).stdout), "");
+    assert_eq!(text(&podman(&["volume", "ls", "-q", "--filter", &filter]).stdout), "");
+    assert!(sandbox.workspace().join("projects/p/dpe.toml").is_file());
+}
+
+/// Runs a closure when dropped.
+struct Defer<'a>(Box<dyn Fn() + 'a>);
+
+impl Drop for Defer<'_> {
+    fn drop(&mut self) {
+        (self.0)();
+    }
+}

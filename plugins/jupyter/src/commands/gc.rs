@@ -237,14 +237,14 @@ fn unneeded_images(
     wanted.dedup();
     let base_sizes: BTreeMap<String, u64> = docker::images(context, &[], &wanted)?
         .into_iter()
-        .flat_map(|i| i.tags.iter().map(|t| (t.clone(), i.size)).collect::<Vec<_>>())
+        .flat_map(|i| i.tags.iter().map(|t| (canonical(t), i.size)).collect::<Vec<_>>())
         .collect();
     // Images dpe builds on top of others (a project's own Dockerfile) go first.
     chosen.sort_by_key(|(i, _)| i.tags.iter().any(|t| t.contains("-base:")));
     Ok(chosen
         .into_iter()
         .map(|(image, why)| {
-            let base = base_sizes.get(&normalise(image.label("dpe.jupyter.base"))).copied().unwrap_or(0);
+            let base = base_sizes.get(&canonical(image.label("dpe.jupyter.base"))).copied().unwrap_or(0);
             let (workspace, project) = (image.label("dpe.workspace"), image.label("dpe.project"));
             Garbage {
                 kind: "image",
@@ -267,13 +267,18 @@ fn unneeded_images(
         .collect())
 }
 
-/// `debian:bookworm` as the engine lists it, `debian:bookworm:latest`'s spelling aside.
-fn normalise(image: &str) -> String {
-    let last = image.rsplit('/').next().unwrap_or(image);
-    if last.contains(':') || image.contains('@') {
-        image.to_string()
+/// One spelling per image name, whichever engine wrote it: the registry prefixes an engine may
+/// add or drop (`localhost/`, `docker.io/`, `docker.io/library/`) removed and `:latest` added, so
+/// the base named in a label finds the tag the engine lists.
+fn canonical(image: &str) -> String {
+    let mut name = dpe_plugin::containers::image_name(image);
+    name = name.strip_prefix("docker.io/").unwrap_or(name);
+    name = name.strip_prefix("library/").unwrap_or(name);
+    let last = name.rsplit('/').next().unwrap_or(name);
+    if last.contains(':') || name.contains('@') {
+        name.to_string()
     } else {
-        format!("{image}:latest")
+        format!("{name}:latest")
     }
 }
 
@@ -363,9 +368,11 @@ mod tests {
         assert_eq!(human(999), "999 B");
         assert_eq!(human(812_345_678), "812.3 MB");
         assert_eq!(human(1_500_000_000), "1.5 GB");
-        assert_eq!(normalise("dpe-test/bookworm"), "dpe-test/bookworm:latest");
-        assert_eq!(normalise("localhost:5000/x"), "localhost:5000/x:latest");
-        assert_eq!(normalise("quay.io/jupyter/scipy-notebook:latest"), "quay.io/jupyter/scipy-notebook:latest");
+        assert_eq!(canonical("dpe-test/bookworm"), "dpe-test/bookworm:latest");
+        assert_eq!(canonical("localhost/dpe-test/bookworm:latest"), "dpe-test/bookworm:latest");
+        assert_eq!(canonical("docker.io/library/debian:bookworm-slim"), "debian:bookworm-slim");
+        assert_eq!(canonical("localhost:5000/x"), "localhost:5000/x:latest");
+        assert_eq!(canonical("quay.io/jupyter/scipy-notebook:latest"), "quay.io/jupyter/scipy-notebook:latest");
     }
 
     #[test]
