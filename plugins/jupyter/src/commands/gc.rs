@@ -86,21 +86,35 @@ impl Inputs {
         workspaces.extend(volumes.iter().map(|v| label(&v.labels, "dpe.workspace").to_string()));
         workspaces.extend(images.iter().map(|i| i.label("dpe.workspace").to_string()));
         let mut inputs = Inputs { tags: BTreeSet::new(), unknown: BTreeSet::new() };
-        for workspace in workspaces.iter().filter(|w| !w.is_empty()) {
-            let projects = match std::fs::read_dir(Path::new(workspace).join("projects")) {
-                Ok(entries) => entries.flatten().filter_map(|e| e.file_name().to_str().map(String::from)),
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+        let mut projects: Vec<(String, String)> = Vec::new();
+        for workspace in workspaces.iter().filter(|w| Path::new(w).is_absolute()) {
+            match std::fs::read_dir(Path::new(workspace).join("projects")) {
+                Ok(entries) => projects.extend(
+                    entries
+                        .flatten()
+                        .filter_map(|e| e.file_name().to_str().map(String::from))
+                        .filter(|name| dpe_plugin::names::is_valid(name))
+                        .map(|name| (workspace.clone(), name)),
+                ),
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
                 Err(_) => {
                     inputs.unknown.insert((workspace.clone(), "*".into()));
-                    continue;
                 }
-            };
-            for name in projects.filter(|n| dpe_plugin::names::is_valid(n)) {
-                match current_tags(context, Path::new(workspace), &name) {
-                    Some(tags) => inputs.tags.extend(tags),
-                    None => {
-                        inputs.unknown.insert((workspace.clone(), name));
-                    }
+            }
+        }
+        // One `dpe context` a project, all at once: a machine with fifty projects waits for one.
+        let planned: Vec<Option<Vec<String>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = projects
+                .iter()
+                .map(|(workspace, name)| scope.spawn(move || current_tags(context, Path::new(workspace), name)))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or(None)).collect()
+        });
+        for (project, tags) in projects.into_iter().zip(planned) {
+            match tags {
+                Some(tags) => inputs.tags.extend(tags),
+                None => {
+                    inputs.unknown.insert(project);
                 }
             }
         }
@@ -141,6 +155,10 @@ fn current_tags(context: &Context, workspace: &Path, name: &str) -> Option<Vec<S
 fn gone(workspace: &str, project: &str) -> Option<&'static str> {
     let missing = |path: &Path| matches!(path.symlink_metadata(), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
     let workspace = Path::new(workspace);
+    // Labels dpe did not write (relative paths, names that are paths) prove nothing.
+    if !workspace.is_absolute() || !dpe_plugin::names::is_valid(project) {
+        return None;
+    }
     if missing(workspace) {
         Some("workspace gone")
     } else if missing(&workspace.join("projects").join(project)) {
@@ -383,5 +401,7 @@ mod tests {
         assert_eq!(gone(ws, "a"), None);
         assert_eq!(gone(ws, "b"), Some("project folder gone"));
         assert_eq!(gone(&format!("{ws}/nowhere"), "a"), Some("workspace gone"));
+        assert_eq!(gone("relative/nowhere", "a"), None);
+        assert_eq!(gone(ws, "../nowhere"), None);
     }
 }
