@@ -118,3 +118,24 @@ pub fn run(context: &Context, args: &[String]) -> i32 {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Completion offers the manifest's subcommands and the did-you-mean offers the project
+    /// module's list: both name every subcommand the command line has.
+    #[test]
+    fn every_list_of_subcommands_names_the_same_ones() {
+        let mut from_cli: Vec<String> =
+            cli::Cli::command().get_subcommands().map(|c| c.get_name().to_string()).collect();
+        from_cli.sort();
+        let mut from_manifest: Vec<String> = manifest().subcommands.into_iter().map(|s| s.name).collect();
+        from_manifest.sort();
+        assert_eq!(from_manifest, from_cli);
+        let mut suggested: Vec<String> = project::SUBCOMMANDS.iter().map(|s| s.to_string()).collect();
+        suggested.sort();
+        assert_eq!(suggested, from_cli);
+    }
+}

@@ -7,6 +7,7 @@
 //! assertion looks at this sandbox's own names only, and a second sandbox checks that one
 //! user's `gc` never weighs what another made.
 
+use dpe_jupyter::commands::gc::human;
 use dpe_testkit::{docker_available, DockerCleanup, Sandbox};
 use serde_json::Value;
 use std::process::{Command, Output, Stdio};
@@ -98,22 +99,6 @@ fn names(sandbox: &Sandbox, kind: &[&str], project: &str) -> Vec<String> {
     let project = format!("label=dpe.project={project}");
     args.extend(["--filter", &workspace, "--filter", &project]);
     text(&docker(&args).stdout).lines().map(String::from).collect()
-}
-
-/// Bytes as gc prints them.
-fn human(bytes: u64) -> String {
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    let units = ["B", "kB", "MB", "GB"];
-    while value >= 1000.0 && unit + 1 < units.len() {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", units[unit])
-    }
 }
 
 #[test]

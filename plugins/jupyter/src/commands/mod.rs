@@ -3,7 +3,7 @@
 //! and rebuilding its URL from the labels and the stored token.
 
 mod exec;
-mod gc;
+pub mod gc;
 mod list;
 mod logs;
 mod pip;
