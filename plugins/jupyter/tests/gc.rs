@@ -27,12 +27,13 @@ fn config(sandbox: &Sandbox, version: u32, serves: bool) -> String {
 }
 
 /// A sandbox whose ports start at `host_port_start` (tests run in parallel).
-fn new_sandbox(host_port_start: u16) -> (Sandbox, DockerCleanup, ImageCleanup) {
+/// The images go after the containers that use them: `DockerCleanup`, bound last, drops first.
+fn new_sandbox(host_port_start: u16) -> (Sandbox, ImageCleanup, DockerCleanup) {
     let sandbox = Sandbox::new();
     sandbox.write("workspace/dpe.toml", &format!("[jupyter]\nhost_port_start = {host_port_start}\n"));
     let cleanup = DockerCleanup::new(&sandbox);
     let images = ImageCleanup(sandbox.workspace().to_string_lossy().into_owned());
-    (sandbox, cleanup, images)
+    (sandbox, images, cleanup)
 }
 
 /// Removes the images this sandbox's builds labelled with its workspace, when dropped
@@ -106,8 +107,8 @@ fn gc_lists_then_removes_superseded_images_and_keeps_running_foreign_and_current
     if !docker_available() {
         return;
     }
-    let (sandbox, _cleanup, _images) = new_sandbox(26100);
-    let (other, _other_cleanup, _other_images) = new_sandbox(26120);
+    let (sandbox, _images, _cleanup) = new_sandbox(26100);
+    let (other, _other_images, _other_cleanup) = new_sandbox(26120);
 
     // `old`: built, then its dpe.toml changed and built again: the first image is superseded.
     sandbox.project("old", &config(&sandbox, 1, false));
@@ -187,7 +188,7 @@ fn gc_finds_the_container_and_volume_of_a_deleted_project() {
     if !docker_available() {
         return;
     }
-    let (sandbox, _cleanup, _images) = new_sandbox(26140);
+    let (sandbox, _images, _cleanup) = new_sandbox(26140);
     let dir = sandbox.project("deleted", &config(&sandbox, 1, true));
     ok(&sandbox, &["jupyter", "deleted", "--detach"]);
     ok(&sandbox, &["jupyter", "stop", "deleted"]);
@@ -203,7 +204,7 @@ fn gc_finds_the_container_and_volume_of_a_deleted_project() {
     assert_eq!(row(&table, &container[0]).unwrap(), ["container", &container[0], &folder, "-", "project folder gone"]);
     assert_eq!(row(&table, &volume[0]).unwrap(), ["volume", &volume[0], &folder, "-", "project folder gone"]);
     // Another user (another state directory) never weighs them.
-    let (stranger, _c, _i) = new_sandbox(26150);
+    let (stranger, _i, _c) = new_sandbox(26150);
     let (_, stderr) = ok(&stranger, &["jupyter", "gc"]);
     assert!(stderr.contains("dpe: nothing to collect"), "{stderr}");
 
@@ -222,7 +223,7 @@ fn rm_keeps_the_folder_stops_and_removes_the_environment_and_needs_yes_without_a
     if !docker_available() {
         return;
     }
-    let (sandbox, _cleanup, _images) = new_sandbox(26160);
+    let (sandbox, _images, _cleanup) = new_sandbox(26160);
     let dir = sandbox.project("doomed", &config(&sandbox, 1, true));
     ok(&sandbox, &["jupyter", "doomed", "--detach"]);
     let container = names(&sandbox, &["ps", "--format", "{{.Names}}"], "doomed");
@@ -288,16 +289,17 @@ fn gc_and_rm_work_on_podman() {
         return;
     }
     let sandbox = Sandbox::new();
-    let _cleanup = DockerCleanup::podman(&sandbox);
     sandbox.write("workspace/dpe.toml", "[engine]\nprogram = \"podman\"\n[jupyter]\nhost_port_start = 26180\n");
     let workspace = sandbox.workspace().display().to_string();
     let podman = |args: &[&str]| dpe_testkit::podman().args(args).output().expect("run podman");
+    // Dropped after the containers are gone.
     let _images = Defer(Box::new(|| {
         let out = podman(&["image", "ls", "-q", "--filter", &format!("label=dpe.workspace={workspace}")]);
         for id in text(&out.stdout).split_whitespace() {
             let _ = podman(&["image", "rm", "--force", id]);
         }
     }));
+    let _cleanup = DockerCleanup::podman(&sandbox);
     let (conf_key, conf_value) = sandbox.podman_config();
     let run = |args: &[&str]| -> (String, String) {
         let out = sandbox.dpe().env(&conf_key, &conf_value).args(args).stdin(Stdio::null()).output().unwrap();
