@@ -113,7 +113,7 @@ pub enum Command {
     /// List what dpe made that nothing needs any more, with sizes (`--yes` removes it).
     ///
     /// Your images that no project's current inputs build and no container uses, untagged
-    /// leftovers of rebuilds and interrupted builds, and the stopped containers and volumes of
+    /// builds whose tag a rebuild moved on, and the stopped containers and volumes of
     /// projects whose folder or workspace is gone. Only what carries your dpe labels is weighed:
     /// never a running project's image, an image dpe did not make, another user's, or a volume of
     /// a project that still exists. Without `--yes` it is a dry run.

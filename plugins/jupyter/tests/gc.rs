@@ -153,7 +153,7 @@ fn gc_lists_then_removes_superseded_images_and_keeps_running_foreign_and_current
     );
     let short = &untagged.trim_start_matches("sha256:")[..12];
     let leftover = row(&table, &format!("<none> {short}")).unwrap_or_else(|| panic!("untagged not listed:\n{table}"));
-    assert_eq!(leftover[4], "untagged: left by a rebuild or an interrupted build");
+    assert_eq!(leftover[4], "untagged: its tag moved to a newer build");
     for kept in [&current, &running[0], &foreign, &theirs, &"dpe-test/bookworm:latest".to_string()] {
         assert!(row(&table, kept).is_none(), "{kept} must stay:\n{table}");
     }
@@ -326,7 +326,7 @@ fn gc_and_rm_work_on_podman() {
     let listed = row(&table, &superseded).unwrap_or_else(|| panic!("{superseded} not listed:\n{table}"));
     assert_eq!(listed[4], "superseded: no project's current inputs build it");
     assert!(listed[3].ends_with(" kB"), "its own layers, not the base image: {table}");
-    assert!(table.lines().any(|l| l.contains("untagged: left by a rebuild")), "{table}");
+    assert!(table.lines().any(|l| l.contains("untagged: its tag moved to a newer build")), "{table}");
     assert!(row(&table, &current).is_none(), "{table}");
     let (_, stderr) = run(&["jupyter", "gc", "--yes"]);
     assert!(stderr.contains("dpe: removed 2 item(s), freed "), "{stderr}");

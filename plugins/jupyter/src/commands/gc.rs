@@ -7,7 +7,10 @@
 //!   project's current inputs point to it. The current inputs are planned, building nothing,
 //!   for every project of every workspace any dpe label on the engine names whose folder still
 //!   exists; a project whose plan fails keeps every image labelled with it. Untagged images of
-//!   this owner are what a `--rebuild` or an interrupted build left.
+//!   this owner are builds whose tag moved to a newer one (`--rebuild`, or two builds of the
+//!   same inputs at once). An interrupted build leaves no labelled image: `docker build --label`
+//!   labels only the last layer, so its intermediate layers are unlabelled build cache, which
+//!   no one can tell apart from other builds' and the engine's own prune commands handle.
 //! - **Containers and volumes** of Jupyter environments whose project folder or workspace is
 //!   gone, and only those whose token lies in this user's state directory (so another user's,
 //!   or another sandbox's, are never weighed). A running container is left alone.
@@ -241,7 +244,7 @@ fn unneeded_images(
             continue;
         }
         let why = if image.tags.is_empty() {
-            "untagged: left by a rebuild or an interrupted build".to_string()
+            "untagged: its tag moved to a newer build".to_string()
         } else if let Some(gone) = gone(workspace, project) {
             gone.to_string()
         } else {
