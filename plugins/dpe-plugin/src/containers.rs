@@ -25,7 +25,7 @@ use std::process::Output;
 /// both understand, each passed through `json` so the line is one JSON object.
 pub const TEMPLATE: &str = concat!(
     r#"{"id":{{json .ID}},"name":{{json .Name}},"state":{{json .State.Status}},"#,
-    r#""image":{{json .Config.Image}},"labels":{{json .Config.Labels}},"ports":{{json .NetworkSettings.Ports}}}"#
+    r#""image":{{json .Config.Image}},"image_id":{{json .Image}},"labels":{{json .Config.Labels}},"ports":{{json .NetworkSettings.Ports}}}"#
 );
 
 /// One container as the engine reports it.
@@ -42,6 +42,9 @@ pub struct Container {
     /// The image it was created from, as it was named (Podman's `localhost/` for local images
     /// removed: see [`image_name`]).
     pub image: String,
+    /// The ID of the image it runs, without Docker's `sha256:` (the image its tag named when it
+    /// was created, even after the tag moved to a newer build).
+    pub image_id: String,
     pub labels: BTreeMap<String, String>,
     /// The host ports it publishes; empty unless it runs (Podman keeps a stopped container's
     /// bindings in its inspect output, Docker does not, and neither holds the port then).
@@ -159,6 +162,9 @@ struct Inspected {
     name: String,
     state: String,
     image: String,
+    /// Missing in listings recorded before it was asked for.
+    #[serde(default)]
+    image_id: String,
     /// `null` on Podman when there are none.
     labels: Option<BTreeMap<String, String>>,
     /// `"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]`; `null` for an unpublished port.
@@ -190,6 +196,7 @@ pub fn parse(ps_text: &str, inspect_text: &str) -> Vec<Container> {
                 name: c.name.strip_prefix('/').unwrap_or(&c.name).to_string(),
                 status: human_status(&status),
                 image: image_name(&c.image).to_string(),
+                image_id: image_id(&c.image_id).to_string(),
                 labels: c.labels.unwrap_or_default(),
                 state: c.state,
                 host_ports,
@@ -213,6 +220,11 @@ fn human_status(status: &str) -> String {
 /// mean a registry on localhost:80, which dpe never names, so the prefix is removed for both.
 pub fn image_name(image: &str) -> &str {
     image.strip_prefix("localhost/").unwrap_or(image)
+}
+
+/// An image ID as both engines can compare it: Docker writes `sha256:HEX`, Podman `HEX`.
+pub fn image_id(id: &str) -> &str {
+    id.strip_prefix("sha256:").unwrap_or(id)
 }
 
 /// The sorted, distinct host ports of an inspect `Ports` map (every address family alike).

@@ -96,6 +96,32 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         args: Vec<String>,
     },
+    /// Remove the project's container, environment volume and state; never its folder.
+    ///
+    /// Removes the container (a running server is stopped first), the volume holding the
+    /// packages installed with pip, and the token, env file, port reservation and remembered lock
+    /// in dpe's state folder. It lists them first, asks on a terminal and needs `--yes`
+    /// elsewhere. The project folder is never touched; a project whose folder is already gone is
+    /// found by its name in the workspace.
+    Rm {
+        /// The project (its folder may already be gone).
+        project: Option<String>,
+        /// Remove without asking.
+        #[arg(short, long)]
+        yes: bool,
+    },
+    /// List what dpe made that nothing needs any more, with sizes (`--yes` removes it).
+    ///
+    /// Your images that no project's current inputs build and no container uses, untagged
+    /// builds whose tag a rebuild moved on, and the stopped containers and volumes of
+    /// projects whose folder or workspace is gone. Only what carries your dpe labels is weighed:
+    /// never a running project's image, an image dpe did not make, another user's, or a volume of
+    /// a project that still exists. Without `--yes` it is a dry run.
+    Gc {
+        /// Remove what is listed, and say how much it freed.
+        #[arg(short, long)]
+        yes: bool,
+    },
     /// List every running dpe Jupyter environment of every workspace.
     List {
         #[arg(long)]
@@ -137,5 +163,11 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(Cli::try_parse_from(["dpe jupyter", "p", "--from-lock", "x", "--no-lock"]).is_err());
+        assert!(matches!(
+            parse(&["rm", "project_a", "--yes"]).command,
+            Some(Command::Rm { project: Some(_), yes: true })
+        ));
+        assert!(matches!(parse(&["gc"]).command, Some(Command::Gc { yes: false })));
+        assert!(matches!(parse(&["gc", "-y"]).command, Some(Command::Gc { yes: true })));
     }
 }

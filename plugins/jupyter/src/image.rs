@@ -454,6 +454,7 @@ pub fn ensure(context: &Context, project: &Project, plan: &Plan, rebuild: bool) 
             eprintln!("dpe: building `{}` from `{}`", project.name, user.path.display());
             let mut args: Vec<String> = vec!["build".into(), "--tag".into(), user.tag.clone()];
             args.extend(["--file".into(), user.path.to_string_lossy().into_owned()]);
+            args.extend(build_labels(context, project));
             args.extend(build_args(rebuild));
             args.push(user.context_dir.to_string_lossy().into_owned());
             run_build(context, project, &args, &user.path.to_string_lossy())?;
@@ -485,12 +486,35 @@ pub fn ensure(context: &Context, project: &Project, plan: &Plan, rebuild: bool) 
     let dir = BuildDir::create(context, plan)?;
     let mut args: Vec<String> = vec!["build".into(), "--tag".into(), plan.tag.clone()];
     args.extend(["--label".into(), format!("dpe.jupyter.base={}", plan.base_image)]);
+    args.extend(build_labels(context, project));
     args.extend(build_args(rebuild && plan.user_dockerfile.is_none()));
     args.push(dir.path.to_string_lossy().into_owned());
     if context.verbosity > 0 {
         eprintln!("dpe: generated Dockerfile:\n{}", plan.dockerfile);
     }
     run_build(context, project, &args, "the generated Dockerfile").map(|_| true)
+}
+
+/// Who builds: a hash of the user id and the state directory (one per user, and one per
+/// sandbox in tests). `dpe jupyter gc` only weighs images carrying its own owner, so it never
+/// removes an image another user (or another state directory) built and may still need.
+pub fn owner(context: &Context) -> String {
+    // SAFETY: getuid cannot fail and touches no memory.
+    let uid = unsafe { libc::getuid() };
+    crate::project::short_hash(&format!("{uid}:{}", context.state_dir.display()))
+}
+
+/// The labels of every image dpe builds: its owner, and the workspace and project that built it
+/// (`docker build` gets no labels from the core, which labels only what runs or stores data).
+fn build_labels(context: &Context, project: &Project) -> Vec<String> {
+    [
+        format!("{}={}", docker::LABEL_OWNER, owner(context)),
+        format!("dpe.workspace={}", project.workspace.display()),
+        format!("dpe.project={}", project.name),
+    ]
+    .into_iter()
+    .flat_map(|label| ["--label".to_string(), label])
+    .collect()
 }
 
 fn last_line(text: &str) -> &str {

@@ -72,6 +72,18 @@ pub fn manifest() -> Manifest {
                 false,
                 vec![option("--json", "JSON output", false)],
             ),
+            sub(
+                "rm",
+                "remove the project's container, volume and state (never its folder)",
+                true,
+                vec![option("--yes", "remove without asking", false)],
+            ),
+            sub(
+                "gc",
+                "list (and with --yes remove) dpe images, containers and volumes nothing needs",
+                false,
+                vec![option("--yes", "remove what is listed", false)],
+            ),
         ],
         options: vec![
             option("--detach", "run in the background", false),
@@ -104,5 +116,26 @@ pub fn run(context: &Context, args: &[String]) -> i32 {
             err.report();
             err.code
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Completion offers the manifest's subcommands and the did-you-mean offers the project
+    /// module's list: both name every subcommand the command line has.
+    #[test]
+    fn every_list_of_subcommands_names_the_same_ones() {
+        let mut from_cli: Vec<String> =
+            cli::Cli::command().get_subcommands().map(|c| c.get_name().to_string()).collect();
+        from_cli.sort();
+        let mut from_manifest: Vec<String> = manifest().subcommands.into_iter().map(|s| s.name).collect();
+        from_manifest.sort();
+        assert_eq!(from_manifest, from_cli);
+        let mut suggested: Vec<String> = project::SUBCOMMANDS.iter().map(|s| s.to_string()).collect();
+        suggested.sort();
+        assert_eq!(suggested, from_cli);
     }
 }

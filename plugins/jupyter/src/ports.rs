@@ -148,6 +148,15 @@ impl Registry {
     }
 
     /// The remembered port of a key, without reserving anything.
+    /// Forgets the project's port (`dpe jupyter rm`, `gc`); `false` when it held none. Without a
+    /// registry there is nothing to forget, and none is created.
+    pub fn release(&self, key: &str) -> Result<bool> {
+        if !self.path().exists() {
+            return Ok(false);
+        }
+        self.locked(|file| Ok(file.ports.remove(key).is_some()))
+    }
+
     pub fn lookup(&self, key: &str) -> Option<u16> {
         let text = std::fs::read_to_string(self.path()).ok()?;
         let file: File_ = serde_json::from_str(&text).ok()?;

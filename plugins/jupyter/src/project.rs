@@ -80,7 +80,7 @@ impl Project {
 }
 
 /// The subcommands of `dpe jupyter`, for did-you-mean.
-const SUBCOMMANDS: &[&str] = &["spec", "stop", "status", "logs", "url", "shell", "exec", "pip", "list"];
+pub const SUBCOMMANDS: &[&str] = &["spec", "stop", "status", "logs", "url", "shell", "exec", "pip", "list", "rm", "gc"];
 
 /// A `help:` line for a name that is neither a project nor a subcommand: the closest of both.
 fn suggestion(context: &Context, name: &str) -> String {

@@ -3,9 +3,11 @@
 //! and rebuilding its URL from the labels and the stored token.
 
 mod exec;
+pub mod gc;
 mod list;
 mod logs;
 mod pip;
+mod rm;
 mod shell;
 mod spec;
 mod start;
@@ -34,6 +36,8 @@ pub fn run(context: &Context, cli: Cli) -> Result<i32> {
         Some(Command::Exec { project, command }) => exec::run(context, project.as_deref(), &command),
         Some(Command::Pip { args }) => pip::run(context, &args),
         Some(Command::List { json }) => list::run(context, json || context.json),
+        Some(Command::Rm { project, yes }) => rm::run(context, project.as_deref(), yes),
+        Some(Command::Gc { yes }) => gc::run(context, yes),
     }
 }
 
