@@ -1,9 +1,11 @@
-//! `dpe jupyter status PROJECT [--json]`: whether the project's server runs, and where.
+//! `dpe jupyter status PROJECT [--json]`: whether the project's server runs, and where, or why
+//! it stopped when it stopped itself for being idle (`[jupyter] idle_timeout`).
 
 use crate::commands::{own_container, url_of};
 use crate::docker;
 use crate::error::Result;
 use crate::project::Project;
+use crate::spec::IDLE_EXIT_CODE;
 use dpe_plugin::Context;
 
 pub fn run(context: &Context, positional: Option<&str>, json: bool) -> Result<i32> {
@@ -16,6 +18,7 @@ pub fn run(context: &Context, positional: Option<&str>, json: bool) -> Result<i3
         None => "absent",
     };
     let url = container.as_ref().filter(|c| c.running()).and_then(|c| url_of(context, c));
+    let idle = container.as_ref().is_some_and(|c| !c.running() && exit_code(&c.status) == Some(IDLE_EXIT_CODE));
     if json {
         let value = serde_json::json!({
             "project": project.name,
@@ -26,6 +29,7 @@ pub fn run(context: &Context, positional: Option<&str>, json: bool) -> Result<i3
             "port": container.as_ref().filter(|c| c.running()).and_then(|c| c.port),
             "url": url,
             "status": container.as_ref().map(|c| c.status.clone()),
+            "stopped_because": idle.then_some("idle"),
         });
         println!("{}", serde_json::to_string_pretty(&value).expect("json"));
         return Ok(0);
@@ -43,10 +47,37 @@ pub fn run(context: &Context, positional: Option<&str>, json: bool) -> Result<i3
                 println!("{url}");
             }
         }
+        (Some(_), _) if idle => println!(
+            "{}: stopped itself after {} without activity (`[jupyter] idle_timeout`); files and packages kept; `dpe jupyter {}` starts it",
+            project.name,
+            project.config.jupyter.idle_timeout.as_deref().unwrap_or("the idle timeout"),
+            project.name
+        ),
         (Some(_), _) => {
             println!("{}: stopped (files and packages kept; `dpe jupyter {}` starts it)", project.name, project.name)
         }
         _ => println!("{}: not started (`dpe jupyter {}` starts it)", project.name, project.name),
     }
     Ok(0)
+}
+
+/// The exit status in the engine's status text: `Exited (85) 3 minutes ago` (Docker and Podman
+/// alike), read from the listing the command already has instead of one more engine call.
+fn exit_code(status: &str) -> Option<i32> {
+    let rest = status.strip_prefix("Exited (")?;
+    rest[..rest.find(')')?].parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exit_status_is_read_from_the_engines_status_text() {
+        assert_eq!(exit_code("Exited (85) 3 minutes ago"), Some(85));
+        assert_eq!(exit_code("Exited (0) About a minute ago"), Some(0));
+        assert_eq!(exit_code("Exited (137) 2 hours ago"), Some(137));
+        assert_eq!(exit_code("Up 3 minutes"), None);
+        assert_eq!(exit_code("Created"), None);
+    }
 }
