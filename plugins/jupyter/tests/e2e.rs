@@ -943,6 +943,134 @@ fn bad_ports_and_bind_are_refused_before_anything_is_created() {
     assert!(!sandbox.path("state/jupyter").exists());
 }
 
+/// Runs `sh -c SCRIPT` in the project's container (`dpe jupyter exec`) and returns its stdout.
+fn exec_sh(sandbox: &Sandbox, project: &str, script: &str) -> String {
+    let out = dpe(sandbox, &["jupyter", "exec", project, "--", "sh", "-c", script]);
+    assert!(out.status.success(), "{script}: {}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+#[test]
+fn shm_size_memory_and_cpus_reach_the_container() {
+    let Some((sandbox, _cleanup)) = setup(&["project_r"], 24600) else { return };
+    sandbox.project("project_r", &format!("{PROJECT_TOML}shm_size = \"1g\"\nmemory = \"256m\"\ncpus = 0.5\n"));
+    start(&sandbox, "project_r");
+    // Docker's default would be 64M: PyTorch's DataLoader workers need more.
+    let shm = exec_sh(&sandbox, "project_r", "df --block-size=1M --output=size /dev/shm | tail -n 1");
+    assert_eq!(shm.trim(), "1024", "df /dev/shm: {shm}");
+    // cgroup v2 names the limits `memory.max` and `cpu.max`; v1 `memory.limit_in_bytes` and
+    // `cpu.cfs_quota_us` over `cpu.cfs_period_us`.
+    let limits = exec_sh(
+        &sandbox,
+        "project_r",
+        "if [ -e /sys/fs/cgroup/memory.max ]; then cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/cpu.max; \
+         else cat /sys/fs/cgroup/memory/memory.limit_in_bytes; \
+         echo $(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us) $(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us); fi",
+    );
+    assert_eq!(limits, format!("{}\n50000 100000\n", 256 << 20));
+}
+
+#[test]
+fn bad_resource_values_are_refused_before_anything_is_created() {
+    if !docker_available() {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let _cleanup = DockerCleanup::new(&sandbox);
+    let size_help = "help: write a whole number and a unit, `b`, `k`, `m` or `g` (bytes, KiB, MiB, GiB, as docker reads them)";
+    let cases = [
+        ("bare_memory", "memory = \"512\"", format!("2 | memory = \"512\"\n  |          ^^^^^\n`memory = \"512\"` is not a size\n{size_help}: `memory = \"4g\"`")),
+        ("iec_shm", "shm_size = \"2GiB\"", format!("2 | shm_size = \"2GiB\"\n  |            ^^^^^^\n`shm_size = \"2GiB\"` is not a size\n{size_help}: `shm_size = \"1g\"`")),
+        ("tiny_memory", "memory = \"4m\"", "2 | memory = \"4m\"\n  |          ^^^^\n`memory = \"4m\"` is below the engine's minimum of 6m\nhelp: give at least 6m: `memory = \"4g\"`, or remove the line".to_string()),
+        ("zero_cpus", "cpus = 0", "2 | cpus = 0\n  |        ^\n`cpus = 0` is not a number of CPUs\nhelp: give how many CPUs the container may use, at least 0.01: `cpus = 2` or `cpus = 1.5`, or remove the line for no limit".to_string()),
+        ("spaced_idle", "[jupyter]\nidle_timeout = \"2 h\"", "3 | idle_timeout = \"2 h\"\n  |                ^^^^^\n`[jupyter] idle_timeout = \"2 h\"` is not a duration\nhelp: write a whole number and a unit, `s`, `m`, `h` or `d`, above zero (`idle_timeout = \"2h\"`), or `\"off\"` to never stop an idle server".to_string()),
+    ];
+    for (name, toml, report) in cases {
+        let dir = sandbox.project(name, &format!("image = \"dpe-test/bookworm:latest\"\n{toml}\n"));
+        let line = report.split(' ').next().unwrap();
+        let column = report.lines().nth(1).unwrap().find('^').unwrap() - 3;
+        let (report, help) = report.rsplit_once("\nhelp: ").unwrap();
+        let out = dpe(&sandbox, &["jupyter", name, "--detach"]);
+        assert_eq!(out.status.code(), Some(1), "{name}: {}", text(&out.stderr));
+        assert_eq!(
+            text(&out.stderr),
+            format!(
+                "error: invalid configuration in `{}` at line {line}, column {column}\n  |\n{report}\nhelp: {help}\n",
+                dir.join("dpe.toml").display()
+            ),
+            "{name}"
+        );
+        assert!(container_state(&sandbox, name).is_empty(), "{name} left a container");
+    }
+
+    // More CPUs than the engine has: refused before the image is built or anything started.
+    let info = Command::new("docker").args(["info", "--format", "{{.NCPU}}"]).output().unwrap();
+    let available = text(&info.stdout).trim().to_string();
+    sandbox.project("many_cpus", "image = \"dpe-test/never-built:latest\"\napt_packages = [\"curl\"]\ncpus = 4096\n");
+    let out = dpe(&sandbox, &["jupyter", "many_cpus", "--detach"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        format!("error: `cpus = 4096` asks for more CPUs than the engine has ({available})\nhelp: set `cpus` to at most {available} in the dpe.toml of `many_cpus` (fractions such as 1.5 work), or remove it for no limit\n")
+    );
+    assert!(container_state(&sandbox, "many_cpus").is_empty(), "a container was left behind");
+    assert_eq!(workspace_volumes(&sandbox), "", "a volume was left behind");
+}
+
+/// Polls `dpe jupyter status PROJECT --json` until its `state` is `state` or `limit` passes.
+fn wait_for_state(sandbox: &Sandbox, project: &str, state: &str, limit: Duration) -> Value {
+    let started = Instant::now();
+    loop {
+        let out = dpe(sandbox, &["jupyter", "status", project, "--json"]);
+        let value: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", text(&out.stderr)));
+        if value["state"] == state || started.elapsed() > limit {
+            return value;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+#[test]
+fn an_idle_server_stops_itself_and_a_busy_one_keeps_running() {
+    let Some((sandbox, _cleanup)) = setup(&["idle_i", "busy_i"], 24700) else { return };
+    for name in ["idle_i", "busy_i"] {
+        sandbox.project(name, &format!("{PROJECT_TOML}[jupyter]\nidle_timeout = \"5s\"\n"));
+    }
+    let (idle, _) = start(&sandbox, "idle_i");
+    let (busy, _) = start(&sandbox, "busy_i");
+    let busy_since = Instant::now();
+    // A cell that runs longer than the whole test: its kernel stays busy, never culled.
+    let cell = std::thread::spawn(move || busy.execute("import time; time.sleep(600)"));
+
+    // The server checks for idleness once a minute (Notebook 6 and Jupyter Server alike).
+    let stopped = wait_for_state(&sandbox, "idle_i", "stopped", Duration::from_secs(150));
+    assert_eq!(stopped["stopped_because"], "idle", "{stopped}");
+    let status = dpe(&sandbox, &["jupyter", "status", "idle_i"]);
+    assert_eq!(
+        text(&status.stdout),
+        "idle_i: stopped itself after 5s without activity (`[jupyter] idle_timeout`); files and packages kept; `dpe jupyter idle_i` starts it\n"
+    );
+
+    // The busy one has been through two of its own idleness checks and still runs.
+    std::thread::sleep(Duration::from_secs(125).saturating_sub(busy_since.elapsed()));
+    assert_eq!(container_state(&sandbox, "busy_i"), ["running"], "the server with a busy kernel stopped");
+    assert!(!cell.is_finished(), "the busy cell ended: {:?}", cell.join());
+
+    // The next start restarts the same container: same port and token, files kept.
+    let (again, _) = start(&sandbox, "idle_i");
+    assert_eq!((again.port, again.token.as_str()), (idle.port, idle.token.as_str()));
+    assert_eq!(again.get("api/status", true).0, 200);
+
+    // A stop by the user is not idleness.
+    let out = dpe(&sandbox, &["jupyter", "stop", "busy_i"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stopped = wait_for_state(&sandbox, "busy_i", "stopped", Duration::from_secs(30));
+    assert_eq!(stopped["stopped_because"], Value::Null, "{stopped}");
+    let status = dpe(&sandbox, &["jupyter", "status", "busy_i"]);
+    assert_eq!(text(&status.stdout), "busy_i: stopped (files and packages kept; `dpe jupyter busy_i` starts it)\n");
+    let _ = cell.join();
+}
+
 /// Kills the port grabbers a test's hook started, when dropped.
 struct Grabbers(std::path::PathBuf);
 

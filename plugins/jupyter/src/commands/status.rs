@@ -18,7 +18,7 @@ pub fn run(context: &Context, positional: Option<&str>, json: bool) -> Result<i3
         None => "absent",
     };
     let url = container.as_ref().filter(|c| c.running()).and_then(|c| url_of(context, c));
-    let idle = container.as_ref().is_some_and(|c| !c.running() && exit_code(&c.status) == Some(IDLE_EXIT_CODE));
+    let idle = container.as_ref().filter(|c| !c.running()).is_some_and(|c| exit_code(context, &c.id) == Some(IDLE_EXIT_CODE));
     if json {
         let value = serde_json::json!({
             "project": project.name,
@@ -61,23 +61,10 @@ pub fn run(context: &Context, positional: Option<&str>, json: bool) -> Result<i3
     Ok(0)
 }
 
-/// The exit status in the engine's status text: `Exited (85) 3 minutes ago` (Docker and Podman
-/// alike), read from the listing the command already has instead of one more engine call.
-fn exit_code(status: &str) -> Option<i32> {
-    let rest = status.strip_prefix("Exited (")?;
-    rest[..rest.find(')')?].parse().ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_exit_status_is_read_from_the_engines_status_text() {
-        assert_eq!(exit_code("Exited (85) 3 minutes ago"), Some(85));
-        assert_eq!(exit_code("Exited (0) About a minute ago"), Some(0));
-        assert_eq!(exit_code("Exited (137) 2 hours ago"), Some(137));
-        assert_eq!(exit_code("Up 3 minutes"), None);
-        assert_eq!(exit_code("Created"), None);
-    }
+/// The exit status of a stopped container. Asked of the engine, not read from the listing's
+/// status text (`Exited (85) …`): that text comes from an earlier call than the state, so a
+/// container that stopped in between reads `Up 2 minutes` there.
+fn exit_code(context: &Context, id: &str) -> Option<i32> {
+    let out = docker::output(context, &["container", "inspect", "--format", "{{.State.ExitCode}}", id]).ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
 }
