@@ -541,7 +541,10 @@ volumes:
         assert!(text.contains("    mem_limit: \"2g\"\n    cpus: \"2\"\n    labels: {}\n"), "{text}");
         assert!(!text.contains("limits") && !text.contains("tmpfs"), "{text}");
         // A service without settings gets none: the engine's defaults.
-        let plain = yaml::to_string(&render(&[fragment("b", vec![jupyter("b", 8889)])], &BTreeMap::new(), Target::Compose), &[]);
+        let plain = yaml::to_string(
+            &render(&[fragment("b", vec![jupyter("b", 8889)])], &BTreeMap::new(), Target::Compose),
+            &[],
+        );
         assert!(!plain.contains("shm_size") && !plain.contains("mem_limit") && !plain.contains("cpus"), "{plain}");
     }
 
@@ -560,7 +563,10 @@ volumes:
             ),
             "{text}"
         );
-        assert!(text.contains("        limits:\n          cpus: \"2\"\n          memory: \"2g\"\n      endpoint_mode"), "{text}");
+        assert!(
+            text.contains("        limits:\n          cpus: \"2\"\n          memory: \"2g\"\n      endpoint_mode"),
+            "{text}"
+        );
         assert!(!text.contains("shm_size") && !text.contains("mem_limit"), "{text}");
     }
 

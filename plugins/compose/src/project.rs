@@ -219,11 +219,7 @@ fn extra_service(
         environment: service.env.clone(),
         healthcheck: service.healthcheck.clone(),
         labels: labels.clone(),
-        resources: Resources {
-            shm_size: service.shm_size.clone(),
-            memory: service.memory.clone(),
-            cpus: service.cpus,
-        },
+        resources: Resources { shm_size: service.shm_size.clone(), memory: service.memory.clone(), cpus: service.cpus },
         ..ServiceDef::default()
     };
     for entry in &service.volumes {
@@ -381,7 +377,10 @@ mod tests {
         assert_eq!(jupyter.labels["dpe.plugin"], "compose");
         assert_eq!(jupyter.labels["dpe.kind"], "env");
         // The notebook's limits are the ones `dpe jupyter` runs with; each service has its own.
-        assert_eq!(jupyter.resources, Resources { shm_size: Some("1g".into()), memory: Some("256m".into()), cpus: None });
+        assert_eq!(
+            jupyter.resources,
+            Resources { shm_size: Some("1g".into()), memory: Some("256m".into()), cpus: None }
+        );
         let db = &f.services[1];
         assert_eq!(db.resources, Resources { shm_size: Some("256m".into()), memory: None, cpus: Some(0.5) });
         assert_eq!(f.services[2].resources, Resources::default());

@@ -347,7 +347,8 @@ pub mod resource_rules {
     use super::Invalid;
     use serde::{de, Deserialize, Deserializer};
 
-    const SIZE_HELP: &str = "write a whole number and a unit, `b`, `k`, `m` or `g` (bytes, KiB, MiB, GiB, as docker reads them)";
+    const SIZE_HELP: &str =
+        "write a whole number and a unit, `b`, `k`, `m` or `g` (bytes, KiB, MiB, GiB, as docker reads them)";
 
     /// The bytes of a size in the syntax above, `None` when it is not one.
     pub fn parse_size(text: &str) -> Option<u64> {
@@ -426,7 +427,7 @@ pub mod resource_rules {
     fn shown_size(bytes: u64) -> String {
         let (shift, unit) = [(30, 'g'), (20, 'm'), (10, 'k')]
             .into_iter()
-            .find(|(shift, _)| bytes % (1u64 << shift) == 0)
+            .find(|(shift, _)| bytes.is_multiple_of(1u64 << shift))
             .unwrap_or((0, 'b'));
         format!("{}{unit}", bytes >> shift)
     }
@@ -439,7 +440,9 @@ pub mod resource_rules {
 
     pub(super) fn memory<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
         let text = Option::<String>::deserialize(deserializer)?;
-        text.as_deref().map_or(Ok(()), |t| check_size("memory", t, super::MIN_MEMORY_BYTES)).map_err(de::Error::custom)?;
+        text.as_deref()
+            .map_or(Ok(()), |t| check_size("memory", t, super::MIN_MEMORY_BYTES))
+            .map_err(de::Error::custom)?;
         Ok(text)
     }
 
@@ -794,7 +797,8 @@ mod tests {
         assert_eq!(resource_rules::parse_size("2g"), Some(2 << 30));
         assert_eq!(resource_rules::parse_size("1k"), Some(1024));
 
-        let size_help = "help: write a whole number and a unit, `b`, `k`, `m` or `g` (bytes, KiB, MiB, GiB, as docker reads them)";
+        let size_help =
+            "help: write a whole number and a unit, `b`, `k`, `m` or `g` (bytes, KiB, MiB, GiB, as docker reads them)";
         for bad in ["512", "2GiB", "1.5g", "g", "-1m", "1 g", ""] {
             assert_eq!(
                 read(&format!("memory = \"{bad}\"")).unwrap_err(),

@@ -105,7 +105,7 @@ pub struct Prepared {
 /// the gpu plugin for engine flags, and returns the specification.
 pub fn prepare(context: &Context, project: &Project, options: &Options) -> Result<Prepared> {
     let host = Host::current();
-    check_cpus(context, project)?;
+    check_cpus(context, project, true)?;
     let lock = crate::lock::for_build(&context.state_dir, project, &options.lock)?;
     let plan = image::plan_with_lock(project, &host, lock.as_ref())?;
     // A required GPU that is missing fails before a build is spent on it.
@@ -319,21 +319,32 @@ pub fn run_args(spec: &Spec) -> Vec<String> {
 
 /// Refuses a `cpus` above the CPUs the engine has, before anything is built or started: docker
 /// would refuse the container only once the image is built (and `docker compose` after it made
-/// the network), with a message that does not name the setting. An engine that does not say
-/// how many CPUs it has (Podman answers `docker info` differently) is left to judge for itself.
-pub fn check_cpus(context: &Context, project: &Project) -> Result<()> {
-    let Some(cpus) = project.config.cpus else { return Ok(()) };
+/// the network), with a message that does not name the setting. `services` adds the project's
+/// `[services.NAME]` (for `dpe compose`, which runs them). An engine that does not say how many
+/// CPUs it has (Podman answers `docker info` differently) is left to judge for itself.
+pub fn check_cpus(context: &Context, project: &Project, services: bool) -> Result<()> {
+    let config = &project.config;
+    let mut wanted: Vec<(String, f64)> = config.cpus.map(|cpus| ("cpus".to_string(), cpus)).into_iter().collect();
+    if services {
+        let each = config.services.iter().filter_map(|(name, s)| Some((format!("[services.{name}] cpus"), s.cpus?)));
+        wanted.extend(each);
+    }
+    if wanted.is_empty() {
+        return Ok(());
+    }
     let out = crate::docker::output(context, &["info", "--format", "{{.NCPU}}"])?;
-    let available: Option<u32> = String::from_utf8_lossy(&out.stdout).trim().parse().ok();
-    match available {
-        Some(available) if out.status.success() && cpus > f64::from(available) => Err(Error::new(format!(
-            "`cpus = {cpus}` asks for more CPUs than the engine has ({available})"
-        ))
-        .with_help(format!(
-            "set `cpus` to at most {available} in the dpe.toml of `{}` (fractions such as 1.5 work), or remove it for no limit",
-            project.name
-        ))),
-        _ => Ok(()),
+    let Some(available) =
+        String::from_utf8_lossy(&out.stdout).trim().parse::<u32>().ok().filter(|_| out.status.success())
+    else {
+        return Ok(());
+    };
+    match wanted.iter().find(|(_, cpus)| *cpus > f64::from(available)) {
+        Some((key, cpus)) => Err(Error::new(format!("`{key} = {cpus}` asks for more CPUs than the engine has ({available})"))
+            .with_help(format!(
+                "set `{key}` to at most {available} in the dpe.toml of `{}` (fractions such as 1.5 work), or remove it for no limit",
+                project.name
+            ))),
+        None => Ok(()),
     }
 }
 
@@ -462,8 +473,11 @@ mod tests {
         let spec = spec_for(config);
         let args = run_args(&spec);
         let image_at = args.iter().position(|a| a == &spec.image).unwrap();
-        let flags: Vec<&str> = args[..image_at].iter().map(String::as_str).filter(|a| a.starts_with("--shm")
-            || a.starts_with("--memory") || a.starts_with("--cpus")).collect();
+        let flags: Vec<&str> = args[..image_at]
+            .iter()
+            .map(String::as_str)
+            .filter(|a| a.starts_with("--shm") || a.starts_with("--memory") || a.starts_with("--cpus"))
+            .collect();
         assert_eq!(flags, ["--shm-size=2g", "--memory=256m", "--cpus=1.5"]);
         assert_eq!(spec.env["DPE_IDLE_TIMEOUT"], "7200");
         let value = serde_json::to_value(&spec).unwrap();

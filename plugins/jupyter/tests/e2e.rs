@@ -977,7 +977,8 @@ fn bad_resource_values_are_refused_before_anything_is_created() {
     }
     let sandbox = Sandbox::new();
     let _cleanup = DockerCleanup::new(&sandbox);
-    let size_help = "help: write a whole number and a unit, `b`, `k`, `m` or `g` (bytes, KiB, MiB, GiB, as docker reads them)";
+    let size_help =
+        "help: write a whole number and a unit, `b`, `k`, `m` or `g` (bytes, KiB, MiB, GiB, as docker reads them)";
     let cases = [
         ("bare_memory", "memory = \"512\"", format!("2 | memory = \"512\"\n  |          ^^^^^\n`memory = \"512\"` is not a size\n{size_help}: `memory = \"4g\"`")),
         ("iec_shm", "shm_size = \"2GiB\"", format!("2 | shm_size = \"2GiB\"\n  |            ^^^^^^\n`shm_size = \"2GiB\"` is not a size\n{size_help}: `shm_size = \"1g\"`")),
@@ -1015,6 +1016,17 @@ fn bad_resource_values_are_refused_before_anything_is_created() {
     );
     assert!(container_state(&sandbox, "many_cpus").is_empty(), "a container was left behind");
     assert_eq!(workspace_volumes(&sandbox), "", "a volume was left behind");
+    // `dpe compose` runs the services too: their spec is refused before the image is built.
+    sandbox.project(
+        "service_cpus",
+        "image = \"dpe-test/never-built:latest\"\napt_packages = [\"curl\"]\n[services.db]\nimage = \"postgres:16\"\ncpus = 4096\n",
+    );
+    let out = dpe(&sandbox, &["jupyter", "spec", "service_cpus", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        format!("error: `[services.db] cpus = 4096` asks for more CPUs than the engine has ({available})\nhelp: set `[services.db] cpus` to at most {available} in the dpe.toml of `service_cpus` (fractions such as 1.5 work), or remove it for no limit\n")
+    );
 }
 
 /// Polls `dpe jupyter status PROJECT --json` until its `state` is `state` or `limit` passes.

@@ -18,7 +18,8 @@ pub fn run(context: &Context, positional: Option<&str>, json: bool) -> Result<i3
         None => "absent",
     };
     let url = container.as_ref().filter(|c| c.running()).and_then(|c| url_of(context, c));
-    let idle = container.as_ref().filter(|c| !c.running()).is_some_and(|c| exit_code(context, &c.id) == Some(IDLE_EXIT_CODE));
+    let idle =
+        container.as_ref().filter(|c| !c.running()).is_some_and(|c| exit_code(context, &c.id) == Some(IDLE_EXIT_CODE));
     if json {
         let value = serde_json::json!({
             "project": project.name,
