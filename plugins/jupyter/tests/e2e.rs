@@ -907,6 +907,26 @@ fn ctrl_c_stops_the_server_even_when_the_output_pipe_is_gone() {
     assert_eq!(container_state(&sandbox, "project_p"), ["exited"]);
 }
 
+/// `dpe jupyter NAME --detach` on a project whose dpe.toml adds `toml` fails with toml's
+/// report of the file (`report`: the numbered line, its caret line, the message and any `help:`
+/// line) and leaves no container.
+fn assert_refused_while_reading(sandbox: &Sandbox, name: &str, toml: &str, report: &str) {
+    let dir = sandbox.project(name, &format!("image = \"dpe-test/bookworm:latest\"\n{toml}\n"));
+    let line = report.split(' ').next().unwrap();
+    let column = report.lines().nth(1).unwrap().find('^').unwrap() - 3;
+    let out = dpe(sandbox, &["jupyter", name, "--detach"]);
+    assert_eq!(out.status.code(), Some(1), "{name}: {}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "error: invalid configuration in `{}` at line {line}, column {column}\n  |\n{report}\n",
+            dir.join("dpe.toml").display()
+        ),
+        "{name}"
+    );
+    assert!(container_state(sandbox, name).is_empty(), "{name} left a container");
+}
+
 #[test]
 fn bad_ports_and_bind_are_refused_before_anything_is_created() {
     if !docker_available() {
@@ -922,20 +942,7 @@ fn bad_ports_and_bind_are_refused_before_anything_is_created() {
         ("dns_bind", "[jupyter]\nbind = \"no-such-host.invalid\"", "3 | bind = \"no-such-host.invalid\"\n  |        ^^^^^^^^^^^^^^^^^^^^^^\n`[jupyter] bind` must be an IP address, not `no-such-host.invalid`: use `127.0.0.1` (this machine only) or an address of one of its interfaces"),
     ];
     for (name, toml, report) in cases {
-        let dir = sandbox.project(name, &format!("image = \"dpe-test/bookworm:latest\"\n{toml}\n"));
-        let line = report.split(' ').next().unwrap();
-        let column = report.lines().nth(1).unwrap().find('^').unwrap() - 3;
-        let out = dpe(&sandbox, &["jupyter", name, "--detach"]);
-        assert_eq!(out.status.code(), Some(1), "{name}: {}", text(&out.stderr));
-        assert_eq!(
-            text(&out.stderr),
-            format!(
-                "error: invalid configuration in `{}` at line {line}, column {column}\n  |\n{report}\n",
-                dir.join("dpe.toml").display()
-            ),
-            "{name}"
-        );
-        assert!(container_state(&sandbox, name).is_empty(), "{name} left a container");
+        assert_refused_while_reading(&sandbox, name, toml, report);
     }
     let volumes = workspace_volumes(&sandbox);
     assert_eq!(volumes, "", "a volume was left behind");
@@ -986,22 +993,8 @@ fn bad_resource_values_are_refused_before_anything_is_created() {
         ("zero_cpus", "cpus = 0", "2 | cpus = 0\n  |        ^\n`cpus = 0` is not a number of CPUs\nhelp: give how many CPUs the container may use, at least 0.01: `cpus = 2` or `cpus = 1.5`, or remove the line for no limit".to_string()),
         ("spaced_idle", "[jupyter]\nidle_timeout = \"2 h\"", "3 | idle_timeout = \"2 h\"\n  |                ^^^^^\n`[jupyter] idle_timeout = \"2 h\"` is not a duration\nhelp: write a whole number and a unit, `s`, `m`, `h` or `d`, above zero (`idle_timeout = \"2h\"`), or `\"off\"` to never stop an idle server".to_string()),
     ];
-    for (name, toml, report) in cases {
-        let dir = sandbox.project(name, &format!("image = \"dpe-test/bookworm:latest\"\n{toml}\n"));
-        let line = report.split(' ').next().unwrap();
-        let column = report.lines().nth(1).unwrap().find('^').unwrap() - 3;
-        let (report, help) = report.rsplit_once("\nhelp: ").unwrap();
-        let out = dpe(&sandbox, &["jupyter", name, "--detach"]);
-        assert_eq!(out.status.code(), Some(1), "{name}: {}", text(&out.stderr));
-        assert_eq!(
-            text(&out.stderr),
-            format!(
-                "error: invalid configuration in `{}` at line {line}, column {column}\n  |\n{report}\nhelp: {help}\n",
-                dir.join("dpe.toml").display()
-            ),
-            "{name}"
-        );
-        assert!(container_state(&sandbox, name).is_empty(), "{name} left a container");
+    for (name, toml, report) in &cases {
+        assert_refused_while_reading(&sandbox, name, toml, report);
     }
 
     // More CPUs than the engine has: refused before the image is built or anything started.
