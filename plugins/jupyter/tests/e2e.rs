@@ -1042,6 +1042,14 @@ fn an_idle_server_stops_itself_and_a_busy_one_keeps_running() {
         sandbox.project(name, &format!("{PROJECT_TOML}[jupyter]\nidle_timeout = \"5s\"\n"));
     }
     let (idle, _) = start(&sandbox, "idle_i");
+    // A forgotten browser tab: a kernel that ran a cell, its websocket still open.
+    assert_eq!(idle.execute("print(6 * 7)"), Ok("42\n".to_string()));
+    let kernels: Value = serde_json::from_str(&idle.get("api/kernels", true).1).unwrap();
+    let kernel = kernels[0]["id"].as_str().unwrap();
+    let address =
+        format!("ws://127.0.0.1:{}{}api/kernels/{kernel}/channels?token={}", idle.port, idle.base, idle.token);
+    let stream = std::net::TcpStream::connect(("127.0.0.1", idle.port)).unwrap();
+    let (_tab, _) = tungstenite::client(address.as_str(), stream).expect("kernel websocket");
     let (busy, _) = start(&sandbox, "busy_i");
     let busy_since = Instant::now();
     // A cell that runs longer than the whole test: its kernel stays busy, never culled.
