@@ -1049,7 +1049,9 @@ fn an_idle_server_stops_itself_and_a_busy_one_keeps_running() {
     let address =
         format!("ws://127.0.0.1:{}{}api/kernels/{kernel}/channels?token={}", idle.port, idle.base, idle.token);
     let stream = std::net::TcpStream::connect(("127.0.0.1", idle.port)).unwrap();
-    let (_tab, _) = tungstenite::client(address.as_str(), stream).expect("kernel websocket");
+    let (mut tab, _) = tungstenite::client(address.as_str(), stream).expect("kernel websocket");
+    // Reading answers the server's pings, as a browser does; the socket lives until the server.
+    let tab = std::thread::spawn(move || while tab.read().is_ok() {});
     let (busy, _) = start(&sandbox, "busy_i");
     let busy_since = Instant::now();
     // A cell that runs longer than the whole test: its kernel stays busy, never culled.
@@ -1058,6 +1060,7 @@ fn an_idle_server_stops_itself_and_a_busy_one_keeps_running() {
     // The server checks for idleness once a minute (Notebook 6 and Jupyter Server alike).
     let stopped = wait_for_state(&sandbox, "idle_i", "stopped", Duration::from_secs(150));
     assert_eq!(stopped["stopped_because"], "idle", "{stopped}");
+    tab.join().unwrap();
     let status = dpe(&sandbox, &["jupyter", "status", "idle_i"]);
     assert_eq!(
         text(&status.stdout),
