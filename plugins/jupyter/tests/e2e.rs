@@ -1039,7 +1039,9 @@ fn wait_for_state(sandbox: &Sandbox, project: &str, state: &str, limit: Duration
 fn an_idle_server_stops_itself_and_a_busy_one_keeps_running() {
     let Some((sandbox, _cleanup)) = setup(&["idle_i", "busy_i"], 24700) else { return };
     for name in ["idle_i", "busy_i"] {
-        sandbox.project(name, &format!("{PROJECT_TOML}[jupyter]\nidle_timeout = \"5s\"\n"));
+        // Long enough for a kernel to start and take its cell on a loaded machine: a kernel
+        // idle that long is culled, and one that never got its cell would be.
+        sandbox.project(name, &format!("{PROJECT_TOML}[jupyter]\nidle_timeout = \"30s\"\n"));
     }
     let (idle, _) = start(&sandbox, "idle_i");
     // A forgotten browser tab: a kernel that ran a cell, its websocket still open.
@@ -1055,20 +1057,28 @@ fn an_idle_server_stops_itself_and_a_busy_one_keeps_running() {
     let (busy, _) = start(&sandbox, "busy_i");
     let busy_since = Instant::now();
     // A cell that runs longer than the whole test: its kernel stays busy, never culled.
-    let cell = std::thread::spawn(move || busy.execute("import time; time.sleep(600)"));
+    let cell =
+        std::thread::spawn(move || busy.execute("open('busy-started', 'w').close(); import time; time.sleep(600)"));
+    let started = sandbox.path("workspace/projects/busy_i/busy-started");
+    let waiting = Instant::now();
+    while !started.exists() && !cell.is_finished() && waiting.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(started.exists(), "the busy cell never started: {:?}", cell.is_finished().then(|| cell.join()));
 
-    // The server checks for idleness once a minute (Notebook 6 and Jupyter Server alike).
-    let stopped = wait_for_state(&sandbox, "idle_i", "stopped", Duration::from_secs(150));
+    // The server checks for idleness once a minute (Notebook 6 and Jupyter Server alike), and
+    // culls kernels every `idle_timeout`: it stops one or two minutes after its last activity.
+    let stopped = wait_for_state(&sandbox, "idle_i", "stopped", Duration::from_secs(200));
     assert_eq!(stopped["stopped_because"], "idle", "{stopped}");
     tab.join().unwrap();
     let status = dpe(&sandbox, &["jupyter", "status", "idle_i"]);
     assert_eq!(
         text(&status.stdout),
-        "idle_i: stopped itself after 5s without activity (`[jupyter] idle_timeout`); files and packages kept; `dpe jupyter idle_i` starts it\n"
+        "idle_i: stopped itself after 30s without activity (`[jupyter] idle_timeout`); files and packages kept; `dpe jupyter idle_i` starts it\n"
     );
 
-    // The busy one has been through two of its own idleness checks and still runs.
-    std::thread::sleep(Duration::from_secs(125).saturating_sub(busy_since.elapsed()));
+    // The busy one has been through three of its own idleness checks and still runs.
+    std::thread::sleep(Duration::from_secs(185).saturating_sub(busy_since.elapsed()));
     assert_eq!(container_state(&sandbox, "busy_i"), ["running"], "the server with a busy kernel stopped");
     assert!(!cell.is_finished(), "the busy cell ended: {:?}", cell.join());
 
