@@ -50,6 +50,20 @@ pub struct ServiceDef {
     pub labels: BTreeMap<String, String>,
     /// The `deploy.resources.reservations.devices` entry from `dpe gpu flags`.
     pub gpu: Option<serde_json::Value>,
+    /// `/dev/shm` size and memory and CPU limits (absent from fragments saved before them).
+    #[serde(default)]
+    pub resources: Resources,
+}
+
+/// A service's `/dev/shm` size and its memory and CPU limits, each the engine's default when
+/// unset. Sizes are in docker's syntax (`512m`, `2g`), which the configuration checked and which
+/// `docker run`, Compose v1 and v2 and `docker stack deploy` all read alike.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Resources {
+    pub shm_size: Option<String>,
+    pub memory: Option<String>,
+    pub cpus: Option<f64>,
 }
 
 /// A volume mount: a named volume (by its key in the file) or a host path.
@@ -202,12 +216,19 @@ fn render_service(service: &ServiceDef, target: Target) -> Node {
             Node::Map(service.environment.iter().map(|(k, v)| (k.clone(), Node::str(escape(v)))).collect()),
         ));
     }
-    if !service.volumes.is_empty() {
-        let mounts = service.volumes.iter().map(|m| {
+    let mut mounts: Vec<Node> = service
+        .volumes
+        .iter()
+        .map(|m| {
             let mode = if m.read_only { ":ro" } else { "" };
             Node::str(escape(&format!("{}:{}{mode}", m.source, m.target)))
-        });
-        map.push(("volumes".into(), Node::List(mounts.collect())));
+        })
+        .collect();
+    if target == Target::Swarm {
+        mounts.extend(swarm_shm(&service.resources));
+    }
+    if !mounts.is_empty() {
+        map.push(("volumes".into(), Node::List(mounts)));
     }
     if !service.ports.is_empty() {
         let ports = service.ports.iter().map(|p| match target {
@@ -255,16 +276,21 @@ fn render_service(service: &ServiceDef, target: Target) -> Node {
         }
         map.push(("healthcheck".into(), Node::Map(hc)));
     }
+    if target == Target::Compose {
+        map.extend(compose_resources(&service.resources));
+    }
     map.push(("labels".into(), labels(&service.labels)));
     let mut deploy = Vec::new();
+    let mut resources = Vec::new();
+    if target == Target::Swarm {
+        resources.extend(swarm_limits(&service.resources));
+    }
     if let Some(gpu) = &service.gpu {
-        deploy.push((
-            "resources".into(),
-            Node::Map(vec![(
-                "reservations".into(),
-                Node::Map(vec![("devices".into(), Node::List(vec![Node::from_json(gpu)]))]),
-            )]),
-        ));
+        resources
+            .push(("reservations".into(), Node::Map(vec![("devices".into(), Node::List(vec![Node::from_json(gpu)]))])));
+    }
+    if !resources.is_empty() {
+        deploy.push(("resources".into(), Node::Map(resources)));
     }
     if target == Target::Swarm {
         // Service names resolve to the tasks' own addresses instead of a virtual IP: the VIP
@@ -279,6 +305,46 @@ fn render_service(service: &ServiceDef, target: Target) -> Node {
         map.push(("deploy".into(), Node::Map(deploy)));
     }
     Node::Map(map)
+}
+
+/// `shm_size`, `mem_limit` and `cpus`: the service-level keys of Compose v1 (1.27+) and v2.
+fn compose_resources(resources: &Resources) -> Vec<(String, Node)> {
+    let mut keys = Vec::new();
+    if let Some(size) = &resources.shm_size {
+        keys.push(("shm_size".into(), Node::str(size)));
+    }
+    if let Some(memory) = &resources.memory {
+        keys.push(("mem_limit".into(), Node::str(memory)));
+    }
+    if let Some(cpus) = resources.cpus {
+        keys.push(("cpus".into(), Node::str(cpus.to_string())));
+    }
+    keys
+}
+
+/// `deploy.resources.limits`: where a stack sets memory and CPUs (version 3 wants both as strings;
+/// it ignores the service-level keys).
+fn swarm_limits(resources: &Resources) -> Option<(String, Node)> {
+    let mut limits = Vec::new();
+    if let Some(cpus) = resources.cpus {
+        limits.push(("cpus".into(), Node::str(cpus.to_string())));
+    }
+    if let Some(memory) = &resources.memory {
+        limits.push(("memory".into(), Node::str(memory)));
+    }
+    (!limits.is_empty()).then(|| ("limits".into(), Node::Map(limits)))
+}
+
+/// `docker stack deploy` ignores `shm_size` ("unsupported option"): a tmpfs of that size mounted
+/// on `/dev/shm` takes its place (the engine then mounts no `/dev/shm` of its own, and a tmpfs is
+/// world-writable with the sticky bit, as `/dev/shm` is). Version 3 wants the size in bytes.
+fn swarm_shm(resources: &Resources) -> Option<Node> {
+    let bytes = resources.shm_size.as_deref().and_then(dpe_plugin::config::resource_rules::parse_size)?;
+    Some(Node::Map(vec![
+        ("type".into(), Node::str("tmpfs")),
+        ("target".into(), Node::str("/dev/shm")),
+        ("tmpfs".into(), Node::Map(vec![("size".into(), Node::Int(i64::try_from(bytes).unwrap_or(i64::MAX)))])),
+    ]))
 }
 
 fn labels(labels: &BTreeMap<String, String>) -> Node {
@@ -452,6 +518,56 @@ volumes:
             ),
             "{text}"
         );
+    }
+
+    fn with_resources() -> Fragment {
+        let mut a = fragment("a", vec![jupyter("a", 8888), service("a", "db", None)]);
+        a.services[0].resources =
+            Resources { shm_size: Some("1g".into()), memory: Some("256m".into()), cpus: Some(1.5) };
+        a.services[0].gpu = Some(serde_json::json!({"driver": "nvidia", "count": "all"}));
+        a.services[1].resources = Resources { shm_size: None, memory: Some("2g".into()), cpus: Some(2.0) };
+        a
+    }
+
+    #[test]
+    fn compose_up_gets_shm_size_mem_limit_and_cpus() {
+        let text = yaml::to_string(&render(&[with_resources()], &BTreeMap::new(), Target::Compose), &[]);
+        assert!(
+            text.contains(
+                "    shm_size: \"1g\"\n    mem_limit: \"256m\"\n    cpus: \"1.5\"\n    labels:\n      dpe.project: \"a\"\n    deploy:\n      resources:\n        reservations:\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("    mem_limit: \"2g\"\n    cpus: \"2\"\n    labels: {}\n"), "{text}");
+        assert!(!text.contains("limits") && !text.contains("tmpfs"), "{text}");
+        // A service without settings gets none: the engine's defaults.
+        let plain = yaml::to_string(
+            &render(&[fragment("b", vec![jupyter("b", 8889)])], &BTreeMap::new(), Target::Compose),
+            &[],
+        );
+        assert!(!plain.contains("shm_size") && !plain.contains("mem_limit") && !plain.contains("cpus"), "{plain}");
+    }
+
+    #[test]
+    fn deploy_gets_resource_limits_and_a_tmpfs_for_shm() {
+        let text = yaml::to_string(&render(&[with_resources()], &BTreeMap::new(), Target::Swarm), &[]);
+        assert!(
+            text.contains(
+                "    volumes:\n      - type: \"tmpfs\"\n        target: \"/dev/shm\"\n        tmpfs:\n          size: 1073741824\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "    deploy:\n      resources:\n        limits:\n          cpus: \"1.5\"\n          memory: \"256m\"\n        reservations:\n          devices:\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("        limits:\n          cpus: \"2\"\n          memory: \"2g\"\n      endpoint_mode"),
+            "{text}"
+        );
+        assert!(!text.contains("shm_size") && !text.contains("mem_limit"), "{text}");
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! reservation from `dpe gpu flags PROJECT --json`.
 
 use crate::failure::{Failure, Result};
-use crate::model::{Fragment, Mount, Published, ServiceDef, VolumeDef};
+use crate::model::{Fragment, Mount, Published, Resources, ServiceDef, VolumeDef};
 use crate::selection::valid_name;
 use crate::stack::{dpe, output, Stack};
 use dpe_plugin::config::ServiceConfig;
@@ -41,6 +41,8 @@ pub struct JupyterSpec {
     pub url: Option<String>,
     pub ready_url: Option<String>,
     pub gpu_args: Vec<String>,
+    /// `/dev/shm` size and memory and CPU limits (absent from older jupyter plugins).
+    pub resources: Resources,
     pub labels: BTreeMap<String, String>,
 }
 
@@ -135,6 +137,7 @@ pub fn fragment(
         environment: spec.env.clone(),
         env_file: spec.env_file.iter().cloned().collect(),
         gpu,
+        resources: spec.resources.clone(),
         ..ServiceDef::default()
     };
     jupyter.labels = spec.labels.clone();
@@ -216,6 +219,7 @@ fn extra_service(
         environment: service.env.clone(),
         healthcheck: service.healthcheck.clone(),
         labels: labels.clone(),
+        resources: Resources { shm_size: service.shm_size.clone(), memory: service.memory.clone(), cpus: service.cpus },
         ..ServiceDef::default()
     };
     for entry in &service.volumes {
@@ -329,7 +333,7 @@ mod tests {
                 "bind":"127.0.0.1","port":{"container":8888,"host":8890},"ports":[{"container":8050,"host":8050}],
                 "service_ports":{"db":[{"container":5432,"host":5433}]},"base_url":"/","url":"http://127.0.0.1:8890/?token=t",
                 "ready_url":"http://127.0.0.1:8890/api/status?token=t","gpu_args":[],"labels":{"dpe.kind":"env"},
-                "something_new":true}"#,
+                "resources":{"shm_size":"1g","memory":"256m","cpus":null},"something_new":true}"#,
         )
         .unwrap()
     }
@@ -350,6 +354,8 @@ mod tests {
             volumes = ["pgdata:/var/lib/postgresql/data", "./init:/docker-entrypoint-initdb.d:ro"]
             ports = [5432]
             healthcheck = { test = ["CMD", "pg_isready"], interval = "2s" }
+            shm_size = "256m"
+            cpus = 0.5
             [services.web]
             build = "/w/projects/a/web"
             depends_on = ["db"]
@@ -370,7 +376,14 @@ mod tests {
         assert_eq!(jupyter.labels["dpe.project"], "a");
         assert_eq!(jupyter.labels["dpe.plugin"], "compose");
         assert_eq!(jupyter.labels["dpe.kind"], "env");
+        // The notebook's limits are the ones `dpe jupyter` runs with; each service has its own.
+        assert_eq!(
+            jupyter.resources,
+            Resources { shm_size: Some("1g".into()), memory: Some("256m".into()), cpus: None }
+        );
         let db = &f.services[1];
+        assert_eq!(db.resources, Resources { shm_size: Some("256m".into()), memory: None, cpus: Some(0.5) });
+        assert_eq!(f.services[2].resources, Resources::default());
         assert_eq!(db.short.as_deref(), Some("db"));
         assert_eq!(db.ports, [Published { bind: "127.0.0.1".into(), host: 5433, container: 5432 }]);
         assert_eq!(

@@ -50,6 +50,15 @@ pub struct Config {
     /// Which GPUs: `"all"` (default), a count, or a list of indices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu_devices: Option<GpuDevices>,
+    /// Size of the container's `/dev/shm` (default [`DEFAULT_SHM_SIZE`]), see [`resource_rules`].
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "resource_rules::shm_size")]
+    pub shm_size: Option<String>,
+    /// The container's memory limit (default: none).
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "resource_rules::memory")]
+    pub memory: Option<String>,
+    /// How many CPUs the container may use, e.g. `1.5` (default: all).
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "resource_rules::cpus")]
+    pub cpus: Option<f64>,
     /// Extra CA certificates (files or directories of `.crt`/`.pem`) trusted inside the image,
     /// for TLS-intercepting proxies.
     #[serde(default)]
@@ -121,6 +130,10 @@ pub struct JupyterConfig {
     /// Seconds to wait for the server to answer.
     #[serde(default = "default_ready_timeout")]
     pub ready_timeout: u64,
+    /// Stop the server after this long without kernel, terminal or API activity (`"2h"`,
+    /// `"90s"`); `"off"` or absent (the default): never.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "resource_rules::idle_timeout")]
+    pub idle_timeout: Option<String>,
 }
 
 impl Default for JupyterConfig {
@@ -131,6 +144,7 @@ impl Default for JupyterConfig {
             bind: default_bind(),
             host_port_start: default_jupyter_port(),
             ready_timeout: default_ready_timeout(),
+            idle_timeout: None,
         }
     }
 }
@@ -198,6 +212,15 @@ pub struct ServiceConfig {
     pub depends_on: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthcheck: Option<Healthcheck>,
+    /// Size of the service's `/dev/shm` (default: the engine's, 64m).
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "resource_rules::shm_size")]
+    pub shm_size: Option<String>,
+    /// The service's memory limit (default: none).
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "resource_rules::memory")]
+    pub memory: Option<String>,
+    /// How many CPUs the service may use (default: all).
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "resource_rules::cpus")]
+    pub cpus: Option<f64>,
 }
 
 /// A service healthcheck, as in the Compose Specification.
@@ -338,6 +361,162 @@ mod port_rules {
     }
 }
 
+/// The `/dev/shm` a project's container gets when its configuration sets no `shm_size`. Docker's
+/// own 64m is what PyTorch's DataLoader workers crash on ("bus error", "insufficient shared
+/// memory"): they pass every batch through shared memory, and a few workers with prefetched
+/// batches of images hold hundreds of megabytes there. 1g is what NVIDIA's PyTorch containers
+/// are documented to run with; it is a ceiling, not a reservation (tmpfs pages count only once
+/// written, and against `memory` when that is set).
+pub const DEFAULT_SHM_SIZE: &str = "1g";
+
+/// The smallest `memory` the engine accepts (docker refuses anything under 6 MiB).
+pub const MIN_MEMORY_BYTES: u64 = 6 << 20;
+
+/// Sizes, CPU counts and durations, checked while each file is read so that the engine never
+/// sees a value it refuses or reads differently. Sizes use the one syntax that `docker run`,
+/// Compose v1 and v2 and `docker stack deploy` all read the same way: a whole number and a unit,
+/// `b`, `k`, `m` or `g` (bytes, KiB, MiB, GiB; case does not matter). A bare number is refused:
+/// docker would read `memory = "512"` as 512 bytes.
+pub mod resource_rules {
+    use super::Invalid;
+    use serde::{de, Deserialize, Deserializer};
+
+    const SIZE_HELP: &str =
+        "write a whole number and a unit, `b`, `k`, `m` or `g` (bytes, KiB, MiB, GiB, as docker reads them)";
+
+    /// The bytes of a size in the syntax above, `None` when it is not one.
+    pub fn parse_size(text: &str) -> Option<u64> {
+        let unit = text.chars().last()?.to_ascii_lowercase();
+        let shift = match unit {
+            'b' => 0,
+            'k' => 10,
+            'm' => 20,
+            'g' => 30,
+            _ => return None,
+        };
+        let digits = &text[..text.len() - 1];
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse::<u64>().ok()?.checked_mul(1 << shift)
+    }
+
+    /// `shm_size` or `memory` (named by `key`): a size of at least `min` bytes.
+    pub fn check_size(key: &str, text: &str, min: u64) -> Result<(), Invalid> {
+        let example = if key == "memory" { "4g" } else { "1g" };
+        match parse_size(text) {
+            None => Err(Invalid::new(
+                format!("`{key} = \"{}\"` is not a size", super::shown(text)),
+                format!("{SIZE_HELP}: `{key} = \"{example}\"`"),
+            )),
+            Some(bytes) if bytes < min => Err(Invalid::new(
+                format!("`{key} = \"{text}\"` is below the engine's minimum of {}", shown_size(min)),
+                format!("give at least {}: `{key} = \"{example}\"`, or remove the line", shown_size(min)),
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// `cpus`: a positive number of CPUs, at least docker's 0.01. Whether the machine has that
+    /// many is a question for the engine, asked when a container starts.
+    pub fn check_cpus(cpus: f64) -> Result<(), Invalid> {
+        if cpus.is_finite() && cpus >= 0.01 {
+            return Ok(());
+        }
+        Err(Invalid::new(
+            format!("`cpus = {cpus}` is not a number of CPUs"),
+            "give how many CPUs the container may use, at least 0.01: `cpus = 2` or `cpus = 1.5`, or remove the line for no limit",
+        ))
+    }
+
+    /// The seconds of an `idle_timeout` (`90s`, `30m`, `2h`, `1d`); `None` for `off`.
+    pub fn parse_duration(text: &str) -> Result<Option<u64>, Invalid> {
+        if text == "off" {
+            return Ok(None);
+        }
+        let invalid = || {
+            Invalid::new(
+                format!("`[jupyter] idle_timeout = \"{}\"` is not a duration", super::shown(text)),
+                "write a whole number and a unit, `s`, `m`, `h` or `d`, above zero (`idle_timeout = \"2h\"`), or `\"off\"` to never stop an idle server",
+            )
+        };
+        let unit = match text.chars().last() {
+            Some('s') => 1,
+            Some('m') => 60,
+            Some('h') => 3600,
+            Some('d') => 86400,
+            _ => return Err(invalid()),
+        };
+        let digits = &text[..text.len() - 1];
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid());
+        }
+        match digits.parse::<u64>().ok().and_then(|n| n.checked_mul(unit)) {
+            Some(seconds) if seconds > 0 => Ok(Some(seconds)),
+            _ => Err(invalid()),
+        }
+    }
+
+    /// A size in the largest unit that shows it whole (`6m`).
+    fn shown_size(bytes: u64) -> String {
+        let (shift, unit) = [(30, 'g'), (20, 'm'), (10, 'k')]
+            .into_iter()
+            .find(|(shift, _)| bytes.is_multiple_of(1u64 << shift))
+            .unwrap_or((0, 'b'));
+        format!("{}{unit}", bytes >> shift)
+    }
+
+    pub(super) fn shm_size<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+        let text = Option::<String>::deserialize(deserializer)?;
+        text.as_deref().map_or(Ok(()), |t| check_size("shm_size", t, 1)).map_err(de::Error::custom)?;
+        Ok(text)
+    }
+
+    pub(super) fn memory<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+        let text = Option::<String>::deserialize(deserializer)?;
+        text.as_deref()
+            .map_or(Ok(()), |t| check_size("memory", t, super::MIN_MEMORY_BYTES))
+            .map_err(de::Error::custom)?;
+        Ok(text)
+    }
+
+    pub(super) fn idle_timeout<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+        let text = Option::<String>::deserialize(deserializer)?;
+        text.as_deref().map_or(Ok(None), parse_duration).map_err(de::Error::custom)?;
+        Ok(text)
+    }
+
+    pub(super) fn cpus<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
+        struct Cpus;
+        impl<'v> de::Visitor<'v> for Cpus {
+            type Value = Option<f64>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number of CPUs, like `cpus = 2` or `cpus = 1.5` (a number, not a string)")
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Option<f64>, E> {
+                check_cpus(v).map_err(E::custom)?;
+                Ok(Some(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Option<f64>, E> {
+                self.visit_f64(v as f64)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Option<f64>, E> {
+                self.visit_f64(v as f64)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Option<f64>, E> {
+                Ok(None)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Option<f64>, E> {
+                Ok(None)
+            }
+            fn visit_some<V: Deserializer<'v>>(self, d: V) -> Result<Option<f64>, V::Error> {
+                d.deserialize_any(Cpus)
+            }
+        }
+        deserializer.deserialize_option(Cpus)
+    }
+}
+
 // Values that end up in a generated Dockerfile, a shell line or a command argument. The schema
 // refuses them while the file is read, so toml's error names the file, line and caret; the
 // same checks serve plugins that build a `Config` in code ([`Config::check_values`]), so a
@@ -461,11 +640,35 @@ impl Config {
         self.python_packages.iter().try_for_each(|p| check_package("python_packages", p))?;
         self.apt_packages.iter().try_for_each(|p| check_package("apt_packages", p))?;
         check_compose_program(&self.engine.compose)?;
+        check_resources(self.shm_size.as_deref(), self.memory.as_deref(), self.cpus)?;
+        self.jupyter.idle_timeout.as_deref().map_or(Ok(None), resource_rules::parse_duration)?;
         for service in self.services.values() {
             service.image.as_deref().map_or(Ok(()), check_image)?;
             check_env(&service.env)?;
+            check_resources(service.shm_size.as_deref(), service.memory.as_deref(), service.cpus)?;
         }
         Ok(())
+    }
+}
+
+fn check_resources(shm_size: Option<&str>, memory: Option<&str>, cpus: Option<f64>) -> Result<(), Invalid> {
+    shm_size.map_or(Ok(()), |size| resource_rules::check_size("shm_size", size, 1))?;
+    memory.map_or(Ok(()), |size| resource_rules::check_size("memory", size, MIN_MEMORY_BYTES))?;
+    cpus.map_or(Ok(()), resource_rules::check_cpus)
+}
+
+impl Config {
+    /// The `/dev/shm` size the project's container gets.
+    pub fn shm_size(&self) -> &str {
+        self.shm_size.as_deref().unwrap_or(DEFAULT_SHM_SIZE)
+    }
+}
+
+impl JupyterConfig {
+    /// The seconds of `idle_timeout`, `None` when the server never stops for being idle. The
+    /// value was checked when the configuration was read.
+    pub fn idle_timeout_seconds(&self) -> Option<u64> {
+        self.idle_timeout.as_deref().and_then(|text| resource_rules::parse_duration(text).ok().flatten())
     }
 }
 
@@ -612,6 +815,62 @@ mod tests {
                 format!("`[jupyter] bind` must be an IP address, not `{bad}`: use `127.0.0.1` (this machine only) or an address of one of its interfaces")
             );
         }
+    }
+
+    #[test]
+    fn resources_and_idle_timeout_are_checked_while_reading() {
+        let read = |text: &str| toml::from_str::<Config>(text).map_err(|e| e.message().to_string());
+        let config = read("shm_size = \"2G\"\nmemory = \"512m\"\ncpus = 1.5\n[jupyter]\nidle_timeout = \"90s\"\n[services.db]\nimage = \"postgres:16\"\ncpus = 1\nmemory = \"6m\"\n").unwrap();
+        assert_eq!((config.shm_size(), config.memory.as_deref(), config.cpus), ("2G", Some("512m"), Some(1.5)));
+        assert_eq!(config.jupyter.idle_timeout_seconds(), Some(90));
+        assert_eq!((config.services["db"].cpus, config.services["db"].memory.as_deref()), (Some(1.0), Some("6m")));
+        let defaults = read("").unwrap();
+        assert_eq!((defaults.shm_size(), defaults.memory.as_deref(), defaults.cpus), ("1g", None, None));
+        assert_eq!(defaults.jupyter.idle_timeout_seconds(), None);
+        assert_eq!(read("[jupyter]\nidle_timeout = \"off\"").unwrap().jupyter.idle_timeout_seconds(), None);
+        assert_eq!(resource_rules::parse_size("2g"), Some(2 << 30));
+        assert_eq!(resource_rules::parse_size("1k"), Some(1024));
+
+        let size_help =
+            "help: write a whole number and a unit, `b`, `k`, `m` or `g` (bytes, KiB, MiB, GiB, as docker reads them)";
+        for bad in ["512", "2GiB", "1.5g", "g", "-1m", "1 g", ""] {
+            assert_eq!(
+                read(&format!("memory = \"{bad}\"")).unwrap_err(),
+                format!("`memory = \"{bad}\"` is not a size\n{size_help}: `memory = \"4g\"`")
+            );
+        }
+        assert_eq!(
+            read("[services.db]\nimage = \"x\"\nshm_size = \"lots\"").unwrap_err(),
+            format!("`shm_size = \"lots\"` is not a size\n{size_help}: `shm_size = \"1g\"`")
+        );
+        assert_eq!(
+            read("memory = \"5m\"").unwrap_err(),
+            "`memory = \"5m\"` is below the engine's minimum of 6m\nhelp: give at least 6m: `memory = \"4g\"`, or remove the line"
+        );
+        assert_eq!(
+            read("shm_size = \"0g\"").unwrap_err(),
+            "`shm_size = \"0g\"` is below the engine's minimum of 1b\nhelp: give at least 1b: `shm_size = \"1g\"`, or remove the line"
+        );
+        for bad in ["0", "-2", "0.001", "nan"] {
+            assert_eq!(
+                read(&format!("cpus = {bad}")).unwrap_err(),
+                format!("`cpus = {}` is not a number of CPUs\nhelp: give how many CPUs the container may use, at least 0.01: `cpus = 2` or `cpus = 1.5`, or remove the line for no limit", bad.parse::<f64>().unwrap())
+            );
+        }
+        assert_eq!(
+            read("cpus = \"2\"").unwrap_err(),
+            "invalid type: string \"2\", expected a number of CPUs, like `cpus = 2` or `cpus = 1.5` (a number, not a string)"
+        );
+        for bad in ["2", "0s", "1.5h", "2 h", "2w", "forever", "h"] {
+            assert_eq!(
+                read(&format!("[jupyter]\nidle_timeout = \"{bad}\"")).unwrap_err(),
+                format!("`[jupyter] idle_timeout = \"{bad}\"` is not a duration\nhelp: write a whole number and a unit, `s`, `m`, `h` or `d`, above zero (`idle_timeout = \"2h\"`), or `\"off\"` to never stop an idle server")
+            );
+        }
+        let coded = Config { memory: Some("1".into()), ..Config::default() };
+        assert!(coded.check_values().unwrap_err().message.contains("is not a size"));
+        let round = read("cpus = 2\nshm_size = \"1g\"").unwrap();
+        assert_eq!(serde_json::from_str::<Config>(&serde_json::to_string(&round).unwrap()).unwrap(), round);
     }
 
     #[test]

@@ -41,6 +41,79 @@ if [ "$(id -u)" = 0 ] && [ -n "${NB_UID:-}" ] && { [ -n "$created" ] || [ "$(sta
   chown -R "$NB_UID:${NB_GID:-100}" "$dpe" 2>/dev/null || true
 fi
 
+# `[jupyter] idle_timeout` (DPE_IDLE_TIMEOUT seconds): the server's own culling ends kernels and
+# terminals idle that long (never a busy kernel), then the server's own idle shutdown ends it,
+# and with it the container. Written as a Jupyter config file, found through
+# JUPYTER_CONFIG_PATH, so it reaches every server this container may run: Notebook 6
+# (NotebookApp), Jupyter Server and JupyterLab (ServerApp), start-notebook.py and a custom
+# [jupyter] command alike. The file also makes an idle shutdown exit with status 85 (dpe's
+# IDLE_EXIT_CODE), which `dpe jupyter status` reads: the server's own exit status is 0 whether it
+# stopped for being idle, for `docker stop` or for the UI's "Shut Down".
+if [ -n "${DPE_IDLE_TIMEOUT:-}" ]; then
+  idle_dir=/tmp/dpe-jupyter-config
+  if (umask 022 && mkdir -p "$idle_dir" && for name in jupyter_notebook_config.py jupyter_server_config.py; do
+        cat > "$idle_dir/$name" <<'PY' || exit 1
+# Written by dpe-start for `[jupyter] idle_timeout`.
+import atexit, os, sys
+
+_timeout = int(os.environ.get("DPE_IDLE_TIMEOUT", "0"))
+# Both files may be read by one server: configure and hook it once.
+if _timeout > 0 and not getattr(sys, "_dpe_idle_hooked", False):
+    sys._dpe_idle_hooked = True
+    _check = max(1, min(_timeout, 60))
+    for _app in ("NotebookApp", "ServerApp"):
+        c[_app].shutdown_no_activity_timeout = _timeout
+    c.MappingKernelManager.cull_idle_timeout = _timeout
+    c.MappingKernelManager.cull_interval = _check
+    # A forgotten browser tab keeps its kernel connected: connected kernels are culled too.
+    c.MappingKernelManager.cull_connected = True
+    c.MappingKernelManager.cull_busy = False
+    c.TerminalManager.cull_inactive_timeout = _timeout
+    c.TerminalManager.cull_interval = _check
+    _idle = []
+
+    def _mark_idle_stops(module, name):
+        # The server calls its own `stop()` from `shutdown_no_activity()` only when it has
+        # been idle too long: a stop made during that call is an idle shutdown.
+        try:
+            app = getattr(__import__(module, fromlist=[name]), name)
+            original = app.shutdown_no_activity
+        except Exception:
+            return
+
+        def shutdown_no_activity(self):
+            stop = self.stop
+
+            def idle_stop(*args, **kwargs):
+                _idle.append(True)
+                return stop(*args, **kwargs)
+
+            self.stop = idle_stop
+            try:
+                return original(self)
+            finally:
+                del self.stop
+
+        app.shutdown_no_activity = shutdown_no_activity
+
+    _mark_idle_stops("notebook.notebookapp", "NotebookApp")
+    _mark_idle_stops("jupyter_server.serverapp", "ServerApp")
+
+    def _exit_idle():
+        if _idle:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(85)
+
+    atexit.register(_exit_idle)
+PY
+      done); then
+    export JUPYTER_CONFIG_PATH="$idle_dir${JUPYTER_CONFIG_PATH:+:$JUPYTER_CONFIG_PATH}"
+  else
+    echo "dpe-start: cannot write $idle_dir; the server will not stop when idle" >&2
+  fi
+fi
+
 if [ "$#" -gt 0 ]; then
   exec "$@"
 fi

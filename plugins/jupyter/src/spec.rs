@@ -17,6 +17,12 @@ use std::collections::BTreeMap;
 /// only when it would be created exactly the same way.
 pub const LABEL_CONFIG: &str = "dpe.jupyter.config";
 
+/// The exit status of a server that stopped itself after `[jupyter] idle_timeout` without
+/// activity (set by the Jupyter configuration `dpe-start` writes). A server also exits 0 when
+/// `docker stop` or the UI's "Shut Down" ends it, so idleness gets a status of its own, one no
+/// shell, Python or signal death uses. The container has no restart policy: it stays stopped.
+pub const IDLE_EXIT_CODE: i32 = 85;
+
 /// A container port and the host port published for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct PortPair {
@@ -30,8 +36,17 @@ pub struct Mount {
     pub target: String,
 }
 
+/// The container's `/dev/shm` size and its memory and CPU limits, in the syntax the
+/// configuration checked (docker's sizes, a number of CPUs).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Resources {
+    pub shm_size: String,
+    pub memory: Option<String>,
+    pub cpus: Option<f64>,
+}
+
 /// `dpe jupyter spec PROJECT --json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Spec {
     pub project: String,
     pub workspace: String,
@@ -53,6 +68,7 @@ pub struct Spec {
     pub url: String,
     pub ready_url: String,
     pub gpu_args: Vec<String>,
+    pub resources: Resources,
     pub labels: BTreeMap<String, String>,
     /// Whether the image is a Docker Stacks one (drives `user` and `env`); not in the JSON.
     #[serde(skip)]
@@ -90,6 +106,7 @@ pub struct Prepared {
 pub fn prepare(context: &Context, project: &Project, options: &Options) -> Result<Prepared> {
     Project::check_reach(context)?;
     let host = Host::current();
+    check_cpus(context, project, true)?;
     let lock = crate::lock::for_build(&context.state_dir, project, &options.lock)?;
     let plan = image::plan_with_lock(project, &host, lock.as_ref())?;
     // A required GPU that is missing fails before a build is spent on it.
@@ -183,6 +200,10 @@ pub fn build_spec(
     env.insert("DPE_PROJECT".into(), project.name.clone());
     env.insert("DPE_BASE_URL".into(), base_url.clone());
     env.insert("DPE_JUPYTER_PORT".into(), container_port.to_string());
+    // `dpe-start` turns it into the server's own culling and idle shutdown.
+    if let Some(seconds) = config.jupyter.idle_timeout_seconds() {
+        env.insert("DPE_IDLE_TIMEOUT".into(), seconds.to_string());
+    }
     let user = if stacks {
         // Docker Stacks images start as root, move `jovyan` to NB_UID/NB_GID and drop to it.
         if host.uid != 0 {
@@ -243,6 +264,11 @@ pub fn build_spec(
         url,
         ready_url,
         gpu_args,
+        resources: Resources {
+            shm_size: config.shm_size().to_string(),
+            memory: config.memory.clone(),
+            cpus: config.cpus,
+        },
         labels,
         stacks,
     }
@@ -267,6 +293,13 @@ pub fn run_args(spec: &Spec) -> Vec<String> {
     args.push(format!("{}:{}", spec.mount.source, spec.mount.target));
     args.push("--workdir".into());
     args.push(spec.workdir.clone());
+    args.push(format!("--shm-size={}", spec.resources.shm_size));
+    if let Some(memory) = &spec.resources.memory {
+        args.push(format!("--memory={memory}"));
+    }
+    if let Some(cpus) = spec.resources.cpus {
+        args.push(format!("--cpus={cpus}"));
+    }
     if let Some(user) = &spec.user {
         args.push("--user".into());
         args.push(user.clone());
@@ -283,6 +316,37 @@ pub fn run_args(spec: &Spec) -> Vec<String> {
     args.push(spec.image.clone());
     args.extend(spec.command.iter().cloned());
     args
+}
+
+/// Refuses a `cpus` above the CPUs the engine has, before anything is built or started: docker
+/// would refuse the container only once the image is built (and `docker compose` after it made
+/// the network), with a message that does not name the setting. `services` adds the project's
+/// `[services.NAME]` (for `dpe compose`, which runs them). An engine that does not say how many
+/// CPUs it has (Podman answers `docker info` differently) is left to judge for itself.
+pub fn check_cpus(context: &Context, project: &Project, services: bool) -> Result<()> {
+    let config = &project.config;
+    let mut wanted: Vec<(String, f64)> = config.cpus.map(|cpus| ("cpus".to_string(), cpus)).into_iter().collect();
+    if services {
+        let each = config.services.iter().filter_map(|(name, s)| Some((format!("[services.{name}] cpus"), s.cpus?)));
+        wanted.extend(each);
+    }
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let out = crate::docker::output(context, &["info", "--format", "{{.NCPU}}"])?;
+    let Some(available) =
+        String::from_utf8_lossy(&out.stdout).trim().parse::<u32>().ok().filter(|_| out.status.success())
+    else {
+        return Ok(());
+    };
+    match wanted.iter().find(|(_, cpus)| *cpus > f64::from(available)) {
+        Some((key, cpus)) => Err(Error::new(format!("`{key} = {cpus}` asks for more CPUs than the engine has ({available})"))
+            .with_help(format!(
+                "set `{key}` to at most {available} in the dpe.toml of `{}` (fractions such as 1.5 work), or remove it for no limit",
+                project.name
+            ))),
+        None => Ok(()),
+    }
 }
 
 /// Engine flags for the GPU, from the gpu plugin (`dpe gpu flags PROJECT --json`).
@@ -392,6 +456,36 @@ mod tests {
     }
 
     #[test]
+    fn resources_become_engine_flags_and_idle_timeout_an_env_variable() {
+        let plain = spec_for(Config { image: Some("debian:bookworm-slim".into()), ..Config::default() });
+        let joined = run_args(&plain).join(" ");
+        assert!(joined.contains(" --shm-size=1g "), "Docker's 64m /dev/shm is never the default: {joined}");
+        assert!(!joined.contains("--memory") && !joined.contains("--cpus"), "{joined}");
+        assert!(!plain.env.contains_key("DPE_IDLE_TIMEOUT"));
+
+        let mut config = Config {
+            image: Some("debian:bookworm-slim".into()),
+            shm_size: Some("2g".into()),
+            memory: Some("256m".into()),
+            cpus: Some(1.5),
+            ..Config::default()
+        };
+        config.jupyter.idle_timeout = Some("2h".into());
+        let spec = spec_for(config);
+        let args = run_args(&spec);
+        let image_at = args.iter().position(|a| a == &spec.image).unwrap();
+        let flags: Vec<&str> = args[..image_at]
+            .iter()
+            .map(String::as_str)
+            .filter(|a| a.starts_with("--shm") || a.starts_with("--memory") || a.starts_with("--cpus"))
+            .collect();
+        assert_eq!(flags, ["--shm-size=2g", "--memory=256m", "--cpus=1.5"]);
+        assert_eq!(spec.env["DPE_IDLE_TIMEOUT"], "7200");
+        let value = serde_json::to_value(&spec).unwrap();
+        assert_eq!(value["resources"], serde_json::json!({"shm_size": "2g", "memory": "256m", "cpus": 1.5}));
+    }
+
+    #[test]
     fn spec_json_has_every_contract_field() {
         let spec = spec_for(Config { image: Some("debian:bookworm-slim".into()), ..Config::default() });
         let value = serde_json::to_value(&spec).unwrap();
@@ -416,6 +510,7 @@ mod tests {
             "url",
             "ready_url",
             "gpu_args",
+            "resources",
             "labels",
         ] {
             assert!(value.get(field).is_some(), "missing {field}");

@@ -910,6 +910,26 @@ fn ctrl_c_stops_the_server_even_when_the_output_pipe_is_gone() {
     assert_eq!(container_state(&sandbox, "project_p"), ["exited"]);
 }
 
+/// `dpe jupyter NAME --detach` on a project whose dpe.toml adds `toml` fails with toml's
+/// report of the file (`report`: the numbered line, its caret line, the message and any `help:`
+/// line) and leaves no container.
+fn assert_refused_while_reading(sandbox: &Sandbox, name: &str, toml: &str, report: &str) {
+    let dir = sandbox.project(name, &format!("image = \"dpe-test/bookworm:latest\"\n{toml}\n"));
+    let line = report.split(' ').next().unwrap();
+    let column = report.lines().nth(1).unwrap().find('^').unwrap() - 3;
+    let out = dpe(sandbox, &["jupyter", name, "--detach"]);
+    assert_eq!(out.status.code(), Some(1), "{name}: {}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "error: invalid configuration in `{}` at line {line}, column {column}\n  |\n{report}\n",
+            dir.join("dpe.toml").display()
+        ),
+        "{name}"
+    );
+    assert!(container_state(sandbox, name).is_empty(), "{name} left a container");
+}
+
 #[test]
 fn bad_ports_and_bind_are_refused_before_anything_is_created() {
     if !docker_available() {
@@ -925,25 +945,159 @@ fn bad_ports_and_bind_are_refused_before_anything_is_created() {
         ("dns_bind", "[jupyter]\nbind = \"no-such-host.invalid\"", "3 | bind = \"no-such-host.invalid\"\n  |        ^^^^^^^^^^^^^^^^^^^^^^\n`[jupyter] bind` must be an IP address, not `no-such-host.invalid`: use `127.0.0.1` (this machine only) or an address of one of its interfaces"),
     ];
     for (name, toml, report) in cases {
-        let dir = sandbox.project(name, &format!("image = \"dpe-test/bookworm:latest\"\n{toml}\n"));
-        let line = report.split(' ').next().unwrap();
-        let column = report.lines().nth(1).unwrap().find('^').unwrap() - 3;
-        let out = dpe(&sandbox, &["jupyter", name, "--detach"]);
-        assert_eq!(out.status.code(), Some(1), "{name}: {}", text(&out.stderr));
-        assert_eq!(
-            text(&out.stderr),
-            format!(
-                "error: invalid configuration in `{}` at line {line}, column {column}\n  |\n{report}\n",
-                dir.join("dpe.toml").display()
-            ),
-            "{name}"
-        );
-        assert!(container_state(&sandbox, name).is_empty(), "{name} left a container");
+        assert_refused_while_reading(&sandbox, name, toml, report);
     }
     let volumes = workspace_volumes(&sandbox);
     assert_eq!(volumes, "", "a volume was left behind");
     // Refused before any lock, reservation or token.
     assert!(!sandbox.path("state/jupyter").exists());
+}
+
+/// Runs `sh -c SCRIPT` in the project's container (`dpe jupyter exec`) and returns its stdout.
+fn exec_sh(sandbox: &Sandbox, project: &str, script: &str) -> String {
+    let out = dpe(sandbox, &["jupyter", "exec", project, "--", "sh", "-c", script]);
+    assert!(out.status.success(), "{script}: {}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+#[test]
+fn shm_size_memory_and_cpus_reach_the_container() {
+    let Some((sandbox, _cleanup)) = setup(&["project_r"], 24600) else { return };
+    sandbox.project("project_r", &format!("{PROJECT_TOML}shm_size = \"1g\"\nmemory = \"256m\"\ncpus = 0.5\n"));
+    start(&sandbox, "project_r");
+    // Docker's default would be 64M: PyTorch's DataLoader workers need more.
+    let shm = exec_sh(&sandbox, "project_r", "df --block-size=1M --output=size /dev/shm | tail -n 1");
+    assert_eq!(shm.trim(), "1024", "df /dev/shm: {shm}");
+    // cgroup v2 names the limits `memory.max` and `cpu.max`; v1 `memory.limit_in_bytes` and
+    // `cpu.cfs_quota_us` over `cpu.cfs_period_us`.
+    let limits = exec_sh(
+        &sandbox,
+        "project_r",
+        "if [ -e /sys/fs/cgroup/memory.max ]; then cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/cpu.max; \
+         else cat /sys/fs/cgroup/memory/memory.limit_in_bytes; \
+         echo $(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us) $(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us); fi",
+    );
+    assert_eq!(limits, format!("{}\n50000 100000\n", 256 << 20));
+}
+
+#[test]
+fn bad_resource_values_are_refused_before_anything_is_created() {
+    if !docker_available() {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let _cleanup = DockerCleanup::new(&sandbox);
+    let size_help =
+        "help: write a whole number and a unit, `b`, `k`, `m` or `g` (bytes, KiB, MiB, GiB, as docker reads them)";
+    let cases = [
+        ("bare_memory", "memory = \"512\"", format!("2 | memory = \"512\"\n  |          ^^^^^\n`memory = \"512\"` is not a size\n{size_help}: `memory = \"4g\"`")),
+        ("iec_shm", "shm_size = \"2GiB\"", format!("2 | shm_size = \"2GiB\"\n  |            ^^^^^^\n`shm_size = \"2GiB\"` is not a size\n{size_help}: `shm_size = \"1g\"`")),
+        ("tiny_memory", "memory = \"4m\"", "2 | memory = \"4m\"\n  |          ^^^^\n`memory = \"4m\"` is below the engine's minimum of 6m\nhelp: give at least 6m: `memory = \"4g\"`, or remove the line".to_string()),
+        ("zero_cpus", "cpus = 0", "2 | cpus = 0\n  |        ^\n`cpus = 0` is not a number of CPUs\nhelp: give how many CPUs the container may use, at least 0.01: `cpus = 2` or `cpus = 1.5`, or remove the line for no limit".to_string()),
+        ("spaced_idle", "[jupyter]\nidle_timeout = \"2 h\"", "3 | idle_timeout = \"2 h\"\n  |                ^^^^^\n`[jupyter] idle_timeout = \"2 h\"` is not a duration\nhelp: write a whole number and a unit, `s`, `m`, `h` or `d`, above zero (`idle_timeout = \"2h\"`), or `\"off\"` to never stop an idle server".to_string()),
+    ];
+    for (name, toml, report) in &cases {
+        assert_refused_while_reading(&sandbox, name, toml, report);
+    }
+
+    // More CPUs than the engine has: refused before the image is built or anything started.
+    let info = Command::new("docker").args(["info", "--format", "{{.NCPU}}"]).output().unwrap();
+    let available = text(&info.stdout).trim().to_string();
+    sandbox.project("many_cpus", "image = \"dpe-test/never-built:latest\"\napt_packages = [\"curl\"]\ncpus = 4096\n");
+    let out = dpe(&sandbox, &["jupyter", "many_cpus", "--detach"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        format!("error: `cpus = 4096` asks for more CPUs than the engine has ({available})\nhelp: set `cpus` to at most {available} in the dpe.toml of `many_cpus` (fractions such as 1.5 work), or remove it for no limit\n")
+    );
+    assert!(container_state(&sandbox, "many_cpus").is_empty(), "a container was left behind");
+    assert_eq!(workspace_volumes(&sandbox), "", "a volume was left behind");
+    // `dpe compose` runs the services too: their spec is refused before the image is built.
+    sandbox.project(
+        "service_cpus",
+        "image = \"dpe-test/never-built:latest\"\napt_packages = [\"curl\"]\n[services.db]\nimage = \"postgres:16\"\ncpus = 4096\n",
+    );
+    let out = dpe(&sandbox, &["jupyter", "spec", "service_cpus", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        format!("error: `[services.db] cpus = 4096` asks for more CPUs than the engine has ({available})\nhelp: set `[services.db] cpus` to at most {available} in the dpe.toml of `service_cpus` (fractions such as 1.5 work), or remove it for no limit\n")
+    );
+}
+
+/// Polls `dpe jupyter status PROJECT --json` until its `state` is `state` or `limit` passes.
+fn wait_for_state(sandbox: &Sandbox, project: &str, state: &str, limit: Duration) -> Value {
+    let started = Instant::now();
+    loop {
+        let out = dpe(sandbox, &["jupyter", "status", project, "--json"]);
+        let value: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", text(&out.stderr)));
+        if value["state"] == state || started.elapsed() > limit {
+            return value;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+#[test]
+fn an_idle_server_stops_itself_and_a_busy_one_keeps_running() {
+    let Some((sandbox, _cleanup)) = setup(&["idle_i", "busy_i"], 24700) else { return };
+    for name in ["idle_i", "busy_i"] {
+        // Long enough for a kernel to start and take its cell on a loaded machine: a kernel
+        // idle that long is culled, and one that never got its cell would be.
+        sandbox.project(name, &format!("{PROJECT_TOML}[jupyter]\nidle_timeout = \"30s\"\n"));
+    }
+    let (idle, _) = start(&sandbox, "idle_i");
+    // A forgotten browser tab: a kernel that ran a cell, its websocket still open.
+    assert_eq!(idle.execute("print(6 * 7)"), Ok("42\n".to_string()));
+    let kernels: Value = serde_json::from_str(&idle.get("api/kernels", true).1).unwrap();
+    let kernel = kernels[0]["id"].as_str().unwrap();
+    let address =
+        format!("ws://127.0.0.1:{}{}api/kernels/{kernel}/channels?token={}", idle.port, idle.base, idle.token);
+    let stream = std::net::TcpStream::connect(("127.0.0.1", idle.port)).unwrap();
+    let (mut tab, _) = tungstenite::client(address.as_str(), stream).expect("kernel websocket");
+    // Reading answers the server's pings, as a browser does; the socket lives until the server.
+    let tab = std::thread::spawn(move || while tab.read().is_ok() {});
+    let (busy, _) = start(&sandbox, "busy_i");
+    let busy_since = Instant::now();
+    // A cell that runs longer than the whole test: its kernel stays busy, never culled.
+    let cell =
+        std::thread::spawn(move || busy.execute("open('busy-started', 'w').close(); import time; time.sleep(600)"));
+    let started = sandbox.path("workspace/projects/busy_i/busy-started");
+    let waiting = Instant::now();
+    while !started.exists() && !cell.is_finished() && waiting.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(started.exists(), "the busy cell never started: {:?}", cell.is_finished().then(|| cell.join()));
+
+    // The server checks for idleness once a minute (Notebook 6 and Jupyter Server alike), and
+    // culls kernels every `idle_timeout`: it stops one or two minutes after its last activity.
+    let stopped = wait_for_state(&sandbox, "idle_i", "stopped", Duration::from_secs(200));
+    assert_eq!(stopped["stopped_because"], "idle", "{stopped}");
+    tab.join().unwrap();
+    let status = dpe(&sandbox, &["jupyter", "status", "idle_i"]);
+    assert_eq!(
+        text(&status.stdout),
+        "idle_i: stopped itself after 30s without activity (`[jupyter] idle_timeout`); files and packages kept; `dpe jupyter idle_i` starts it\n"
+    );
+
+    // The busy one has been through three of its own idleness checks and still runs.
+    std::thread::sleep(Duration::from_secs(185).saturating_sub(busy_since.elapsed()));
+    assert_eq!(container_state(&sandbox, "busy_i"), ["running"], "the server with a busy kernel stopped");
+    assert!(!cell.is_finished(), "the busy cell ended: {:?}", cell.join());
+
+    // The next start restarts the same container: same port and token, files kept.
+    let (again, _) = start(&sandbox, "idle_i");
+    assert_eq!((again.port, again.token.as_str()), (idle.port, idle.token.as_str()));
+    assert_eq!(again.get("api/status", true).0, 200);
+
+    // A stop by the user is not idleness.
+    let out = dpe(&sandbox, &["jupyter", "stop", "busy_i"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stopped = wait_for_state(&sandbox, "busy_i", "stopped", Duration::from_secs(30));
+    assert_eq!(stopped["stopped_because"], Value::Null, "{stopped}");
+    let status = dpe(&sandbox, &["jupyter", "status", "busy_i"]);
+    assert_eq!(text(&status.stdout), "busy_i: stopped (files and packages kept; `dpe jupyter busy_i` starts it)\n");
+    let _ = cell.join();
 }
 
 /// Kills the port grabbers a test's hook started, when dropped.

@@ -43,7 +43,9 @@ pub fn run(context: &Context, args: &StartArgs) -> Result<i32> {
     let host = crate::image::Host::current();
     let lock = crate::lock::for_build(&context.state_dir, &project, &choice)?;
     let plan = crate::image::plan_with_lock(&project, &host, lock.as_ref())?;
-    // A required GPU that is missing fails before anything is built or started.
+    // A required GPU that is missing, or more CPUs than the engine has, fails before anything
+    // is built or started.
+    spec::check_cpus(context, &project, false)?;
     let gpu_args = crate::spec::gpu_args(context, &project)?;
     // One dpe at a time starts or stops the project: a second one waits here until the first
     // has its server answering (or gave up), then finds it running below.

@@ -1,9 +1,11 @@
-//! `dpe jupyter status PROJECT [--json]`: whether the project's server runs, and where.
+//! `dpe jupyter status PROJECT [--json]`: whether the project's server runs, and where, or why
+//! it stopped when it stopped itself for being idle (`[jupyter] idle_timeout`).
 
 use crate::commands::{own_container, url_of};
 use crate::docker;
 use crate::error::Result;
 use crate::project::Project;
+use crate::spec::IDLE_EXIT_CODE;
 use dpe_plugin::Context;
 
 pub fn run(context: &Context, positional: Option<&str>, json: bool) -> Result<i32> {
@@ -16,6 +18,8 @@ pub fn run(context: &Context, positional: Option<&str>, json: bool) -> Result<i3
         None => "absent",
     };
     let url = container.as_ref().filter(|c| c.running()).and_then(|c| url_of(context, c));
+    let idle =
+        container.as_ref().filter(|c| !c.running()).is_some_and(|c| exit_code(context, &c.id) == Some(IDLE_EXIT_CODE));
     if json {
         let value = serde_json::json!({
             "project": project.name,
@@ -26,6 +30,7 @@ pub fn run(context: &Context, positional: Option<&str>, json: bool) -> Result<i3
             "port": container.as_ref().filter(|c| c.running()).and_then(|c| c.port),
             "url": url,
             "status": container.as_ref().map(|c| c.status.clone()),
+            "stopped_because": idle.then_some("idle"),
         });
         println!("{}", serde_json::to_string_pretty(&value).expect("json"));
         return Ok(0);
@@ -43,10 +48,24 @@ pub fn run(context: &Context, positional: Option<&str>, json: bool) -> Result<i3
                 println!("{url}");
             }
         }
+        (Some(_), _) if idle => println!(
+            "{}: stopped itself after {} without activity (`[jupyter] idle_timeout`); files and packages kept; `dpe jupyter {}` starts it",
+            project.name,
+            project.config.jupyter.idle_timeout.as_deref().unwrap_or("the idle timeout"),
+            project.name
+        ),
         (Some(_), _) => {
             println!("{}: stopped (files and packages kept; `dpe jupyter {}` starts it)", project.name, project.name)
         }
         _ => println!("{}: not started (`dpe jupyter {}` starts it)", project.name, project.name),
     }
     Ok(0)
+}
+
+/// The exit status of a stopped container. Asked of the engine, not read from the listing's
+/// status text (`Exited (85) …`): that text comes from an earlier call than the state, so a
+/// container that stopped in between reads `Up 2 minutes` there.
+fn exit_code(context: &Context, id: &str) -> Option<i32> {
+    let out = docker::output(context, &["container", "inspect", "--format", "{{.State.ExitCode}}", id]).ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
 }
