@@ -643,7 +643,7 @@ mod tests {
         assert_eq!((config.hooks.timeout, config.jupyter.ready_timeout), (86400, 0));
         for (table, key, min, default) in [("hooks", "timeout", 1, 300), ("jupyter", "ready_timeout", 0, 120)] {
             let help = format!("give a number of seconds from {min} to 86400 (one day; default {default})");
-            for bad in [86401, 9223372036854775807] {
+            for bad in [86401_u64, 9223372036854775807] {
                 assert_eq!(
                     read(&format!("[{table}]\n{key} = {bad}\n")).unwrap_err(),
                     format!("`[{table}] {key}` is {bad} seconds: {help}")
