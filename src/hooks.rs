@@ -308,15 +308,16 @@ impl Relay {
 /// How long a hook may take to stop after Ctrl+C before it is killed.
 const INTERRUPT_GRACE: Duration = Duration::from_secs(2);
 
-/// The warning printed for hooks that were skipped because they are not trusted.
+/// The warning printed for hooks that were skipped because they are not trusted. The file
+/// names are the workspace's, so their control characters are shown escaped.
 pub fn untrusted_warning(hooks: &[PathBuf], workspace: Option<&Path>) -> String {
     let list: Vec<String> = hooks.iter().map(|h| format!("  {}", h.display())).collect();
     let dir = workspace.map(|w| w.display().to_string()).unwrap_or_else(|| ".".into());
-    format!(
+    dpe_plugin::terminal_safe(&format!(
         "warning: {} hook(s) of this workspace are not trusted and were not run:\n{}\nhelp: read them, then run `dpe trust` in `{dir}` to allow them",
         hooks.len(),
         list.join("\n")
-    )
+    ))
 }
 
 #[cfg(test)]
@@ -363,5 +364,15 @@ mod tests {
         assert_eq!(names("run"), ["hooks/pre-docker", "hooks/pre-run.sh"]);
         assert_eq!(names("docker"), ["hooks/pre-docker"]);
         assert_eq!(names("x/../../escaped"), ["hooks/pre-docker"]);
+    }
+
+    #[test]
+    fn an_untrusted_hook_name_cannot_drive_the_terminal() {
+        let warning = untrusted_warning(&[PathBuf::from("/w/hooks/pre-docker\u{1b}[2J")], Some(Path::new("/w")));
+        assert_eq!(
+            warning,
+            "warning: 1 hook(s) of this workspace are not trusted and were not run:\n  /w/hooks/pre-docker\\u{1b}[2J\n\
+             help: read them, then run `dpe trust` in `/w` to allow them"
+        );
     }
 }
