@@ -43,11 +43,14 @@ impl Error {
     }
 }
 
+/// How every core error reaches the user. Messages quote values from files other people wrote
+/// (a workspace's `dpe.toml`, toml's snippet of its line, a hook's path), so control characters
+/// are escaped here, once for all of them: see [`dpe_plugin::terminal_safe`].
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "error: {}", self.message)?;
+        write!(f, "error: {}", dpe_plugin::terminal_safe(&self.message))?;
         if let Some(help) = &self.help {
-            write!(f, "\nhelp: {help}")?;
+            write!(f, "\nhelp: {}", dpe_plugin::terminal_safe(help))?;
         }
         Ok(())
     }

@@ -328,3 +328,19 @@ pub fn default_sigpipe() {
     // SAFETY: resetting a disposition to SIG_DFL is always sound.
     unsafe { install(libc::SIGPIPE, libc::SIG_DFL) };
 }
+
+/// Makes reads from `fd` return `WouldBlock` instead of waiting, so dpe can take what a hook
+/// has written so far without waiting on whoever else holds the pipe's other end.
+pub fn set_nonblocking(fd: std::os::fd::BorrowedFd) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: fcntl(2) on a descriptor the caller keeps open for the call; no memory is passed.
+    let done = unsafe {
+        let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+        flags >= 0 && libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) == 0
+    };
+    if done {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}

@@ -144,12 +144,20 @@ pub fn run(
     command.stdin(Stdio::null());
     // Standard output belongs to the docker call too: plugins parse it (`docker inspect`,
     // `ps --format`), and a hook's `echo` there would corrupt what they read. What a hook
-    // prints goes to dpe's standard error instead.
-    command.stdout(std::io::stderr().as_fd().try_clone_to_owned().map(Stdio::from).unwrap_or_else(|_| Stdio::null()));
+    // prints, on either stream, goes to a pipe dpe relays to its own standard error (see
+    // [`Relay`]), never to dpe's descriptors themselves.
+    let relay = match Relay::attach(&mut command) {
+        Ok(relay) => relay,
+        Err(err) => return Outcome::Failed(Error::new(format!("could not make a pipe for a hook: {err}"))),
+    };
     // A group of its own, so a timeout or Ctrl+C stops everything the hook started.
     command.process_group(0);
     let what = format!("{} hook `{}`", phase.word(), hook.path.display());
-    let child = match command.spawn() {
+    let spawned = command.spawn();
+    // The command holds the pipe's writing ends: only the hook (and what it starts) may keep
+    // them, or the relay would never see the end of the hook's output.
+    drop(command);
+    let child = match spawned {
         Ok(child) => child,
         Err(err) => {
             return Outcome::Failed(
@@ -159,7 +167,7 @@ pub fn run(
         }
     };
     let timeout = Duration::from_secs(context.config.hooks.timeout);
-    match wait_for(child, timeout) {
+    match wait_for(child, timeout, relay) {
         Ended::Exited(s) if s.success() => Outcome::Ran,
         Ended::Exited(s) => {
             let code = dpe_plugin::client::exit_code(s);
@@ -195,13 +203,14 @@ enum Ended {
 /// Waits for a hook running in its own process group, for at most `timeout`. On a timeout or
 /// an interrupt the whole group is killed, so nothing the hook started stays behind; after a
 /// normal exit the group is left alone (a hook may start a daemon on purpose).
-fn wait_for(mut child: Child, timeout: Duration) -> Ended {
+fn wait_for(mut child: Child, timeout: Duration, mut relay: Relay) -> Ended {
     let group = child.id();
     let signals = ffi::guard_signals_for_group(group);
     let terminal = ffi::lend_terminal(group);
-    let deadline = Instant::now() + timeout;
+    let deadline = dpe_plugin::deadline_after(timeout);
     let mut interrupted_at: Option<Instant> = None;
     let ended = loop {
+        relay.pass_on();
         match child.try_wait() {
             Ok(Some(status)) => break Ok(status),
             Err(err) => break Err(err),
@@ -232,6 +241,7 @@ fn wait_for(mut child: Child, timeout: Duration) -> Ended {
         ffi::kill_group(group);
         let _ = child.wait();
     }
+    relay.finish();
     drop(signals);
     match (ended, signal) {
         (_, Some(signal)) => Ended::Interrupted(signal),
@@ -241,18 +251,73 @@ fn wait_for(mut child: Child, timeout: Duration) -> Ended {
     }
 }
 
+/// Relays what a hook prints to dpe's standard error, through a pipe of dpe's own.
+///
+/// The hook must not get dpe's standard error itself: when a plugin runs `dpe docker …` with
+/// captured output, that descriptor is the plugin's pipe, and a process the hook leaves running
+/// on purpose (an ssh tunnel, an agent) would hold it open after the hook exited, so the plugin
+/// would wait for an end of file that never comes. Here only dpe holds its descriptors: once
+/// the hook has exited, dpe takes what is already written and closes its end, and whatever a
+/// background process writes after that fails (it should send its output to a file).
+struct Relay {
+    reader: std::io::PipeReader,
+    /// The read end reached end of file or failed: nothing more to pass on.
+    done: bool,
+}
+
+/// The most dpe passes on after the hook exited: a background process that keeps printing
+/// must not keep dpe relaying forever.
+const RELAY_AFTER_EXIT: usize = 1 << 20;
+
+impl Relay {
+    /// Points the command's standard output and error at a new pipe; dpe keeps the read end.
+    fn attach(command: &mut Command) -> std::io::Result<Relay> {
+        let (reader, writer) = std::io::pipe()?;
+        ffi::set_nonblocking(reader.as_fd())?;
+        command.stdout(writer.try_clone()?);
+        command.stderr(writer);
+        Ok(Relay { reader, done: false })
+    }
+
+    /// Passes on what is buffered now (at most [`RELAY_AFTER_EXIT`]), without waiting for more.
+    fn pass_on(&mut self) {
+        use std::io::{Read, Write};
+        let mut buffer = [0u8; 8192];
+        let mut passed = 0;
+        while !self.done && passed < RELAY_AFTER_EXIT {
+            match self.reader.read(&mut buffer) {
+                Ok(0) => self.done = true,
+                Ok(n) => {
+                    // A closed standard error ends dpe (SIGPIPE), like its own messages would.
+                    let _ = std::io::stderr().write_all(&buffer[..n]);
+                    passed += n;
+                }
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(_) => self.done = true,
+            }
+        }
+    }
+
+    /// After the hook ended: passes on what it wrote, then closes dpe's end.
+    fn finish(mut self) {
+        self.pass_on();
+    }
+}
+
 /// How long a hook may take to stop after Ctrl+C before it is killed.
 const INTERRUPT_GRACE: Duration = Duration::from_secs(2);
 
-/// The warning printed for hooks that were skipped because they are not trusted.
+/// The warning printed for hooks that were skipped because they are not trusted. The file
+/// names are the workspace's, so their control characters are shown escaped.
 pub fn untrusted_warning(hooks: &[PathBuf], workspace: Option<&Path>) -> String {
     let list: Vec<String> = hooks.iter().map(|h| format!("  {}", h.display())).collect();
     let dir = workspace.map(|w| w.display().to_string()).unwrap_or_else(|| ".".into());
-    format!(
+    dpe_plugin::terminal_safe(&format!(
         "warning: {} hook(s) of this workspace are not trusted and were not run:\n{}\nhelp: read them, then run `dpe trust` in `{dir}` to allow them",
         hooks.len(),
         list.join("\n")
-    )
+    ))
 }
 
 #[cfg(test)]
@@ -299,5 +364,15 @@ mod tests {
         assert_eq!(names("run"), ["hooks/pre-docker", "hooks/pre-run.sh"]);
         assert_eq!(names("docker"), ["hooks/pre-docker"]);
         assert_eq!(names("x/../../escaped"), ["hooks/pre-docker"]);
+    }
+
+    #[test]
+    fn an_untrusted_hook_name_cannot_drive_the_terminal() {
+        let warning = untrusted_warning(&[PathBuf::from("/w/hooks/pre-docker\u{1b}[2J")], Some(Path::new("/w")));
+        assert_eq!(
+            warning,
+            "warning: 1 hook(s) of this workspace are not trusted and were not run:\n  /w/hooks/pre-docker\\u{1b}[2J\n\
+             help: read them, then run `dpe trust` in `/w` to allow them"
+        );
     }
 }

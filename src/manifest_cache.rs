@@ -197,7 +197,7 @@ pub fn run_with_limit(mut command: Command, limit: Duration) -> std::io::Result<
     });
     // In its own group the plugin no longer hears Ctrl+C from the terminal: dpe passes it on.
     let _signals = crate::ffi::guard_signals_for_group(group);
-    let deadline = Instant::now() + limit;
+    let deadline = dpe_plugin::deadline_after(limit);
     let read = receive_until(&receiver, deadline);
     if let Some(Ok(bytes)) = &read {
         if bytes.len() > MAX_OUTPUT_BYTES {

@@ -107,6 +107,37 @@ fn report(line: usize, source_line: &str, span: &str, rest: &str) -> String {
 }
 
 #[test]
+fn durations_beyond_a_day_are_refused_where_they_are_written() {
+    for (table, key, min, default) in [("hooks", "timeout", 1, 300), ("jupyter", "ready_timeout", 0, 120)] {
+        let line = format!("{key} = 9223372036854775807");
+        let (code, text) = refused(&format!("[{table}]\n{line}\n"));
+        assert_eq!(code, Some(1), "{text}");
+        let rest = format!(
+            "`[{table}] {key}` is 9223372036854775807 seconds: give a number of seconds from {min} to 86400 (one day; default {default})\n"
+        );
+        assert_eq!(text, report(2, &line, "9223372036854775807", &rest));
+    }
+    // End to end, where the value used to overflow the clock: a docker call with a hook.
+    let sandbox = Sandbox::new();
+    sandbox.write("workspace/dpe.toml", "[hooks]\ntimeout = 9223372036854775807\n");
+    sandbox.write_exe("config/hooks/pre-docker", "#!/bin/sh\ntrue\n");
+    let output = sandbox.dpe().args(["docker", "version", "--format", "x"]).output().unwrap();
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.starts_with("error: invalid configuration in `"), "{text}");
+    assert!(!text.contains("panicked"), "{text}");
+}
+
+#[test]
+fn control_characters_from_a_config_never_reach_the_terminal() {
+    // toml quotes the line at fault, raw ESC and BEL included: clear screen, set the title.
+    let (code, text) = refused("image = \"x\" # \u{1b}[2J\u{1b}]0;owned\u{7}\n");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(!text.contains('\u{1b}') && !text.contains('\u{7}'), "{text:?}");
+    assert!(text.contains("1 | image = \"x\" # \\u{1b}[2J\\u{1b}]0;owned\\u{7}\n"), "{text}");
+}
+
+#[test]
 fn values_that_would_reach_a_dockerfile_or_a_command_line_unsafely_are_refused() {
     const IMAGE_HELP: &str = "help: name an image (`python:3.12-slim`, `quay.io/jupyter/scipy-notebook`) or a \
         Docker Stacks shorthand (`scipy`, `datascience`, `pytorch`, `tensorflow`, `pyspark`), or remove the line for the default\n";

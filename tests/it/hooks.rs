@@ -422,7 +422,69 @@ fn a_zero_hook_timeout_is_refused() {
     sandbox.write("config/config.toml", "[hooks]\ntimeout = 0\n");
     let output = sandbox.dpe().args(["docker", "version", "--format", "x"]).output().unwrap();
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("a timeout must be at least 1 second"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(
+            "`[hooks] timeout` is 0 seconds: give a number of seconds from 1 to 86400 (one day; default 300)"
+        ),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// Kills the process whose pid a hook wrote to the file, when the test ends however it ends.
+struct KillOnDrop(std::path::PathBuf);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(&self.0) {
+            let _ = Command::new("kill").arg(pid.trim()).status();
+        }
+    }
+}
+
+#[test]
+fn a_helper_a_hook_leaves_running_never_holds_the_callers_pipe_open() {
+    if !docker_available() {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let pid_file = sandbox.path("helper.pid");
+    let _helper = KillOnDrop(pid_file.clone());
+    // Like a hook that opens an ssh tunnel or starts an agent: the helper outlives the hook.
+    sandbox.write_exe(
+        "config/hooks/pre-docker",
+        &format!(
+            "#!/bin/sh
+echo 'tunnel up'
+sleep 600 &
+echo $! > '{}'
+echo 'to stderr' >&2
+",
+            pid_file.display()
+        ),
+    );
+    let format = "{{.Client.Version}}";
+    let direct = Command::new("docker").args(["version", "--format", format]).output().unwrap();
+    // Captured output, as a plugin runs `dpe docker …`: the caller reads until end of file.
+    let child = sandbox
+        .dpe()
+        .args(["docker", "version", "--format", format])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || sender.send(child.wait_with_output()));
+    let output = receiver
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("dpe's output stayed open after it ended: the hook's helper holds it")
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&direct.stdout));
+    assert_eq!(stderr(&output), "tunnel up\nto stderr\n");
+    let pid = read_pid(&pid_file);
+    let alive = std::path::Path::new(&format!("/proc/{pid}")).exists();
+    assert!(alive, "the helper {pid} the hook started on purpose was stopped");
 }
 
 #[test]

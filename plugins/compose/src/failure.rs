@@ -35,7 +35,7 @@ impl Failure {
     /// Prints the message to stderr (if any) and returns the exit status.
     pub fn report(&self) -> i32 {
         if self.message.is_some() {
-            eprint!("{self}");
+            eprint!("{}", dpe_plugin::terminal_safe(&self.to_string()));
         }
         self.code
     }

@@ -384,6 +384,26 @@ fn clashes_and_broken_configuration_are_refused_before_anything_starts() {
 }
 
 #[test]
+fn control_characters_from_a_config_never_reach_the_terminal() {
+    let _engine = engine(false);
+    // Names from someone else's dpe.toml, quoted in messages: ESC[2J clears the screen, OSC 0
+    // sets the title. They are shown escaped, never sent.
+    let name = format!("{PROJECT_TOML}\n[services.\"\\u001b[2Jweb\"]\nimage = \"x\"\n");
+    let depends = format!("{PROJECT_TOML}\n[services.web]\nimage = \"x\"\ndepends_on = [\"\\u001b]0;owned\\u0007\"]\n");
+    let Some((sandbox, _cleanup)) = setup(18800, &[("alpha", PROJECT_TOML), ("name", &name), ("depends", &depends)])
+    else {
+        return;
+    };
+    for (project, shown) in [("name", "`\\u{1b}[2Jweb`"), ("depends", "`\\u{1b}]0;owned\\u{7}`")] {
+        let out = dpe(&sandbox, &["compose", "config", project]);
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = text(&out.stderr);
+        assert!(!stderr.contains('\u{1b}') && !stderr.contains('\u{7}'), "{stderr:?}");
+        assert!(stderr.starts_with("error: ") && stderr.contains(shown), "{stderr}");
+    }
+}
+
+#[test]
 fn a_start_that_fails_midway_removes_what_it_started() {
     let _engine = engine(false);
     // The second notebook's server exits at once: compose starts both containers, then the

@@ -128,7 +128,7 @@ pub struct JupyterConfig {
     #[serde(default = "default_jupyter_port")]
     pub host_port_start: u16,
     /// Seconds to wait for the server to answer.
-    #[serde(default = "default_ready_timeout")]
+    #[serde(default = "default_ready_timeout", deserialize_with = "seconds::ready_timeout")]
     pub ready_timeout: u64,
     /// Stop the server after this long without kernel, terminal or API activity (`"2h"`,
     /// `"90s"`); `"off"` or absent (the default): never.
@@ -167,7 +167,7 @@ fn default_ready_timeout() -> u64 {
 pub struct HooksConfig {
     /// Seconds one hook may run before it is stopped, with every process it started, and
     /// counted as failed: a hook that never exits must not hang every docker call.
-    #[serde(default = "default_hook_timeout", deserialize_with = "positive_seconds")]
+    #[serde(default = "default_hook_timeout", deserialize_with = "seconds::hook_timeout")]
     pub timeout: u64,
 }
 
@@ -181,11 +181,33 @@ fn default_hook_timeout() -> u64 {
     300
 }
 
-/// A number of seconds of at least 1: `0` would stop every hook before it starts.
-fn positive_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
-    match u64::deserialize(deserializer)? {
-        0 => Err(de::Error::custom("a timeout must be at least 1 second")),
-        seconds => Ok(seconds),
+/// The durations of the schema, in seconds, checked while each file is read. Each has an upper
+/// bound: a wait whose length any workspace can set must stay a wait, not an overflow when it
+/// is added to the clock (`9223372036854775807`), and a day is more than any start or hook needs.
+mod seconds {
+    use serde::{de, Deserialize, Deserializer};
+
+    /// The longest any duration of the schema may be: one day.
+    pub const MAX: u64 = 24 * 60 * 60;
+
+    /// `[hooks] timeout`: at least 1, as `0` would stop every hook before it starts.
+    pub fn hook_timeout<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+        within(deserializer, "[hooks] timeout", 1, "300")
+    }
+
+    /// `[jupyter] ready_timeout`.
+    pub fn ready_timeout<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+        within(deserializer, "[jupyter] ready_timeout", 0, "120")
+    }
+
+    fn within<'de, D: Deserializer<'de>>(deserializer: D, key: &str, min: u64, default: &str) -> Result<u64, D::Error> {
+        let seconds = u64::deserialize(deserializer)?;
+        if (min..=MAX).contains(&seconds) {
+            return Ok(seconds);
+        }
+        Err(de::Error::custom(format!(
+            "`{key}` is {seconds} seconds: give a number of seconds from {min} to {MAX} (one day; default {default})"
+        )))
     }
 }
 
@@ -871,6 +893,28 @@ mod tests {
         assert!(coded.check_values().unwrap_err().message.contains("is not a size"));
         let round = read("cpus = 2\nshm_size = \"1g\"").unwrap();
         assert_eq!(serde_json::from_str::<Config>(&serde_json::to_string(&round).unwrap()).unwrap(), round);
+    }
+
+    #[test]
+    fn durations_are_bounded_while_reading() {
+        let read = |text: &str| toml::from_str::<Config>(text).map_err(|e| e.message().to_string());
+        let config = read("[hooks]\ntimeout = 86400\n[jupyter]\nready_timeout = 0\n").unwrap();
+        assert_eq!((config.hooks.timeout, config.jupyter.ready_timeout), (86400, 0));
+        for (table, key, min, default) in [("hooks", "timeout", 1, 300), ("jupyter", "ready_timeout", 0, 120)] {
+            let help = format!("give a number of seconds from {min} to 86400 (one day; default {default})");
+            for bad in [86401_u64, 9223372036854775807] {
+                assert_eq!(
+                    read(&format!("[{table}]\n{key} = {bad}\n")).unwrap_err(),
+                    format!("`[{table}] {key}` is {bad} seconds: {help}")
+                );
+            }
+        }
+        assert_eq!(
+            read("[hooks]\ntimeout = 0\n").unwrap_err(),
+            "`[hooks] timeout` is 0 seconds: give a number of seconds from 1 to 86400 (one day; default 300)"
+        );
+        let err = serde_json::from_str::<Config>(r#"{"jupyter":{"ready_timeout":18446744073709551615}}"#).unwrap_err();
+        assert!(err.to_string().starts_with("`[jupyter] ready_timeout` is 18446744073709551615 seconds: "), "{err}");
     }
 
     #[test]

@@ -47,6 +47,29 @@ pub const MANIFEST_FLAG: &str = "--dpe-manifest";
 /// optionally followed by a tab and a description.
 pub const COMPLETE_FLAG: &str = "--dpe-complete";
 
+/// A text as a terminal may show it: every control character but newline and tab escaped
+/// (`\u{1b}`), so a value from someone else's file (a service name, a path, toml's snippet of
+/// the line) quoted in a message cannot clear the screen, set the title or write the clipboard.
+pub fn terminal_safe(text: &str) -> String {
+    let mut shown = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            shown.extend(c.escape_default());
+        } else {
+            shown.push(c);
+        }
+    }
+    shown
+}
+
+/// The instant `timeout` from now, or one far enough ahead to mean "never" when the sum does
+/// not fit: a wait whose length comes from a file must not end in an overflow panic.
+pub fn deadline_after(timeout: std::time::Duration) -> std::time::Instant {
+    const FAR: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 24 * 3600);
+    let now = std::time::Instant::now();
+    now.checked_add(timeout).or_else(|| now.checked_add(FAR)).unwrap_or(now)
+}
+
 /// Runs an executable Rust plugin: answers `--dpe-manifest`, reads the context dpe passed, and
 /// calls `run` with the arguments after the plugin name. Exits with `run`'s status.
 pub fn run_plugin(manifest: fn() -> Manifest, run: fn(&Context, &[String]) -> i32) -> ! {
@@ -74,3 +97,21 @@ pub fn run_plugin(manifest: fn() -> Manifest, run: fn(&Context, &[String]) -> i3
 
 #[doc(hidden)]
 pub use serde_json as __serde_json;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_safe_escapes_control_characters_but_newline_and_tab() {
+        assert_eq!(terminal_safe("a\u{1b}[2Jb\u{7}\r\n\tc\u{9b}é"), "a\\u{1b}[2Jb\\u{7}\\r\n\tc\\u{9b}é");
+    }
+
+    #[test]
+    fn deadline_after_saturates_instead_of_panicking() {
+        let far = deadline_after(std::time::Duration::from_secs(u64::MAX));
+        assert!(far > std::time::Instant::now() + std::time::Duration::from_secs(50 * 365 * 24 * 3600));
+        let near = deadline_after(std::time::Duration::from_secs(5));
+        assert!(near <= std::time::Instant::now() + std::time::Duration::from_secs(5));
+    }
+}

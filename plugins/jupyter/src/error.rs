@@ -48,9 +48,9 @@ impl Error {
         }
         // Not `eprintln!`: after a Ctrl+C that also ended the reader of stderr, the exit code
         // must still be reported instead of a panic.
-        crate::say::err(&format!("error: {}", self.message));
+        crate::say::err(&dpe_plugin::terminal_safe(&format!("error: {}", self.message)));
         if let Some(help) = &self.help {
-            crate::say::err(&format!("help: {help}"));
+            crate::say::err(&dpe_plugin::terminal_safe(&format!("help: {help}")));
         }
     }
 }

@@ -430,6 +430,17 @@ fn bad_input_is_one_clear_message_and_leaves_nothing() {
         )
     );
 
+    // A path from someone else's dpe.toml, quoted in the message: its ESC is shown, not sent.
+    sandbox.project("escape_req", "image = \"dpe-test/bookworm:latest\"\nrequirements = \"\\u001b[2J/none\"\n");
+    let out = dpe(&sandbox, &["jupyter", "spec", "escape_req"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+    assert!(
+        stderr.starts_with("error: requirements file `") && stderr.contains("/\\u{1b}[2J/none` does not exist\n"),
+        "{stderr}"
+    );
+
     let out = dpe(&sandbox, &["jupyter", "no_image", "--detach"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);

@@ -124,7 +124,7 @@ fn remove(context: &Context, stack: &Stack) -> Result<()> {
     command.args(["docker", "stack", "rm", &stack.name]).stdout(stdout_to_stderr());
     run_command(command, "dpe docker stack rm")?;
     let filter = format!("label=com.docker.stack.namespace={}", stack.name);
-    let deadline = Instant::now() + Duration::from_secs(90);
+    let deadline = dpe_plugin::deadline_after(Duration::from_secs(90));
     loop {
         let containers =
             output(dpe(context, None).args(["docker", "ps", "-aq", "--filter", &filter]), "dpe docker ps")?;

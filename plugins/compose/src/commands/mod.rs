@@ -119,7 +119,7 @@ pub fn wait_ready(
     timeout: Duration,
     mut alive: impl FnMut(&str) -> bool,
 ) -> Result<Vec<(String, String)>> {
-    let deadline = Instant::now() + timeout;
+    let deadline = dpe_plugin::deadline_after(timeout);
     let mut pending: Vec<&Fragment> = fragments.iter().filter(|f| f.ready_url.is_some()).collect();
     let mut rounds = 0u32;
     while !pending.is_empty() {
