@@ -47,6 +47,8 @@ struct Index {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     media_type: Option<String>,
     manifests: Vec<Descriptor>,
+    #[serde(rename = "annotations", default, skip_serializing)]
+    _annotations: Option<BTreeMap<String, String>>,
 }
 
 /// One entry of `index.json`; its annotations (which name images) are read and never written.
@@ -286,7 +288,7 @@ mod tests {
         let index = br#"{"schemaVersion":2,"manifests":[],"Manifests":[{"mediaType":"m","digest":"d","size":1}]}"#;
         assert_eq!(
             run(&stream(&[("index.json", index)])).unwrap_err(),
-            "the image stream's `index.json` is not what `docker save` writes: unknown field `Manifests`, expected one of `schemaVersion`, `mediaType`, `manifests` at line 1 column 45"
+            "the image stream's `index.json` is not what `docker save` writes: unknown field `Manifests`, expected one of `schemaVersion`, `mediaType`, `manifests`, `annotations` at line 1 column 45"
         );
     }
 

@@ -280,28 +280,43 @@ fn an_oversized_manifest_or_checksum_list_is_refused_before_it_is_read() {
     refused(&sandbox, "huge checksum list", &bytes, detail);
 }
 
-/// Every place `docker load` takes tags from is checked, however it is spelt.
+/// `docker load` parses the stream's metadata with Go's `encoding/json`, which matches keys
+/// ignoring case with Unicode folding (`ſ` is `s`, `K` is `k`) and lets the last of two equal
+/// keys win: anything but the keys `docker save` writes, spelt exactly, once, is refused.
 #[test]
-fn foreign_tags_anywhere_in_the_image_stream_are_refused() {
+fn metadata_another_parser_could_read_differently_is_refused() {
     let (sandbox, _canary) = sandbox_with_canary();
     let stream = |members: &[Raw]| {
         let mut builder = tar::Builder::new(Vec::new());
         members.iter().for_each(|raw| append_raw(&mut builder, raw));
         builder.into_inner().unwrap()
     };
-    let detail = "its image stream would tag `python:3`, but an archive may only set its own tags (`dpe-export/hostile:latest` and `dpe-export/hostile:latest-environment`)";
-    let index = r#"{"manifests":[{"annotations":{"io.containerd.image.name":"docker.io/library/python:3"}}]}"#;
+    let why = |member: &str, why: &str| format!("the image stream's `{member}` is not what `docker save` writes: {why}");
+    let fields = "expected one of `Config`, `RepoTags`, `Layers`";
+    let listing = |twin: &str| format!(r#"[{{"Config":"c","Layers":[],"RepoTags":["{IMAGE}"],"{twin}":["python:3"]}}]"#);
+    // serde_json reports the column (in bytes) of the key's closing quote.
+    let column = |twin: &str| listing(twin).rfind(&format!("\"{twin}\"")).unwrap() + twin.len() + 2;
+    let index = r#"{"schemaVersion":2,"manifests":[{"mediaType":"m","digest":"d","size":1,"Annotations":{"io.containerd.image.name":"python:3"}}]}"#;
     let cases = [
-        ("legacy repositories file", stream(&[file("repositories", r#"{"python":{"3":"abc"}}"#)]), detail.to_string()),
         (
-            "OCI index annotation",
-            stream(&[file("index.json", index)]),
-            detail.replace("`python:3`", "`docker.io/library/python:3`"),
+            "long s folding to RepoTags",
+            stream(&[file("manifest.json", &listing("RepoTag\u{17f}"))]),
+            why("manifest.json", &format!("unknown field `RepoTag\u{17f}`, {fields} at line 1 column {}", column("RepoTag\u{17f}"))),
         ),
         (
             "lower-case key and ./ spelling",
-            stream(&[file("./manifest.json", &format!(r#"[{{"RepoTags":["{IMAGE}"],"repotags":["python:3"]}}]"#))]),
-            detail.to_string(),
+            stream(&[file("./manifest.json", &listing("repotags"))]),
+            why("manifest.json", &format!("unknown field `repotags`, {fields} at line 1 column {}", column("repotags"))),
+        ),
+        (
+            "a key given twice",
+            stream(&[file("manifest.json", &listing("RepoTags"))]),
+            why("manifest.json", &format!("duplicate field `RepoTags` at line 1 column {}", column("RepoTags"))),
+        ),
+        (
+            "OCI index annotations spelt otherwise",
+            stream(&[file("index.json", index)]),
+            why("index.json", "unknown field `Annotations`, expected one of `mediaType`, `digest`, `size`, `annotations`, `platform` at line 1 column 84"),
         ),
         (
             "manifest.json as a link to an unchecked file",
