@@ -872,10 +872,7 @@ mod tests {
         let path = write(dir.path(), "a.dpe", &bytes);
         let verified = verify(&path).unwrap();
         assert_eq!(verified.manifest, manifest());
-        assert_eq!(
-            verified.image_bytes,
-            save_stream_sample(None).len() as u64
-        );
+        assert_eq!(verified.image_bytes, save_stream_sample(None).len() as u64);
         assert_eq!(verified.sums.keys().filter(|k| k.starts_with(IMAGE_PREFIX)).count(), 4);
         assert_eq!(verified.project_files, ["dpe.toml", "latest", "notebooks", "notebooks/a.ipynb"]);
         assert_eq!(verified.file_sha256, hex(&Sha256::digest(&bytes)));

@@ -135,12 +135,14 @@ fn import(context: &Context, args: &ImportArgs) -> Result<()> {
     for (image, id) in
         [(&manifest.image, &manifest.image_id), (&manifest.environment_image, &manifest.environment_image_id)]
     {
-        if !loaded.contains(id) {
+        if !loaded.iter().any(|loaded| bare_id(loaded) == bare_id(id)) {
             let loaded = if loaded.is_empty() { "nothing".to_string() } else { loaded.join(", ") };
             return Err(Failure::new(format!(
                 "the archive recorded the image `{image}` as {id}, but its image stream loaded {loaded}"
             ))
-            .with_help("the project was not created and no tag was set; the archive is inconsistent: export it again"));
+            .with_help(
+                "the project was not created and no tag was set; the archive is inconsistent: export it again",
+            ));
         }
     }
 
@@ -211,9 +213,21 @@ fn load(context: &Context, file: &Path, verified: &Verified, staged: &Path) -> R
     Ok(loaded_ids(&String::from_utf8_lossy(&output.stdout)))
 }
 
-/// The image IDs in `docker load`'s report (`Loaded image ID: sha256:…`, one line per image).
+/// The image IDs in `docker load`'s report, one line per image: `Loaded image ID: sha256:…`
+/// (Docker), `Loaded image: sha256:…` (Podman, for an image without a name).
 fn loaded_ids(report: &str) -> Vec<String> {
-    report.lines().filter_map(|line| line.strip_prefix("Loaded image ID: ")).map(|id| id.trim().to_string()).collect()
+    report
+        .lines()
+        .filter_map(|line| line.strip_prefix("Loaded image ID: ").or_else(|| line.strip_prefix("Loaded image: ")))
+        .map(str::trim)
+        .filter(|id| id.starts_with("sha256:"))
+        .map(String::from)
+        .collect()
+}
+
+/// An image ID without its `sha256:` prefix (Podman's inspect leaves it out).
+fn bare_id(id: &str) -> &str {
+    id.strip_prefix("sha256:").unwrap_or(id)
 }
 
 /// Before `--force` replaces a project: stop its server, remove its container and its
@@ -223,7 +237,6 @@ fn remove_environment(context: &Context, names: &dpe_jupyter::project::Project) 
     // A lock remembered by `dpe jupyter --from-lock` would make the next start build from it
     // instead of using the imported environment.
     let remembered = dpe_jupyter::lock::saved_path(&context.state_dir, &names.key());
-    dpe_jupyter::imported::forget(&context.state_dir, names).map_err(|e| Failure::new(e.message))?;
     if let Err(e) = fs::remove_file(&remembered) {
         if e.kind() != std::io::ErrorKind::NotFound {
             return Err(Failure::io("removing the remembered lock", &remembered, e));
@@ -350,8 +363,8 @@ mod tests {
 
     #[test]
     fn loaded_image_ids_are_read_from_the_report() {
-        let report = "Loaded image ID: sha256:aa\nLoaded image ID: sha256:bb\n";
-        assert_eq!(loaded_ids(report), ["sha256:aa", "sha256:bb"]);
+        let report = "Loaded image ID: sha256:aa\nLoaded image ID: sha256:bb\nLoaded image: sha256:cc\n";
+        assert_eq!(loaded_ids(report), ["sha256:aa", "sha256:bb", "sha256:cc"]);
         assert_eq!(loaded_ids("Loaded image: python:3\n"), Vec::<String>::new());
     }
 

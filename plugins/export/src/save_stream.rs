@@ -233,7 +233,8 @@ mod tests {
 
     #[test]
     fn the_stream_is_written_again_with_metadata_that_names_no_tag() {
-        let manifest = br#"[{"Config":"c.json","RepoTags":["dpe-export/a:latest","python:3"],"Layers":["l/layer.tar"]}]"#;
+        let manifest =
+            br#"[{"Config":"c.json","RepoTags":["dpe-export/a:latest","python:3"],"Layers":["l/layer.tar"]}]"#;
         let index = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:ab","size":9,"annotations":{"io.containerd.image.name":"docker.io/library/python:3","org.opencontainers.image.ref.name":"3"}}]}"#;
         let input = stream(&[
             ("c.json", b"{}"),
@@ -269,10 +270,7 @@ mod tests {
                 br#"[{"Config":"c","Layers":[],"repotags":["python:3"]}]"#,
                 "unknown field `repotags`, expected one of `Config`, `RepoTags`, `Layers` at line 1 column 37",
             ),
-            (
-                br#"[{"Config":"c","Config":"d","Layers":[]}]"#,
-                "duplicate field `Config` at line 1 column 23",
-            ),
+            (br#"[{"Config":"c","Config":"d","Layers":[]}]"#, "duplicate field `Config` at line 1 column 23"),
             (
                 br#"[{"Config":"c","Layers":[],"LayerSources":{}}]"#,
                 "unknown field `LayerSources`, expected one of `Config`, `RepoTags`, `Layers` at line 1 column 41",

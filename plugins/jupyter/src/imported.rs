@@ -103,8 +103,12 @@ mod tests {
         let image = tag_for(&imported, &plan.tag);
         let hash = plan.tag.strip_prefix("dpe-jupyter:").unwrap();
         assert_eq!(image, format!("dpe-jupyter-imported:a-{}-{hash}", imported.workspace_hash()));
-        record(state.path(), &imported, &Record { planned: plan.tag.clone(), image: image.clone(), id: "sha256:1".into() })
-            .unwrap();
+        record(
+            state.path(),
+            &imported,
+            &Record { planned: plan.tag.clone(), image: image.clone(), id: "sha256:1".into() },
+        )
+        .unwrap();
         let mode = std::os::unix::fs::PermissionsExt::mode(
             &std::fs::metadata(path(state.path(), &imported.key())).unwrap().permissions(),
         );

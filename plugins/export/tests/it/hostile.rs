@@ -291,9 +291,11 @@ fn metadata_another_parser_could_read_differently_is_refused() {
         members.iter().for_each(|raw| append_raw(&mut builder, raw));
         builder.into_inner().unwrap()
     };
-    let why = |member: &str, why: &str| format!("the image stream's `{member}` is not what `docker save` writes: {why}");
+    let why =
+        |member: &str, why: &str| format!("the image stream's `{member}` is not what `docker save` writes: {why}");
     let fields = "expected one of `Config`, `RepoTags`, `Layers`";
-    let listing = |twin: &str| format!(r#"[{{"Config":"c","Layers":[],"RepoTags":["{IMAGE}"],"{twin}":["python:3"]}}]"#);
+    let listing =
+        |twin: &str| format!(r#"[{{"Config":"c","Layers":[],"RepoTags":["{IMAGE}"],"{twin}":["python:3"]}}]"#);
     // serde_json reports the column (in bytes) of the key's closing quote.
     let column = |twin: &str| listing(twin).rfind(&format!("\"{twin}\"")).unwrap() + twin.len() + 2;
     let index = r#"{"schemaVersion":2,"manifests":[{"mediaType":"m","digest":"d","size":1,"Annotations":{"io.containerd.image.name":"python:3"}}]}"#;
@@ -415,11 +417,14 @@ fn an_import_sets_no_tag_but_one_of_the_project_it_is_imported_as() {
     let failed = dpe(&sandbox, &["import", path.to_str().unwrap(), "--as", &name]).output().unwrap();
     assert_eq!(
         (failed.status.code(), stderr(&failed)),
-        (Some(1), format!(
-            "error: the archive recorded the image `{own}` as sha256:{}, but its image stream loaded {sender_id}\n\
+        (
+            Some(1),
+            format!(
+                "error: the archive recorded the image `{own}` as sha256:{}, but its image stream loaded {sender_id}\n\
              help: the project was not created and no tag was set; the archive is inconsistent: export it again\n",
-            "0".repeat(64)
-        ))
+                "0".repeat(64)
+            )
+        )
     );
     unchanged("a failed import");
     assert!(!sandbox.workspace().join("projects").join(&name).exists());
@@ -431,9 +436,9 @@ fn an_import_sets_no_tag_but_one_of_the_project_it_is_imported_as() {
     let tags = stdout(&docker(&["image", "inspect", "--format", "{{join .RepoTags \" \"}}", &sender_id]));
     let tag = tags.trim();
     assert!(tag.starts_with(&format!("dpe-jupyter-imported:{name}-")) && !tag.contains(' '), "{tag}");
-    assert!(stdout(&imported).ends_with(&format!(
-        "its environment image is `{tag}`: start it with `dpe jupyter {name}`\n"
-    )));
+    assert!(
+        stdout(&imported).ends_with(&format!("its environment image is `{tag}`: start it with `dpe jupyter {name}`\n"))
+    );
     // The project it was imported as plans that image; the shared tag is not set, so another
     // project with the same dpe.toml builds its own.
     assert_eq!(spec(&sandbox, &name)["image"], tag);

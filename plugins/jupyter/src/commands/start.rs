@@ -42,7 +42,8 @@ pub fn run(context: &Context, args: &StartArgs) -> Result<i32> {
     warn_if_published_widely(&project, args.lan);
     let host = crate::image::Host::current();
     let lock = crate::lock::for_build(&context.state_dir, &project, &choice)?;
-    let plan = crate::imported::adopt(&context.state_dir, &project, crate::image::plan_with_lock(&project, &host, lock.as_ref())?)?;
+    let plan = crate::image::plan_with_lock(&project, &host, lock.as_ref())?;
+    let plan = crate::imported::adopt(&context.state_dir, &project, plan)?;
     // A required GPU that is missing fails before anything is built or started.
     let gpu_args = crate::spec::gpu_args(context, &project)?;
     // One dpe at a time starts or stops the project: a second one waits here until the first
