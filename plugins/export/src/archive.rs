@@ -20,7 +20,7 @@
 //! normalised before any rule ([`crate::names`]), members that could land or link outside,
 //! special files and sizes over the caps are refused (`Layout`), files are written by
 //! [`crate::extract`] without following links, and the image stream reaches `docker load` only
-//! through [`crate::save_stream::filter`], which lets it set no tag but the manifest's own.
+//! through [`crate::save_stream::filter`], which rewrites its metadata so that it sets no tag.
 
 use crate::extract::Tree;
 use crate::image;
@@ -359,8 +359,7 @@ fn pass<R: Read>(
                 let digest = match &member.kind {
                     Kind::Image => {
                         if feed.is_none() {
-                            let promised = layout.promised_tags();
-                            feed = Some(ImageFeed::start(scope, promised, sink.take().expect("one image stream")));
+                            feed = Some(ImageFeed::start(scope, sink.take().expect("one image stream")));
                         }
                         let (digest, count) = feed.as_mut().expect("started").copy(&mut entry)?;
                         image_bytes += count;
@@ -409,13 +408,12 @@ struct ImageFeed<'scope> {
 impl<'scope> ImageFeed<'scope> {
     fn start<'env>(
         scope: &'scope std::thread::Scope<'scope, 'env>,
-        promised: Vec<String>,
         sink: &'scope mut (dyn Write + Send),
     ) -> ImageFeed<'scope> {
         let (sender, receiver) = mpsc::sync_channel(4);
         let worker = scope.spawn(move || {
             let mut input = ChannelReader { receiver, chunk: Vec::new(), at: 0, ended: false };
-            save_stream::filter(&mut input, sink, &promised)
+            save_stream::filter(&mut input, sink)
         });
         ImageFeed { sender, worker }
     }
@@ -639,12 +637,6 @@ impl Layout {
         Ok(())
     }
 
-    /// The tags the archive's image stream may set: the manifest's two (checked when parsed).
-    fn promised_tags(&self) -> Vec<String> {
-        let manifest = self.manifest.as_ref().expect("the manifest comes first");
-        vec![manifest.image.clone(), manifest.environment_image.clone()]
-    }
-
     fn record(&mut self, member: &Member, digest: String) {
         if member.kind != Kind::Checksums {
             self.seen.push((digest, member.path.clone()));
@@ -827,11 +819,11 @@ mod tests {
 
     /// A project folder and an archive of it with a 3 MiB "image" in 1 MiB parts.
     fn sample() -> (tempfile::TempDir, PathBuf, Vec<u8>) {
-        sample_with(&[&manifest().image, &manifest().environment_image])
+        sample_with(None)
     }
 
-    /// [`sample`] with an image stream naming `tags`.
-    fn sample_with(tags: &[&str]) -> (tempfile::TempDir, PathBuf, Vec<u8>) {
+    /// [`sample`] whose image stream's manifest.json also has `extra_key` naming `python:3`.
+    fn sample_with(extra_key: Option<&str>) -> (tempfile::TempDir, PathBuf, Vec<u8>) {
         let dir = tempfile::tempdir().unwrap();
         let project = dir.path().join("project");
         fs::create_dir_all(project.join("notebooks")).unwrap();
@@ -840,7 +832,7 @@ mod tests {
         std::os::unix::fs::symlink("notebooks/a.ipynb", project.join("latest")).unwrap();
         let files: Vec<PathBuf> =
             ["dpe.toml", "latest", "notebooks", "notebooks/a.ipynb"].iter().map(PathBuf::from).collect();
-        let image = save_stream_sample(tags);
+        let image = save_stream_sample(extra_key);
         let mut writer = ArchiveWriter::new(Vec::new(), &manifest()).unwrap();
         writer.chunk = 1 << 20;
         writer.append_project(&project, &files).unwrap();
@@ -849,10 +841,15 @@ mod tests {
         (dir, project, bytes)
     }
 
-    /// A `docker save`-like stream: a 3 MiB blob and a manifest.json with the archive's tags.
-    fn save_stream_sample(tags: &[&str]) -> Vec<u8> {
+    /// A `docker save`-like stream: a 3 MiB blob and a manifest.json with the archive's tags
+    /// (and `extra_key`).
+    fn save_stream_sample(extra_key: Option<&str>) -> Vec<u8> {
         let blob: Vec<u8> = (0..3u32 << 20).map(|i| (i % 251) as u8).collect();
-        let tags = serde_json::json!([{"Config": "blob", "RepoTags": tags}]).to_string();
+        let mut image = serde_json::json!({"Config": "blob", "RepoTags": [manifest().image, manifest().environment_image], "Layers": []});
+        if let Some(key) = extra_key {
+            image[key] = serde_json::json!(["python:3"]);
+        }
+        let tags = serde_json::json!([image]).to_string();
         let mut builder = tar::Builder::new(Vec::new());
         for (name, bytes) in [("blob", &blob[..]), ("manifest.json", tags.as_bytes())] {
             let mut header = tar::Header::new_gnu();
@@ -875,17 +872,15 @@ mod tests {
         let path = write(dir.path(), "a.dpe", &bytes);
         let verified = verify(&path).unwrap();
         assert_eq!(verified.manifest, manifest());
-        assert_eq!(
-            verified.image_bytes,
-            save_stream_sample(&[&manifest().image, &manifest().environment_image]).len() as u64
-        );
+        assert_eq!(verified.image_bytes, save_stream_sample(None).len() as u64);
         assert_eq!(verified.sums.keys().filter(|k| k.starts_with(IMAGE_PREFIX)).count(), 4);
         assert_eq!(verified.project_files, ["dpe.toml", "latest", "notebooks", "notebooks/a.ipynb"]);
         assert_eq!(verified.file_sha256, hex(&Sha256::digest(&bytes)));
         let out = dir.path().join("out");
         let mut image = Vec::new();
         unpack(&path, &verified, &out, &mut image, "loading").unwrap();
-        // The stream is written again member by member: the same members, the same bytes.
+        // The stream is written again member by member: the same members, the same bytes, but
+        // for manifest.json, rewritten without tags.
         let mut loaded = tar::Archive::new(&image[..]);
         let mut members = Vec::new();
         for entry in loaded.entries().unwrap() {
@@ -894,34 +889,33 @@ mod tests {
             entry.read_to_end(&mut data).unwrap();
             members.push((entry.path().unwrap().to_string_lossy().into_owned(), data));
         }
-        let sample = save_stream_sample(&[&manifest().image, &manifest().environment_image]);
+        let sample = save_stream_sample(None);
         let mut original = tar::Archive::new(&sample[..]);
-        for (entry, (name, data)) in original.entries().unwrap().zip(&members) {
-            let mut entry = entry.unwrap();
-            let mut want = Vec::new();
-            entry.read_to_end(&mut want).unwrap();
-            assert_eq!((entry.path().unwrap().to_string_lossy().into_owned(), want), (name.clone(), data.clone()));
-        }
-        assert_eq!(members.len(), 2);
+        let mut blob = Vec::new();
+        original.entries().unwrap().next().unwrap().unwrap().read_to_end(&mut blob).unwrap();
+        let manifest_json = br#"[{"Config":"blob","Layers":[]}]"#.to_vec();
+        assert_eq!(members, [("blob".to_string(), blob), ("manifest.json".to_string(), manifest_json)]);
         assert_eq!(fs::read_to_string(out.join("notebooks/a.ipynb")).unwrap(), "{\"cells\": []}");
         assert_eq!(fs::read_link(out.join("latest")).unwrap(), Path::new("notebooks/a.ipynb"));
     }
 
     #[test]
     fn a_file_swapped_after_verifying_loads_nothing_it_did_not_check() {
-        // The file verified, then replaced by one whose image stream tags `python:3`: the
-        // second pass refuses it, and what reached the sink is no loadable stream naming it.
+        // The file verified, then replaced by one whose image stream names `python:3` in a key
+        // Go's JSON decoder reads as `RepoTags`: the second pass refuses it, and what reached
+        // the sink is no loadable stream naming it.
         let (dir, _project, bytes) = sample();
         let path = write(dir.path(), "a.dpe", &bytes);
         let verified = verify(&path).unwrap();
-        let (_other, _project, swapped) = sample_with(&[&manifest().image, "python:3"]);
+        let (_other, _project, swapped) = sample_with(Some("RepoTag\u{17f}"));
         fs::write(&path, &swapped).unwrap();
         let mut sink = Vec::new();
         let out = dir.path().join("out");
         match unpack(&path, &verified, &out, &mut sink, "loading") {
-            Err(Damage::Unsafe(message)) => {
-                assert!(message.starts_with("its image stream would tag `python:3`"), "{message}")
-            }
+            Err(Damage::Unsafe(message)) => assert!(
+                message.starts_with("the image stream's `manifest.json` is not what `docker save` writes: unknown field `RepoTag\u{17f}`"),
+                "{message}"
+            ),
             other => panic!("a swapped file was unpacked: {other:?}"),
         }
         assert!(!String::from_utf8_lossy(&sink).contains("python:3"));

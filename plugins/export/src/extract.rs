@@ -74,7 +74,9 @@ impl Tree {
         let written = io::copy(content, &mut out)?;
         // On the open file (fchmod, futimens): never through a path a link could redirect.
         out.set_permissions(fs::Permissions::from_mode(mode & 0o777))?;
-        let _ = out.set_modified(time_of(mtime));
+        if let Some(time) = time_of(mtime) {
+            let _ = out.set_modified(time);
+        }
         Ok(written)
     }
 
@@ -92,14 +94,18 @@ impl Tree {
                 .custom_flags(libc::O_NOFOLLOW | libc::O_DIRECTORY)
                 .open(self.root.join(rel))?;
             handle.set_permissions(fs::Permissions::from_mode(mode | 0o700))?;
-            let _ = handle.set_modified(time_of(*mtime));
+            if let Some(time) = time_of(*mtime) {
+                let _ = handle.set_modified(time);
+            }
         }
         Ok(())
     }
 }
 
-fn time_of(seconds: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(seconds)
+/// A member's mtime as a time, or `None` (the file keeps the time it was written at) when it
+/// lies past what the system can represent: a tar header may hold any 64-bit number.
+fn time_of(seconds: u64) -> Option<SystemTime> {
+    UNIX_EPOCH.checked_add(Duration::from_secs(seconds))
 }
 
 #[cfg(test)]
@@ -150,5 +156,18 @@ mod tests {
         assert_eq!(fs::read_to_string(root.join("l")).unwrap(), "hi");
         assert_eq!(fs::metadata(root.join("a")).unwrap().permissions().mode() & 0o777, 0o750);
         assert_eq!(fs::metadata(root.join("a/b/c.txt")).unwrap().permissions().mode() & 0o777, 0o640);
+    }
+
+    /// A tar header may hold any 64-bit mtime; one past what a time can hold is not applied
+    /// (and panicked before).
+    #[test]
+    fn an_mtime_beyond_any_time_is_left_unset() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let mut tree = Tree::create(&root).unwrap();
+        tree.dir("a", 0o755, u64::MAX).unwrap();
+        assert_eq!(tree.file("a/f", 0o644, u64::MAX, &mut &b"x"[..]).unwrap(), 1);
+        tree.finish().unwrap();
+        assert_eq!(fs::read_to_string(root.join("a/f")).unwrap(), "x");
     }
 }

@@ -5,13 +5,16 @@
 //! 1. check the destination (`projects/NAME`, and its environment volume, must be free unless
 //!    `--force`), then read the whole archive and check its structure and every checksum;
 //! 2. read it again: the project files go to a hidden staging folder beside `projects/NAME`,
-//!    the images stream into `docker load`, and the loaded image IDs must be the recorded ones;
+//!    the images stream into `docker load` untagged (the stream's metadata is rewritten, see
+//!    [`crate::save_stream`]), and the loaded image IDs must be the recorded ones;
 //! 3. only then is an existing project replaced (its container and environment volume
 //!    removed) and the staging folder moved in;
 //! 4. the project's environment volume is created and filled with the exported volume content
-//!    (carried in the exported image at the volume's path), and the environment image gets
-//!    the content-hash tag `dpe jupyter` computes for the imported project on this machine,
-//!    unless that tag exists already. `dpe jupyter NAME` then starts without building.
+//!    (carried in the exported image at the volume's path), and the environment image, by its
+//!    ID, gets a tag of this project alone, recorded in dpe's state
+//!    ([`dpe_jupyter::imported`]): `dpe jupyter NAME` then starts without building, and no
+//!    other project ever runs the sender's image. No other tag is set, and none before the
+//!    import succeeded.
 
 use crate::archive::{self, Damage, Manifest, Verified};
 use crate::docker;
@@ -128,18 +131,18 @@ fn import(context: &Context, args: &ImportArgs) -> Result<()> {
         .tempdir_in(&projects)
         .map_err(|e| Failure::io("creating a folder in", &projects, e))?;
     let staged = staging.path().join("project");
-    load(context, &args.file, &verified, &staged)?;
+    let loaded = load(context, &args.file, &verified, &staged)?;
     for (image, id) in
         [(&manifest.image, &manifest.image_id), (&manifest.environment_image, &manifest.environment_image_id)]
     {
-        let loaded = docker::text(
-            context,
-            &["image", "inspect", "--format", "{{.Id}}", image],
-            &format!("inspecting the loaded image `{image}`"),
-        )?;
-        if &loaded != id {
-            return Err(Failure::new(format!("the loaded image `{image}` is {loaded}, but the archive recorded {id}"))
-                .with_help("the project was not created; the archive is inconsistent: export it again"));
+        if !loaded.iter().any(|loaded| bare_id(loaded) == bare_id(id)) {
+            let loaded = if loaded.is_empty() { "nothing".to_string() } else { loaded.join(", ") };
+            return Err(Failure::new(format!(
+                "the archive recorded the image `{image}` as {id}, but its image stream loaded {loaded}"
+            ))
+            .with_help(
+                "the project was not created and no tag was set; the archive is inconsistent: export it again",
+            ));
         }
     }
 
@@ -168,7 +171,7 @@ fn import(context: &Context, args: &ImportArgs) -> Result<()> {
         return Err(failure);
     }
     drop(staging);
-    let tagged = tag_for_jupyter(context, &name, manifest);
+    let tagged = tag_for_jupyter(context, &name, &manifest.environment_image_id);
     println!(
         "imported `{name}` into `{}` ({}, environment {} in volume `{volume}`)",
         target.display(),
@@ -185,8 +188,9 @@ fn import(context: &Context, args: &ImportArgs) -> Result<()> {
     Ok(())
 }
 
-/// Streams the archive's image into `dpe docker load` while writing its project files.
-fn load(context: &Context, file: &Path, verified: &Verified, staged: &Path) -> Result<()> {
+/// Streams the archive's image into `dpe docker load` while writing its project files; returns
+/// the IDs of the images loaded (untagged: the stream names no tag).
+fn load(context: &Context, file: &Path, verified: &Verified, staged: &Path) -> Result<Vec<String>> {
     let mut child = dpe_plugin::client::docker_command(context, &["load", "--quiet"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -206,7 +210,24 @@ fn load(context: &Context, file: &Path, verified: &Verified, staged: &Path) -> R
         return Err(docker::failed("loading the image", &output));
     }
     flushed.map_err(|e| Failure::new(format!("streaming the image into `docker load` failed: {e}")))?;
-    Ok(())
+    Ok(loaded_ids(&String::from_utf8_lossy(&output.stdout)))
+}
+
+/// The image IDs in `docker load`'s report, one line per image: `Loaded image ID: sha256:…`
+/// (Docker), `Loaded image: sha256:…` (Podman, for an image without a name).
+fn loaded_ids(report: &str) -> Vec<String> {
+    report
+        .lines()
+        .filter_map(|line| line.strip_prefix("Loaded image ID: ").or_else(|| line.strip_prefix("Loaded image: ")))
+        .map(str::trim)
+        .filter(|id| id.starts_with("sha256:"))
+        .map(String::from)
+        .collect()
+}
+
+/// An image ID without its `sha256:` prefix (Podman's inspect leaves it out).
+fn bare_id(id: &str) -> &str {
+    id.strip_prefix("sha256:").unwrap_or(id)
 }
 
 /// Before `--force` replaces a project: stop its server, remove its container and its
@@ -276,7 +297,8 @@ fn fill_volume(context: &Context, name: &str, volume: &str, manifest: &Manifest)
         &mount,
         "--entrypoint",
         "sh",
-        &manifest.image,
+        // By ID: the image is loaded untagged.
+        &manifest.image_id,
         "-c",
         &script,
         "sh",
@@ -288,15 +310,15 @@ fn fill_volume(context: &Context, name: &str, volume: &str, manifest: &Manifest)
         .output()
         .map_err(|e| Failure::new(format!("running `dpe docker run` failed: {e}")))?;
     if !filled.status.success() {
-        return Err(docker::failed(&format!("filling the volume `{volume}` from `{}`", manifest.image), &filled));
+        return Err(docker::failed(&format!("filling the volume `{volume}` from `{}`", manifest.image_id), &filled));
     }
     Ok(())
 }
 
-/// Gives the environment image the tag `dpe jupyter` will look for: the content-hash tag of
-/// the imported project's configuration on this machine. A tag that already exists is left
-/// alone: the same hash means the same inputs, and other projects may be using that image.
-fn tag_for_jupyter(context: &Context, name: &str, manifest: &Manifest) -> Result<String> {
+/// Gives the environment image `id` the tag `dpe jupyter` uses for this project alone, and
+/// records it in dpe's state ([`dpe_jupyter::imported`]). The shared content-hash tag is never
+/// set: other projects with the same inputs build their own image instead of the sender's.
+fn tag_for_jupyter(context: &Context, name: &str, id: &str) -> Result<String> {
     let output = dpe_plugin::client::dpe_command(context, &["context", "--json", "--plugin", "jupyter"])
         .env(dpe_plugin::env::PROJECT, name)
         .stdin(Stdio::null())
@@ -315,16 +337,15 @@ fn tag_for_jupyter(context: &Context, name: &str, manifest: &Manifest) -> Result
         workspace: resolved.workspace.unwrap_or_default(),
         config: resolved.config,
     };
+    let imported = |e: dpe_jupyter::error::Error| Failure::new(e.message);
+    dpe_jupyter::imported::forget(&context.state_dir, &project).map_err(imported)?;
     let plan = dpe_jupyter::image::plan(&project, &dpe_jupyter::image::Host::current())
         .map_err(|e| Failure::new(format!("planning the environment of `{name}` failed: {}", e.message)))?;
-    if !docker::exists(context, "image", &plan.tag)? {
-        docker::output(
-            context,
-            &["tag", &manifest.environment_image, &plan.tag],
-            &format!("tagging `{}` as `{}`", manifest.environment_image, plan.tag),
-        )?;
-    }
-    Ok(plan.tag)
+    let tag = dpe_jupyter::imported::tag_for(&project, &plan.tag);
+    docker::output(context, &["tag", id, &tag], &format!("tagging the imported image {id} as `{tag}`"))?;
+    let record = dpe_jupyter::imported::Record { planned: plan.tag, image: tag.clone(), id: id.to_string() };
+    dpe_jupyter::imported::record(&context.state_dir, &project, &record).map_err(imported)?;
+    Ok(tag)
 }
 
 #[cfg(test)]
@@ -338,6 +359,13 @@ mod tests {
         assert_eq!(args.as_name.as_deref(), Some("copy"));
         assert!(args.force);
         assert!(ImportArgs::try_parse_from(["dpe import"]).is_err());
+    }
+
+    #[test]
+    fn loaded_image_ids_are_read_from_the_report() {
+        let report = "Loaded image ID: sha256:aa\nLoaded image ID: sha256:bb\nLoaded image: sha256:cc\n";
+        assert_eq!(loaded_ids(report), ["sha256:aa", "sha256:bb", "sha256:cc"]);
+        assert_eq!(loaded_ids("Loaded image: python:3\n"), Vec::<String>::new());
     }
 
     #[test]

@@ -1,38 +1,91 @@
-//! The `docker save` stream inside an archive: what it may hold, and which image tags it may
-//! set when `docker load` reads it.
+//! The `docker save` stream inside an archive: what it may hold, and the metadata `docker
+//! load` reads from it, which dpe writes itself.
 //!
 //! `docker load` applies the tags a stream names (`manifest.json`'s `RepoTags`, the legacy
 //! `repositories` file, `index.json`'s name annotations), so a crafted stream could re-point
-//! any local tag (`python:3`, another project's image). [`filter`] parses the stream and writes
-//! it out again, member by member, as a fresh tar: a tag-naming member reaches the output only
-//! after every tag in it was found among the archive's promised ones. Because `docker load`
-//! then reads only what this parser understood (no parser differences), and because the check
-//! runs on the very bytes sent to the engine, the guarantee holds even if the file changes
-//! between the verifying pass and the loading pass.
+//! any local tag (`python:3`, another project's image). Checking the sender's JSON is not
+//! enough: the engine parses it with Go's `encoding/json`, whose key matching differs from any
+//! other parser (it ignores case with Unicode folding, `ſ` is `s` and `K` is `k`, and the last
+//! of two equal keys wins). So [`filter`] never passes the sender's metadata on: it parses
+//! `manifest.json` and `index.json` strictly (only the keys `docker save` writes, each once,
+//! spelt exactly) and writes fresh ones holding only what loading needs, with no tag at all;
+//! `repositories` is left out. The images load untagged, and the import tags them by ID, from
+//! the name the user imports as, once everything succeeded. The stream is written out again
+//! member by member as a fresh tar, so the check runs on the very bytes sent to the engine,
+//! even if the file changes between the verifying pass and the loading pass.
 
 use crate::archive::{Damage, HashReader, MAX_MEMBERS};
 use crate::names;
-use serde_json::Value;
-use std::collections::HashSet;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
 use std::io::{self, Read, Write};
 use std::path::Path;
 
 /// The members `docker load` takes tags from (at the stream's root).
 const TAG_FILES: [&str; 3] = ["manifest.json", "repositories", "index.json"];
-/// A tag-naming member is read into memory to be checked; `docker save` writes a few KiB.
+/// A tag-naming member is read into memory to be rewritten; `docker save` writes a few KiB.
 const MAX_TAG_FILE_BYTES: u64 = 16 << 20;
-/// The annotations naming an image in an OCI `index.json` (read by containerd-based engines).
-const NAME_ANNOTATION: &str = "io.containerd.image.name";
-const REF_ANNOTATION: &str = "org.opencontainers.image.ref.name";
+
+/// One image of `manifest.json`, as `docker save` writes it. `RepoTags` is read (so a stream
+/// `docker save` wrote is accepted) and never written on.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct SavedImage {
+    #[serde(rename = "Config")]
+    config: String,
+    #[serde(rename = "RepoTags", default, skip_serializing)]
+    _repo_tags: Option<Vec<String>>,
+    #[serde(rename = "Layers")]
+    layers: Vec<String>,
+}
+
+/// An OCI `index.json` (written by newer engines, read by containerd-based ones).
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Index {
+    schema_version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    media_type: Option<String>,
+    manifests: Vec<Descriptor>,
+    #[serde(rename = "annotations", default, skip_serializing)]
+    _annotations: Option<BTreeMap<String, String>>,
+}
+
+/// One entry of `index.json`; its annotations (which name images) are read and never written.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Descriptor {
+    media_type: String,
+    digest: String,
+    size: u64,
+    #[serde(rename = "annotations", default, skip_serializing)]
+    _annotations: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    platform: Option<Platform>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct Platform {
+    architecture: String,
+    os: String,
+    #[serde(rename = "os.version", default, skip_serializing_if = "Option::is_none")]
+    os_version: Option<String>,
+    #[serde(rename = "os.features", default, skip_serializing_if = "Option::is_none")]
+    os_features: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    variant: Option<String>,
+}
 
 /// Reads the `docker save` stream `input`, refusing anything but files, folders and links that
-/// stay inside, and any tag outside `allowed`; writes the same members to `output`. When it
-/// refuses (or `input` fails), what was written is followed by a block no tar reader accepts,
-/// so a `docker load` reading `output` fails instead of loading the checked part.
-pub fn filter(input: &mut dyn Read, output: &mut dyn Write, allowed: &[String]) -> Result<(), Damage> {
+/// stay inside, and any metadata that is not exactly what `docker save` writes; writes the same
+/// members to `output`, its metadata rewritten without tags. When it refuses (or `input`
+/// fails), what was written is followed by a block no tar reader accepts, so a `docker load`
+/// reading `output` fails instead of loading the checked part.
+pub fn filter(input: &mut dyn Read, output: &mut dyn Write) -> Result<(), Damage> {
     let mut archive = tar::Archive::new(input);
     let mut builder = tar::Builder::new(output);
-    match copy_members(&mut archive, &mut builder, allowed) {
+    match copy_members(&mut archive, &mut builder) {
         Ok(()) => {
             builder.into_inner()?.flush()?;
             // What follows the end marker is ignored by `docker load` too; read it so the
@@ -51,7 +104,6 @@ pub fn filter(input: &mut dyn Read, output: &mut dyn Write, allowed: &[String]) 
 fn copy_members(
     archive: &mut tar::Archive<&mut dyn Read>,
     builder: &mut tar::Builder<&mut dyn Write>,
-    allowed: &[String],
 ) -> Result<(), Damage> {
     let mut seen = HashSet::new();
     let mut not_folders = HashSet::new();
@@ -102,8 +154,10 @@ fn copy_members(
                     }
                     let mut bytes = Vec::new();
                     (&mut entry).take(MAX_TAG_FILE_BYTES).read_to_end(&mut bytes)?;
-                    check_tags(&name, &bytes, allowed)?;
-                    builder.append_data(&mut header, &name, &bytes[..])?;
+                    if let Some(rewritten) = rewrite(&name, &bytes)? {
+                        header.set_size(rewritten.len() as u64);
+                        builder.append_data(&mut header, &name, &rewritten[..])?;
+                    }
                 } else {
                     let mut counted = HashReader::new(&mut entry);
                     builder.append_data(&mut header, &name, &mut counted)?;
@@ -122,119 +176,32 @@ fn copy_members(
     Ok(())
 }
 
-/// Every tag the member `name` (one of [`TAG_FILES`]) would set must be in `allowed`.
-fn check_tags(name: &str, bytes: &[u8], allowed: &[String]) -> Result<(), Damage> {
-    let malformed = |what: &str| Damage::Unsafe(format!("the image stream's `{name}` {what}"));
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| malformed(&format!("is not valid JSON: {e}")))?;
-    let mut tags = Vec::new();
-    match name {
-        // Go's JSON decoder matches keys ignoring case (`repotags` fills `RepoTags`), so every
-        // spelling counts.
+/// The metadata member `name` (one of [`TAG_FILES`]) as dpe writes it for `docker load`, or
+/// `None` when it is left out. The sender's bytes must parse as exactly what `docker save`
+/// writes: an unknown key (`repotags`, `RepoTag\u{17f}`), a key given twice or a value of
+/// another type is refused, since the engine's parser might read it differently.
+fn rewrite(name: &str, bytes: &[u8]) -> Result<Option<Vec<u8>>, Damage> {
+    let refuse = |e: serde_json::Error| {
+        Damage::Unsafe(format!("the image stream's `{name}` is not what `docker save` writes: {e}"))
+    };
+    let rewritten = match name {
         "manifest.json" => {
-            let mut lists = Vec::new();
-            values_of_key(&value, &|key| key.eq_ignore_ascii_case("RepoTags"), &mut lists);
-            for list in lists {
-                match list {
-                    Value::Null => {}
-                    Value::Array(items) => {
-                        for item in items {
-                            tags.push(item.as_str().ok_or_else(|| malformed("has a tag that is not a string"))?);
-                        }
-                    }
-                    _ => return Err(malformed("has `RepoTags` that are not a list")),
-                }
-            }
+            let images: Vec<SavedImage> = serde_json::from_slice(bytes).map_err(refuse)?;
+            serde_json::to_vec(&images).map_err(refuse)?
         }
-        "repositories" => {
-            let repositories = value.as_object().ok_or_else(|| malformed("is not an object"))?;
-            for (repository, versions) in repositories {
-                let versions =
-                    versions.as_object().ok_or_else(|| malformed("has a repository that is not an object"))?;
-                for version in versions.keys() {
-                    if !allowed.iter().any(|tag| same_reference(tag, &format!("{repository}:{version}"))) {
-                        return Err(foreign(&format!("{repository}:{version}"), allowed));
-                    }
-                }
-            }
+        "index.json" => {
+            let index: Index = serde_json::from_slice(bytes).map_err(refuse)?;
+            serde_json::to_vec(&index).map_err(refuse)?
         }
-        _ => check_index(&value, allowed, &malformed)?,
-    }
-    match tags.into_iter().find(|tag| !allowed.iter().any(|a| same_reference(a, tag))) {
-        Some(tag) => Err(foreign(tag, allowed)),
-        None => Ok(()),
-    }
-}
-
-/// An OCI `index.json`: every object of annotations that names an image must name an allowed
-/// one (a bare tag in the reference-name annotation counts only beside an allowed full name).
-fn check_index(value: &Value, allowed: &[String], malformed: &dyn Fn(&str) -> Damage) -> Result<(), Damage> {
-    let mut annotations = Vec::new();
-    values_of_key(value, &|key| key.eq_ignore_ascii_case("annotations"), &mut annotations);
-    for object in annotations {
-        let Some(object) = object.as_object() else { continue };
-        let text = |key: &str| -> Result<Option<&str>, Damage> {
-            match object.get(key) {
-                None => Ok(None),
-                Some(Value::String(text)) => Ok(Some(text)),
-                Some(_) => Err(malformed(&format!("has a `{key}` that is not a string"))),
-            }
-        };
-        let name = text(NAME_ANNOTATION)?;
-        if let Some(name) = name {
-            if !allowed.iter().any(|a| same_reference(a, name)) {
-                return Err(foreign(name, allowed));
-            }
-        }
-        if let Some(reference) = text(REF_ANNOTATION)? {
-            let full = allowed.iter().any(|a| same_reference(a, reference));
-            let tag_of_name = name.is_some_and(|name| name.rsplit_once(':').is_some_and(|(_, tag)| tag == reference));
-            if !full && !tag_of_name {
-                return Err(foreign(reference, allowed));
-            }
-        }
-    }
-    Ok(())
-}
-
-fn foreign(tag: &str, allowed: &[String]) -> Damage {
-    let allowed: Vec<String> = allowed.iter().map(|a| format!("`{a}`")).collect();
-    Damage::Unsafe(format!(
-        "its image stream would tag `{}`, but an archive may only set its own tags ({})",
-        names::shown(tag.as_bytes()),
-        allowed.join(" and ")
-    ))
-}
-
-/// Whether two image references name the same tag, ignoring the default registry's spellings.
-fn same_reference(allowed: &str, candidate: &str) -> bool {
-    let plain = ["docker.io/", "index.docker.io/"]
-        .iter()
-        .find_map(|prefix| candidate.strip_prefix(prefix))
-        .unwrap_or(candidate);
-    plain == allowed
-}
-
-/// Every value under a key that `matches`, anywhere in `value`.
-fn values_of_key<'a>(value: &'a Value, matches: &dyn Fn(&str) -> bool, out: &mut Vec<&'a Value>) {
-    match value {
-        Value::Object(map) => {
-            for (key, inner) in map {
-                if matches(key) {
-                    out.push(inner);
-                }
-                values_of_key(inner, matches, out);
-            }
-        }
-        Value::Array(items) => items.iter().for_each(|item| values_of_key(item, matches, out)),
-        _ => {}
-    }
+        // The legacy file only names tags; `docker load` reads `manifest.json` instead.
+        _ => return Ok(None),
+    };
+    Ok(Some(rewritten))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const ALLOWED: [&str; 2] = ["dpe-export/a:latest", "dpe-export/a:latest-environment"];
 
     fn stream(members: &[(&str, &[u8])]) -> Vec<u8> {
         let mut builder = tar::Builder::new(Vec::new());
@@ -247,48 +214,80 @@ mod tests {
         builder.into_inner().unwrap()
     }
 
-    fn run(input: &[u8]) -> Result<Vec<u8>, String> {
-        let allowed: Vec<String> = ALLOWED.iter().map(|s| s.to_string()).collect();
+    fn run(input: &[u8]) -> Result<Vec<(String, String)>, String> {
         let mut out = Vec::new();
-        match filter(&mut &input[..], &mut out, &allowed) {
-            Ok(()) => Ok(out),
-            Err(Damage::Unsafe(message) | Damage::Broken(message)) => Err(message),
-            Err(Damage::Io(e)) => Err(e.to_string()),
+        match filter(&mut &input[..], &mut out) {
+            Ok(()) => {}
+            Err(Damage::Unsafe(message) | Damage::Broken(message)) => return Err(message),
+            Err(Damage::Io(e)) => return Err(e.to_string()),
         }
+        let mut members = Vec::new();
+        for entry in tar::Archive::new(&out[..]).entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let mut text = String::new();
+            entry.read_to_string(&mut text).unwrap();
+            members.push((entry.path().unwrap().to_string_lossy().into_owned(), text));
+        }
+        Ok(members)
     }
 
     #[test]
-    fn own_tags_pass_and_the_stream_is_written_again() {
-        let manifest = br#"[{"Config":"c.json","RepoTags":["dpe-export/a:latest","docker.io/dpe-export/a:latest-environment"],"Layers":["l/layer.tar"]}]"#;
-        let index = br#"{"manifests":[{"annotations":{"io.containerd.image.name":"docker.io/dpe-export/a:latest","org.opencontainers.image.ref.name":"latest"}}]}"#;
+    fn the_stream_is_written_again_with_metadata_that_names_no_tag() {
+        let manifest =
+            br#"[{"Config":"c.json","RepoTags":["dpe-export/a:latest","python:3"],"Layers":["l/layer.tar"]}]"#;
+        let index = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:ab","size":9,"annotations":{"io.containerd.image.name":"docker.io/library/python:3","org.opencontainers.image.ref.name":"3"}}]}"#;
         let input = stream(&[
             ("c.json", b"{}"),
             ("l/layer.tar", b"layer"),
             ("manifest.json", manifest),
             ("index.json", index),
-            ("repositories", br#"{"dpe-export/a":{"latest":"abc"}}"#),
+            ("repositories", br#"{"python":{"3":"abc"}}"#),
         ]);
-        let out = run(&input).unwrap();
-        let mut names = Vec::new();
-        for entry in tar::Archive::new(&out[..]).entries().unwrap() {
-            names.push(entry.unwrap().path().unwrap().to_string_lossy().into_owned());
-        }
-        assert_eq!(names, ["c.json", "l/layer.tar", "manifest.json", "index.json", "repositories"]);
+        let members = run(&input).unwrap();
+        let expected = [
+            ("c.json", "{}"),
+            ("l/layer.tar", "layer"),
+            ("manifest.json", r#"[{"Config":"c.json","Layers":["l/layer.tar"]}]"#),
+            (
+                "index.json",
+                r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:ab","size":9}]}"#,
+            ),
+        ];
+        let expected: Vec<(String, String)> = expected.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect();
+        assert_eq!(members, expected);
     }
 
+    /// Go's `encoding/json` would read each of these keys as `RepoTags` (or `Config`): none is
+    /// what `docker save` writes, so the stream is refused.
     #[test]
-    fn foreign_tags_are_refused_in_every_place_docker_reads_them() {
-        let expected = "its image stream would tag `python:3`, but an archive may only set its own tags (`dpe-export/a:latest` and `dpe-export/a:latest-environment`)";
-        let cases: [(&str, &[u8]); 5] = [
-            ("manifest.json", br#"[{"RepoTags":["dpe-export/a:latest","python:3"]}]"#),
-            ("./manifest.json", br#"[{"RepoTags":["dpe-export/a:latest"],"repotags":["python:3"]}]"#),
-            ("repositories", br#"{"python":{"3":"abc"}}"#),
-            ("index.json", br#"{"manifests":[{"annotations":{"io.containerd.image.name":"python:3"}}]}"#),
-            ("index.json", br#"{"manifests":[{"annotations":{"org.opencontainers.image.ref.name":"python:3"}}]}"#),
+    fn keys_another_parser_could_read_differently_are_refused() {
+        let cases: [(&[u8], &str); 5] = [
+            (
+                "[{\"Config\":\"c\",\"Layers\":[],\"RepoTag\u{17f}\":[\"python:3\"]}]".as_bytes(),
+                "unknown field `RepoTag\u{17f}`, expected one of `Config`, `RepoTags`, `Layers` at line 1 column 38",
+            ),
+            (
+                br#"[{"Config":"c","Layers":[],"repotags":["python:3"]}]"#,
+                "unknown field `repotags`, expected one of `Config`, `RepoTags`, `Layers` at line 1 column 37",
+            ),
+            (br#"[{"Config":"c","Config":"d","Layers":[]}]"#, "duplicate field `Config` at line 1 column 23"),
+            (
+                br#"[{"Config":"c","Layers":[],"LayerSources":{}}]"#,
+                "unknown field `LayerSources`, expected one of `Config`, `RepoTags`, `Layers` at line 1 column 41",
+            ),
+            (br#"{"Config":"c","Layers":[]}"#, "invalid type: map, expected a sequence at line 1 column 0"),
         ];
-        for (name, bytes) in cases {
-            assert_eq!(run(&stream(&[(name, bytes)])).unwrap_err(), expected, "{name}");
+        for (manifest, why) in cases {
+            assert_eq!(
+                run(&stream(&[("manifest.json", manifest)])).unwrap_err(),
+                format!("the image stream's `manifest.json` is not what `docker save` writes: {why}")
+            );
         }
+        let index = br#"{"schemaVersion":2,"manifests":[],"Manifests":[{"mediaType":"m","digest":"d","size":1}]}"#;
+        assert_eq!(
+            run(&stream(&[("index.json", index)])).unwrap_err(),
+            "the image stream's `index.json` is not what `docker save` writes: unknown field `Manifests`, expected one of `schemaVersion`, `mediaType`, `manifests`, `annotations` at line 1 column 45"
+        );
     }
 
     #[test]

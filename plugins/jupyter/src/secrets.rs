@@ -52,7 +52,7 @@ pub fn write_env_file(state_dir: &Path, key: &str, token: &str, proxies: &[(Stri
     Ok(path)
 }
 
-fn create_private_dir(dir: &Path) -> Result<()> {
+pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -62,7 +62,7 @@ fn create_private_dir(dir: &Path) -> Result<()> {
 }
 
 /// Writes a file readable by its owner only, replacing it atomically.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut file = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;

@@ -109,6 +109,7 @@ pub fn prepare(context: &Context, project: &Project, options: &Options) -> Resul
     check_cpus(context, project, true)?;
     let lock = crate::lock::for_build(&context.state_dir, project, &options.lock)?;
     let plan = image::plan_with_lock(project, &host, lock.as_ref())?;
+    let plan = crate::imported::adopt(&context.state_dir, project, plan)?;
     // A required GPU that is missing fails before a build is spent on it.
     let mut options = options.clone();
     if options.gpu_args.is_none() {

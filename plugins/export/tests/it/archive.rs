@@ -28,7 +28,15 @@ fn archive_round_trip_brings_back_hand_installed_packages_notebooks_and_the_same
     let jupyter_id = stdout(&docker(&["image", "inspect", "--format", "{{.Id}}", &jupyter_tag])).trim().to_string();
     let export_tag = "dpe-export/roundtrip:latest".to_string();
     let environment_tag = "dpe-export/roundtrip:latest-environment".to_string();
-    let _images = ImageCleanup(vec![export_tag.clone(), environment_tag.clone(), jupyter_tag.clone()]);
+    // The imported environment's tag: of this project (and workspace) alone.
+    let workspace_hash =
+        spec["volume"].as_str().unwrap().strip_prefix("dpe-roundtrip-").unwrap().strip_suffix("-env").unwrap();
+    let imported_tag = format!(
+        "dpe-jupyter-imported:roundtrip-{workspace_hash}-{}",
+        jupyter_tag.strip_prefix("dpe-jupyter:").unwrap()
+    );
+    let _images =
+        ImageCleanup(vec![export_tag.clone(), environment_tag.clone(), jupyter_tag.clone(), imported_tag.clone()]);
 
     start_and_install_by_hand(&sandbox, project);
     let lock = ok(&mut dpe(&sandbox, &["export", project, "--to", "lock"]));
@@ -107,11 +115,14 @@ fn archive_round_trip_brings_back_hand_installed_packages_notebooks_and_the_same
     let prefix =
         format!("imported `roundtrip` into `{}` (with its project folder, environment ", project_dir.display());
     let suffix = format!(
-        " in volume `{volume}`)\nits environment image is `{jupyter_tag}`: start it with `dpe jupyter roundtrip`\n"
+        " in volume `{volume}`)\nits environment image is `{imported_tag}`: start it with `dpe jupyter roundtrip`\n"
     );
     assert!(text.starts_with(&prefix) && text.ends_with(&suffix), "{text}");
-    let imported_id = stdout(&docker(&["image", "inspect", "--format", "{{.Id}}", &jupyter_tag])).trim().to_string();
+    let imported_id = stdout(&docker(&["image", "inspect", "--format", "{{.Id}}", &imported_tag])).trim().to_string();
     assert_eq!(imported_id, jupyter_id, "the environment image came back from the archive");
+    // Under no tag another project could find: not the shared content-hash one, no `dpe-export/…`.
+    assert!(!docker(&["image", "inspect", &jupyter_tag]).status.success(), "the shared tag was set");
+    assert_eq!(tagged("dpe-export/roundtrip"), Vec::<String>::new());
     assert_eq!(tree(&project_dir), original_files);
     assert_eq!(fs::read_to_string(project_dir.join("notebooks/analysis.ipynb")).unwrap(), NOTEBOOK);
     assert_eq!(fs::read_to_string(project_dir.join("dpe.toml")).unwrap(), PROJECT_TOML);
@@ -131,4 +142,12 @@ fn archive_round_trip_brings_back_hand_installed_packages_notebooks_and_the_same
     assert!(stderr(&replaced).contains(&message), "{}", stderr(&replaced));
     ok(&mut dpe(&sandbox, &["jupyter", project, "--detach"]));
     assert_eq!(tinypkg_value(&sandbox, project), "42");
+
+    // Another project with the same inputs never runs the imported image: it builds its own,
+    // under the shared tag.
+    sandbox.project("twin", PROJECT_TOML);
+    sandbox.write("workspace/projects/twin/requirements.txt", REQUIREMENTS);
+    assert_eq!(crate::support::spec(&sandbox, "twin")["image"], jupyter_tag);
+    assert!(docker(&["image", "inspect", &jupyter_tag]).status.success());
+    assert_eq!(crate::support::spec(&sandbox, project)["image"], imported_tag);
 }

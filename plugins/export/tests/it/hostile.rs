@@ -280,28 +280,45 @@ fn an_oversized_manifest_or_checksum_list_is_refused_before_it_is_read() {
     refused(&sandbox, "huge checksum list", &bytes, detail);
 }
 
-/// Every place `docker load` takes tags from is checked, however it is spelt.
+/// `docker load` parses the stream's metadata with Go's `encoding/json`, which matches keys
+/// ignoring case with Unicode folding (`ſ` is `s`, `K` is `k`) and lets the last of two equal
+/// keys win: anything but the keys `docker save` writes, spelt exactly, once, is refused.
 #[test]
-fn foreign_tags_anywhere_in_the_image_stream_are_refused() {
+fn metadata_another_parser_could_read_differently_is_refused() {
     let (sandbox, _canary) = sandbox_with_canary();
     let stream = |members: &[Raw]| {
         let mut builder = tar::Builder::new(Vec::new());
         members.iter().for_each(|raw| append_raw(&mut builder, raw));
         builder.into_inner().unwrap()
     };
-    let detail = "its image stream would tag `python:3`, but an archive may only set its own tags (`dpe-export/hostile:latest` and `dpe-export/hostile:latest-environment`)";
-    let index = r#"{"manifests":[{"annotations":{"io.containerd.image.name":"docker.io/library/python:3"}}]}"#;
+    let why =
+        |member: &str, why: &str| format!("the image stream's `{member}` is not what `docker save` writes: {why}");
+    let fields = "expected one of `Config`, `RepoTags`, `Layers`";
+    let listing =
+        |twin: &str| format!(r#"[{{"Config":"c","Layers":[],"RepoTags":["{IMAGE}"],"{twin}":["python:3"]}}]"#);
+    // serde_json reports the column (in bytes) of the key's closing quote.
+    let column = |twin: &str| listing(twin).rfind(&format!("\"{twin}\"")).unwrap() + twin.len() + 2;
+    let index = r#"{"schemaVersion":2,"manifests":[{"mediaType":"m","digest":"d","size":1,"Annotations":{"io.containerd.image.name":"python:3"}}]}"#;
     let cases = [
-        ("legacy repositories file", stream(&[file("repositories", r#"{"python":{"3":"abc"}}"#)]), detail.to_string()),
         (
-            "OCI index annotation",
-            stream(&[file("index.json", index)]),
-            detail.replace("`python:3`", "`docker.io/library/python:3`"),
+            "long s folding to RepoTags",
+            stream(&[file("manifest.json", &listing("RepoTag\u{17f}"))]),
+            why("manifest.json", &format!("unknown field `RepoTag\u{17f}`, {fields} at line 1 column {}", column("RepoTag\u{17f}"))),
         ),
         (
             "lower-case key and ./ spelling",
-            stream(&[file("./manifest.json", &format!(r#"[{{"RepoTags":["{IMAGE}"],"repotags":["python:3"]}}]"#))]),
-            detail.to_string(),
+            stream(&[file("./manifest.json", &listing("repotags"))]),
+            why("manifest.json", &format!("unknown field `repotags`, {fields} at line 1 column {}", column("repotags"))),
+        ),
+        (
+            "a key given twice",
+            stream(&[file("manifest.json", &listing("RepoTags"))]),
+            why("manifest.json", &format!("duplicate field `RepoTags` at line 1 column {}", column("RepoTags"))),
+        ),
+        (
+            "OCI index annotations spelt otherwise",
+            stream(&[file("index.json", index)]),
+            why("index.json", "unknown field `Annotations`, expected one of `mediaType`, `digest`, `size`, `annotations`, `platform` at line 1 column 84"),
         ),
         (
             "manifest.json as a link to an unchecked file",
@@ -346,55 +363,87 @@ fn an_archive_may_promise_only_its_own_tags() {
     }
 }
 
-/// The image stream names a tag the archive does not promise; on the real engine, that tag
-/// (a throwaway one pointing at a known image) keeps its image.
+/// On the real engine: a stream whose metadata names tags the archive does not own (a
+/// throwaway victim, and the user's own `dpe-export/PROJECT:latest` of the project the archive
+/// claims to be) moves none of them, whether the import fails after loading or succeeds under
+/// another name. The imported environment gets one tag, of the project it was imported as,
+/// which that project plans; never the content-hash tag other projects with the same inputs
+/// would find.
 #[test]
-fn a_foreign_image_tag_is_refused_and_left_untouched() {
+fn an_import_sets_no_tag_but_one_of_the_project_it_is_imported_as() {
+    if !docker_available() {
+        return;
+    }
     let (sandbox, _canary) = sandbox_with_canary();
     let _cleanup = DockerCleanup::new(&sandbox);
-    let victim = format!("dpe-hostile-test/victim-{}:1", sandbox.id());
-    let mut victim_id = None;
-    let project = format!("hostile-{}", sandbox.id());
-    let image = format!("dpe-export/{project}:latest");
-    let environment = format!("{image}-environment");
-    let _images = ImageCleanup(vec![victim.clone(), image.clone(), environment.clone()]);
-    let mut stream = save_stream(&[&image, &environment, &victim]);
-    let mut manifest = manifest(&project, &image);
-    if docker_available() {
-        // A real stream of a tiny image of our own, whose manifest.json also names the victim.
-        assert!(docker(&["tag", "debian:bookworm-slim", &victim]).status.success());
-        let victim_before = stdout(&docker(&["image", "inspect", "--format", "{{.Id}}", &victim]));
-        let mut layer = tar::Builder::new(Vec::new());
-        append_raw(&mut layer, &file("hostile.txt", &project));
-        let mut import = sandbox.command("docker");
-        import.args(["import", "-", &image]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
-        let mut child = import.spawn().unwrap();
-        use std::io::Write;
-        child.stdin.take().unwrap().write_all(&layer.into_inner().unwrap()).unwrap();
-        assert!(child.wait_with_output().unwrap().status.success());
-        assert!(docker(&["tag", &image, &environment]).status.success());
-        let id = stdout(&docker(&["image", "inspect", "--format", "{{.Id}}", &image])).trim().to_string();
-        manifest["image_id"] = id.clone().into();
-        manifest["environment_image_id"] = id.clone().into();
-        victim_id = Some((victim_before, id));
-        let saved = docker(&["save", &image, &environment]);
-        assert!(saved.status.success());
-        stream = with_extra_tag(&saved.stdout, &victim);
-        // Only the archive holds the image now: loading it would really (re)tag.
-        assert!(docker(&["image", "rm", &image, &environment]).status.success());
+    let id = sandbox.id();
+    let claimed = format!("hostile-{id}");
+    let own = format!("dpe-export/{claimed}:latest");
+    let victim = format!("dpe-hostile-test/victim-{id}:1");
+    let sender = format!("dpe-hostile-test/sender-{id}:1");
+    let name = format!("other-{id}");
+    let mut images = ImageCleanup(vec![victim.clone(), own.clone(), sender.clone()]);
+    let image_id = |tag: &str| stdout(&docker(&["image", "inspect", "--format", "{{.Id}}", tag])).trim().to_string();
+    for tag in [&victim, &own] {
+        assert!(docker(&["tag", "debian:bookworm-slim", tag]).status.success());
     }
-    let bytes = archive(&manifest, &[file("project/dpe.toml", "")], &stream);
-    let detail = format!(
-        "its image stream would tag `{victim}`, but an archive may only set its own tags (`{image}` and `{environment}`)"
+    let before = [image_id(&victim), image_id(&own)];
+    let unchanged = |case: &str| assert_eq!([image_id(&victim), image_id(&own)], before, "{case} moved a tag");
+
+    // The sender's image: anything at all, with the folder the volume is filled from.
+    let dockerfile = format!("FROM dpe-test/bookworm:latest\nLABEL dpe.test.sender={id}\nRUN mkdir -p /opt/venv\n");
+    let mut build = sandbox.command("docker");
+    build.args(["build", "--quiet", "--tag", &sender, "-"]).stdin(std::process::Stdio::piped());
+    build.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = build.spawn().unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(dockerfile.as_bytes()).unwrap();
+    assert!(child.wait_with_output().unwrap().status.success());
+    let sender_id = image_id(&sender);
+    images.0.push(sender_id.clone());
+    let saved = docker(&["save", &sender]);
+    assert!(saved.status.success());
+    let stream = with_extra_tag(&with_extra_tag(&saved.stdout, &victim), &own);
+    // Only the archive holds the image now: loading it would really (re)tag.
+    assert!(docker(&["image", "rm", &sender]).status.success());
+
+    let toml = format!("image = \"dpe-test/bookworm:latest\"\nenv = {{ HOSTILE = \"{id}\" }}\n");
+    let members = [file("project/dpe.toml", &toml)];
+    let mut manifest = manifest(&claimed, &own);
+    manifest["environment_image_id"] = sender_id.clone().into();
+    manifest["image_id"] = format!("sha256:{}", "0".repeat(64)).into();
+    let path = sandbox.path("claims-a-project.dpe");
+    fs::write(&path, archive(&manifest, &members, &stream)).unwrap();
+    let failed = dpe(&sandbox, &["import", path.to_str().unwrap(), "--as", &name]).output().unwrap();
+    assert_eq!(
+        (failed.status.code(), stderr(&failed)),
+        (
+            Some(1),
+            format!(
+                "error: the archive recorded the image `{own}` as sha256:{}, but its image stream loaded {sender_id}\n\
+             help: the project was not created and no tag was set; the archive is inconsistent: export it again\n",
+                "0".repeat(64)
+            )
+        )
     );
-    refused(&sandbox, "foreign tag", &bytes, &detail);
-    if let Some((id, loaded_id)) = victim_id {
-        assert_eq!(stdout(&docker(&["image", "inspect", "--format", "{{.Id}}", &victim])), id);
-        // The image was removed before the import: had the stream been loaded, its ID and
-        // its tags would be back.
-        assert!(!docker(&["image", "inspect", &loaded_id]).status.success(), "the image was loaded");
-        assert_eq!(tagged(&format!("dpe-export/{project}")), Vec::<String>::new());
-    }
+    unchanged("a failed import");
+    assert!(!sandbox.workspace().join("projects").join(&name).exists());
+
+    manifest["image_id"] = sender_id.clone().into();
+    fs::write(&path, archive(&manifest, &members, &stream)).unwrap();
+    let imported = ok(&mut dpe(&sandbox, &["import", path.to_str().unwrap(), "--as", &name]));
+    unchanged("an import");
+    let tags = stdout(&docker(&["image", "inspect", "--format", "{{join .RepoTags \" \"}}", &sender_id]));
+    let tag = tags.trim();
+    assert!(tag.starts_with(&format!("dpe-jupyter-imported:{name}-")) && !tag.contains(' '), "{tag}");
+    assert!(
+        stdout(&imported).ends_with(&format!("its environment image is `{tag}`: start it with `dpe jupyter {name}`\n"))
+    );
+    // The project it was imported as plans that image; the shared tag is not set, so another
+    // project with the same dpe.toml builds its own.
+    assert_eq!(spec(&sandbox, &name)["image"], tag);
+    let hash = tag.rsplit('-').next().unwrap();
+    assert!(!docker(&["image", "inspect", &format!("dpe-jupyter:{hash}")]).status.success());
 }
 
 /// `stream` (a `docker save`) with `extra` added to its manifest.json's `RepoTags` and to its

@@ -43,6 +43,7 @@ pub fn run(context: &Context, args: &StartArgs) -> Result<i32> {
     let host = crate::image::Host::current();
     let lock = crate::lock::for_build(&context.state_dir, &project, &choice)?;
     let plan = crate::image::plan_with_lock(&project, &host, lock.as_ref())?;
+    let plan = crate::imported::adopt(&context.state_dir, &project, plan)?;
     // A required GPU that is missing, or more CPUs than the engine has, fails before anything
     // is built or started.
     spec::check_cpus(context, &project, false)?;

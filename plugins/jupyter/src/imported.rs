@@ -1,0 +1,128 @@
+//! Environments brought in by `dpe import`, usable only by the project they were imported as.
+//!
+//! An imported environment image is whatever the archive's sender built. The content-hash tag
+//! `dpe-jupyter:HASH` is shared by every project with the same inputs, so giving the sender's
+//! image that tag would make the user's other projects run it. Instead import tags it with a
+//! tag naming this project and this content hash ([`tag_for`]) and records that in the user's
+//! private state (`STATE/jupyter/imported/KEY.json`, 0600: only the local user writes it, unlike
+//! image labels, which the sender controls). Planning a project then [`adopt`]s the imported
+//! tag in place of the shared one only for the very project, workspace and inputs it was
+//! imported for; any other project plans, finds or builds its own image as before.
+
+use crate::error::{Error, Result};
+use crate::image::{Plan, IMAGE_REPOSITORY};
+use crate::project::Project;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// What `dpe import` recorded for one project.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// The content-hash tag the project planned when it was imported (`dpe-jupyter:HASH`).
+    pub planned: String,
+    /// The project's own tag of the imported image ([`tag_for`]).
+    pub image: String,
+    /// The imported image's ID, as loaded and checked by the import.
+    pub id: String,
+}
+
+/// Where the record of project `key` lives.
+pub fn path(state_dir: &Path, key: &str) -> PathBuf {
+    state_dir.join("jupyter").join("imported").join(format!("{key}.json"))
+}
+
+/// The tag an imported environment gets: the project's name, its workspace and the content
+/// hash, so no other project ever plans it.
+pub fn tag_for(project: &Project, planned: &str) -> String {
+    let hash = planned.rsplit(':').next().unwrap_or(planned);
+    // Docker tags hold 128 characters; the workspace hash keeps a shortened name unique enough.
+    let name: String = project.name.chars().take(64).collect();
+    format!("{IMAGE_REPOSITORY}-imported:{name}-{}-{hash}", project.workspace_hash())
+}
+
+/// Records that `project`, planning `planned`, uses the imported image `id` tagged `image`.
+pub fn record(state_dir: &Path, project: &Project, record: &Record) -> Result<()> {
+    let path = path(state_dir, &project.key());
+    crate::secrets::create_private_dir(path.parent().expect("imported folder"))?;
+    let text = serde_json::to_vec_pretty(record).expect("a record serialises");
+    crate::secrets::write_private(&path, &text)
+}
+
+/// Forgets what was imported for `project` (a replaced or re-imported project).
+pub fn forget(state_dir: &Path, project: &Project) -> Result<()> {
+    let path = path(state_dir, &project.key());
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(Error::io(format!("removing `{}`", path.display()), e))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The record of `project`, if it was imported.
+pub fn read(state_dir: &Path, project: &Project) -> Result<Option<Record>> {
+    let path = path(state_dir, &project.key());
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(format!("reading `{}`", path.display()), e)),
+    };
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+        Error::new(format!("`{}` is not a record dpe import wrote: {e}", path.display()))
+            .with_help(format!("remove it; `dpe jupyter {}` then builds the environment", project.name))
+    })
+}
+
+/// `plan` with the imported image in place of the shared content-hash tag, when `project` was
+/// imported with these very inputs; otherwise `plan` as it is.
+pub fn adopt(state_dir: &Path, project: &Project, plan: Plan) -> Result<Plan> {
+    match read(state_dir, project)? {
+        Some(record) if record.planned == plan.tag => Ok(Plan { tag: record.image, ..plan }),
+        _ => Ok(plan),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(name: &str, workspace: &Path) -> Project {
+        Project {
+            name: name.into(),
+            dir: workspace.join("projects").join(name),
+            workspace: workspace.to_path_buf(),
+            config: Default::default(),
+        }
+    }
+
+    #[test]
+    fn only_the_imported_project_with_the_same_inputs_adopts_the_imported_image() {
+        let state = tempfile::tempdir().unwrap();
+        let imported = project("a", Path::new("/w"));
+        let plan = crate::image::plan(&imported, &crate::image::Host { uid: 1000, gid: 1000, ca_env: None }).unwrap();
+        let image = tag_for(&imported, &plan.tag);
+        let hash = plan.tag.strip_prefix("dpe-jupyter:").unwrap();
+        assert_eq!(image, format!("dpe-jupyter-imported:a-{}-{hash}", imported.workspace_hash()));
+        record(
+            state.path(),
+            &imported,
+            &Record { planned: plan.tag.clone(), image: image.clone(), id: "sha256:1".into() },
+        )
+        .unwrap();
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(path(state.path(), &imported.key())).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600);
+
+        assert_eq!(adopt(state.path(), &imported, plan.clone()).unwrap().tag, image);
+        // Same inputs, another project or another workspace: the shared tag, as before.
+        for other in [project("b", Path::new("/w")), project("a", Path::new("/other"))] {
+            assert_eq!(adopt(state.path(), &other, plan.clone()).unwrap().tag, plan.tag);
+        }
+        // The imported project with other inputs plans (and builds) its own image.
+        let changed = Plan { tag: "dpe-jupyter:0123456789abcdef".into(), ..plan.clone() };
+        assert_eq!(adopt(state.path(), &imported, changed).unwrap().tag, "dpe-jupyter:0123456789abcdef");
+        forget(state.path(), &imported).unwrap();
+        assert_eq!(adopt(state.path(), &imported, plan.clone()).unwrap().tag, plan.tag);
+    }
+}
