@@ -170,6 +170,9 @@ fn import(context: &Context, args: &ImportArgs) -> Result<()> {
         }
         return Err(failure);
     }
+    // The folder it replaced held the user's notebooks and data (a config-only archive brings
+    // none of them): it is kept beside the project, never dropped with the staging folder.
+    let kept = if replacing { Some(keep_replaced(&aside, &projects, &name)?) } else { None };
     drop(staging);
     let tagged = tag_for_jupyter(context, &name, &manifest.environment_image_id);
     println!(
@@ -178,6 +181,12 @@ fn import(context: &Context, args: &ImportArgs) -> Result<()> {
         if manifest.with_data { "with its project folder" } else { "config only" },
         human_bytes(verified.image_bytes)
     );
+    if let Some(kept) = kept {
+        eprintln!(
+            "note: the folder `{name}` had before is kept as `{}`: copy back what you need, then delete it",
+            kept.display()
+        );
+    }
     match tagged {
         Ok(tag) => println!("its environment image is `{tag}`: start it with `dpe jupyter {name}`"),
         Err(failure) => {
@@ -186,6 +195,24 @@ fn import(context: &Context, args: &ImportArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Moves the project folder an import replaced from the staging folder to a hidden folder of
+/// its own beside the projects (`.NAME.replaced-SECONDS`, not a project name), on the same
+/// filesystem, so the move is a rename and nothing of it is lost.
+fn keep_replaced(aside: &Path, projects: &Path, name: &str) -> Result<PathBuf> {
+    let seconds = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    for attempt in 0..100 {
+        let suffix = if attempt == 0 { String::new() } else { format!("-{attempt}") };
+        let kept = projects.join(format!(".{name}.replaced-{seconds}{suffix}"));
+        if kept.symlink_metadata().is_ok() {
+            continue;
+        }
+        return fs::rename(aside, &kept)
+            .map(|()| kept)
+            .map_err(|e| Failure::io("keeping the replaced folder as", aside, e));
+    }
+    Err(Failure::new(format!("no free name to keep the replaced folder of `{name}` in `{}`", projects.display())))
 }
 
 /// Streams the archive's image into `dpe docker load` while writing its project files; returns

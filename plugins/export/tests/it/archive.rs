@@ -136,10 +136,22 @@ fn archive_round_trip_brings_back_hand_installed_packages_notebooks_and_the_same
 
     // `--force` replaces the running project, environment included: a package removed since
     // comes back from the archive.
+    // Work done since the export is not lost: the replaced folder is kept beside the projects.
     ok(&mut dpe(&sandbox, &["jupyter", "exec", project, "--", "pip", "uninstall", "--yes", "tinypkg"]));
+    sandbox.write("workspace/projects/roundtrip/notebooks/since.ipynb", "work done since the export");
     let replaced = ok(&mut dpe(&sandbox, &["import", archive_arg, "--force"]));
     let message = format!("dpe: replacing `roundtrip`: its old environment volume `{volume}` was removed\n");
     assert!(stderr(&replaced).contains(&message), "{}", stderr(&replaced));
+    let kept: Vec<_> = fs::read_dir(sandbox.path("workspace/projects"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.file_name().unwrap().to_string_lossy().starts_with(".roundtrip.replaced-"))
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(fs::read_to_string(kept[0].join("notebooks/since.ipynb")).unwrap(), "work done since the export");
+    let note = format!("note: the folder `roundtrip` had before is kept as `{}`", kept[0].display());
+    assert!(stderr(&replaced).contains(&note), "{}", stderr(&replaced));
+    assert!(!project_dir.join("notebooks/since.ipynb").exists());
     ok(&mut dpe(&sandbox, &["jupyter", project, "--detach"]));
     assert_eq!(tinypkg_value(&sandbox, project), "42");
 
