@@ -502,7 +502,7 @@ fn deploy_runs_the_stack_on_a_single_node_swarm() {
     let service = format!("{stack}_gamma-db");
     assert!(
         stderr.contains(&format!(
-            "error: service `{service}` of the stack is not running: its tasks failed 3 times; its task says: No such image: dpe-test/no-such-image:1\n\
+            "error: service `{service}` of the stack is not running: its tasks failed at least 3 times; its task says: No such image: dpe-test/no-such-image:1\n\
              help: see `dpe docker service ps --no-trunc {service}` and `dpe docker service logs {service}`\n"
         )),
         "{stderr}"

@@ -8,8 +8,9 @@
 //! reserved. On one node the named volumes are the same ones `up` uses.
 //!
 //! `docker stack deploy` returns once the services exist, before they run; `deploy` returns
-//! only when every service has a running (and healthy, where it has a healthcheck) task and
-//! every notebook answers, so what it prints can be used at once. A stack that does not get
+//! only when every service has a running (and healthy, where it has a healthcheck) task, the
+//! stack network resolves every service by name, and every notebook answers, so what it prints
+//! can be used at once. A stack that does not get
 //! there is named with its task's error and, when this deploy created it, removed.
 
 use super::{check_ports_free, plan, print_urls, ready_timeout, wait_ready};
@@ -75,7 +76,10 @@ pub fn run(context: &Context, args: &DeployArgs) -> Result<()> {
     let services: Vec<String> =
         plan.all.iter().flat_map(|f| &f.services).map(|s| format!("{}_{}", plan.stack.name, s.key)).collect();
     let timeout = ready_timeout(context);
-    let ready = swarm::wait_running(context, &services, timeout).and_then(|_| wait_ready(&plan.all, timeout, |_| true));
+    // `docker stack deploy` names the stack's network `<stack>_default`.
+    let network = format!("{}_default", plan.stack.name);
+    let ready = swarm::wait_running(context, &services, &network, timeout)
+        .and_then(|_| wait_ready(&plan.all, timeout, |_| true));
     match ready {
         Ok(urls) => {
             print_urls(context, &urls);
