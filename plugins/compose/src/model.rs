@@ -204,8 +204,21 @@ fn render_service(service: &ServiceDef, target: Target) -> Node {
     }
     if !service.volumes.is_empty() {
         let mounts = service.volumes.iter().map(|m| {
-            let mode = if m.read_only { ":ro" } else { "" };
-            Node::str(escape(&format!("{}:{}{mode}", m.source, m.target)))
+            if m.named {
+                let mode = if m.read_only { ":ro" } else { "" };
+                return Node::str(escape(&format!("{}:{}{mode}", m.source, m.target)));
+            }
+            // The short form splits at every colon, so a folder such as `lab:2024` needs the
+            // long one (named volumes never hold a colon).
+            let mut fields = vec![
+                ("type".into(), Node::str("bind")),
+                ("source".into(), Node::str(escape(&m.source))),
+                ("target".into(), Node::str(escape(&m.target))),
+            ];
+            if m.read_only {
+                fields.push(("read_only".into(), Node::Bool(true)));
+            }
+            Node::Map(fields)
         });
         map.push(("volumes".into(), Node::List(mounts.collect())));
     }
@@ -403,7 +416,9 @@ mod tests {
       - "/s/a.env"
     volumes:
       - "dpe-a-home:/home/u/.local"
-      - "/w/projects/a:/work"
+      - type: "bind"
+        source: "/w/projects/a"
+        target: "/work"
     ports:
       - "127.0.0.1:8888:8888"
     depends_on:
@@ -465,6 +480,24 @@ volumes:
         assert!(!text.contains("build") && !text.contains("depends_on"), "{text}");
         assert!(
             text.contains("    deploy:\n      endpoint_mode: \"dnsrr\"\n      labels:\n        dpe.project: \"a\"\n"),
+            "{text}"
+        );
+    }
+
+    /// A host folder whose path holds `:` or `,` (a clone named `lab:2024,x`) is mounted with
+    /// the long syntax, which names its fields instead of splitting at colons.
+    #[test]
+    fn bind_mounts_use_the_long_syntax() {
+        let mut a = fragment("a", vec![jupyter("a", 8888)]);
+        a.services[0].volumes = vec![
+            Mount { source: "/w/lab:2024,x/projects/a".into(), named: false, target: "/work".into(), read_only: false },
+            Mount { source: "/etc/ca$.pem".into(), named: false, target: "/ca.pem".into(), read_only: true },
+        ];
+        let text = yaml::to_string(&render(&[a], &BTreeMap::new(), Target::Compose), &[]);
+        assert!(
+            text.contains(
+                "    volumes:\n      - type: \"bind\"\n        source: \"/w/lab:2024,x/projects/a\"\n        target: \"/work\"\n      - type: \"bind\"\n        source: \"/etc/ca$$.pem\"\n        target: \"/ca.pem\"\n        read_only: true\n"
+            ),
             "{text}"
         );
     }

@@ -12,6 +12,8 @@ pub const LABEL_BASE_URL: &str = "dpe.jupyter.base_url";
 pub const LABEL_KEY: &str = "dpe.jupyter.key";
 pub const LABEL_USER: &str = "dpe.jupyter.user";
 pub const LABEL_WORKDIR: &str = "dpe.jupyter.workdir";
+/// The host its URL names (see [`crate::spec::url_host`]); absent on containers older than it.
+pub const LABEL_URL_HOST: &str = "dpe.jupyter.url_host";
 
 /// Runs `dpe docker ARGS` capturing its output.
 pub fn output<S: AsRef<std::ffi::OsStr>>(context: &Context, args: &[S]) -> Result<Output> {
@@ -49,6 +51,8 @@ pub struct Container {
     /// The host port the plugin recorded, when it is one of ours.
     pub port: Option<u16>,
     pub base_url: String,
+    /// The host its URL names; empty on a container made before dpe recorded it.
+    pub url_host: String,
     pub key: String,
     /// The user and folder commands run as (`exec`, `shell`, `pip`).
     pub user: String,
@@ -77,6 +81,7 @@ impl From<containers::Container> for Container {
             plugin: label("dpe.plugin"),
             port: c.label(LABEL_PORT).parse().ok(),
             base_url: label(LABEL_BASE_URL),
+            url_host: label(LABEL_URL_HOST),
             key: label(LABEL_KEY),
             user: label(LABEL_USER),
             workdir: label(LABEL_WORKDIR),
