@@ -993,3 +993,84 @@ time.sleep(120)
     let volumes = workspace_volumes(&sandbox);
     assert_eq!(volumes, "", "the volume made by the failed start was left behind");
 }
+
+/// The pids of the processes following the log of `container` (`dpe docker logs --follow` and
+/// the `docker logs --follow` it runs).
+fn log_followers(container: &str) -> Vec<i32> {
+    let wanted = format!("logs\0--follow\0{container}\0");
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().map_while(Result::ok) {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(&wanted) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Whether a process is still there (a zombie counts as gone: it no longer runs).
+fn alive(pid: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    !stat.is_empty() && !stat.rsplit(") ").next().unwrap_or_default().starts_with('Z')
+}
+
+/// Closing the terminal of a foreground `dpe jupyter` (SIGHUP to its process group, as a closed
+/// window or a dropped ssh session sends it) stops the server like Ctrl+C or SIGTERM, and the
+/// log followers, which sit in a group of their own, end with dpe.
+#[test]
+fn a_hangup_stops_the_foreground_server_and_its_log_followers() {
+    use std::os::unix::process::CommandExt;
+    let Some((sandbox, _cleanup)) = setup(&["project_h"], 24000) else { return };
+    let mut child = sandbox
+        .dpe()
+        .args(["jupyter", "project_h"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines().map_while(Result::ok);
+    assert!(lines.any(|l| l.starts_with("dpe: streaming the log of `project_h`")), "the server never answered");
+    let log = std::thread::spawn(move || lines.collect::<Vec<_>>().join("\n"));
+    let name = text(
+        &Command::new("docker")
+            .args(["ps", "--format", "{{.Names}}"])
+            .args(["--filter", &format!("label=dpe.workspace={}", sandbox.workspace().display())])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .trim()
+    .to_string();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let followers = loop {
+        let followers = log_followers(&name);
+        if followers.len() >= 2 {
+            break followers;
+        }
+        assert!(Instant::now() < deadline, "no log followers of {name}: {followers:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+
+    // SAFETY: kill(2) on the process group the child leads.
+    unsafe { libc::kill(-(child.id() as i32), libc::SIGHUP) };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "dpe did not stop after SIGHUP");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let rest = log.join().unwrap();
+    assert_eq!(status.code(), Some(0), "dpe ended by {status} instead of stopping its server:\n{rest}");
+    assert!(rest.contains("dpe: stopping `project_h`"), "{rest}");
+    assert_eq!(container_state(&sandbox, "project_h"), ["exited"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while followers.iter().any(|&pid| alive(pid)) {
+        assert!(Instant::now() < deadline, "log followers left running: {followers:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
