@@ -25,6 +25,14 @@ pub struct Fragment {
     pub url: Option<String>,
     /// An http URL that answers 200 once the server is up.
     pub ready_url: Option<String>,
+    /// How long its server may take to answer, in seconds: the project's own `[jupyter]
+    /// ready_timeout` (fragments saved before it was recorded get the default).
+    #[serde(default = "default_ready_timeout")]
+    pub ready_timeout: u64,
+}
+
+fn default_ready_timeout() -> u64 {
+    dpe_plugin::Config::default().jupyter.ready_timeout
 }
 
 /// One compose service.
@@ -341,7 +349,7 @@ mod tests {
     }
 
     fn fragment(project: &str, services: Vec<ServiceDef>) -> Fragment {
-        Fragment { project: project.into(), services, volumes: vec![], url: None, ready_url: None }
+        Fragment { project: project.into(), services, volumes: vec![], url: None, ready_url: None, ready_timeout: 60 }
     }
 
     #[test]

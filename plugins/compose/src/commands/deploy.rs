@@ -74,7 +74,7 @@ pub fn run(context: &Context, args: &DeployArgs) -> Result<()> {
     run_command(command, "dpe docker stack deploy")?;
     let services: Vec<String> =
         plan.all.iter().flat_map(|f| &f.services).map(|s| format!("{}_{}", plan.stack.name, s.key)).collect();
-    let timeout = ready_timeout(context);
+    let timeout = ready_timeout(&plan.all);
     let ready = swarm::wait_running(context, &services, timeout).and_then(|_| wait_ready(&plan.all, timeout, |_| true));
     match ready {
         Ok(urls) => {
