@@ -1075,3 +1075,61 @@ fn a_hangup_stops_the_foreground_server_and_its_log_followers() {
     let rest = log.join().unwrap();
     assert!(rest.contains("dpe: stopping `project_h`"), "{rest}");
 }
+
+/// Removes what a test made in a workspace other than its sandbox's own.
+struct CleanupWorkspace(std::path::PathBuf);
+
+impl Drop for CleanupWorkspace {
+    fn drop(&mut self) {
+        let filter = format!("label=dpe.workspace={}", self.0.display());
+        for (list, remove) in [(["ps", "-aq"], ["rm", "-f"]), (["volume", "ls"], ["volume", "rm"])] {
+            let out = Command::new("docker").args(list).args(["-q", "--filter", &filter]).output().unwrap();
+            for id in text(&out.stdout).split_whitespace() {
+                let _ = Command::new("docker").args(remove).args(["-f", id]).output();
+            }
+        }
+    }
+}
+
+/// A workspace folder whose name holds `:` and `,` (a clone named `lab:2024,x`) starts and
+/// serves its project folder: `--volume SRC:DST` split it at the colon, `--mount` does not.
+#[test]
+fn a_workspace_path_with_a_colon_and_a_comma_starts_and_serves_its_folder() {
+    let Some((sandbox, _cleanup)) = setup(&["project_m"], 24200) else { return };
+    let workspace = sandbox.path("lab:2024,x");
+    sandbox.write("lab:2024,x/dpe.toml", "[jupyter]\nhost_port_start = 24200\n");
+    sandbox.write("lab:2024,x/projects/colon/dpe.toml", PROJECT_TOML);
+    let _cleanup_colon = CleanupWorkspace(workspace.clone());
+    let out = sandbox
+        .dpe()
+        .env("DPE_WORKSPACE", &workspace)
+        .args(["jupyter", "colon", "--detach"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let server = Server::from_url(text(&out.stdout).lines().last().unwrap_or_default());
+    assert_eq!(server.get("api/status", true).0, 200);
+    let created = server.post("api/contents", &json!({"type": "file", "ext": ".txt"}));
+    assert!(workspace.join("projects/colon").join(created["name"].as_str().unwrap()).is_file());
+}
+
+/// `[jupyter] bind = "::1"`: the server is published on IPv6's loopback, so that is where dpe
+/// waits for it and what every URL it prints names.
+#[test]
+fn a_server_bound_to_ipv6_loopback_is_probed_and_printed_there() {
+    let Some((sandbox, _cleanup)) = setup(&["project_6"], 24400) else { return };
+    sandbox.project("project_6", &format!("{PROJECT_TOML}[jupyter]\nbind = \"::1\"\nready_timeout = 60\n"));
+    let out = dpe(&sandbox, &["jupyter", "project_6", "--detach"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let url = text(&out.stdout).trim().to_string();
+    assert!(url.starts_with("http://[::1]:244"), "{url}");
+    let status = ureq::get(&url.replacen("?token=", "api/status?token=", 1)).call().unwrap().status();
+    assert_eq!(status, 200);
+    assert_eq!(text(&dpe(&sandbox, &["jupyter", "url", "project_6"]).stdout).trim(), url);
+    let json: Value = serde_json::from_slice(&dpe(&sandbox, &["jupyter", "status", "project_6", "--json"]).stdout).unwrap();
+    assert_eq!(json["url"], url.as_str());
+    // A second start finds it running and waits on the same address.
+    let again = dpe(&sandbox, &["jupyter", "project_6", "--detach"]);
+    assert_eq!(text(&again.stdout).trim(), url, "{}", text(&again.stderr));
+}
