@@ -321,7 +321,8 @@ pub fn mount_value(kind: &str, source: &str, target: &str, read_only: bool) -> S
             text
         }
     };
-    let mut fields = vec![field(format!("type={kind}")), field(format!("source={source}")), field(format!("target={target}"))];
+    let mut fields =
+        vec![field(format!("type={kind}")), field(format!("source={source}")), field(format!("target={target}"))];
     if read_only {
         fields.push("readonly".into());
     }

@@ -1127,7 +1127,8 @@ fn a_server_bound_to_ipv6_loopback_is_probed_and_printed_there() {
     let status = ureq::get(&url.replacen("?token=", "api/status?token=", 1)).call().unwrap().status();
     assert_eq!(status, 200);
     assert_eq!(text(&dpe(&sandbox, &["jupyter", "url", "project_6"]).stdout).trim(), url);
-    let json: Value = serde_json::from_slice(&dpe(&sandbox, &["jupyter", "status", "project_6", "--json"]).stdout).unwrap();
+    let json: Value =
+        serde_json::from_slice(&dpe(&sandbox, &["jupyter", "status", "project_6", "--json"]).stdout).unwrap();
     assert_eq!(json["url"], url.as_str());
     // A second start finds it running and waits on the same address.
     let again = dpe(&sandbox, &["jupyter", "project_6", "--detach"]);

@@ -274,7 +274,8 @@ mod tests {
     #[test]
     fn each_project_waits_as_long_as_its_own_ready_timeout() {
         let slow = notebook("a", slow_server(Duration::from_secs(3)), 30);
-        let urls = wait_ready(&[slow.clone()], ready_timeout(&[slow.clone()]), |_| true).unwrap();
+        let only = std::slice::from_ref(&slow);
+        let urls = wait_ready(only, ready_timeout(only), |_| true).unwrap();
         assert_eq!(urls, [("a".to_string(), format!("{}#url", slow.ready_url.unwrap()))]);
 
         // A project that allows 1 s gives up after 1 s, even beside one that allows more.
