@@ -760,15 +760,20 @@ fn workspace_volumes(sandbox: &Sandbox) -> String {
 
 /// Sends SIGINT to the child (or to its process group, which it leads) and waits for it to end.
 fn interrupt(child: &mut std::process::Child, group: bool) -> std::process::ExitStatus {
+    signal_and_wait(child, group, libc::SIGINT)
+}
+
+/// Sends `signal` to the child (or to its process group, which it leads) and waits for it to end.
+fn signal_and_wait(child: &mut std::process::Child, group: bool, signal: libc::c_int) -> std::process::ExitStatus {
     let pid = child.id() as i32;
     // SAFETY: kill(2) on the child this test spawned, or on the process group it leads.
-    unsafe { libc::kill(if group { -pid } else { pid }, libc::SIGINT) };
+    unsafe { libc::kill(if group { -pid } else { pid }, signal) };
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             return status;
         }
-        assert!(Instant::now() < deadline, "dpe did not stop after SIGINT");
+        assert!(Instant::now() < deadline, "dpe did not stop after signal {signal}");
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -1054,16 +1059,8 @@ fn a_hangup_stops_the_foreground_server_and_its_log_followers() {
         std::thread::sleep(Duration::from_millis(100));
     };
 
-    // SAFETY: kill(2) on the process group the child leads.
-    unsafe { libc::kill(-(child.id() as i32), libc::SIGHUP) };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "dpe did not stop after SIGHUP");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    // The hangup reaches the whole foreground group, as from a closed terminal.
+    let status = signal_and_wait(&mut child, true, libc::SIGHUP);
     assert_eq!(status.code(), Some(0), "dpe ended by {status} instead of stopping its server");
     assert_eq!(container_state(&sandbox, "project_h"), ["exited"]);
     let deadline = Instant::now() + Duration::from_secs(10);
