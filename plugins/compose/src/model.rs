@@ -25,6 +25,14 @@ pub struct Fragment {
     pub url: Option<String>,
     /// An http URL that answers 200 once the server is up.
     pub ready_url: Option<String>,
+    /// How long its server may take to answer, in seconds: the project's own `[jupyter]
+    /// ready_timeout` (fragments saved before it was recorded get the default).
+    #[serde(default = "default_ready_timeout")]
+    pub ready_timeout: u64,
+}
+
+fn default_ready_timeout() -> u64 {
+    dpe_plugin::Config::default().jupyter.ready_timeout
 }
 
 /// One compose service.
@@ -220,8 +228,21 @@ fn render_service(service: &ServiceDef, target: Target) -> Node {
         .volumes
         .iter()
         .map(|m| {
-            let mode = if m.read_only { ":ro" } else { "" };
-            Node::str(escape(&format!("{}:{}{mode}", m.source, m.target)))
+            if m.named {
+                let mode = if m.read_only { ":ro" } else { "" };
+                return Node::str(escape(&format!("{}:{}{mode}", m.source, m.target)));
+            }
+            // The short form splits at every colon, so a folder such as `lab:2024` needs the
+            // long one (named volumes never hold a colon).
+            let mut fields = vec![
+                ("type".into(), Node::str("bind")),
+                ("source".into(), Node::str(escape(&m.source))),
+                ("target".into(), Node::str(escape(&m.target))),
+            ];
+            if m.read_only {
+                fields.push(("read_only".into(), Node::Bool(true)));
+            }
+            Node::Map(fields)
         })
         .collect();
     if target == Target::Swarm {
@@ -394,7 +415,7 @@ mod tests {
     }
 
     fn fragment(project: &str, services: Vec<ServiceDef>) -> Fragment {
-        Fragment { project: project.into(), services, volumes: vec![], url: None, ready_url: None }
+        Fragment { project: project.into(), services, volumes: vec![], url: None, ready_url: None, ready_timeout: 60 }
     }
 
     #[test]
@@ -469,7 +490,9 @@ mod tests {
       - "/s/a.env"
     volumes:
       - "dpe-a-home:/home/u/.local"
-      - "/w/projects/a:/work"
+      - type: "bind"
+        source: "/w/projects/a"
+        target: "/work"
     ports:
       - "127.0.0.1:8888:8888"
     depends_on:
@@ -581,6 +604,24 @@ volumes:
         assert!(!text.contains("build") && !text.contains("depends_on"), "{text}");
         assert!(
             text.contains("    deploy:\n      endpoint_mode: \"dnsrr\"\n      labels:\n        dpe.project: \"a\"\n"),
+            "{text}"
+        );
+    }
+
+    /// A host folder whose path holds `:` or `,` (a clone named `lab:2024,x`) is mounted with
+    /// the long syntax, which names its fields instead of splitting at colons.
+    #[test]
+    fn bind_mounts_use_the_long_syntax() {
+        let mut a = fragment("a", vec![jupyter("a", 8888)]);
+        a.services[0].volumes = vec![
+            Mount { source: "/w/lab:2024,x/projects/a".into(), named: false, target: "/work".into(), read_only: false },
+            Mount { source: "/etc/ca$.pem".into(), named: false, target: "/ca.pem".into(), read_only: true },
+        ];
+        let text = yaml::to_string(&render(&[a], &BTreeMap::new(), Target::Compose), &[]);
+        assert!(
+            text.contains(
+                "    volumes:\n      - type: \"bind\"\n        source: \"/w/lab:2024,x/projects/a\"\n        target: \"/work\"\n      - type: \"bind\"\n        source: \"/etc/ca$$.pem\"\n        target: \"/ca.pem\"\n        read_only: true\n"
+            ),
             "{text}"
         );
     }

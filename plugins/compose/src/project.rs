@@ -183,6 +183,7 @@ pub fn fragment(
         volumes,
         url: spec.url.clone(),
         ready_url: spec.ready_url.clone(),
+        ready_timeout: config.jupyter.ready_timeout,
     })
 }
 

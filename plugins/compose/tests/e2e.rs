@@ -601,3 +601,21 @@ fn host_reaching_settings_run_only_in_a_trusted_workspace() {
     );
     assert_eq!(containers(&sandbox), BTreeSet::new());
 }
+
+/// Each notebook waits as long as its own project's `[jupyter] ready_timeout` allows, not the
+/// workspace's (the compose call's context): the workspace says 1 s, the project 300 s, and
+/// the server needs several seconds.
+#[test]
+fn compose_up_waits_as_long_as_the_projects_own_ready_timeout() {
+    let _engine = engine(false);
+    let slow = format!(
+        "{PROJECT_TOML}\n[jupyter]\nready_timeout = 300\ncommand = [\"sh\", \"-c\", \"sleep 5; exec dpe-start\"]\n"
+    );
+    let Some((sandbox, _cleanup)) = setup(18900, &[("slow", &slow)]) else { return };
+    sandbox.write("workspace/dpe.toml", &workspace_toml(18900, "ready_timeout = 1\n"));
+    let stdout = dpe_ok(&sandbox, &["compose", "up", "slow"]);
+    let urls = urls(&stdout);
+    assert_eq!(urls.len(), 1, "{stdout}");
+    assert_eq!(http_status(&urls[0].1.replacen("?token=", "api/status?token=", 1)), 200);
+    dpe_ok(&sandbox, &["compose", "down", "--volumes"]);
+}

@@ -15,6 +15,8 @@ pub const LABEL_WORKDIR: &str = "dpe.jupyter.workdir";
 /// On images the plugin builds: who built them (see [`crate::image::owner`]), so a `gc` only
 /// ever weighs the images of its own user.
 pub const LABEL_OWNER: &str = "dpe.jupyter.owner";
+/// The host its URL names (see [`crate::spec::url_host`]); absent on containers older than it.
+pub const LABEL_URL_HOST: &str = "dpe.jupyter.url_host";
 
 /// Runs `dpe docker ARGS` capturing its output.
 pub fn output<S: AsRef<std::ffi::OsStr>>(context: &Context, args: &[S]) -> Result<Output> {
@@ -52,6 +54,8 @@ pub struct Container {
     /// The host port the plugin recorded, when it is one of ours.
     pub port: Option<u16>,
     pub base_url: String,
+    /// The host its URL names; empty on a container made before dpe recorded it.
+    pub url_host: String,
     pub key: String,
     /// The user and folder commands run as (`exec`, `shell`, `pip`).
     pub user: String,
@@ -82,6 +86,7 @@ impl From<containers::Container> for Container {
             plugin: label("dpe.plugin"),
             port: c.label(LABEL_PORT).parse().ok(),
             base_url: label(LABEL_BASE_URL),
+            url_host: label(LABEL_URL_HOST),
             key: label(LABEL_KEY),
             user: label(LABEL_USER),
             workdir: label(LABEL_WORKDIR),

@@ -2,7 +2,7 @@
 //! contract (used by compose and export) and the source of the `docker run` arguments, so the
 //! plugin and its consumers can never disagree on image, mounts, user, ports or token.
 
-use crate::docker::{LABEL_BASE_URL, LABEL_KEY, LABEL_PORT, LABEL_USER, LABEL_WORKDIR};
+use crate::docker::{LABEL_BASE_URL, LABEL_KEY, LABEL_PORT, LABEL_URL_HOST, LABEL_USER, LABEL_WORKDIR};
 use crate::error::{Error, Result};
 use crate::image::{self, Host, Plan};
 use crate::ports::{Registry, Request, Reservation};
@@ -232,10 +232,12 @@ pub fn build_spec(
         None => {}
     }
 
-    let url = format!("http://127.0.0.1:{host_port}{base_url}?token={token}");
-    let ready_url = format!("http://127.0.0.1:{host_port}{base_url}api/status?token={token}");
+    let url_host = url_host(bind);
+    let url = format!("http://{url_host}:{host_port}{base_url}?token={token}");
+    let ready_url = format!("http://{url_host}:{host_port}{base_url}api/status?token={token}");
     let mut labels = BTreeMap::new();
     labels.insert(LABEL_PORT.to_string(), host_port.to_string());
+    labels.insert(LABEL_URL_HOST.to_string(), url_host);
     labels.insert(LABEL_BASE_URL.to_string(), base_url.clone());
     labels.insert(LABEL_KEY.to_string(), project.key());
     labels.insert(LABEL_WORKDIR.to_string(), workdir.clone());
@@ -288,10 +290,7 @@ pub fn run_args(spec: &Spec) -> Vec<String> {
         args.push("--publish".into());
         args.push(format!("{}:{}:{}", spec.bind, pair.host, pair.container));
     }
-    args.push("--volume".into());
-    args.push(format!("{}:{}", spec.volume, spec.volume_target));
-    args.push("--volume".into());
-    args.push(format!("{}:{}", spec.mount.source, spec.mount.target));
+    args.extend(mount_args(spec));
     args.push("--workdir".into());
     args.push(spec.workdir.clone());
     args.push(format!("--shm-size={}", spec.resources.shm_size));
@@ -348,6 +347,51 @@ pub fn check_cpus(context: &Context, project: &Project, services: bool) -> Resul
             ))),
         None => Ok(()),
     }
+}
+
+/// The host part of a URL that reaches a server published on `bind`: the address itself (in
+/// brackets when IPv6), or this machine's loopback of the same family for a wildcard bind.
+/// Start, `url`, `status`, `list`, the ready probe and compose all read it from here.
+pub fn url_host(bind: &str) -> String {
+    use std::net::IpAddr;
+    match bind.parse::<IpAddr>() {
+        Ok(IpAddr::V4(address)) if address.is_unspecified() => "127.0.0.1".to_string(),
+        Ok(IpAddr::V6(address)) if address.is_unspecified() => "[::1]".to_string(),
+        Ok(IpAddr::V6(address)) => format!("[{address}]"),
+        Ok(IpAddr::V4(address)) => address.to_string(),
+        // The configuration holds an IP address (it refuses anything else).
+        Err(_) => bind.to_string(),
+    }
+}
+
+/// The `--mount` arguments for the project's volume and folder. `--volume SRC:DST` splits at
+/// every colon, so a folder such as `lab:2024` could not be mounted; `--mount` takes named
+/// fields instead.
+pub fn mount_args(spec: &Spec) -> [String; 4] {
+    [
+        "--mount".into(),
+        mount_value("volume", &spec.volume, &spec.volume_target, false),
+        "--mount".into(),
+        mount_value("bind", &spec.mount.source, &spec.mount.target, false),
+    ]
+}
+
+/// One `--mount` value. The engine reads it as a CSV record: a field holding a comma, a quote
+/// or a line break is quoted (quotes doubled), so any path arrives as it is.
+pub fn mount_value(kind: &str, source: &str, target: &str, read_only: bool) -> String {
+    let field = |text: String| {
+        if text.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", text.replace('"', "\"\""))
+        } else {
+            text
+        }
+    };
+    let mut fields =
+        vec![field(format!("type={kind}")), field(format!("source={source}")), field(format!("target={target}"))];
+    if read_only {
+        fields.push("readonly".into());
+    }
+    fields.join(",")
 }
 
 /// Engine flags for the GPU, from the gpu plugin (`dpe gpu flags PROJECT --json`).
@@ -425,7 +469,7 @@ mod tests {
         let joined = args.join(" ");
         assert!(joined.contains("--user root"), "{joined}");
         assert!(joined.contains("--env NB_UID=1000"), "{joined}");
-        assert!(joined.contains("--volume /w/projects/project_a:/home/jovyan/work"), "{joined}");
+        assert!(joined.contains("--mount type=bind,source=/w/projects/project_a,target=/home/jovyan/work"), "{joined}");
         assert!(joined.ends_with("start-notebook.py --ServerApp.base_url=/project_a/"), "{joined}");
     }
 
@@ -518,5 +562,38 @@ mod tests {
         }
         assert!(value.get("stacks").is_none());
         assert_eq!(value["mount"]["target"], "/work");
+    }
+
+    /// The URL names the address the server was published on, so it answers there.
+    #[test]
+    fn urls_name_the_published_address() {
+        let image = Config { image: Some("debian:bookworm-slim".into()), ..Config::default() };
+        let project = project(image);
+        let plan = crate::image::plan(&project, &host()).unwrap();
+        let url = |bind: &str| build_spec(&project, &plan, &host(), bind, 8890, "tok", vec![]);
+        let v6 = url("::1");
+        assert_eq!(v6.url, "http://[::1]:8890/project_a/?token=tok");
+        assert_eq!(v6.ready_url, "http://[::1]:8890/project_a/api/status?token=tok");
+        assert_eq!(v6.labels[LABEL_URL_HOST], "[::1]");
+        assert_eq!(url("127.0.0.2").url, "http://127.0.0.2:8890/project_a/?token=tok");
+        assert_eq!(url("0.0.0.0").url, "http://127.0.0.1:8890/project_a/?token=tok");
+        assert_eq!(url("::").url, "http://[::1]:8890/project_a/?token=tok");
+        assert_eq!(url("192.168.1.5").url, "http://192.168.1.5:8890/project_a/?token=tok");
+        assert_eq!(url_host("fe80::1"), "[fe80::1]");
+    }
+
+    /// `--volume SRC:DST` split a folder such as `lab:2024`; each `--mount` value is one CSV
+    /// record, with fields holding a comma or quote quoted the way the engine reads them.
+    #[test]
+    fn mounts_survive_colons_commas_and_quotes() {
+        let mut spec = spec_for(Config { image: Some("debian:bookworm-slim".into()), ..Config::default() });
+        spec.mount.source = "/w/lab:2024,x/pro\"j".into();
+        let args = run_args(&spec);
+        let at = args.iter().position(|a| a.starts_with("type=bind")).unwrap();
+        assert_eq!(args[at - 1], "--mount");
+        assert_eq!(args[at], "type=bind,\"source=/w/lab:2024,x/pro\"\"j\",target=/work");
+        assert!(args.contains(&format!("type=volume,source={},target=/dpe", spec.volume)), "{args:?}");
+        assert!(!args.contains(&"--volume".to_string()), "{args:?}");
+        assert_eq!(mount_value("bind", "/a", "/b", true), "type=bind,source=/a,target=/b,readonly");
     }
 }

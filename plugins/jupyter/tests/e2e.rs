@@ -771,15 +771,20 @@ fn workspace_volumes(sandbox: &Sandbox) -> String {
 
 /// Sends SIGINT to the child (or to its process group, which it leads) and waits for it to end.
 fn interrupt(child: &mut std::process::Child, group: bool) -> std::process::ExitStatus {
+    signal_and_wait(child, group, libc::SIGINT)
+}
+
+/// Sends `signal` to the child (or to its process group, which it leads) and waits for it to end.
+fn signal_and_wait(child: &mut std::process::Child, group: bool, signal: libc::c_int) -> std::process::ExitStatus {
     let pid = child.id() as i32;
     // SAFETY: kill(2) on the child this test spawned, or on the process group it leads.
-    unsafe { libc::kill(if group { -pid } else { pid }, libc::SIGINT) };
+    unsafe { libc::kill(if group { -pid } else { pid }, signal) };
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             return status;
         }
-        assert!(Instant::now() < deadline, "dpe did not stop after SIGINT");
+        assert!(Instant::now() < deadline, "dpe did not stop after signal {signal}");
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -1157,4 +1162,137 @@ time.sleep(120)
     assert!(container_state(&sandbox, "project_l").is_empty(), "a container was left behind");
     let volumes = workspace_volumes(&sandbox);
     assert_eq!(volumes, "", "the volume made by the failed start was left behind");
+}
+
+/// The pids of the processes following the log of `container` (`dpe docker logs --follow` and
+/// the `docker logs --follow` it runs).
+fn log_followers(container: &str) -> Vec<i32> {
+    let wanted = format!("logs\0--follow\0{container}\0");
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().map_while(Result::ok) {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(&wanted) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Whether a process is still there (a zombie counts as gone: it no longer runs).
+fn alive(pid: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    !stat.is_empty() && !stat.rsplit(") ").next().unwrap_or_default().starts_with('Z')
+}
+
+/// Closing the terminal of a foreground `dpe jupyter` (SIGHUP to its process group, as a closed
+/// window or a dropped ssh session sends it) stops the server like Ctrl+C or SIGTERM, and the
+/// log followers, which sit in a group of their own, end with dpe.
+#[test]
+fn a_hangup_stops_the_foreground_server_and_its_log_followers() {
+    use std::os::unix::process::CommandExt;
+    let Some((sandbox, _cleanup)) = setup(&["project_h"], 24000) else { return };
+    let mut child = sandbox
+        .dpe()
+        .args(["jupyter", "project_h"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines().map_while(Result::ok);
+    assert!(lines.any(|l| l.starts_with("dpe: streaming the log of `project_h`")), "the server never answered");
+    let log = std::thread::spawn(move || lines.collect::<Vec<_>>().join("\n"));
+    let name = text(
+        &Command::new("docker")
+            .args(["ps", "--format", "{{.Names}}"])
+            .args(["--filter", &format!("label=dpe.workspace={}", sandbox.workspace().display())])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .trim()
+    .to_string();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let followers = loop {
+        let followers = log_followers(&name);
+        if followers.len() >= 2 {
+            break followers;
+        }
+        assert!(Instant::now() < deadline, "no log followers of {name}: {followers:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+
+    // The hangup reaches the whole foreground group, as from a closed terminal.
+    let status = signal_and_wait(&mut child, true, libc::SIGHUP);
+    assert_eq!(status.code(), Some(0), "dpe ended by {status} instead of stopping its server");
+    assert_eq!(container_state(&sandbox, "project_h"), ["exited"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while followers.iter().any(|&pid| alive(pid)) {
+        assert!(Instant::now() < deadline, "log followers left running: {followers:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The log's readers are gone with the followers: its end can be read now.
+    let rest = log.join().unwrap();
+    assert!(rest.contains("dpe: stopping `project_h`"), "{rest}");
+}
+
+/// Removes what a test made in a workspace other than its sandbox's own.
+struct CleanupWorkspace(std::path::PathBuf);
+
+impl Drop for CleanupWorkspace {
+    fn drop(&mut self) {
+        let filter = format!("label=dpe.workspace={}", self.0.display());
+        for (list, remove) in [(["ps", "-aq"], ["rm", "-f"]), (["volume", "ls"], ["volume", "rm"])] {
+            let out = Command::new("docker").args(list).args(["-q", "--filter", &filter]).output().unwrap();
+            for id in text(&out.stdout).split_whitespace() {
+                let _ = Command::new("docker").args(remove).args(["-f", id]).output();
+            }
+        }
+    }
+}
+
+/// A workspace folder whose name holds `:` and `,` (a clone named `lab:2024,x`) starts and
+/// serves its project folder: `--volume SRC:DST` split it at the colon, `--mount` does not.
+#[test]
+fn a_workspace_path_with_a_colon_and_a_comma_starts_and_serves_its_folder() {
+    let Some((sandbox, _cleanup)) = setup(&["project_m"], 24200) else { return };
+    let workspace = sandbox.path("lab:2024,x");
+    sandbox.write("lab:2024,x/dpe.toml", "[jupyter]\nhost_port_start = 24200\n");
+    sandbox.write("lab:2024,x/projects/colon/dpe.toml", PROJECT_TOML);
+    let _cleanup_colon = CleanupWorkspace(workspace.clone());
+    let out = sandbox
+        .dpe()
+        .env("DPE_WORKSPACE", &workspace)
+        .args(["jupyter", "colon", "--detach"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let server = Server::from_url(text(&out.stdout).lines().last().unwrap_or_default());
+    assert_eq!(server.get("api/status", true).0, 200);
+    let created = server.post("api/contents", &json!({"type": "file", "ext": ".txt"}));
+    assert!(workspace.join("projects/colon").join(created["name"].as_str().unwrap()).is_file());
+}
+
+/// `[jupyter] bind = "::1"`: the server is published on IPv6's loopback, so that is where dpe
+/// waits for it and what every URL it prints names.
+#[test]
+fn a_server_bound_to_ipv6_loopback_is_probed_and_printed_there() {
+    let Some((sandbox, _cleanup)) = setup(&["project_6"], 24400) else { return };
+    sandbox.project("project_6", &format!("{PROJECT_TOML}[jupyter]\nbind = \"::1\"\nready_timeout = 60\n"));
+    let out = dpe(&sandbox, &["jupyter", "project_6", "--detach"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let url = text(&out.stdout).trim().to_string();
+    assert!(url.starts_with("http://[::1]:244"), "{url}");
+    let status = ureq::get(&url.replacen("?token=", "api/status?token=", 1)).call().unwrap().status();
+    assert_eq!(status, 200);
+    assert_eq!(text(&dpe(&sandbox, &["jupyter", "url", "project_6"]).stdout).trim(), url);
+    let json: Value =
+        serde_json::from_slice(&dpe(&sandbox, &["jupyter", "status", "project_6", "--json"]).stdout).unwrap();
+    assert_eq!(json["url"], url.as_str());
+    // A second start finds it running and waits on the same address.
+    let again = dpe(&sandbox, &["jupyter", "project_6", "--detach"]);
+    assert_eq!(text(&again.stdout).trim(), url, "{}", text(&again.stderr));
 }

@@ -75,7 +75,7 @@ pub fn run(context: &Context, args: &DeployArgs) -> Result<()> {
     run_command(command, "dpe docker stack deploy")?;
     let services: Vec<String> =
         plan.all.iter().flat_map(|f| &f.services).map(|s| format!("{}_{}", plan.stack.name, s.key)).collect();
-    let timeout = ready_timeout(context);
+    let timeout = ready_timeout(&plan.all);
     // `docker stack deploy` names the stack's network `<stack>_default`.
     let network = format!("{}_default", plan.stack.name);
     let ready = swarm::wait_running(context, &services, &network, timeout)

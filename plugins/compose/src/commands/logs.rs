@@ -75,7 +75,7 @@ mod tests {
                 ..ServiceDef::default()
             });
         }
-        Fragment { project: project.into(), services, volumes: vec![], url: None, ready_url: None }
+        Fragment { project: project.into(), services, volumes: vec![], url: None, ready_url: None, ready_timeout: 60 }
     }
 
     #[test]

@@ -112,8 +112,9 @@ fn port_holder(context: &Context, port: u16) -> Option<String> {
 }
 
 /// Waits until every fragment's notebook answers; returns `(project, url)` pairs in order.
-/// `alive` says whether a project's notebook container still runs, so a crash is reported at
-/// once instead of after the timeout.
+/// Each project waits as long as its own `[jupyter] ready_timeout` allows, and none longer than
+/// `timeout` (see [`ready_timeout`]). `alive` says whether a project's notebook container still
+/// runs, so a crash is reported at once instead of after the timeout.
 pub fn wait_ready(
     fragments: &[Fragment],
     timeout: Duration,
@@ -122,6 +123,7 @@ pub fn wait_ready(
     let deadline = dpe_plugin::deadline_after(timeout);
     let mut pending: Vec<&Fragment> = fragments.iter().filter(|f| f.ready_url.is_some()).collect();
     let mut rounds = 0u32;
+    let started = Instant::now();
     while !pending.is_empty() {
         pending.retain(|f| !net::answers_200(f.ready_url.as_deref().unwrap_or_default()));
         if pending.is_empty() {
@@ -137,12 +139,15 @@ pub fn wait_ready(
                     )));
             }
         }
-        if Instant::now() >= deadline {
-            let names: Vec<String> = pending.iter().map(|f| format!("`{}`", f.project)).collect();
+        let overall = Instant::now() >= deadline;
+        let late: Vec<&&Fragment> =
+            pending.iter().filter(|f| overall || started.elapsed().as_secs() >= f.ready_timeout.max(1)).collect();
+        if !late.is_empty() {
+            let names: Vec<String> = late.iter().map(|f| format!("`{}`", f.project)).collect();
+            let waited = late.iter().map(|f| f.ready_timeout).max().unwrap_or_default().min(timeout.as_secs());
             return Err(Failure::new(format!(
-                "the notebook of {} did not answer within {} seconds",
-                names.join(", "),
-                timeout.as_secs()
+                "the notebook of {} did not answer within {waited} seconds",
+                names.join(", ")
             ))
             .help("raise `[jupyter] ready_timeout` in dpe.toml if the server is slow to start; its log is above"));
         }
@@ -172,9 +177,10 @@ pub fn write_stdout(text: &str) {
     let _ = stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush());
 }
 
-/// How long to wait for notebooks.
-pub fn ready_timeout(context: &Context) -> Duration {
-    Duration::from_secs(context.config.jupyter.ready_timeout.max(1))
+/// How long to wait for the notebooks of `fragments` at most: the longest of their projects'
+/// own `[jupyter] ready_timeout` (the compose call's context is the workspace's, not theirs).
+pub fn ready_timeout(fragments: &[Fragment]) -> Duration {
+    Duration::from_secs(fragments.iter().map(|f| f.ready_timeout).max().unwrap_or_default().max(1))
 }
 
 /// Undoes a failed start: removes the containers that were not there `before` (the whole stack,
@@ -226,5 +232,60 @@ pub fn resolved_config(context: &Context, project: &str) -> Result<()> {
         }
         _ => Err(Failure::new(format!("dpe did not select project `{project}` for this call"))
             .help(format!("run it as `dpe --project {project} compose resolved-config {project}`"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    fn notebook(project: &str, ready_url: String, ready_timeout: u64) -> Fragment {
+        Fragment {
+            project: project.into(),
+            services: Vec::new(),
+            volumes: Vec::new(),
+            url: Some(format!("{ready_url}#url")),
+            ready_url: Some(ready_url),
+            ready_timeout,
+        }
+    }
+
+    /// A server that answers 200 only once `after` has passed (refusing nothing before: its
+    /// connections are accepted and answered 503, as a proxy in front of a starting server).
+    fn slow_server(after: Duration) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let ready_at = Instant::now() + after;
+        std::thread::spawn(move || {
+            for mut conn in listener.incoming().map_while(std::result::Result::ok) {
+                let mut buf = [0u8; 512];
+                let _ = conn.read(&mut buf);
+                let status = if Instant::now() >= ready_at { "200 OK" } else { "503 Starting" };
+                let _ = conn.write_all(format!("HTTP/1.1 {status}\r\n\r\n").as_bytes());
+            }
+        });
+        format!("http://127.0.0.1:{port}/api/status")
+    }
+
+    /// The workspace says 1 s, the project 30 s: a server that needs 3 s is waited for, because
+    /// the wait follows each project's own configuration.
+    #[test]
+    fn each_project_waits_as_long_as_its_own_ready_timeout() {
+        let slow = notebook("a", slow_server(Duration::from_secs(3)), 30);
+        let only = std::slice::from_ref(&slow);
+        let urls = wait_ready(only, ready_timeout(only), |_| true).unwrap();
+        assert_eq!(urls, [("a".to_string(), format!("{}#url", slow.ready_url.unwrap()))]);
+
+        // A project that allows 1 s gives up after 1 s, even beside one that allows more.
+        let patient = notebook("b", slow_server(Duration::from_secs(3600)), 30);
+        let hasty = notebook("c", slow_server(Duration::from_secs(3600)), 1);
+        let both = [patient, hasty];
+        let clock = Instant::now();
+        let err = wait_ready(&both, ready_timeout(&both), |_| true).unwrap_err();
+        assert!(clock.elapsed() < Duration::from_secs(10), "{:?}", clock.elapsed());
+        assert!(err.to_string().starts_with("error: the notebook of `c` did not answer within 1 seconds\n"), "{err}");
+        assert_eq!(ready_timeout(&both), Duration::from_secs(30));
     }
 }

@@ -28,7 +28,7 @@ pub fn run(context: &Context, args: &RestartArgs) -> Result<()> {
     compose_args.extend(chosen.iter().flat_map(|f| f.services.iter().map(|s| s.key.as_str())));
     stack.run_compose_quietly(context, &compose_args)?;
     let alive = |project: &str| stack.services(context, true).map(|s| s.contains(project)).unwrap_or(true);
-    let urls = wait_ready(&chosen, ready_timeout(context), alive)?;
+    let urls = wait_ready(&chosen, ready_timeout(&chosen), alive)?;
     print_urls(context, &urls);
     Ok(())
 }

@@ -44,7 +44,7 @@ pub fn run(context: &Context, args: &UpArgs) -> Result<()> {
     plan.stack.save_fragments(&plan.all)?;
 
     let alive = |project: &str| plan.stack.services(context, true).map(|s| s.contains(project)).unwrap_or(true);
-    let started = wait_ready(&plan.fresh, ready_timeout(context), alive)
+    let started = wait_ready(&plan.fresh, ready_timeout(&plan.fresh), alive)
         .and_then(|urls| all_running(context, &plan, &keys).map(|_| urls));
     match started {
         Ok(urls) => {

@@ -85,7 +85,9 @@ pub fn not_running(project: &Project) -> Error {
 pub fn url_of(context: &Context, container: &Container) -> Option<String> {
     let port = container.port?;
     let token = secrets::read_token(&context.state_dir, &container.key)?;
-    Some(format!("http://127.0.0.1:{port}{}?token={token}", container.base_url))
+    // Containers made before the host was recorded were all published where 127.0.0.1 reaches.
+    let host = if container.url_host.is_empty() { "127.0.0.1" } else { &container.url_host };
+    Some(format!("http://{host}:{port}{}?token={token}", container.base_url))
 }
 
 /// `docker exec` arguments: a terminal when there is one, the user and folder of the server

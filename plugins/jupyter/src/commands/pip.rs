@@ -38,8 +38,7 @@ pub fn run(context: &Context, args: &[String]) -> Result<i32> {
     let spec = prepared.spec;
     crate::commands::start::ensure_volume(context, &spec.volume)?;
     let mut command: Vec<String> = vec!["run".into(), "--rm".into(), "--interactive".into()];
-    command.extend(["--volume".into(), format!("{}:{}", spec.volume, spec.volume_target)]);
-    command.extend(["--volume".into(), format!("{}:{}", spec.mount.source, spec.mount.target)]);
+    command.extend(crate::spec::mount_args(&spec));
     command.extend(["--workdir".into(), spec.workdir.clone()]);
     if let Some(user) = spec.labels.get(LABEL_USER) {
         command.extend(["--user".into(), user.clone()]);

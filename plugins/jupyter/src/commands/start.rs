@@ -441,14 +441,37 @@ fn open_browser(url: &str) {
 }
 
 /// `dpe docker logs --follow` in its own process group, so the terminal's Ctrl+C reaches dpe
-/// only and the log keeps flowing while the server shuts down.
+/// only and the log keeps flowing while the server shuts down. Being in another group, no
+/// signal for dpe's group reaches it: it ends when dpe stops it, and on Linux also when dpe
+/// dies without doing so (SIGKILL, a crash), instead of following the log for ever.
 fn follow_logs(context: &Context, container: &str, recent_only: bool) -> Option<Child> {
     let mut args = vec!["logs", "--follow"];
     if recent_only {
         args.extend(["--tail", "20"]);
     }
     args.push(container);
-    dpe_plugin::client::docker_command(context, &args).stdin(Stdio::null()).process_group(0).spawn().ok()
+    let mut command = dpe_plugin::client::docker_command(context, &args);
+    command.stdin(Stdio::null()).process_group(0);
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: getpid is async-signal-safe; the closure runs in the forked child before exec
+        // and calls only prctl(2) and getppid(2), both async-signal-safe.
+        let parent = unsafe { libc::getpid() };
+        unsafe {
+            command.pre_exec(move || {
+                // SIGTERM, which the core forwards to the docker process it runs.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // dpe died before the request took effect: nothing would signal this child.
+                if libc::getppid() != parent {
+                    return Err(std::io::Error::other("dpe ended before its log follower started"));
+                }
+                Ok(())
+            })
+        };
+    }
+    command.spawn().ok()
 }
 
 /// Ends a `dpe docker logs` child with SIGTERM, which the core forwards to the docker process
@@ -539,8 +562,8 @@ fn interrupts() -> usize {
     INTERRUPTS.load(Ordering::SeqCst)
 }
 
-/// Counts SIGINT and SIGTERM instead of dying, so the container is stopped properly, and
-/// ignores SIGPIPE: a write to a closed pipe fails (and [`say`] drops it) instead of ending dpe
+/// Counts SIGINT, SIGTERM and SIGHUP (a closed terminal, a dropped ssh session) instead of
+/// dying, so the container is stopped properly, and ignores SIGPIPE: a write to a closed pipe fails (and [`say`] drops it) instead of ending dpe
 /// before its container is stopped. Children that are dpe reset SIGPIPE for themselves.
 fn install_signal_handlers() {
     // SAFETY: the handler only increments an atomic, which is async-signal-safe; the sigaction
@@ -552,6 +575,7 @@ fn install_signal_handlers() {
         action.sa_flags = libc::SA_RESTART;
         libc::sigaction(libc::SIGINT, &action, std::ptr::null_mut());
         libc::sigaction(libc::SIGTERM, &action, std::ptr::null_mut());
+        libc::sigaction(libc::SIGHUP, &action, std::ptr::null_mut());
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
 }
