@@ -48,6 +48,17 @@ pub struct Finding {
     pub file: Option<PathBuf>,
 }
 
+impl Finding {
+    /// The finding as `dpe trust` records it and `--list` shows it: the key and what it does,
+    /// with the real path it leads to (not the file, which `check` fills in afterwards).
+    pub fn reach(&self) -> String {
+        if self.key.is_empty() {
+            return self.what.clone();
+        }
+        format!("`{}` {}", self.key, self.what)
+    }
+}
+
 /// A refusal: the message and the `help:` line, for the plugin's own error type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
@@ -55,35 +66,73 @@ pub struct Refusal {
     pub help: String,
 }
 
-/// Refuses the context's configuration when the workspace is not trusted and a workspace or
-/// project file sets something that reaches outside the project. Call it before building or
-/// starting anything.
+/// Refuses the context's configuration when a workspace or project file sets something that
+/// reaches outside the project, unless the workspace is trusted and `dpe trust` saw that very
+/// reach (the same setting leading to the same real place) when the user trusted it. Call it
+/// before building or starting anything.
 pub fn check(context: &Context) -> Result<(), Refusal> {
-    if context.config_trusted {
+    let Some(boundary) = boundary(context) else { return Ok(()) };
+    let found = findings_within(context, &boundary);
+    if found.is_empty() {
         return Ok(());
     }
-    let Some(boundary) = boundary(context) else { return Ok(()) };
     let user = context.config_dir.join(USER_CONFIG_FILE);
     let layers: Vec<(PathBuf, toml::Table)> = context
         .config_files
         .iter()
         .filter_map(|file| Some((file.clone(), std::fs::read_to_string(file).ok()?.parse().ok()?)))
         .collect();
-    let mut found: Vec<Finding> = linked_project(context, &boundary).into_iter().collect();
-    for mut finding in classify(&context.config, &boundary) {
-        let path: Vec<&str> = finding.key.split('.').collect();
-        // The highest layer that defines the key is the one whose value was used; a value
-        // the user's own file sets is the user's choice. One no file can be found for (a file
-        // changed since dpe read it) is refused: better a needless `dpe trust` than a hole.
-        finding.file = layers.iter().rev().find(|(_, table)| defines(table, &path)).map(|(file, _)| file.clone());
+    let mut refused = Vec::new();
+    for mut finding in found {
+        // A trusted workspace keeps what the user saw when trusting; a folder it names that
+        // became a link since (a `git pull`) leads somewhere else, and is a new reach.
+        if context.config_trusted && context.accepted_reaches.contains(&finding.reach()) {
+            continue;
+        }
+        attribute(&mut finding, &layers, &user);
         if finding.file.as_ref() != Some(&user) {
-            found.push(finding);
+            refused.push(finding);
         }
     }
-    if found.is_empty() {
+    if refused.is_empty() {
         return Ok(());
     }
-    Err(refusal(context, &boundary, &found))
+    Err(refusal(context, &boundary, &refused))
+}
+
+/// Every setting of the context that reaches outside its project (or workspace), and a
+/// project folder linked out of the workspace: what `dpe trust` records as accepted.
+pub fn findings(context: &Context) -> Vec<Finding> {
+    boundary(context).map(|boundary| findings_within(context, &boundary)).unwrap_or_default()
+}
+
+fn findings_within(context: &Context, boundary: &Path) -> Vec<Finding> {
+    let mut found: Vec<Finding> = linked_project(context, boundary).into_iter().collect();
+    found.extend(classify(&context.config, boundary));
+    found
+}
+
+/// Names the file whose value was used: the highest layer that defines the key. A value the
+/// user's own file sets is the user's choice, but only for a service no other file touches: a
+/// workspace that sets `image` or `command` of the user's service would run its own program
+/// with the user's mounts. One no file can be found for (a file changed since dpe read it) is
+/// refused: better a needless `dpe trust` than a hole.
+fn attribute(finding: &mut Finding, layers: &[(PathBuf, toml::Table)], user: &Path) {
+    if finding.file.is_some() {
+        return;
+    }
+    let path: Vec<&str> = finding.key.split('.').collect();
+    finding.file = layers.iter().rev().find(|(_, table)| defines(table, &path)).map(|(file, _)| file.clone());
+    if finding.file.as_deref() != Some(user) {
+        return;
+    }
+    if let ["services", name, ..] = path[..] {
+        let service = ["services", name];
+        if let Some((file, _)) = layers.iter().rev().find(|(file, table)| file != user && defines(table, &service)) {
+            finding.what.push_str(&format!(" (set in your `{USER_CONFIG_FILE}`, for a service this file changes)"));
+            finding.file = Some(file.clone());
+        }
+    }
 }
 
 /// A project folder that is a link leading out of the workspace (`projects/a -> /`): the
@@ -110,10 +159,17 @@ fn boundary(context: &Context) -> Option<PathBuf> {
 }
 
 fn refusal(context: &Context, boundary: &Path, found: &[Finding]) -> Refusal {
-    let mut message = format!(
-        "this workspace's configuration is not trusted, and it reaches outside the project folder `{}`:",
-        boundary.display()
-    );
+    let mut message = if context.config_trusted {
+        format!(
+            "this workspace's configuration now reaches outside the project folder `{}` where it did not when you trusted it:",
+            boundary.display()
+        )
+    } else {
+        format!(
+            "this workspace's configuration is not trusted, and it reaches outside the project folder `{}`:",
+            boundary.display()
+        )
+    };
     for finding in found {
         let file = finding.file.as_ref().map(|file| format!("`{}`: ", file.display())).unwrap_or_default();
         let key = if finding.key.is_empty() { String::new() } else { format!("`{}` ", finding.key) };
@@ -123,12 +179,16 @@ fn refusal(context: &Context, boundary: &Path, found: &[Finding]) -> Refusal {
         Some(root) => format!("cd {} && dpe trust", shell_word(&root.to_string_lossy())),
         None => "dpe trust".to_string(),
     };
-    Refusal {
-        message,
-        help: format!(
+    let help = if context.config_trusted {
+        format!(
+            "a folder or file it names leads somewhere else now (a link); see what it reaches with `dpe trust --list`, and if you trust that run `{command}` again"
+        )
+    } else {
+        format!(
             "settings that reach your machine run only in a trusted workspace; read those files, and if you trust them run `{command}`"
-        ),
-    }
+        )
+    };
+    Refusal { message, help }
 }
 
 /// Every setting of `config` that reaches outside `boundary` (an already resolved folder).
@@ -146,13 +206,26 @@ pub fn classify(config: &Config, boundary: &Path) -> Vec<Finding> {
             add(format!("services.{name}.build"), format!("builds from `{}`", path.display()));
         }
     }
+    let public = |path: &Path| PUBLIC_CERTIFICATE_DIRS.iter().any(|dir| path.starts_with(dir));
     for certificate in &config.ca_certificates {
-        let public = |path: &PathBuf| PUBLIC_CERTIFICATE_DIRS.iter().any(|dir| path.starts_with(dir));
-        if let Some(path) = outside(Path::new(certificate), boundary).filter(|path| !public(path)) {
-            add("ca_certificates".into(), format!("copies `{}` into the image", path.display()));
+        let resolved = resolve(&boundary.join(certificate));
+        if certificate.starts_with('~') || !(public(&resolved) || resolved.starts_with(boundary)) {
+            add("ca_certificates".into(), format!("copies `{}` into the image", outside_shown(certificate, &resolved)));
+        } else if resolved.is_dir() {
+            // The folder is inside, but each certificate in it is read through its own links.
+            for file in certificate_files(&resolved).unwrap_or_default() {
+                let real = resolve(&file);
+                if !public(&real) && !real.starts_with(boundary) {
+                    add(
+                        "ca_certificates".into(),
+                        format!("copies `{}` into the image (`{}`)", real.display(), file.display()),
+                    );
+                }
+            }
         }
     }
-    if let Some(path) = config.requirements.as_deref().and_then(|r| outside(Path::new(r), boundary)) {
+    let requirements = config.requirements.as_ref().map(PathBuf::from).or_else(|| default_requirements(boundary));
+    if let Some(path) = requirements.as_deref().and_then(|r| outside(r, boundary)) {
         add("requirements".into(), format!("copies `{}` into the image", path.display()));
     }
     if let Some(path) = config.dockerfile.as_deref().and_then(|d| outside(Path::new(d), boundary)) {
@@ -165,6 +238,36 @@ pub fn classify(config: &Config, boundary: &Path) -> Vec<Finding> {
         add("jupyter.bind".into(), format!("publishes the notebook and every port on `{bind}`, beyond this machine"));
     }
     found
+}
+
+/// How a path outside the project is shown: `~` as written (it is the user's home whatever
+/// follows), anything else where it really leads.
+fn outside_shown(written: &str, resolved: &Path) -> String {
+    if written.starts_with('~') {
+        return written.to_string();
+    }
+    resolved.display().to_string()
+}
+
+/// The project's own `requirements.txt`, baked into the image when `requirements` is not set:
+/// the file every reader uses, so that what is judged here is what is read.
+pub fn default_requirements(project_dir: &Path) -> Option<PathBuf> {
+    Some(project_dir.join("requirements.txt")).filter(|file| file.is_file())
+}
+
+/// The certificates a `ca_certificates` folder contributes: its `.crt` and `.pem` files, sorted.
+/// The one listing the readers and [`classify`] share, so each file read is a file judged.
+pub fn certificate_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)?.flatten() {
+        let path = entry.path();
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if path.is_file() && (ext == "crt" || ext == "pem") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
 }
 
 /// Where a volume source leads when it is a host path (compose's rule: it starts with `.`, `/`
