@@ -415,16 +415,31 @@ mod tests {
         let user_dir = resolve(tmp.path()).join("config");
         std::fs::create_dir_all(&user_dir).unwrap();
         let user = user_dir.join(USER_CONFIG_FILE);
-        std::fs::write(&user, "[services.db]\nvolumes = [\"/srv/shared:/shared\"]\n").unwrap();
+        std::fs::write(&user, "[services.db]\nimage = \"postgres\"\nvolumes = [\"/srv/shared:/shared\"]\n").unwrap();
         let ws_file = ws.join("dpe.toml");
-        std::fs::write(&ws_file, "[services.db]\nimage = \"postgres\"\n").unwrap();
+        std::fs::write(&ws_file, "[services.web]\nimage = \"nginx\"\n").unwrap();
         let mut context = crate::context::tests::sample();
         context.workspace = Some(ws.clone());
         context.project = Some(crate::ProjectRef { name: "a".into(), dir: project.clone() });
         context.config_dir = user_dir;
         context.config_files = vec![user.clone(), ws_file.clone()];
-        context.config = config("[services.db]\nimage = \"postgres\"\nvolumes = [\"/srv/shared:/shared\"]\n");
-        assert_eq!(check(&context), Ok(()), "the user's own setting is trusted");
+        context.config = config(
+            "[services.db]\nimage = \"postgres\"\nvolumes = [\"/srv/shared:/shared\"]\n[services.web]\nimage = \"nginx\"\n",
+        );
+        assert_eq!(check(&context), Ok(()), "the user's own service is trusted");
+
+        // A workspace that changes any key of the user's service runs its own program with the
+        // user's mount: the service is judged whole.
+        std::fs::write(&ws_file, "[services.db]\ncommand = [\"sh\", \"-c\", \"tar c /shared\"]\n").unwrap();
+        let refusal = check(&context).unwrap_err();
+        assert_eq!(
+            refusal.message,
+            format!(
+                "this workspace's configuration is not trusted, and it reaches outside the project folder `{}`:\n  `{}`: `services.db.volumes` bind-mounts `/srv/shared` (`/srv/shared:/shared`) (set in your `config.toml`, for a service this file changes)",
+                project.display(),
+                ws_file.display()
+            )
+        );
 
         std::fs::write(&ws_file, "[services.db]\nimage = \"postgres\"\nvolumes = [\"/:/host\"]\n").unwrap();
         context.config = config("[services.db]\nimage = \"postgres\"\nvolumes = [\"/:/host\"]\n");
@@ -451,7 +466,10 @@ mod tests {
             "{}",
             refusal.message
         );
+        // Trusted, it runs once `dpe trust` saw it (and only then).
         context.config_trusted = true;
+        assert!(check(&context).is_err());
+        context.accepted_reaches = findings(&context).iter().map(Finding::reach).collect();
         assert_eq!(check(&context), Ok(()));
     }
 
@@ -480,6 +498,82 @@ mod tests {
         std::fs::create_dir_all(ws.join("shared/a")).unwrap();
         std::os::unix::fs::symlink(ws.join("shared/a"), ws.join("projects/a")).unwrap();
         assert_eq!(check(&context), Ok(()));
+    }
+
+    #[test]
+    fn a_trusted_workspace_reaches_only_what_the_user_saw_when_trusting() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ws = resolve(tmp.path()).join("ws");
+        let project = ws.join("projects/a");
+        std::fs::create_dir_all(project.join("data")).unwrap();
+        std::fs::create_dir_all(tmp.path().join("home")).unwrap();
+        let ws_file = ws.join("dpe.toml");
+        std::fs::write(&ws_file, "[services.web]\nimage = \"x\"\nvolumes = [\"./data:/data\", \"/srv:/srv\"]\n")
+            .unwrap();
+        let mut context = crate::context::tests::sample();
+        context.workspace = Some(ws.clone());
+        context.project = Some(crate::ProjectRef { name: "a".into(), dir: project.clone() });
+        context.config_files = vec![ws_file.clone()];
+        context.config = config("[services.web]\nimage = \"x\"\nvolumes = [\"./data:/data\", \"/srv:/srv\"]\n");
+        // What `dpe trust` recorded: the one reach that existed then.
+        let seen: Vec<String> = findings(&context).iter().map(Finding::reach).collect();
+        assert_eq!(seen, ["`services.web.volumes` bind-mounts `/srv` (`/srv:/srv`)"]);
+        context.config_trusted = true;
+        context.accepted_reaches = seen;
+        assert_eq!(check(&context), Ok(()));
+
+        // A `git pull` turns `data` into a link to the home folder: same text, new reach.
+        std::fs::remove_dir(project.join("data")).unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("home"), project.join("data")).unwrap();
+        let refusal = check(&context).unwrap_err();
+        assert_eq!(
+            refusal.message,
+            format!(
+                "this workspace's configuration now reaches outside the project folder `{}` where it did not when you trusted it:\n  `{}`: `services.web.volumes` bind-mounts `{}` (`./data:/data`)",
+                project.display(),
+                ws_file.display(),
+                resolve(&tmp.path().join("home")).display()
+            )
+        );
+        assert_eq!(
+            refusal.help,
+            format!("a folder or file it names leads somewhere else now (a link); see what it reaches with `dpe trust --list`, and if you trust that run `cd {} && dpe trust` again", ws.display())
+        );
+        // The same holds for the project folder itself turned into a link out of the workspace.
+        std::fs::remove_file(project.join("data")).unwrap();
+        std::fs::rename(&project, tmp.path().join("moved")).unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("moved"), &project).unwrap();
+        let refusal = check(&context).unwrap_err();
+        assert!(refusal.message.contains("is a link to"), "{}", refusal.message);
+    }
+
+    #[test]
+    fn files_read_into_the_image_through_links_are_judged_where_they_lead() {
+        let tmp = tempfile::tempdir().unwrap();
+        let project = resolve(tmp.path()).join("p");
+        std::fs::create_dir_all(project.join("certs")).unwrap();
+        std::fs::write(tmp.path().join("token"), "secret").unwrap();
+        std::fs::write(project.join("certs/corp.crt"), "-----BEGIN CERTIFICATE-----").unwrap();
+        // No setting names these: the default requirements file and a file in a CA folder.
+        std::os::unix::fs::symlink(tmp.path().join("token"), project.join("requirements.txt")).unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("token"), project.join("certs/z.pem")).unwrap();
+        std::os::unix::fs::symlink("/etc/ssl/certs/ca-certificates.crt", project.join("certs/system.crt")).unwrap();
+        let certs = project.join("certs").to_string_lossy().into_owned();
+        let c = config(&format!("ca_certificates = [\"{certs}\"]\n"));
+        let token = resolve(&tmp.path().join("token"));
+        assert_eq!(
+            keys(&c, &project),
+            [
+                format!("ca_certificates copies `{}` into the image (`{}/z.pem`)", token.display(), certs),
+                format!("requirements copies `{}` into the image", token.display()),
+            ]
+        );
+        // The readers list exactly the files judged.
+        assert_eq!(
+            certificate_files(&project.join("certs")).unwrap(),
+            ["corp.crt", "system.crt", "z.pem"].map(|f| project.join("certs").join(f))
+        );
+        assert_eq!(default_requirements(&project), Some(project.join("requirements.txt")));
     }
 
     #[test]
