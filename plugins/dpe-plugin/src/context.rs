@@ -31,7 +31,8 @@ pub struct Context {
     pub config_files: Vec<PathBuf>,
     /// Whether the workspace's configuration is trusted: every file of `config_files` other
     /// than the user's own `config.toml` is recorded by `dpe trust` with its current content
-    /// and the workspace itself was recorded (so a workspace without any `dpe.toml` is not trusted until `dpe trust` ran in it). Settings that reach outside the project run only
+    /// and the workspace itself was recorded (so one without any `dpe.toml` is not trusted
+    /// until `dpe trust` ran in it). Settings that reach outside the project run only
     /// when it is true; [`crate::reach::check`] applies that rule. A dpe older than this field
     /// sends none, which reads as `false`: not trusted.
     #[serde(default)]
@@ -155,6 +156,8 @@ pub(crate) mod tests {
         assert!(Context::from_json(&value.to_string()).unwrap().config_trusted);
         value.as_object_mut().unwrap().remove("config_trusted");
         assert!(!Context::from_json(&value.to_string()).unwrap().config_trusted);
+        value.as_object_mut().unwrap().remove("accepted_reaches");
+        assert!(Context::from_json(&value.to_string()).unwrap().accepted_reaches.is_empty());
         // The other way round: a plugin built before a field existed reads a context that has
         // it, since unknown fields are ignored (this is how `config_trusted` was added).
         value["a_field_from_a_newer_dpe"] = true.into();

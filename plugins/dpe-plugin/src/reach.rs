@@ -9,7 +9,13 @@
 //! the user has read the configuration and run `dpe trust`, exactly like hooks
 //! ([`crate::Context::config_trusted`]). Named volumes and paths inside the project are free.
 //! Paths are judged where they really lead: relative to the project, `..` removed, symlinks
-//! followed through every part that exists.
+//! followed through every part that exists, each time, trusted or not. Trust is given to what
+//! the user saw: `dpe trust` records these findings ([`findings`], [`Finding::reach`]), and a
+//! trusted workspace may reach only those ([`crate::Context::accepted_reaches`]); a folder it
+//! names that became a link to `~` since is a new finding, refused until trusted again. Files
+//! read into an image that no setting names (the default `requirements.txt`, the certificates
+//! of a `ca_certificates` folder) are listed by [`default_requirements`] and
+//! [`certificate_files`], for the readers and for the judgement alike.
 //!
 //! What the schema cannot express cannot be set at all: `privileged`, `devices`, `cap_add`,
 //! `network_mode`, `pid`, `ipc`, `userns_mode`, `security_opt` and the like are unknown keys of
