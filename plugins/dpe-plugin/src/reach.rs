@@ -52,6 +52,10 @@ pub struct Finding {
     pub what: String,
     /// The file that sets it (the highest layer defining the key); `None` until attributed.
     pub file: Option<PathBuf>,
+    /// Whether it leads out only through the project's own tree (a relative volume source
+    /// such as `./data`, whose folder is a link): the project decides where it goes, so even a
+    /// value of the user's own file is the workspace's doing.
+    pub through_project: bool,
 }
 
 impl Finding {
@@ -96,7 +100,7 @@ pub fn check(context: &Context) -> Result<(), Refusal> {
             continue;
         }
         attribute(&mut finding, &layers, &user);
-        if finding.file.as_ref() != Some(&user) {
+        if finding.file.as_ref() != Some(&user) || finding.through_project {
             refused.push(finding);
         }
     }
@@ -149,6 +153,7 @@ fn linked_project(context: &Context, boundary: &Path) -> Option<Finding> {
         return None;
     }
     Some(Finding {
+        through_project: true,
         key: String::new(),
         what: format!(
             "is a link to `{}`, outside the workspace, and is mounted into the container",
@@ -200,48 +205,57 @@ fn refusal(context: &Context, boundary: &Path, found: &[Finding]) -> Refusal {
 /// Every setting of `config` that reaches outside `boundary` (an already resolved folder).
 pub fn classify(config: &Config, boundary: &Path) -> Vec<Finding> {
     let mut found = Vec::new();
-    let mut add = |key: String, what: String| found.push(Finding { key, what, file: None });
+    let finding = |key: String, what: String| Finding { key, what, file: None, through_project: false };
     for (name, service) in &config.services {
         for volume in &service.volumes {
             let source = volume.split(':').next().unwrap_or_default();
             if let Some(path) = host_source(source, boundary).filter(|p| !p.starts_with(boundary)) {
-                add(format!("services.{name}.volumes"), format!("bind-mounts `{}` (`{volume}`)", path.display()));
+                let what = format!("bind-mounts `{}` (`{volume}`)", path.display());
+                let through_project = source.starts_with('.');
+                found.push(Finding { through_project, ..finding(format!("services.{name}.volumes"), what) });
             }
         }
         if let Some(path) = service.build.as_deref().and_then(|b| outside(Path::new(b), boundary)) {
-            add(format!("services.{name}.build"), format!("builds from `{}`", path.display()));
+            found.push(finding(format!("services.{name}.build"), format!("builds from `{}`", path.display())));
         }
     }
     let public = |path: &Path| PUBLIC_CERTIFICATE_DIRS.iter().any(|dir| path.starts_with(dir));
     for certificate in &config.ca_certificates {
         let resolved = resolve(&boundary.join(certificate));
         if certificate.starts_with('~') || !(public(&resolved) || resolved.starts_with(boundary)) {
-            add("ca_certificates".into(), format!("copies `{}` into the image", outside_shown(certificate, &resolved)));
+            found.push(finding(
+                "ca_certificates".into(),
+                format!("copies `{}` into the image", outside_shown(certificate, &resolved)),
+            ));
         } else if resolved.is_dir() {
             // The folder is inside, but each certificate in it is read through its own links.
             for file in certificate_files(&resolved).unwrap_or_default() {
                 let real = resolve(&file);
                 if !public(&real) && !real.starts_with(boundary) {
-                    add(
-                        "ca_certificates".into(),
-                        format!("copies `{}` into the image (`{}`)", real.display(), file.display()),
-                    );
+                    let what = format!("copies `{}` into the image (`{}`)", real.display(), file.display());
+                    found.push(finding("ca_certificates".into(), what));
                 }
             }
         }
     }
     let requirements = config.requirements.as_ref().map(PathBuf::from).or_else(|| default_requirements(boundary));
     if let Some(path) = requirements.as_deref().and_then(|r| outside(r, boundary)) {
-        add("requirements".into(), format!("copies `{}` into the image", path.display()));
+        found.push(finding("requirements".into(), format!("copies `{}` into the image", path.display())));
     }
     if let Some(path) = config.dockerfile.as_deref().and_then(|d| outside(Path::new(d), boundary)) {
-        add("dockerfile".into(), format!("builds with `{}` and its folder as the build context", path.display()));
+        found.push(finding(
+            "dockerfile".into(),
+            format!("builds with `{}` and its folder as the build context", path.display()),
+        ));
     }
     let bind = config.jupyter.bind.as_str();
     // The schema admits only IP addresses here (a host name would be looked up, and could
     // resolve anywhere), so anything that does not parse as a loopback address reaches out.
     if !bind.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()) {
-        add("jupyter.bind".into(), format!("publishes the notebook and every port on `{bind}`, beyond this machine"));
+        found.push(finding(
+            "jupyter.bind".into(),
+            format!("publishes the notebook and every port on `{bind}`, beyond this machine"),
+        ));
     }
     found
 }
@@ -551,6 +565,37 @@ mod tests {
         std::os::unix::fs::symlink(tmp.path().join("moved"), &project).unwrap();
         let refusal = check(&context).unwrap_err();
         assert!(refusal.message.contains("is a link to"), "{}", refusal.message);
+    }
+
+    #[test]
+    fn a_relative_mount_of_the_users_own_config_leads_where_the_project_says() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ws = resolve(tmp.path()).join("ws");
+        let project = ws.join("projects/a");
+        std::fs::create_dir_all(&project).unwrap();
+        // The cloned project's `data` is a link to /etc; the user's own service mounts `./data`.
+        std::os::unix::fs::symlink("/etc", project.join("data")).unwrap();
+        let user_dir = resolve(tmp.path()).join("config");
+        std::fs::create_dir_all(&user_dir).unwrap();
+        let user = user_dir.join(USER_CONFIG_FILE);
+        let text = "[services.logs]\nimage = \"x\"\nvolumes = [\"./data:/data\"]\n";
+        std::fs::write(&user, text).unwrap();
+        let mut context = crate::context::tests::sample();
+        context.workspace = Some(ws.clone());
+        context.project = Some(crate::ProjectRef { name: "a".into(), dir: project.clone() });
+        context.config_dir = user_dir;
+        context.config_files = vec![user.clone()];
+        context.config = config(text);
+        let refusal = check(&context).unwrap_err();
+        assert!(
+            refusal.message.ends_with(&format!(
+                ":\n  `{}`: `services.logs.volumes` bind-mounts `{}` (`./data:/data`)",
+                user.display(),
+                resolve(Path::new("/etc")).display()
+            )),
+            "{}",
+            refusal.message
+        );
     }
 
     #[test]
