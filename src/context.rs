@@ -50,7 +50,13 @@ pub fn resolve(globals: &Globals, plugin: Option<&str>, positional: Option<&str>
     let layered = config::load(&paths.user_config(), &files)?;
     // Plugins refuse host-reaching settings of a configuration the user has not trusted
     // (`dpe_plugin::reach`); the core only says whether it is.
-    let config_trusted = TrustStore::config_trusted(&paths.state_dir, &layered.files, &paths.user_config());
+    let trust = TrustStore::config_trusted(
+        &paths.state_dir,
+        &layered.files,
+        &paths.user_config(),
+        workspace.as_ref().map(|ws| ws.root.as_path()),
+        project.as_ref().map(|p| p.name.as_str()),
+    );
 
     let dpe_bin =
         crate::paths::dpe_exe().map_err(|e| Error::new(format!("cannot locate the dpe binary: {e}")))?.to_path_buf();
@@ -63,7 +69,8 @@ pub fn resolve(globals: &Globals, plugin: Option<&str>, positional: Option<&str>
         project,
         config: layered.config,
         config_files: layered.files,
-        config_trusted,
+        config_trusted: trust.trusted,
+        accepted_reaches: trust.accepted_reaches,
         state_dir: paths.state_dir.clone(),
         data_dir: paths.data_dir.clone(),
         config_dir: paths.config_dir.clone(),

@@ -336,6 +336,7 @@ mod tests {
             config: Default::default(),
             config_files: Vec::new(),
             config_trusted: false,
+            accepted_reaches: vec![],
             state_dir: dir.clone(),
             data_dir: dir.clone(),
             config_dir: dir.clone(),

@@ -6,7 +6,10 @@
 //! configuration is trusted. `dpe trust` records the sha256 of every hook file of the workspace
 //! (its `hooks/` and each project's `hooks/`) and of every configuration file (the workspace's
 //! `dpe.toml` and each project's) in the user's state dir; a file is trusted only while its
-//! content still has the recorded hash, so a changed file needs trusting again.
+//! content still has the recorded hash, so a changed file needs trusting again. It records the
+//! workspace itself too, with what each project reached outside itself at that moment (the
+//! real places its settings led to): a folder that becomes a link elsewhere later is a new
+//! reach, refused until the user trusts again.
 
 use crate::error::{Error, Result};
 use sha2::{Digest, Sha256};
@@ -25,12 +28,29 @@ pub struct TrustStore {
     /// link or `-C ../x` is the same workspace). Absent from stores written before it existed.
     #[serde(default)]
     config: BTreeMap<PathBuf, String>,
+    /// Trusted workspaces by real root, each with what its projects reached outside themselves
+    /// when trusted (`""` for the workspace without a project), as `reach::Finding::reach`
+    /// writes it. The workspace itself is recorded, so one without any `dpe.toml` is trusted
+    /// only once `dpe trust` ran in it.
+    #[serde(default)]
+    workspaces: BTreeMap<PathBuf, Reaches>,
+}
+
+/// What each project of a workspace reaches outside itself, by project name.
+pub type Reaches = BTreeMap<String, Vec<String>>;
+
+/// Whether a context's configuration is trusted, and what it may reach if so.
+pub struct ConfigTrust {
+    pub trusted: bool,
+    pub accepted_reaches: Vec<String>,
 }
 
 /// What `dpe trust` records for a workspace.
 pub struct Files<'a> {
+    pub workspace: &'a Path,
     pub hooks: &'a [PathBuf],
     pub config: &'a [PathBuf],
+    pub reaches: Reaches,
 }
 
 impl TrustStore {
@@ -49,15 +69,32 @@ impl TrustStore {
         matches_hash(self.config.get(&real_path(file)), file)
     }
 
-    /// Whether every configuration file in `files` but the user's own is trusted. The store
-    /// is read only when there is such a file, so a dispatch outside a workspace reads nothing.
-    pub fn config_trusted(state_dir: &Path, files: &[PathBuf], user_config: &Path) -> bool {
-        let mut shared = files.iter().filter(|file| file.as_path() != user_config).peekable();
-        if shared.peek().is_none() {
-            return true;
-        }
+    /// Whether the configuration of `workspace` is trusted: the workspace was recorded by
+    /// `dpe trust` and every file of `files` but the user's own still has its recorded hash;
+    /// with what `project` (or the workspace) reached when trusted. Outside a workspace only the
+    /// user's own file is read, and nothing is loaded.
+    pub fn config_trusted(
+        state_dir: &Path,
+        files: &[PathBuf],
+        user_config: &Path,
+        workspace: Option<&Path>,
+        project: Option<&str>,
+    ) -> ConfigTrust {
+        let Some(root) = workspace else { return ConfigTrust { trusted: true, accepted_reaches: Vec::new() } };
         let store = TrustStore::load(state_dir);
-        shared.all(|file| store.is_config_trusted(file))
+        let Some(reaches) = store.workspaces.get(&real_path(root)) else {
+            return ConfigTrust { trusted: false, accepted_reaches: Vec::new() };
+        };
+        let trusted =
+            files.iter().filter(|file| file.as_path() != user_config).all(|file| store.is_config_trusted(file));
+        let accepted_reaches =
+            if trusted { reaches.get(project.unwrap_or("")).cloned().unwrap_or_default() } else { Vec::new() };
+        ConfigTrust { trusted, accepted_reaches }
+    }
+
+    /// What `dpe trust` recorded as reached by the projects of `workspace`, if it was trusted.
+    pub fn reaches(&self, workspace: &Path) -> Option<&Reaches> {
+        self.workspaces.get(&real_path(workspace))
     }
 
     /// Records `files` as trusted in the store of `state_dir` (written atomically, 0600).
@@ -83,6 +120,7 @@ impl TrustStore {
             let hash = hash_file(file).map_err(|e| Error::io("read", file, e))?;
             store.config.insert(real_path(file), hash);
         }
+        store.workspaces.insert(real_path(files.workspace), files.reaches);
         let text = serde_json::to_vec_pretty(&store).expect("the trust store serialises");
         crate::fsutil::write_atomic(&state_dir.join(FILE), &text, 0o600)
     }
@@ -115,8 +153,9 @@ mod tests {
         let (a, b) = (tmp.path().join("pre-run"), tmp.path().join("post-run"));
         std::fs::write(&a, "echo a").unwrap();
         std::fs::write(&b, "echo b").unwrap();
-        TrustStore::trust(&state, Files { hooks: std::slice::from_ref(&a), config: &[] }).unwrap();
-        TrustStore::trust(&state, Files { hooks: std::slice::from_ref(&b), config: &[] }).unwrap();
+        let files = |hooks| Files { workspace: tmp.path(), hooks, config: &[], reaches: Reaches::new() };
+        TrustStore::trust(&state, files(std::slice::from_ref(&a))).unwrap();
+        TrustStore::trust(&state, files(std::slice::from_ref(&b))).unwrap();
         let store = TrustStore::load(&state);
         assert!(store.is_trusted(&a) && store.is_trusted(&b));
         std::fs::write(&a, "echo changed").unwrap();
@@ -132,14 +171,26 @@ mod tests {
         std::fs::write(&ws, "image = \"scipy\"\n").unwrap();
         std::os::unix::fs::symlink(tmp.path().join("ws"), tmp.path().join("link")).unwrap();
         let files = [user.clone(), ws.clone()];
-        assert!(TrustStore::config_trusted(&state, std::slice::from_ref(&user), &user));
-        assert!(!TrustStore::config_trusted(&state, &files, &user));
-        TrustStore::trust(&state, Files { hooks: &[], config: std::slice::from_ref(&ws) }).unwrap();
-        assert!(TrustStore::config_trusted(&state, &files, &user));
-        assert!(TrustStore::config_trusted(&state, &[tmp.path().join("link/dpe.toml")], &user));
+        let root = tmp.path().join("ws");
+        let trusted = |files: &[PathBuf], root: &Path| {
+            TrustStore::config_trusted(&state, files, &user, Some(root), Some("a")).trusted
+        };
+        assert!(TrustStore::config_trusted(&state, std::slice::from_ref(&user), &user, None, None).trusted);
+        assert!(!trusted(&files, &root));
+        // A workspace with no file of its own is trusted only once recorded.
+        assert!(!trusted(std::slice::from_ref(&user), &root));
+        let reaches = Reaches::from([("a".to_string(), vec!["`requirements` copies `/r` into the image".to_string()])]);
+        TrustStore::trust(&state, Files { workspace: &root, hooks: &[], config: std::slice::from_ref(&ws), reaches })
+            .unwrap();
+        assert!(trusted(&files, &root));
+        assert!(trusted(std::slice::from_ref(&user), &root));
+        assert!(trusted(&[tmp.path().join("link/dpe.toml")], &tmp.path().join("link")));
+        let trust = TrustStore::config_trusted(&state, &files, &user, Some(&root), Some("a"));
+        assert_eq!(trust.accepted_reaches, ["`requirements` copies `/r` into the image"]);
+        assert!(TrustStore::config_trusted(&state, &files, &user, Some(&root), Some("b")).accepted_reaches.is_empty());
         // A hook's hash does not trust a configuration file of the same content, nor the reverse.
         assert!(!TrustStore::load(&state).is_trusted(&ws));
         std::fs::write(&ws, "image = \"other\"\n").unwrap();
-        assert!(!TrustStore::config_trusted(&state, &files, &user));
+        assert!(!trusted(&files, &root));
     }
 }

@@ -5,6 +5,10 @@
 //! `projects/`; each may have its own `dpe.toml`. Nothing here lists the projects folder on the
 //! dispatch path: selecting a project is one `stat`, so a workspace of a thousand projects
 //! dispatches as fast as a workspace of one.
+//!
+//! The root is the workspace's real path (one `realpath`): containers, volumes, ports and
+//! tokens are keyed by it, so `-C ~/lab` through a symbolic link and `cd` into the real folder
+//! are one workspace, never two servers writing one folder.
 
 use crate::error::{Error, Result};
 use crate::names;
@@ -24,6 +28,7 @@ impl Workspace {
         if let Some(dir) = explicit {
             let root = normalize(&if dir.is_absolute() { dir.to_path_buf() } else { cwd.join(dir) });
             check_explicit(&root)?;
+            let root = std::fs::canonicalize(&root).unwrap_or(root);
             return Ok(Some(Workspace { root }));
         }
         let mut dir = Some(cwd);

@@ -585,10 +585,44 @@ fn host_reaching_settings_run_only_in_a_trusted_workspace() {
     // Trusted, the same configuration runs: the host folder is really mounted.
     std::fs::write(&project_file, sleeper("")).unwrap();
     let trusted = dpe_ok(&sandbox, &["trust"]);
-    assert_eq!(trusted, format!("trusted {}\ntrusted {}\n", ws_file.display(), project_file.display()));
+    let outside = std::fs::canonicalize(sandbox.path("outside")).unwrap();
+    let reaches = format!(
+        "`services.db.volumes` bind-mounts `/` (`/:/host`)\ntrusted project alpha: `services.db.volumes` bind-mounts `{}` (`../../../outside:/x`)",
+        outside.display()
+    );
+    assert!(
+        trusted.starts_with(&format!("trusted {}\ntrusted {}\n", ws_file.display(), project_file.display())),
+        "{trusted}"
+    );
+    assert!(trusted.ends_with(&format!("trusted project alpha: {reaches}\n")), "{trusted}");
     dpe_ok(&sandbox, &["compose", "up", "alpha"]);
     assert_eq!(dpe_ok(&sandbox, &["docker", "exec", &db(), "cat", "/x/secret.txt"]), "host file\n");
     dpe_ok(&sandbox, &["compose", "down", "--volumes"]);
+
+    // No file changes, but a folder it mounts becomes a link out of the project (a `git
+    // pull`): the trusted workspace now reaches a place the user never saw, and is refused.
+    std::fs::write(&project_file, sleeper("volumes = [\"./shared:/srv/shared:ro\"]\n")).unwrap();
+    dpe_ok(&sandbox, &["trust"]);
+    std::fs::remove_dir_all(project.join("shared")).unwrap();
+    std::os::unix::fs::symlink(sandbox.path("outside"), project.join("shared")).unwrap();
+    let out = dpe(&sandbox, &["compose", "up", "alpha"]);
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "error: this workspace's configuration now reaches outside the project folder `{}` where it did not when you trusted it:\n  \
+             `{}`: `services.db.volumes` bind-mounts `{}` (`./shared:/srv/shared:ro`)\n\
+             help: a folder or file it names leads somewhere else now (a link); see what it reaches with `dpe trust --list`, and if you trust that run `cd {} && dpe trust` again\n",
+            project.display(),
+            project_file.display(),
+            outside.display(),
+            sandbox.workspace().display(),
+        )
+    );
+    assert_eq!(containers(&sandbox), BTreeSet::new());
+    std::fs::remove_file(project.join("shared")).unwrap();
+    std::fs::create_dir_all(project.join("shared")).unwrap();
+    std::fs::write(&project_file, sleeper("")).unwrap();
+    dpe_ok(&sandbox, &["trust"]);
 
     // A change needs trusting again.
     std::fs::write(&project_file, sleeper("# edited\n")).unwrap();

@@ -31,11 +31,18 @@ pub struct Context {
     pub config_files: Vec<PathBuf>,
     /// Whether the workspace's configuration is trusted: every file of `config_files` other
     /// than the user's own `config.toml` is recorded by `dpe trust` with its current content
-    /// (true when no such file was read). Settings that reach outside the project run only
+    /// and the workspace itself was recorded (so one without any `dpe.toml` is not trusted
+    /// until `dpe trust` ran in it). Settings that reach outside the project run only
     /// when it is true; [`crate::reach::check`] applies that rule. A dpe older than this field
     /// sends none, which reads as `false`: not trusted.
     #[serde(default)]
     pub config_trusted: bool,
+    /// What the selected project (or the workspace, with none) reached outside itself when the
+    /// user ran `dpe trust`, as [`crate::reach::Finding::reach`] writes it. A trusted
+    /// configuration may reach these and nothing else: a folder it names that has become a link
+    /// elsewhere since is refused until trusted again. Empty when absent (an older dpe).
+    #[serde(default)]
+    pub accepted_reaches: Vec<String>,
     pub state_dir: PathBuf,
     pub data_dir: PathBuf,
     pub config_dir: PathBuf,
@@ -124,6 +131,7 @@ pub(crate) mod tests {
             config: Config::default(),
             config_files: vec![],
             config_trusted: false,
+            accepted_reaches: vec![],
             state_dir: "/s".into(),
             data_dir: "/d".into(),
             config_dir: "/c".into(),
@@ -148,6 +156,8 @@ pub(crate) mod tests {
         assert!(Context::from_json(&value.to_string()).unwrap().config_trusted);
         value.as_object_mut().unwrap().remove("config_trusted");
         assert!(!Context::from_json(&value.to_string()).unwrap().config_trusted);
+        value.as_object_mut().unwrap().remove("accepted_reaches");
+        assert!(Context::from_json(&value.to_string()).unwrap().accepted_reaches.is_empty());
         // The other way round: a plugin built before a field existed reads a context that has
         // it, since unknown fields are ignored (this is how `config_trusted` was added).
         value["a_field_from_a_newer_dpe"] = true.into();

@@ -9,7 +9,13 @@
 //! the user has read the configuration and run `dpe trust`, exactly like hooks
 //! ([`crate::Context::config_trusted`]). Named volumes and paths inside the project are free.
 //! Paths are judged where they really lead: relative to the project, `..` removed, symlinks
-//! followed through every part that exists.
+//! followed through every part that exists, each time, trusted or not. Trust is given to what
+//! the user saw: `dpe trust` records these findings ([`findings`], [`Finding::reach`]), and a
+//! trusted workspace may reach only those ([`crate::Context::accepted_reaches`]); a folder it
+//! names that became a link to `~` since is a new finding, refused until trusted again. Files
+//! read into an image that no setting names (the default `requirements.txt`, the certificates
+//! of a `ca_certificates` folder) are listed by [`default_requirements`] and
+//! [`certificate_files`], for the readers and for the judgement alike.
 //!
 //! What the schema cannot express cannot be set at all: `privileged`, `devices`, `cap_add`,
 //! `network_mode`, `pid`, `ipc`, `userns_mode`, `security_opt` and the like are unknown keys of
@@ -46,6 +52,21 @@ pub struct Finding {
     pub what: String,
     /// The file that sets it (the highest layer defining the key); `None` until attributed.
     pub file: Option<PathBuf>,
+    /// Whether it leads out only through the project's own tree (a relative volume source
+    /// such as `./data`, whose folder is a link): the project decides where it goes, so even a
+    /// value of the user's own file is the workspace's doing.
+    pub through_project: bool,
+}
+
+impl Finding {
+    /// The finding as `dpe trust` records it and `--list` shows it: the key and what it does,
+    /// with the real path it leads to (not the file, which `check` fills in afterwards).
+    pub fn reach(&self) -> String {
+        if self.key.is_empty() {
+            return self.what.clone();
+        }
+        format!("`{}` {}", self.key, self.what)
+    }
 }
 
 /// A refusal: the message and the `help:` line, for the plugin's own error type.
@@ -55,35 +76,73 @@ pub struct Refusal {
     pub help: String,
 }
 
-/// Refuses the context's configuration when the workspace is not trusted and a workspace or
-/// project file sets something that reaches outside the project. Call it before building or
-/// starting anything.
+/// Refuses the context's configuration when a workspace or project file sets something that
+/// reaches outside the project, unless the workspace is trusted and `dpe trust` saw that very
+/// reach (the same setting leading to the same real place) when the user trusted it. Call it
+/// before building or starting anything.
 pub fn check(context: &Context) -> Result<(), Refusal> {
-    if context.config_trusted {
+    let Some(boundary) = boundary(context) else { return Ok(()) };
+    let found = findings_within(context, &boundary);
+    if found.is_empty() {
         return Ok(());
     }
-    let Some(boundary) = boundary(context) else { return Ok(()) };
     let user = context.config_dir.join(USER_CONFIG_FILE);
     let layers: Vec<(PathBuf, toml::Table)> = context
         .config_files
         .iter()
         .filter_map(|file| Some((file.clone(), std::fs::read_to_string(file).ok()?.parse().ok()?)))
         .collect();
-    let mut found: Vec<Finding> = linked_project(context, &boundary).into_iter().collect();
-    for mut finding in classify(&context.config, &boundary) {
-        let path: Vec<&str> = finding.key.split('.').collect();
-        // The highest layer that defines the key is the one whose value was used; a value
-        // the user's own file sets is the user's choice. One no file can be found for (a file
-        // changed since dpe read it) is refused: better a needless `dpe trust` than a hole.
-        finding.file = layers.iter().rev().find(|(_, table)| defines(table, &path)).map(|(file, _)| file.clone());
-        if finding.file.as_ref() != Some(&user) {
-            found.push(finding);
+    let mut refused = Vec::new();
+    for mut finding in found {
+        // A trusted workspace keeps what the user saw when trusting; a folder it names that
+        // became a link since (a `git pull`) leads somewhere else, and is a new reach.
+        if context.config_trusted && context.accepted_reaches.contains(&finding.reach()) {
+            continue;
+        }
+        attribute(&mut finding, &layers, &user);
+        if finding.file.as_ref() != Some(&user) || finding.through_project {
+            refused.push(finding);
         }
     }
-    if found.is_empty() {
+    if refused.is_empty() {
         return Ok(());
     }
-    Err(refusal(context, &boundary, &found))
+    Err(refusal(context, &boundary, &refused))
+}
+
+/// Every setting of the context that reaches outside its project (or workspace), and a
+/// project folder linked out of the workspace: what `dpe trust` records as accepted.
+pub fn findings(context: &Context) -> Vec<Finding> {
+    boundary(context).map(|boundary| findings_within(context, &boundary)).unwrap_or_default()
+}
+
+fn findings_within(context: &Context, boundary: &Path) -> Vec<Finding> {
+    let mut found: Vec<Finding> = linked_project(context, boundary).into_iter().collect();
+    found.extend(classify(&context.config, boundary));
+    found
+}
+
+/// Names the file whose value was used: the highest layer that defines the key. A value the
+/// user's own file sets is the user's choice, but only for a service no other file touches: a
+/// workspace that sets `image` or `command` of the user's service would run its own program
+/// with the user's mounts. One no file can be found for (a file changed since dpe read it) is
+/// refused: better a needless `dpe trust` than a hole.
+fn attribute(finding: &mut Finding, layers: &[(PathBuf, toml::Table)], user: &Path) {
+    if finding.file.is_some() {
+        return;
+    }
+    let path: Vec<&str> = finding.key.split('.').collect();
+    finding.file = layers.iter().rev().find(|(_, table)| defines(table, &path)).map(|(file, _)| file.clone());
+    if finding.file.as_deref() != Some(user) {
+        return;
+    }
+    if let ["services", name, ..] = path[..] {
+        let service = ["services", name];
+        if let Some((file, _)) = layers.iter().rev().find(|(file, table)| file != user && defines(table, &service)) {
+            finding.what.push_str(&format!(" (set in your `{USER_CONFIG_FILE}`, for a service this file changes)"));
+            finding.file = Some(file.clone());
+        }
+    }
 }
 
 /// A project folder that is a link leading out of the workspace (`projects/a -> /`): the
@@ -94,6 +153,7 @@ fn linked_project(context: &Context, boundary: &Path) -> Option<Finding> {
         return None;
     }
     Some(Finding {
+        through_project: true,
         key: String::new(),
         what: format!(
             "is a link to `{}`, outside the workspace, and is mounted into the container",
@@ -110,10 +170,17 @@ fn boundary(context: &Context) -> Option<PathBuf> {
 }
 
 fn refusal(context: &Context, boundary: &Path, found: &[Finding]) -> Refusal {
-    let mut message = format!(
-        "this workspace's configuration is not trusted, and it reaches outside the project folder `{}`:",
-        boundary.display()
-    );
+    let mut message = if context.config_trusted {
+        format!(
+            "this workspace's configuration now reaches outside the project folder `{}` where it did not when you trusted it:",
+            boundary.display()
+        )
+    } else {
+        format!(
+            "this workspace's configuration is not trusted, and it reaches outside the project folder `{}`:",
+            boundary.display()
+        )
+    };
     for finding in found {
         let file = finding.file.as_ref().map(|file| format!("`{}`: ", file.display())).unwrap_or_default();
         let key = if finding.key.is_empty() { String::new() } else { format!("`{}` ", finding.key) };
@@ -123,48 +190,104 @@ fn refusal(context: &Context, boundary: &Path, found: &[Finding]) -> Refusal {
         Some(root) => format!("cd {} && dpe trust", shell_word(&root.to_string_lossy())),
         None => "dpe trust".to_string(),
     };
-    Refusal {
-        message,
-        help: format!(
+    let help = if context.config_trusted {
+        format!(
+            "a folder or file it names leads somewhere else now (a link); see what it reaches with `dpe trust --list`, and if you trust that run `{command}` again"
+        )
+    } else {
+        format!(
             "settings that reach your machine run only in a trusted workspace; read those files, and if you trust them run `{command}`"
-        ),
-    }
+        )
+    };
+    Refusal { message, help }
 }
 
 /// Every setting of `config` that reaches outside `boundary` (an already resolved folder).
 pub fn classify(config: &Config, boundary: &Path) -> Vec<Finding> {
     let mut found = Vec::new();
-    let mut add = |key: String, what: String| found.push(Finding { key, what, file: None });
+    let finding = |key: String, what: String| Finding { key, what, file: None, through_project: false };
     for (name, service) in &config.services {
         for volume in &service.volumes {
             let source = volume.split(':').next().unwrap_or_default();
             if let Some(path) = host_source(source, boundary).filter(|p| !p.starts_with(boundary)) {
-                add(format!("services.{name}.volumes"), format!("bind-mounts `{}` (`{volume}`)", path.display()));
+                let what = format!("bind-mounts `{}` (`{volume}`)", path.display());
+                let through_project = source.starts_with('.');
+                found.push(Finding { through_project, ..finding(format!("services.{name}.volumes"), what) });
             }
         }
         if let Some(path) = service.build.as_deref().and_then(|b| outside(Path::new(b), boundary)) {
-            add(format!("services.{name}.build"), format!("builds from `{}`", path.display()));
+            found.push(finding(format!("services.{name}.build"), format!("builds from `{}`", path.display())));
         }
     }
+    let public = |path: &Path| PUBLIC_CERTIFICATE_DIRS.iter().any(|dir| path.starts_with(dir));
     for certificate in &config.ca_certificates {
-        let public = |path: &PathBuf| PUBLIC_CERTIFICATE_DIRS.iter().any(|dir| path.starts_with(dir));
-        if let Some(path) = outside(Path::new(certificate), boundary).filter(|path| !public(path)) {
-            add("ca_certificates".into(), format!("copies `{}` into the image", path.display()));
+        let resolved = resolve(&boundary.join(certificate));
+        if certificate.starts_with('~') || !(public(&resolved) || resolved.starts_with(boundary)) {
+            found.push(finding(
+                "ca_certificates".into(),
+                format!("copies `{}` into the image", outside_shown(certificate, &resolved)),
+            ));
+        } else if resolved.is_dir() {
+            // The folder is inside, but each certificate in it is read through its own links.
+            for file in certificate_files(&resolved).unwrap_or_default() {
+                let real = resolve(&file);
+                if !public(&real) && !real.starts_with(boundary) {
+                    let what = format!("copies `{}` into the image (`{}`)", real.display(), file.display());
+                    found.push(finding("ca_certificates".into(), what));
+                }
+            }
         }
     }
-    if let Some(path) = config.requirements.as_deref().and_then(|r| outside(Path::new(r), boundary)) {
-        add("requirements".into(), format!("copies `{}` into the image", path.display()));
+    let requirements = config.requirements.as_ref().map(PathBuf::from).or_else(|| default_requirements(boundary));
+    if let Some(path) = requirements.as_deref().and_then(|r| outside(r, boundary)) {
+        found.push(finding("requirements".into(), format!("copies `{}` into the image", path.display())));
     }
     if let Some(path) = config.dockerfile.as_deref().and_then(|d| outside(Path::new(d), boundary)) {
-        add("dockerfile".into(), format!("builds with `{}` and its folder as the build context", path.display()));
+        found.push(finding(
+            "dockerfile".into(),
+            format!("builds with `{}` and its folder as the build context", path.display()),
+        ));
     }
     let bind = config.jupyter.bind.as_str();
     // The schema admits only IP addresses here (a host name would be looked up, and could
     // resolve anywhere), so anything that does not parse as a loopback address reaches out.
     if !bind.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()) {
-        add("jupyter.bind".into(), format!("publishes the notebook and every port on `{bind}`, beyond this machine"));
+        found.push(finding(
+            "jupyter.bind".into(),
+            format!("publishes the notebook and every port on `{bind}`, beyond this machine"),
+        ));
     }
     found
+}
+
+/// How a path outside the project is shown: `~` as written (it is the user's home whatever
+/// follows), anything else where it really leads.
+fn outside_shown(written: &str, resolved: &Path) -> String {
+    if written.starts_with('~') {
+        return written.to_string();
+    }
+    resolved.display().to_string()
+}
+
+/// The project's own `requirements.txt`, baked into the image when `requirements` is not set:
+/// the file every reader uses, so that what is judged here is what is read.
+pub fn default_requirements(project_dir: &Path) -> Option<PathBuf> {
+    Some(project_dir.join("requirements.txt")).filter(|file| file.is_file())
+}
+
+/// The certificates a `ca_certificates` folder contributes: its `.crt` and `.pem` files, sorted.
+/// The one listing the readers and [`classify`] share, so each file read is a file judged.
+pub fn certificate_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)?.flatten() {
+        let path = entry.path();
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if path.is_file() && (ext == "crt" || ext == "pem") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
 }
 
 /// Where a volume source leads when it is a host path (compose's rule: it starts with `.`, `/`
@@ -312,16 +435,31 @@ mod tests {
         let user_dir = resolve(tmp.path()).join("config");
         std::fs::create_dir_all(&user_dir).unwrap();
         let user = user_dir.join(USER_CONFIG_FILE);
-        std::fs::write(&user, "[services.db]\nvolumes = [\"/srv/shared:/shared\"]\n").unwrap();
+        std::fs::write(&user, "[services.db]\nimage = \"postgres\"\nvolumes = [\"/srv/shared:/shared\"]\n").unwrap();
         let ws_file = ws.join("dpe.toml");
-        std::fs::write(&ws_file, "[services.db]\nimage = \"postgres\"\n").unwrap();
+        std::fs::write(&ws_file, "[services.web]\nimage = \"nginx\"\n").unwrap();
         let mut context = crate::context::tests::sample();
         context.workspace = Some(ws.clone());
         context.project = Some(crate::ProjectRef { name: "a".into(), dir: project.clone() });
         context.config_dir = user_dir;
         context.config_files = vec![user.clone(), ws_file.clone()];
-        context.config = config("[services.db]\nimage = \"postgres\"\nvolumes = [\"/srv/shared:/shared\"]\n");
-        assert_eq!(check(&context), Ok(()), "the user's own setting is trusted");
+        context.config = config(
+            "[services.db]\nimage = \"postgres\"\nvolumes = [\"/srv/shared:/shared\"]\n[services.web]\nimage = \"nginx\"\n",
+        );
+        assert_eq!(check(&context), Ok(()), "the user's own service is trusted");
+
+        // A workspace that changes any key of the user's service runs its own program with the
+        // user's mount: the service is judged whole.
+        std::fs::write(&ws_file, "[services.db]\ncommand = [\"sh\", \"-c\", \"tar c /shared\"]\n").unwrap();
+        let refusal = check(&context).unwrap_err();
+        assert_eq!(
+            refusal.message,
+            format!(
+                "this workspace's configuration is not trusted, and it reaches outside the project folder `{}`:\n  `{}`: `services.db.volumes` bind-mounts `/srv/shared` (`/srv/shared:/shared`) (set in your `config.toml`, for a service this file changes)",
+                project.display(),
+                ws_file.display()
+            )
+        );
 
         std::fs::write(&ws_file, "[services.db]\nimage = \"postgres\"\nvolumes = [\"/:/host\"]\n").unwrap();
         context.config = config("[services.db]\nimage = \"postgres\"\nvolumes = [\"/:/host\"]\n");
@@ -348,7 +486,10 @@ mod tests {
             "{}",
             refusal.message
         );
+        // Trusted, it runs once `dpe trust` saw it (and only then).
         context.config_trusted = true;
+        assert!(check(&context).is_err());
+        context.accepted_reaches = findings(&context).iter().map(Finding::reach).collect();
         assert_eq!(check(&context), Ok(()));
     }
 
@@ -377,6 +518,113 @@ mod tests {
         std::fs::create_dir_all(ws.join("shared/a")).unwrap();
         std::os::unix::fs::symlink(ws.join("shared/a"), ws.join("projects/a")).unwrap();
         assert_eq!(check(&context), Ok(()));
+    }
+
+    #[test]
+    fn a_trusted_workspace_reaches_only_what_the_user_saw_when_trusting() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ws = resolve(tmp.path()).join("ws");
+        let project = ws.join("projects/a");
+        std::fs::create_dir_all(project.join("data")).unwrap();
+        std::fs::create_dir_all(tmp.path().join("home")).unwrap();
+        let ws_file = ws.join("dpe.toml");
+        std::fs::write(&ws_file, "[services.web]\nimage = \"x\"\nvolumes = [\"./data:/data\", \"/srv:/srv\"]\n")
+            .unwrap();
+        let mut context = crate::context::tests::sample();
+        context.workspace = Some(ws.clone());
+        context.project = Some(crate::ProjectRef { name: "a".into(), dir: project.clone() });
+        context.config_files = vec![ws_file.clone()];
+        context.config = config("[services.web]\nimage = \"x\"\nvolumes = [\"./data:/data\", \"/srv:/srv\"]\n");
+        // What `dpe trust` recorded: the one reach that existed then.
+        let seen: Vec<String> = findings(&context).iter().map(Finding::reach).collect();
+        assert_eq!(seen, ["`services.web.volumes` bind-mounts `/srv` (`/srv:/srv`)"]);
+        context.config_trusted = true;
+        context.accepted_reaches = seen;
+        assert_eq!(check(&context), Ok(()));
+
+        // A `git pull` turns `data` into a link to the home folder: same text, new reach.
+        std::fs::remove_dir(project.join("data")).unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("home"), project.join("data")).unwrap();
+        let refusal = check(&context).unwrap_err();
+        assert_eq!(
+            refusal.message,
+            format!(
+                "this workspace's configuration now reaches outside the project folder `{}` where it did not when you trusted it:\n  `{}`: `services.web.volumes` bind-mounts `{}` (`./data:/data`)",
+                project.display(),
+                ws_file.display(),
+                resolve(&tmp.path().join("home")).display()
+            )
+        );
+        assert_eq!(
+            refusal.help,
+            format!("a folder or file it names leads somewhere else now (a link); see what it reaches with `dpe trust --list`, and if you trust that run `cd {} && dpe trust` again", ws.display())
+        );
+        // The same holds for the project folder itself turned into a link out of the workspace.
+        std::fs::remove_file(project.join("data")).unwrap();
+        std::fs::rename(&project, tmp.path().join("moved")).unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("moved"), &project).unwrap();
+        let refusal = check(&context).unwrap_err();
+        assert!(refusal.message.contains("is a link to"), "{}", refusal.message);
+    }
+
+    #[test]
+    fn a_relative_mount_of_the_users_own_config_leads_where_the_project_says() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ws = resolve(tmp.path()).join("ws");
+        let project = ws.join("projects/a");
+        std::fs::create_dir_all(&project).unwrap();
+        // The cloned project's `data` is a link to /etc; the user's own service mounts `./data`.
+        std::os::unix::fs::symlink("/etc", project.join("data")).unwrap();
+        let user_dir = resolve(tmp.path()).join("config");
+        std::fs::create_dir_all(&user_dir).unwrap();
+        let user = user_dir.join(USER_CONFIG_FILE);
+        let text = "[services.logs]\nimage = \"x\"\nvolumes = [\"./data:/data\"]\n";
+        std::fs::write(&user, text).unwrap();
+        let mut context = crate::context::tests::sample();
+        context.workspace = Some(ws.clone());
+        context.project = Some(crate::ProjectRef { name: "a".into(), dir: project.clone() });
+        context.config_dir = user_dir;
+        context.config_files = vec![user.clone()];
+        context.config = config(text);
+        let refusal = check(&context).unwrap_err();
+        assert!(
+            refusal.message.ends_with(&format!(
+                ":\n  `{}`: `services.logs.volumes` bind-mounts `{}` (`./data:/data`)",
+                user.display(),
+                resolve(Path::new("/etc")).display()
+            )),
+            "{}",
+            refusal.message
+        );
+    }
+
+    #[test]
+    fn files_read_into_the_image_through_links_are_judged_where_they_lead() {
+        let tmp = tempfile::tempdir().unwrap();
+        let project = resolve(tmp.path()).join("p");
+        std::fs::create_dir_all(project.join("certs")).unwrap();
+        std::fs::write(tmp.path().join("token"), "secret").unwrap();
+        std::fs::write(project.join("certs/corp.crt"), "-----BEGIN CERTIFICATE-----").unwrap();
+        // No setting names these: the default requirements file and a file in a CA folder.
+        std::os::unix::fs::symlink(tmp.path().join("token"), project.join("requirements.txt")).unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("token"), project.join("certs/z.pem")).unwrap();
+        std::os::unix::fs::symlink("/etc/ssl/certs/ca-certificates.crt", project.join("certs/system.crt")).unwrap();
+        let certs = project.join("certs").to_string_lossy().into_owned();
+        let c = config(&format!("ca_certificates = [\"{certs}\"]\n"));
+        let token = resolve(&tmp.path().join("token"));
+        assert_eq!(
+            keys(&c, &project),
+            [
+                format!("ca_certificates copies `{}` into the image (`{}/z.pem`)", token.display(), certs),
+                format!("requirements copies `{}` into the image", token.display()),
+            ]
+        );
+        // The readers list exactly the files judged.
+        assert_eq!(
+            certificate_files(&project.join("certs")).unwrap(),
+            ["corp.crt", "system.crt", "z.pem"].map(|f| project.join("certs").join(f))
+        );
+        assert_eq!(default_requirements(&project), Some(project.join("requirements.txt")));
     }
 
     #[test]

@@ -228,6 +228,8 @@ pub fn write(
         help: e.help,
         code: 1,
     })?;
+    // The CA files copied below are read from the project: judged where they lead first.
+    dpe_plugin::reach::check(context).map_err(|refusal| Failure::new(refusal.message).with_help(refusal.help))?;
     if dir.exists() && !is_replaceable(dir) {
         return Err(Failure::new(format!("`{}` exists and is not an earlier dockerfile export", dir.display()))
             .with_help("name an empty or new folder: `dpe export PROJECT --to dockerfile DIR`"));

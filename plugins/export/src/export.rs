@@ -482,6 +482,7 @@ mod tests {
             config: Default::default(),
             config_files: vec![],
             config_trusted: false,
+            accepted_reaches: vec![],
             state_dir: "/s".into(),
             data_dir: "/d".into(),
             config_dir: "/c".into(),

@@ -232,10 +232,8 @@ fn requirements_file(project: &Project) -> Result<Option<PathBuf>> {
             }
             Ok(Some(path))
         }
-        None => {
-            let default = project.dir.join("requirements.txt");
-            Ok(default.is_file().then_some(default))
-        }
+        // The file `dpe_plugin::reach::check` judged (where it really leads) before this runs.
+        None => Ok(dpe_plugin::reach::default_requirements(&project.dir)),
     }
 }
 
@@ -251,16 +249,9 @@ pub fn collect_certificates(configured: &[String], from_env: Option<&str>) -> Re
     for (path, origin) in sources {
         let mut paths = Vec::new();
         if path.is_dir() {
-            let entries =
-                std::fs::read_dir(&path).map_err(|e| Error::io(format!("reading `{}`", path.display()), e))?;
-            for entry in entries.flatten() {
-                let p = entry.path();
-                let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
-                if p.is_file() && (ext == "crt" || ext == "pem") {
-                    paths.push(p);
-                }
-            }
-            paths.sort();
+            // The listing `dpe_plugin::reach::check` judged, file by file, before this runs.
+            paths = dpe_plugin::reach::certificate_files(&path)
+                .map_err(|e| Error::io(format!("reading `{}`", path.display()), e))?;
         } else if path.is_file() {
             paths.push(path.clone());
         } else {

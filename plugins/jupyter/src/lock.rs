@@ -156,7 +156,8 @@ pub fn layer(lock: &Lock, project_dir: &Path, workdir: &str) -> Result<(Vec<Cont
         };
         let host = project_dir.join(relative);
         let name = Path::new("dpe-lock/local").join(relative);
-        if !add_tree(&host, &name, &mut files)? {
+        let boundary = dpe_plugin::reach::resolve(project_dir);
+        if !add_tree(&host, &name, &boundary, &mut files)? {
             return refuse(
                 format!("installs from `{path}`, but `{}` does not exist", host.display()),
                 "copy the file into the project folder at that place, or export the lock again",
@@ -205,8 +206,23 @@ fn percent_decode(text: &str) -> String {
 }
 
 /// Adds a file, or every file under a folder, as context files under `name`. Returns whether
-/// `path` exists.
-fn add_tree(path: &Path, name: &Path, files: &mut Vec<ContextFile>) -> Result<bool> {
+/// `path` exists. Each is judged where it really leads: a link out of the project folder
+/// (`boundary`, resolved) would read a host file into the image, and a link to a folder could
+/// loop, so both are refused.
+fn add_tree(path: &Path, name: &Path, boundary: &Path, files: &mut Vec<ContextFile>) -> Result<bool> {
+    let linked_dir = path.is_symlink() && path.is_dir();
+    if let Some(real) = dpe_plugin::reach::outside(path, boundary).filter(|_| path.exists()) {
+        return Err(Error::new(format!(
+            "`{}` leads to `{}`, outside the project folder",
+            path.display(),
+            real.display()
+        ))
+        .with_help("copy the package into the project folder instead of linking to it"));
+    }
+    if linked_dir {
+        return Err(Error::new(format!("`{}` is a link to a folder", path.display()))
+            .with_help("copy the package into the project folder instead of linking to it"));
+    }
     if path.is_file() {
         let bytes = std::fs::read(path).map_err(|e| Error::io(format!("reading `{}`", path.display()), e))?;
         let name = name.to_string_lossy().into_owned();
@@ -227,7 +243,7 @@ fn add_tree(path: &Path, name: &Path, files: &mut Vec<ContextFile>) -> Result<bo
     entries.sort();
     for entry in entries {
         let child = name.join(entry.file_name().expect("entry name"));
-        add_tree(&entry, &child, files)?;
+        add_tree(&entry, &child, boundary, files)?;
     }
     Ok(true)
 }
@@ -238,6 +254,30 @@ mod tests {
 
     fn lock(text: &str) -> Lock {
         Lock { source: "/home/u/env.lock".into(), bytes: text.as_bytes().to_vec() }
+    }
+
+    #[test]
+    fn local_files_linked_out_of_the_project_or_to_a_folder_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let project = tmp.path().join("p");
+        std::fs::create_dir_all(project.join("src/lib")).unwrap();
+        std::fs::write(tmp.path().join("id_rsa"), "key").unwrap();
+        // A link no one named, in a folder the lock installs from: a host file into the image.
+        std::os::unix::fs::symlink(tmp.path().join("id_rsa"), project.join("src/lib/setup.py")).unwrap();
+        let err = layer(&lock("lib @ file:///work/src/lib\n"), &project, "/work").unwrap_err();
+        assert_eq!(
+            err.message,
+            format!(
+                "`{}` leads to `{}`, outside the project folder",
+                project.join("src/lib/setup.py").display(),
+                std::fs::canonicalize(tmp.path().join("id_rsa")).unwrap().display()
+            )
+        );
+        // A link to a folder inside could loop (`ln -s . again`).
+        std::fs::remove_file(project.join("src/lib/setup.py")).unwrap();
+        std::os::unix::fs::symlink(".", project.join("src/lib/again")).unwrap();
+        let err = layer(&lock("lib @ file:///work/src/lib\n"), &project, "/work").unwrap_err();
+        assert_eq!(err.message, format!("`{}` is a link to a folder", project.join("src/lib/again").display()));
     }
 
     #[test]

@@ -1296,3 +1296,31 @@ fn a_server_bound_to_ipv6_loopback_is_probed_and_printed_there() {
     let again = dpe(&sandbox, &["jupyter", "project_6", "--detach"]);
     assert_eq!(text(&again.stdout).trim(), url, "{}", text(&again.stderr));
 }
+
+#[test]
+fn files_linked_out_of_the_project_are_not_read_into_an_untrusted_image() {
+    // Refused before the engine is asked anything: no docker needed.
+    let sandbox = Sandbox::new();
+    let dir = sandbox.project("linked", "image = \"dpe-test/bookworm:latest\"\nca_certificates = [\"certs\"]\n");
+    let token = sandbox.write("private/token", "# api_token = s3cret\n");
+    std::fs::create_dir_all(dir.join("certs")).unwrap();
+    // What a cloned repository can hold: links no setting names.
+    std::os::unix::fs::symlink(&token, dir.join("requirements.txt")).unwrap();
+    std::os::unix::fs::symlink(&token, dir.join("certs/corp.pem")).unwrap();
+    let out = dpe(&sandbox, &["jupyter", "spec", "linked", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let token = std::fs::canonicalize(&token).unwrap();
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "error: this workspace's configuration is not trusted, and it reaches outside the project folder `{dir}`:\n  \
+             `{dir}/dpe.toml`: `ca_certificates` copies `{token}` into the image (`{dir}/certs/corp.pem`)\n  \
+             `requirements` copies `{token}` into the image\n\
+             help: settings that reach your machine run only in a trusted workspace; read those files, and if you trust them run `cd {ws} && dpe trust`\n",
+            dir = dir.display(),
+            token = token.display(),
+            ws = sandbox.workspace().display(),
+        )
+    );
+    assert!(out.stdout.is_empty());
+}
