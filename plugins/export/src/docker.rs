@@ -3,6 +3,7 @@
 //! owns how a project's environment is built and run).
 
 use crate::error::{Failure, Result};
+use dpe_jupyter::spec::mount_value;
 use dpe_plugin::client;
 use dpe_plugin::Context;
 use serde::Deserialize;
@@ -106,12 +107,14 @@ pub fn spec(context: &Context, project: &str) -> Result<Spec> {
 pub fn throwaway_args(spec: &Spec, volume_exists: bool) -> Vec<String> {
     let mut args: Vec<String> =
         vec!["run".into(), "--rm".into(), "--interactive".into(), "--network".into(), "none".into()];
+    // `--mount`, as `dpe jupyter` starts it: `--volume SRC:DST` splits a folder such as
+    // `lab:2024` at its colon.
     if volume_exists {
-        args.push("--volume".into());
-        args.push(format!("{}:{}:ro", spec.volume, spec.volume_target));
+        args.push("--mount".into());
+        args.push(mount_value("volume", &spec.volume, &spec.volume_target, true));
     }
-    args.push("--volume".into());
-    args.push(format!("{}:{}:ro", spec.mount.source, spec.mount.target));
+    args.push("--mount".into());
+    args.push(mount_value("bind", &spec.mount.source, &spec.mount.target, true));
     args.push("--workdir".into());
     args.push(spec.workdir.clone());
     if let Some(user) = &spec.user {
@@ -123,4 +126,29 @@ pub fn throwaway_args(spec: &Spec, volume_exists: bool) -> Vec<String> {
         args.push(format!("{key}={value}"));
     }
     args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throwaway_mounts_survive_a_folder_with_a_colon_and_a_comma() {
+        let spec: Spec = serde_json::from_value(serde_json::json!({
+            "project": "a", "image": "img", "container": "c", "volume": "dpe-a-env",
+            "volume_target": "/opt/env", "workdir": "/work",
+            "mount": {"source": "/home/me/lab:2024,x/projects/a", "target": "/work"}, "user": null
+        }))
+        .unwrap();
+        let args = throwaway_args(&spec, true);
+        assert_eq!(
+            args[5..9],
+            [
+                "--mount",
+                "type=volume,source=dpe-a-env,target=/opt/env,readonly",
+                "--mount",
+                "type=bind,\"source=/home/me/lab:2024,x/projects/a\",target=/work,readonly"
+            ]
+        );
+    }
 }
