@@ -12,14 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 changes=${1:-5}
-bin_dir=${DPE_BIN_DIR:-}
-if [[ -z $bin_dir ]]; then
-  for candidate in "${CARGO_TARGET_DIR:-target}/release" "${CARGO_TARGET_DIR:-target}/debug"; do
-    if [[ -x $candidate/dpe && -x $candidate/dpe-jupyter ]]; then bin_dir=$candidate; break; fi
-  done
-fi
-[[ -n $bin_dir ]] || { echo "error: build dpe and dpe-jupyter first (cargo build -p dpe -p dpe-jupyter)" >&2; exit 1; }
-bin_dir=$(cd "$bin_dir" && pwd)
+source bench/lib.sh
 
 root=$(mktemp -d /tmp/dpe-bench-gc.XXXXXX)
 export DPE_STATE_DIR=$root/state DPE_CONFIG_DIR=$root/config DPE_DATA_DIR=$root/data DPE_CACHE_DIR=$root/cache

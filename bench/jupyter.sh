@@ -10,14 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-7}
-bin_dir=${DPE_BIN_DIR:-}
-if [[ -z $bin_dir ]]; then
-  for candidate in "${CARGO_TARGET_DIR:-target}/release" "${CARGO_TARGET_DIR:-target}/debug"; do
-    if [[ -x $candidate/dpe && -x $candidate/dpe-jupyter ]]; then bin_dir=$candidate; break; fi
-  done
-fi
-[[ -n $bin_dir ]] || { echo "error: build dpe and dpe-jupyter first (cargo build -p dpe -p dpe-jupyter)" >&2; exit 1; }
-bin_dir=$(cd "$bin_dir" && pwd)
+source bench/lib.sh
 image=${BENCH_IMAGE:-dpe-test/bookworm:latest}
 
 root=$(mktemp -d /tmp/dpe-bench-jupyter.XXXXXX)
