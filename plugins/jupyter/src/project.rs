@@ -37,6 +37,7 @@ impl Project {
                     .with_help(format!("run `dpe jupyter {name}` from the workspace, or drop `--project`")));
             }
         }
+        check_name_twin(&project.dir, &project.name)?;
         let workspace = context
             .workspace
             .clone()
@@ -52,6 +53,11 @@ impl Project {
         dpe_plugin::reach::check(context).map_err(|refusal| Error::new(refusal.message).with_help(refusal.help))
     }
 
+    /// The spelling of the name in engine object names, where `_` becomes `-`.
+    fn engine_spelling(name: &str) -> String {
+        name.replace('_', "-")
+    }
+
     /// A short, stable hash of the workspace path.
     pub fn workspace_hash(&self) -> String {
         short_hash(&self.workspace.to_string_lossy())
@@ -64,12 +70,12 @@ impl Project {
 
     /// The container name; docker's name uniqueness also serialises two starts of one project.
     pub fn container_name(&self) -> String {
-        format!("dpe-{}-{}", self.name.replace('_', "-"), self.workspace_hash())
+        format!("dpe-{}-{}", Project::engine_spelling(&self.name), self.workspace_hash())
     }
 
     /// The named volume holding the project's Python environment and home.
     pub fn volume_name(&self) -> String {
-        format!("dpe-{}-{}-env", self.name.replace('_', "-"), self.workspace_hash())
+        format!("dpe-{}-{}-env", Project::engine_spelling(&self.name), self.workspace_hash())
     }
 
     /// The server's base URL: one path per project, so the cookies of several local Jupyters
@@ -77,6 +83,25 @@ impl Project {
     pub fn base_url(&self) -> String {
         format!("/{}/", self.name)
     }
+}
+
+/// Refuses a project whose folder name differs from a sibling's only in `_` and `-` (`a_b` and
+/// `a-b`): engine names spell both the same way, so the two would share one container, one
+/// environment volume and one lock.
+fn check_name_twin(dir: &std::path::Path, name: &str) -> Result<()> {
+    let Some(projects) = dir.parent() else { return Ok(()) };
+    let Ok(entries) = std::fs::read_dir(projects) else { return Ok(()) };
+    let spelt = Project::engine_spelling(name);
+    for entry in entries.flatten() {
+        let other = entry.file_name().to_string_lossy().into_owned();
+        if other != name && Project::engine_spelling(&other) == spelt && entry.path().is_dir() {
+            return Err(Error::new(format!(
+                "projects `{name}` and `{other}` would share one container and environment: engine names spell `_` as `-`"
+            ))
+            .with_help(format!("rename one of the two folders in `{}`", projects.display())));
+        }
+    }
+    Ok(())
 }
 
 /// The subcommands of `dpe jupyter`, for did-you-mean.

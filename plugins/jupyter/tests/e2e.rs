@@ -1324,3 +1324,23 @@ fn files_linked_out_of_the_project_are_not_read_into_an_untrusted_image() {
     );
     assert!(out.stdout.is_empty());
 }
+
+/// Two folders whose names differ only in `_` and `-` would share one container and volume
+/// (engine names spell both as `-`): refused before the engine is asked anything.
+#[test]
+fn projects_whose_names_differ_only_in_underscore_and_dash_are_refused() {
+    let sandbox = Sandbox::new();
+    sandbox.project("a_b", "image = \"dpe-test/bookworm:latest\"\n");
+    sandbox.project("a-b", "image = \"dpe-test/bookworm:latest\"\n");
+    let out = dpe(&sandbox, &["jupyter", "spec", "a_b", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "error: projects `a_b` and `a-b` would share one container and environment: engine names spell `_` as `-`\n\
+             help: rename one of the two folders in `{}`\n",
+            sandbox.workspace().join("projects").display()
+        )
+    );
+    assert!(out.stdout.is_empty());
+}
