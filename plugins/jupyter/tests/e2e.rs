@@ -1344,3 +1344,18 @@ fn projects_whose_names_differ_only_in_underscore_and_dash_are_refused() {
     );
     assert!(out.stdout.is_empty());
 }
+
+/// `dpe jupyter url` asked while a start is still under way waits for it, so the URL it prints
+/// answers at once (before, it printed the URL of a server that did not answer yet).
+#[test]
+fn url_during_a_start_waits_until_the_server_answers() {
+    let Some((sandbox, _cleanup)) = setup(&["slow_url"], 25000) else { return };
+    let start = start_slow(&sandbox, "slow_url");
+    wait_until_running(&sandbox, "slow_url");
+    let out = dpe(&sandbox, &["jupyter", "url", "slow_url"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let server = Server::from_url(text(&out.stdout).trim());
+    assert_eq!(server.get("api/status", true).0, 200);
+    let started = start.wait_with_output().unwrap();
+    assert!(started.status.success(), "{}", text(&started.stderr));
+}
