@@ -16,6 +16,9 @@ use toml::{Table, Value};
 pub struct Layered {
     pub config: Config,
     pub files: Vec<PathBuf>,
+    /// The sha256 of each file's text as read, in the order of `files`: trust is judged on the
+    /// very text that was parsed, without reading the file again on the dispatch path.
+    pub hashes: Vec<String>,
 }
 
 /// Engines a workspace or project `dpe.toml` may name. `[engine] program` runs on the host with
@@ -30,6 +33,7 @@ const WORKSPACE_ENGINES: &[&str] = &["docker", "podman"];
 pub fn load(user: &Path, shared: &[PathBuf]) -> Result<Layered> {
     let mut merged = Table::new();
     let mut read = Vec::new();
+    let mut hashes = Vec::new();
     for path in std::iter::once(user).chain(shared.iter().map(PathBuf::as_path)) {
         let Some(text) = read_config(path)? else { continue };
         let table = parse_file(path, &text)?;
@@ -38,12 +42,13 @@ pub fn load(user: &Path, shared: &[PathBuf]) -> Result<Layered> {
         }
         merge(&mut merged, table);
         read.push(path.to_path_buf());
+        hashes.push(crate::trust::hash_bytes(text.as_bytes()));
     }
     let config: Config = Value::Table(merged).try_into().map_err(|err: toml::de::Error| {
         // Each file passed on its own, so a failure here is a combination the schema refuses.
         Error::new(format!("the merged configuration is invalid: {}", err.message()))
     })?;
-    Ok(Layered { config, files: read })
+    Ok(Layered { config, files: read, hashes })
 }
 
 /// The most a configuration file may hold: far more than any real one, and a bound on what a

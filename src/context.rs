@@ -53,6 +53,7 @@ pub fn resolve(globals: &Globals, plugin: Option<&str>, positional: Option<&str>
     let trust = TrustStore::config_trusted(
         &paths.state_dir,
         &layered.files,
+        &layered.hashes,
         &paths.user_config(),
         workspace.as_ref().map(|ws| ws.root.as_path()),
         project.as_ref().map(|p| p.name.as_str()),

@@ -69,6 +69,12 @@ impl TrustStore {
         matches_hash(self.config.get(&real_path(file)), file)
     }
 
+    /// Whether `file`, whose text dpe read and hashed as `hash`, is recorded with that content:
+    /// the text judged is the one that was parsed, and the file is not read a second time.
+    fn is_config_text_trusted(&self, file: &Path, hash: &str) -> bool {
+        self.config.get(&real_path(file)).is_some_and(|recorded| recorded == hash)
+    }
+
     /// Whether the configuration of `workspace` is trusted: the workspace was recorded by
     /// `dpe trust` and every file of `files` but the user's own still has its recorded hash;
     /// with what `project` (or the workspace) reached when trusted. Outside a workspace only the
@@ -76,6 +82,7 @@ impl TrustStore {
     pub fn config_trusted(
         state_dir: &Path,
         files: &[PathBuf],
+        hashes: &[String],
         user_config: &Path,
         workspace: Option<&Path>,
         project: Option<&str>,
@@ -85,8 +92,11 @@ impl TrustStore {
         let Some(reaches) = store.workspaces.get(&real_path(root)) else {
             return ConfigTrust { trusted: false, accepted_reaches: Vec::new() };
         };
-        let trusted =
-            files.iter().filter(|file| file.as_path() != user_config).all(|file| store.is_config_trusted(file));
+        let trusted = files
+            .iter()
+            .zip(hashes)
+            .filter(|(file, _)| file.as_path() != user_config)
+            .all(|(file, hash)| store.is_config_text_trusted(file, hash));
         let accepted_reaches =
             if trusted { reaches.get(project.unwrap_or("")).cloned().unwrap_or_default() } else { Vec::new() };
         ConfigTrust { trusted, accepted_reaches }
@@ -138,8 +148,12 @@ fn real_path(path: &Path) -> PathBuf {
 }
 
 pub fn hash_file(path: &Path) -> std::io::Result<String> {
-    let bytes = std::fs::read(path)?;
-    Ok(format!("{:x}", Sha256::digest(&bytes)))
+    Ok(hash_bytes(&std::fs::read(path)?))
+}
+
+/// The sha256 the store records, of content already in memory.
+pub fn hash_bytes(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))
 }
 
 #[cfg(test)]
@@ -172,10 +186,14 @@ mod tests {
         std::os::unix::fs::symlink(tmp.path().join("ws"), tmp.path().join("link")).unwrap();
         let files = [user.clone(), ws.clone()];
         let root = tmp.path().join("ws");
+        // What config::load gives: the hash of each file's text as read (a missing one: none).
+        let hashes =
+            |files: &[PathBuf]| -> Vec<String> { files.iter().map(|f| hash_file(f).unwrap_or_default()).collect() };
         let trusted = |files: &[PathBuf], root: &Path| {
-            TrustStore::config_trusted(&state, files, &user, Some(root), Some("a")).trusted
+            TrustStore::config_trusted(&state, files, &hashes(files), &user, Some(root), Some("a")).trusted
         };
-        assert!(TrustStore::config_trusted(&state, std::slice::from_ref(&user), &user, None, None).trusted);
+        let user_only = std::slice::from_ref(&user);
+        assert!(TrustStore::config_trusted(&state, user_only, &hashes(user_only), &user, None, None).trusted);
         assert!(!trusted(&files, &root));
         // A workspace with no file of its own is trusted only once recorded.
         assert!(!trusted(std::slice::from_ref(&user), &root));
@@ -185,9 +203,10 @@ mod tests {
         assert!(trusted(&files, &root));
         assert!(trusted(std::slice::from_ref(&user), &root));
         assert!(trusted(&[tmp.path().join("link/dpe.toml")], &tmp.path().join("link")));
-        let trust = TrustStore::config_trusted(&state, &files, &user, Some(&root), Some("a"));
+        let trust = TrustStore::config_trusted(&state, &files, &hashes(&files), &user, Some(&root), Some("a"));
         assert_eq!(trust.accepted_reaches, ["`requirements` copies `/r` into the image"]);
-        assert!(TrustStore::config_trusted(&state, &files, &user, Some(&root), Some("b")).accepted_reaches.is_empty());
+        let other = TrustStore::config_trusted(&state, &files, &hashes(&files), &user, Some(&root), Some("b"));
+        assert!(other.accepted_reaches.is_empty());
         // A hook's hash does not trust a configuration file of the same content, nor the reverse.
         assert!(!TrustStore::load(&state).is_trusted(&ws));
         std::fs::write(&ws, "image = \"other\"\n").unwrap();
