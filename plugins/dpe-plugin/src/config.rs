@@ -602,6 +602,27 @@ pub fn check_env_value(key: &str, value: &str) -> Result<(), Invalid> {
     ))
 }
 
+/// What makes a value that goes onto a command line unsafe as one word there.
+enum WordFault {
+    Empty,
+    Whitespace,
+    LeadingDash,
+}
+
+/// The one rule shared by package entries and images: non-empty, no whitespace or control
+/// characters, and no leading `-` (which a command would read as an option).
+fn word_fault(text: &str) -> Option<WordFault> {
+    if text.is_empty() {
+        Some(WordFault::Empty)
+    } else if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Some(WordFault::Whitespace)
+    } else if text.starts_with('-') {
+        Some(WordFault::LeadingDash)
+    } else {
+        None
+    }
+}
+
 /// An entry of `python_packages` or `apt_packages` (named by `list`): one word that cannot be
 /// read as an option.
 pub fn check_package(list: &str, entry: &str) -> Result<(), Invalid> {
@@ -609,38 +630,30 @@ pub fn check_package(list: &str, entry: &str) -> Result<(), Invalid> {
         "write one package name or specifier per entry, without spaces or options: `{list} = [\"{}\"]`",
         if list == "apt_packages" { "curl" } else { "pandas>=2" }
     );
-    if entry.is_empty() {
-        return Err(Invalid::new(format!("`{list}` has an empty entry"), help));
-    }
-    if entry.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(Invalid::new(format!("`{}` in `{list}` contains whitespace", shown(entry)), help));
-    }
-    if entry.starts_with('-') {
-        return Err(Invalid::new(
-            format!("`{entry}` in `{list}` starts with `-`, so it would be read as an option"),
-            help,
-        ));
-    }
-    Ok(())
+    let message = match word_fault(entry) {
+        None => return Ok(()),
+        Some(WordFault::Empty) => format!("`{list}` has an empty entry"),
+        Some(WordFault::Whitespace) => format!("`{}` in `{list}` contains whitespace", shown(entry)),
+        Some(WordFault::LeadingDash) => {
+            format!("`{entry}` in `{list}` starts with `-`, so it would be read as an option")
+        }
+    };
+    Err(Invalid::new(message, help))
 }
 
 /// An `image`: a non-empty reference that docker cannot read as an option.
 pub fn check_image(image: &str) -> Result<(), Invalid> {
     let help = "name an image (`python:3.12-slim`, `quay.io/jupyter/scipy-notebook`) or a Docker Stacks shorthand \
                 (`scipy`, `datascience`, `pytorch`, `tensorflow`, `pyspark`), or remove the line for the default";
-    if image.is_empty() {
-        return Err(Invalid::new("`image` is empty".to_string(), help));
-    }
-    if image.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(Invalid::new(format!("image `{}` contains whitespace", shown(image)), help));
-    }
-    if image.starts_with('-') {
-        return Err(Invalid::new(
-            format!("image `{image}` starts with `-`, so docker would read it as an option"),
-            help,
-        ));
-    }
-    Ok(())
+    let message = match word_fault(image) {
+        None => return Ok(()),
+        Some(WordFault::Empty) => "`image` is empty".to_string(),
+        Some(WordFault::Whitespace) => format!("image `{}` contains whitespace", shown(image)),
+        Some(WordFault::LeadingDash) => {
+            format!("image `{image}` starts with `-`, so docker would read it as an option")
+        }
+    };
+    Err(Invalid::new(message, help))
 }
 
 /// An `[engine] compose` value.
