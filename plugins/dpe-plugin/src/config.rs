@@ -69,6 +69,10 @@ pub struct Config {
     /// The Jupyter server.
     #[serde(default)]
     pub jupyter: JupyterConfig,
+    /// Where Python packages come from (`[python]`). Absent from the context when unset, so
+    /// plugins built before it existed still read the context.
+    #[serde(default, skip_serializing_if = "PythonConfig::is_default")]
+    pub python: PythonConfig,
     /// Hooks around docker calls.
     #[serde(default)]
     pub hooks: HooksConfig,
@@ -108,6 +112,58 @@ fn default_engine() -> String {
 
 fn default_auto() -> String {
     "auto".to_string()
+}
+
+/// `[python]`: the package indexes `dpe-sync` resolves and installs from. The URLs may hold
+/// credentials: they reach the container through the project's private env file, never a
+/// command line, and uv keeps them out of the lock.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PythonConfig {
+    /// The main index, replacing PyPI (e.g. a company mirror).
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "index_url")]
+    pub index_url: Option<String>,
+    /// More indexes searched too, e.g. PyTorch's CUDA wheels
+    /// (`https://download.pytorch.org/whl/cu124`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "index_urls")]
+    pub extra_index_urls: Vec<String>,
+}
+
+impl PythonConfig {
+    pub fn is_default(&self) -> bool {
+        self == &PythonConfig::default()
+    }
+}
+
+/// An index URL: `http(s)://` or `file://`, one word.
+pub fn check_index_url(key: &str, url: &str) -> Result<(), Invalid> {
+    let scheme_ok = ["https://", "http://", "file://"].iter().any(|s| url.starts_with(s));
+    if scheme_ok && word_fault(url).is_none() {
+        return Ok(());
+    }
+    Err(Invalid::new(
+        format!("`{}` in `[python] {key}` is not an index URL", shown(url)),
+        format!(
+            "write a URL such as `{key} = {}`",
+            if key == "index_url" {
+                "\"https://mirror.example/simple\""
+            } else {
+                "[\"https://download.pytorch.org/whl/cu124\"]"
+            }
+        ),
+    ))
+}
+
+fn index_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    let url = Option::<String>::deserialize(deserializer)?;
+    url.as_deref().map_or(Ok(()), |u| check_index_url("index_url", u)).map_err(de::Error::custom)?;
+    Ok(url)
+}
+
+fn index_urls<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    let urls = Vec::<String>::deserialize(deserializer)?;
+    urls.iter().try_for_each(|u| check_index_url("extra_index_urls", u)).map_err(de::Error::custom)?;
+    Ok(urls)
 }
 
 /// `[jupyter]`
@@ -674,6 +730,8 @@ impl Config {
         check_env(&self.env)?;
         self.python_packages.iter().try_for_each(|p| check_package("python_packages", p))?;
         self.apt_packages.iter().try_for_each(|p| check_package("apt_packages", p))?;
+        self.python.index_url.as_deref().map_or(Ok(()), |u| check_index_url("index_url", u))?;
+        self.python.extra_index_urls.iter().try_for_each(|u| check_index_url("extra_index_urls", u))?;
         check_compose_program(&self.engine.compose)?;
         check_resources(self.shm_size.as_deref(), self.memory.as_deref(), self.cpus)?;
         self.jupyter.idle_timeout.as_deref().map_or(Ok(None), resource_rules::parse_duration)?;

@@ -31,6 +31,10 @@ pub struct StartArgs {
     /// Rebuild the image even when its inputs did not change (no layer cache).
     #[arg(long)]
     pub rebuild: bool,
+    /// Sync the environment exactly: also remove packages the lock does not name (those
+    /// installed by hand with pip). By default they are kept.
+    #[arg(long)]
+    pub exact: bool,
     #[command(flatten)]
     pub lock: LockArgs,
 }
@@ -90,6 +94,13 @@ pub enum Command {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+    /// Resolve the project's Python packages into its lock, then sync the environment.
+    ///
+    /// The lock is `pylock.toml` (PEP 751) in the project folder, from requirements.txt and
+    /// `python_packages`, or `uv.lock` for a project with a pyproject.toml. Starts resolve a
+    /// missing lock or one older than its inputs by themselves; this resolves again now (newer
+    /// versions where the inputs allow them). Commit the lock with the project.
+    Lock { project: Option<String> },
     /// Run pip in the environment; packages land in the project's volume and persist:
     /// `dpe jupyter pip PROJECT install X`.
     Pip {

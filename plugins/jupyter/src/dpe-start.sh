@@ -12,6 +12,7 @@ dpe=/dpe
 venv=$dpe/venv
 base_path=${PATH#"$venv/bin:"}
 base_python=$(PATH=$base_path command -v python3 || PATH=$base_path command -v python || true)
+export DPE_BASE_PYTHON="$base_python"
 
 mkdir -p "$dpe/home" 2>/dev/null || true
 created=
@@ -39,6 +40,19 @@ fi
 # Docker Stacks images start as root and switch to NB_UID; hand the volume to that user.
 if [ "$(id -u)" = 0 ] && [ -n "${NB_UID:-}" ] && { [ -n "$created" ] || [ "$(stat -c %u "$dpe")" != "$NB_UID" ]; }; then
   chown -R "$NB_UID:${NB_GID:-100}" "$dpe" 2>/dev/null || true
+fi
+
+# Python packages (requirements.txt, python_packages, pyproject.toml) are not in the image: they
+# are synced into the venv from the project's lock with uv (dpe-sync), in seconds, from a cache
+# shared by the user's trusted projects. Unchanged lock: nothing runs. A failure stops here, with
+# the environment as it was, so the server never starts on a half-synced environment.
+if [ -n "$base_python" ] && [ "${DPE_SYNC:-}" != skip ] && [ -f /usr/local/bin/dpe-sync ]; then
+  if [ "$(id -u)" = 0 ] && [ -n "${NB_UID:-}" ] && command -v setpriv >/dev/null; then
+    HOME=$dpe/home setpriv --reuid="$NB_UID" --regid="${NB_GID:-100}" --clear-groups \
+      "$base_python" /usr/local/bin/dpe-sync || exit $?
+  else
+    "$base_python" /usr/local/bin/dpe-sync || exit $?
+  fi
 fi
 
 # `[jupyter] idle_timeout` (DPE_IDLE_TIMEOUT seconds): the server's own culling ends kernels and

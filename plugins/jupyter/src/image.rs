@@ -5,8 +5,9 @@
 //! inputs share one image.
 //!
 //! Layer order matters for cache reuse and for corporate proxies: extra CA certificates come
-//! first (before any apt or pip step needs them), then the user's `env`, apt packages,
-//! requirements, pip packages, and last dpe's own files, which change most often.
+//! first (before any apt step needs them), then the user's `env`, apt packages, and last dpe's
+//! own files, which change most often. Python packages are not in the image at all: `dpe-sync`
+//! installs them into the project's environment from its lock when the server starts.
 
 use crate::docker;
 use crate::error::{Error, Result};
@@ -22,6 +23,11 @@ use std::sync::{Arc, Mutex};
 
 /// The first process of every container: prepares the venv in the volume, starts the server.
 pub const START_SCRIPT: &str = include_str!("dpe-start.sh");
+/// Syncs the project's Python environment with its lock (uv), run by `dpe-start`.
+pub const SYNC_SCRIPT: &str = include_str!("dpe-sync.py");
+/// Where the package cache shared by the user's trusted projects is mounted (a named volume;
+/// the image's empty folder, owned by the host user, gives a fresh volume its owner).
+pub const SHARED_STORE_TARGET: &str = "/dpe-cache";
 /// Builds the combined CA bundle inside the image.
 pub const CA_BUNDLE_SCRIPT: &str = include_str!("dpe-ca-bundle.sh");
 /// Where the combined CA bundle lives in the image.
@@ -107,7 +113,10 @@ pub fn plan(project: &Project, host: &Host) -> Result<Plan> {
 pub fn plan_with_lock(project: &Project, host: &Host, lock: Option<&Lock>) -> Result<Plan> {
     let config = &project.config;
     check_values(config)?;
-    let mut files = vec![ContextFile { name: "dpe-start".into(), bytes: START_SCRIPT.as_bytes().to_vec() }];
+    let mut files = vec![
+        ContextFile { name: "dpe-start".into(), bytes: START_SCRIPT.as_bytes().to_vec() },
+        ContextFile { name: "dpe-sync".into(), bytes: SYNC_SCRIPT.as_bytes().to_vec() },
+    ];
     let certificates = collect_certificates(&config.ca_certificates, host.ca_env.as_deref())?;
     // No project name in here: two projects with the same inputs share one image.
     let mut text = format!(
@@ -158,22 +167,13 @@ pub fn plan_with_lock(project: &Project, host: &Host, lock: Option<&Lock>) -> Re
                 shell_words(&apt)
             ));
         }
-        // Debian's pip refuses system installs (PEP 668); an image is exactly the place where
-        // they are wanted, so the build says so explicitly. Older pips ignore the variable.
-        const PIP: &str = "PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --no-cache-dir";
-        if let Some(requirements) = requirements_file(project)? {
-            let bytes = std::fs::read(&requirements)
-                .map_err(|e| Error::io(format!("reading `{}`", requirements.display()), e))?;
-            files.push(ContextFile { name: "requirements.txt".into(), bytes });
-            text.push_str("COPY requirements.txt /tmp/dpe/requirements.txt\n");
-            text.push_str(&format!("RUN {PIP} -r /tmp/dpe/requirements.txt\n"));
-        }
-        if !config.python_packages.is_empty() {
-            let packages: Vec<&str> = config.python_packages.iter().map(String::as_str).collect();
-            text.push_str(&format!("RUN {PIP} {}\n", shell_words(&packages)));
-        }
+        // A requirements file that is named but missing is an error before anything is built.
+        requirements_file(project)?;
+        // Python packages (requirements, python_packages, pyproject.toml) are not baked in:
+        // `dpe-sync` installs them into the project's environment from its lock at start, so
+        // projects that differ only in Python packages share this image and a changed package
+        // never rebuilds it.
     }
-
     // A lock (`--from-lock`) comes after everything the configuration installs: it pins what
     // they left open and adds what was installed by hand.
     if let Some(lock) = lock {
@@ -185,10 +185,10 @@ pub fn plan_with_lock(project: &Project, host: &Host, lock: Option<&Lock>) -> Re
 
     // dpe's runtime layer. The empty /dpe owned by the host user is copied by the engine into a
     // fresh named volume, so the volume belongs to the user without a root helper container.
-    text.push_str("COPY dpe-start /usr/local/bin/dpe-start\n");
+    text.push_str("COPY dpe-start dpe-sync /usr/local/bin/\n");
     let refresh_ca = if certificates.is_empty() { "" } else { "sh /usr/local/bin/dpe-ca-bundle && " };
     text.push_str(&format!(
-        "RUN {refresh_ca}chmod 0755 /usr/local/bin/dpe-start && mkdir -p {VOLUME_TARGET} && chown {}:{} {VOLUME_TARGET}\n",
+        "RUN {refresh_ca}chmod 0755 /usr/local/bin/dpe-start && mkdir -p {VOLUME_TARGET} {SHARED_STORE_TARGET} && chown {}:{} {VOLUME_TARGET} {SHARED_STORE_TARGET}\n",
         host.uid, host.gid
     ));
     text.push_str(&format!(
@@ -218,7 +218,7 @@ pub fn plan_with_lock(project: &Project, host: &Host, lock: Option<&Lock>) -> Re
 
 /// The requirements file to bake in: the configured one (which must exist) or the project's
 /// `requirements.txt` when there is one.
-fn requirements_file(project: &Project) -> Result<Option<PathBuf>> {
+pub fn requirements_file(project: &Project) -> Result<Option<PathBuf>> {
     match &project.config.requirements {
         Some(path) => {
             let path = PathBuf::from(path);
@@ -663,9 +663,9 @@ mod tests {
             text.contains("apt-get install -y --no-install-recommends python3-notebook python3-pandas &&"),
             "{text}"
         );
-        assert!(text.contains("python3 -m pip install --no-cache-dir 'six>=1'\n"), "{text}");
-        assert!(text.contains("chown 1000:1000 /dpe"), "{text}");
-        assert!(text.find("apt-get").unwrap() < text.find("pip install").unwrap());
+        assert!(!text.contains("pip install") && !text.contains("six"), "packages are synced, not built: {text}");
+        assert!(text.contains("COPY dpe-start dpe-sync /usr/local/bin/\n"), "{text}");
+        assert!(text.contains("chown 1000:1000 /dpe /dpe-cache"), "{text}");
     }
 
     #[test]
@@ -679,12 +679,12 @@ mod tests {
         assert_eq!(a.tag, plan(&other_name, &host()).unwrap().tag, "same inputs, same image");
         let with_apt = Config { apt_packages: vec!["curl".into()], ..base.clone() };
         assert_ne!(a.tag, plan(&project(dir.path(), with_apt), &host()).unwrap().tag);
+        // Python packages live in the synced environment: changing them never rebuilds.
         std::fs::write(dir.path().join("requirements.txt"), "six\n").unwrap();
         let with_req = plan(&project(dir.path(), base.clone()), &host()).unwrap();
-        assert_ne!(a.tag, with_req.tag);
-        assert!(with_req.dockerfile.contains("-r /tmp/dpe/requirements.txt"));
-        std::fs::write(dir.path().join("requirements.txt"), "six==1.16\n").unwrap();
-        assert_ne!(with_req.tag, plan(&project(dir.path(), base.clone()), &host()).unwrap().tag);
+        assert_eq!(a.tag, with_req.tag);
+        let with_packages = Config { python_packages: vec!["polars".into()], ..base.clone() };
+        assert_eq!(a.tag, plan(&project(dir.path(), with_packages), &host()).unwrap().tag);
         let other_user = Host { uid: 1001, ..host() };
         assert_ne!(with_req.tag, plan(&project(dir.path(), base), &other_user).unwrap().tag);
     }

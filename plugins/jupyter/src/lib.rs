@@ -50,6 +50,7 @@ pub fn manifest() -> Manifest {
                 vec![
                     option("--json", "JSON output", false),
                     option("--rebuild", "rebuild the image", false),
+                    option("--exact", "also remove packages the lock does not name", false),
                     option("--lan", "publish on every address", false),
                     option("--from-lock", "install this pip freeze into the image (remembered)", true),
                     option("--no-lock", "forget the lock given with --from-lock", false),
@@ -67,6 +68,7 @@ pub fn manifest() -> Manifest {
             sub("shell", "open a shell in the environment", true, vec![]),
             sub("exec", "run a command in the environment: exec PROJECT -- CMD", true, vec![]),
             sub("pip", "run pip in the environment: pip PROJECT install X", true, vec![]),
+            sub("lock", "resolve the Python packages into the project's lock, then sync", true, vec![]),
             sub(
                 "list",
                 "list running environments of every workspace",

@@ -105,7 +105,8 @@ fn check_name_twin(dir: &std::path::Path, name: &str) -> Result<()> {
 }
 
 /// The subcommands of `dpe jupyter`, for did-you-mean.
-pub const SUBCOMMANDS: &[&str] = &["spec", "stop", "status", "logs", "url", "shell", "exec", "pip", "list", "rm", "gc"];
+pub const SUBCOMMANDS: &[&str] =
+    &["spec", "stop", "status", "logs", "url", "shell", "exec", "pip", "lock", "list", "rm", "gc"];
 
 /// A `help:` line for a name that is neither a project nor a subcommand: the closest of both.
 fn suggestion(context: &Context, name: &str) -> String {

@@ -38,15 +38,21 @@ pub fn read_token(state_dir: &Path, key: &str) -> Option<String> {
 
 /// Writes the env file for a container: `JUPYTER_TOKEN` and the proxy variables that are set.
 pub fn write_env_file(state_dir: &Path, key: &str, token: &str, proxies: &[(String, String)]) -> Result<PathBuf> {
+    let mut variables = vec![("JUPYTER_TOKEN".to_string(), token.to_string())];
+    variables.extend(proxies.iter().cloned());
+    write_variables(state_dir, key, &variables)
+}
+
+/// Writes an env file of `variables` alone (`KEY.env` in the same private folder).
+pub fn write_variables(state_dir: &Path, key: &str, variables: &[(String, String)]) -> Result<PathBuf> {
     let dir = state_dir.join("jupyter").join("env");
     create_private_dir(&dir)?;
-    let mut text = format!("JUPYTER_TOKEN={token}\n");
-    for (name, value) in proxies {
+    let text: String = variables
+        .iter()
         // An env file has one variable a line and no quoting; a newline would split it.
-        if !value.contains('\n') {
-            text.push_str(&format!("{name}={value}\n"));
-        }
-    }
+        .filter(|(_, value)| !value.contains('\n'))
+        .map(|(name, value)| format!("{name}={value}\n"))
+        .collect();
     let path = dir.join(format!("{key}.env"));
     write_private(&path, text.as_bytes())?;
     Ok(path)

@@ -69,6 +69,12 @@ pub struct Spec {
     pub ready_url: String,
     pub gpu_args: Vec<String>,
     pub resources: Resources,
+    /// The named volume holding the package cache shared by the user's trusted projects,
+    /// mounted at `image::SHARED_STORE_TARGET`; `None` for a project whose configuration is not
+    /// trusted, which keeps a private cache in its own volume (a shared cache is a path from one
+    /// project's packages into every other project's environment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_volume: Option<String>,
     pub labels: BTreeMap<String, String>,
     /// Whether the image is a Docker Stacks one (drives `user` and `env`); not in the JSON.
     #[serde(skip)]
@@ -91,6 +97,8 @@ pub struct Options {
     pub gpu_args: Option<Vec<String>>,
     /// `--from-lock` / `--no-lock`; by default the remembered lock, if any.
     pub lock: crate::lock::Choice,
+    /// `--exact`: the sync also removes packages the lock does not name (installed by hand).
+    pub exact: bool,
 }
 
 /// The outcome of [`prepare`].
@@ -151,11 +159,13 @@ pub fn assemble(
     let host_of = |key: &str| reservations.iter().find(|r| r.key == key).map(|r| r.port).expect("reserved");
 
     let token = secrets::ensure_token(&context.state_dir, &key)?;
-    let proxies: Vec<(String, String)> = image::PROXY_VARS
+    let mut variables: Vec<(String, String)> = image::PROXY_VARS
         .iter()
         .filter_map(|name| std::env::var(name).ok().map(|value| (name.to_string(), value)))
         .collect();
-    let env_file = secrets::write_env_file(&context.state_dir, &key, &token, &proxies)?;
+    let python = python_variables(project);
+    variables.extend(python.iter().cloned());
+    let env_file = secrets::write_env_file(&context.state_dir, &key, &token, &variables)?;
 
     let gpu_args = match &options.gpu_args {
         Some(args) => args.clone(),
@@ -163,6 +173,7 @@ pub fn assemble(
     };
     let mut spec = build_spec(project, plan, host, &bind, host_of(&key), &token, gpu_args);
     spec.env_file = env_file.to_string_lossy().into_owned();
+    python_environment(context, project, options, &python, &mut spec)?;
     spec.ports =
         config.ports.iter().map(|&p| PortPair { container: p, host: host_of(&format!("{key}:port:{p}")) }).collect();
     for (service, service_config) in &config.services {
@@ -175,6 +186,98 @@ pub fn assemble(
     }
     spec.labels.insert(LABEL_CONFIG.into(), short_hash(&run_args(&spec).join("\0")));
     Ok((spec, reservations))
+}
+
+/// The label of the package cache volume trusted projects share (`gc` and `rm` keep it).
+pub const LABEL_STORE: &str = "dpe.jupyter.store";
+
+/// The label holding a hash of the Python inputs the env file carries: the env file is read
+/// when a container is created, so a change there must re-create it like a change of its
+/// arguments does.
+pub const LABEL_PYTHON: &str = "dpe.jupyter.python";
+
+/// The variables `dpe-sync` reads that may hold credentials or any text (a package URL with a
+/// token, an index URL with a password): they travel in the private env file, never on a
+/// command line. `python_packages` is one JSON line (the file has no quoting).
+pub fn python_variables(project: &Project) -> Vec<(String, String)> {
+    let config = &project.config;
+    let mut variables = Vec::new();
+    if config.dockerfile.is_none() {
+        variables.push((
+            "DPE_PY_PACKAGES".to_string(),
+            serde_json::to_string(&config.python_packages).expect("a list of strings"),
+        ));
+    }
+    if let Some(url) = &config.python.index_url {
+        variables.push(("UV_DEFAULT_INDEX".to_string(), url.clone()));
+    }
+    if !config.python.extra_index_urls.is_empty() {
+        variables.push(("UV_INDEX".to_string(), config.python.extra_index_urls.join(" ")));
+    }
+    variables
+}
+
+/// Where the project's Python packages come from and how they are synced: the requirements file
+/// (as the container sees it), the package store (shared by trusted projects, private
+/// otherwise), `--exact`, and the label that re-creates the container when the env file's
+/// Python inputs change. A project with its own Dockerfile installs its packages there, as
+/// before: its environment is not synced.
+fn python_environment(
+    context: &Context,
+    project: &Project,
+    options: &Options,
+    python: &[(String, String)],
+    spec: &mut Spec,
+) -> Result<()> {
+    if project.config.dockerfile.is_some() {
+        spec.env.insert("DPE_SYNC".into(), "skip".into());
+        return Ok(());
+    }
+    spec.env.extend(sync_variables(project, &spec.workdir, options.exact)?);
+    if context.config_trusted {
+        spec.store_volume = Some(format!("dpe-python-cache-{}", image::owner(context)));
+        spec.env.insert("DPE_PY_STORE".into(), image::SHARED_STORE_TARGET.into());
+        // The cache and the environment are on different mounts: uv copies instead of linking.
+        spec.env.insert("UV_LINK_MODE".into(), "copy".into());
+    } else {
+        spec.env.insert("DPE_PY_STORE".into(), format!("{VOLUME_TARGET}/python"));
+    }
+    spec.labels.insert(LABEL_PYTHON.into(), short_hash(&format!("{python:?}")));
+    Ok(())
+}
+
+/// The variables telling `dpe-sync` where the requirements file is (in the container) and
+/// whether to sync exactly; none hold secrets.
+pub fn sync_variables(project: &Project, workdir: &str, exact: bool) -> Result<Vec<(String, String)>> {
+    let mut variables = Vec::new();
+    if let Some(file) = image::requirements_file(project)? {
+        variables.push(("DPE_PY_REQUIREMENTS".to_string(), container_path(project, &file, workdir)?));
+    }
+    if exact {
+        variables.push(("DPE_SYNC".to_string(), "exact".to_string()));
+    }
+    Ok(variables)
+}
+
+/// Where a file of the project folder is in the container. A requirements file elsewhere is not
+/// mounted, so it is refused with the way out.
+fn container_path(project: &Project, file: &std::path::Path, workdir: &str) -> Result<String> {
+    let inside = |dir: &std::path::Path, file: &std::path::Path| file.strip_prefix(dir).ok().map(|r| r.to_path_buf());
+    let relative = inside(&project.dir, file).or_else(|| {
+        let dir = std::fs::canonicalize(&project.dir).ok()?;
+        inside(&dir, &std::fs::canonicalize(file).ok()?)
+    });
+    match relative {
+        Some(relative) => Ok(format!("{workdir}/{}", relative.to_string_lossy())),
+        None => Err(Error::new(format!(
+            "the requirements file `{}` is outside the project folder `{}`",
+            file.display(),
+            project.dir.display()
+        ))
+        .with_help(
+            "move it into the project folder (the environment is synced from there) and point `requirements` at it",
+        )),
+    }
 }
 
 /// The pure part of the specification: everything but the env file, extra ports and labels
@@ -272,6 +375,7 @@ pub fn build_spec(
             memory: config.memory.clone(),
             cpus: config.cpus,
         },
+        store_volume: None,
         labels,
         stacks,
     }
@@ -367,13 +471,18 @@ pub fn url_host(bind: &str) -> String {
 /// The `--mount` arguments for the project's volume and folder. `--volume SRC:DST` splits at
 /// every colon, so a folder such as `lab:2024` could not be mounted; `--mount` takes named
 /// fields instead.
-pub fn mount_args(spec: &Spec) -> [String; 4] {
-    [
+pub fn mount_args(spec: &Spec) -> Vec<String> {
+    let mut args = vec![
         "--mount".into(),
         mount_value("volume", &spec.volume, &spec.volume_target, false),
         "--mount".into(),
         mount_value("bind", &spec.mount.source, &spec.mount.target, false),
-    ]
+    ];
+    if let Some(store) = &spec.store_volume {
+        args.push("--mount".into());
+        args.push(mount_value("volume", store, crate::image::SHARED_STORE_TARGET, false));
+    }
+    args
 }
 
 /// One `--mount` value. The engine reads it as a CSV record: a field holding a comma, a quote

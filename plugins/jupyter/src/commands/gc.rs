@@ -195,6 +195,10 @@ fn stale_environments(context: &Context, containers: &[Container], volumes: &[Vo
         let (workspace, project) = (label(&v.labels, "dpe.workspace"), label(&v.labels, "dpe.project"));
         let key = format!("{project}-{}", short_hash(workspace));
         let Some(why) = gone(workspace, project) else { continue };
+        // The package cache all trusted projects share outlives the project that made it.
+        if !label(&v.labels, crate::spec::LABEL_STORE).is_empty() {
+            continue;
+        }
         // A container of the project that stays (it runs) still mounts the volume.
         let kept_user = containers
             .iter()

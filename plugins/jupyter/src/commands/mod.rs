@@ -35,6 +35,7 @@ pub fn run(context: &Context, cli: Cli) -> Result<i32> {
         Some(Command::Shell { project }) => shell::run(context, project.as_deref()),
         Some(Command::Exec { project, command }) => exec::run(context, project.as_deref(), &command),
         Some(Command::Pip { args }) => pip::run(context, &args),
+        Some(Command::Lock { project }) => pip::lock(context, project.as_deref()),
         Some(Command::List { json }) => list::run(context, json || context.json),
         Some(Command::Rm { project, yes }) => rm::run(context, project.as_deref(), yes),
         Some(Command::Gc { yes }) => gc::run(context, yes),

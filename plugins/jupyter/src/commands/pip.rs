@@ -33,10 +33,42 @@ pub fn run(context: &Context, args: &[String]) -> Result<i32> {
         return Ok(code(status));
     }
 
-    let (published, mine) = port_owners(&containers, &project, None);
-    let prepared = prepare(context, &project, &Options { published, mine, ..Options::default() })?;
-    let spec = prepared.spec;
+    let mut command = vec!["python3".to_string(), "-m".into(), "pip".into()];
+    command.extend(pip_args.iter().cloned());
+    one_off(context, &project, &containers, &[], &command)
+}
+
+/// `dpe jupyter lock PROJECT`: resolves the lock again and syncs, in a one-off container (the
+/// running server, if any, sees the result: the environment is shared). Holds the project lock,
+/// so no start or stop of the project runs meanwhile.
+pub fn lock(context: &Context, positional: Option<&str>) -> Result<i32> {
+    let project = Project::from_context(context, positional)?;
+    let _turn = crate::project_lock::ProjectLock::acquire(&context.state_dir, &project, &|| false)?;
+    if project.config.dockerfile.is_some() {
+        return Err(Error::new(format!("`{}` installs its packages in its own Dockerfile", project.name))
+            .with_help("dpe locks the packages of projects without `dockerfile`: requirements.txt, python_packages, pyproject.toml"));
+    }
+    let containers = docker::containers(context)?;
+    one_off(context, &project, &containers, &[("DPE_SYNC", "lock")], &["true".to_string()])
+}
+
+/// Runs `command` through `dpe-start` (so the environment is prepared and synced first) in a
+/// throwaway container with the project's image, volumes, user and environment.
+fn one_off(
+    context: &Context,
+    project: &Project,
+    containers: &[docker::Container],
+    extra_env: &[(&str, &str)],
+    run: &[String],
+) -> Result<i32> {
+    let (published, mine) = port_owners(containers, project, None);
+    let prepared = prepare(context, project, &Options { published, mine, ..Options::default() })?;
+    let mut spec = prepared.spec;
+    for (key, value) in extra_env {
+        spec.env.insert(key.to_string(), value.to_string());
+    }
     crate::commands::start::ensure_volume(context, &spec.volume)?;
+    crate::commands::start::ensure_store(context, &spec)?;
     let mut command: Vec<String> = vec!["run".into(), "--rm".into(), "--interactive".into()];
     command.extend(crate::spec::mount_args(&spec));
     command.extend(["--workdir".into(), spec.workdir.clone()]);
@@ -48,8 +80,8 @@ pub fn run(context: &Context, args: &[String]) -> Result<i32> {
     }
     command.extend(["--env-file".into(), spec.env_file.clone()]);
     command.push(spec.image.clone());
-    command.extend(["dpe-start", "python3", "-m", "pip"].map(String::from));
-    command.extend(pip_args.iter().cloned());
+    command.push("dpe-start".into());
+    command.extend(run.iter().cloned());
     let status = dpe_plugin::client::docker(context, &command).map_err(|e| Error::io("running `dpe docker run`", e))?;
     Ok(code(status))
 }

@@ -110,6 +110,7 @@ pub fn state_files(context: &Context, key: &str) -> Vec<PathBuf> {
     [
         jupyter.join("tokens").join(key),
         jupyter.join("env").join(format!("{key}.env")),
+        jupyter.join("env").join(format!("{key}.sync.env")),
         crate::lock::saved_path(&context.state_dir, key),
     ]
     .into_iter()

@@ -82,7 +82,8 @@ pub fn run(context: &Context, args: &StartArgs) -> Result<i32> {
 
     // The project's compose services may run while its Jupyter does not: their ports stay theirs.
     let (published, mine) = port_owners(&containers, &project, own.as_ref());
-    let mut options = Options { lan: args.lan, published, mine, gpu_args: Some(gpu_args), ..Options::default() };
+    let mut options =
+        Options { lan: args.lan, exact: args.exact, published, mine, gpu_args: Some(gpu_args), ..Options::default() };
     let started = start_container(context, &project, &plan, &host, &mut options, own)?;
     phase("container started");
 
@@ -132,6 +133,7 @@ fn attach(
     turn: ProjectLock,
 ) -> Result<i32> {
     say::err(&format!("dpe: `{}` is already running", project.name));
+    sync_running(context, project, container, args.exact)?;
     // Restarting would kill the user's kernels: say how to apply a change instead.
     if args.rebuild || container.image != tag {
         say::err(&format!(
@@ -168,6 +170,41 @@ fn attach(
     }
     foreground(context, project, &container.id, true)
 }
+
+/// Brings a running server's environment in line with the project's Python inputs as they are
+/// now (an edited requirements.txt, a new `python_packages` entry), in place: the server and
+/// its kernels keep running, new packages import at once. The Python variables go in a private
+/// env file, as at creation; an unchanged lock costs one `exec`.
+fn sync_running(context: &Context, project: &Project, container: &Container, exact: bool) -> Result<()> {
+    if project.config.dockerfile.is_some() {
+        return Ok(());
+    }
+    let workdir = if container.workdir.is_empty() { "/work" } else { container.workdir.as_str() };
+    let env_file = crate::secrets::write_variables(
+        &context.state_dir,
+        &format!("{}.sync", project.key()),
+        &crate::spec::python_variables(project),
+    )?;
+    let mut command = crate::commands::exec_prefix(container);
+    let at = command.len() - 1;
+    let mut env = vec!["--env-file".to_string(), env_file.to_string_lossy().into_owned()];
+    for (key, value) in crate::spec::sync_variables(project, workdir, exact)? {
+        env.extend(["--env".to_string(), format!("{key}={value}")]);
+    }
+    command.splice(at..at, env);
+    command.extend(["sh", "-c", SYNC_IN_PLACE].map(String::from));
+    let status =
+        dpe_plugin::client::docker(context, &command).map_err(|e| Error::io("running `dpe docker exec`", e))?;
+    if status.success() {
+        return Ok(());
+    }
+    Err(Error::new(format!("syncing the Python environment of the running `{}` failed", project.name))
+        .with_help("the server keeps running with its environment as it was; the error above says why")
+        .with_code(crate::commands::code(status).max(1)))
+}
+
+/// Runs dpe-sync with the image's own Python, as `dpe-start` does.
+const SYNC_IN_PLACE: &str = r#"p=$(PATH=${PATH#"$VIRTUAL_ENV/bin:"} command -v python3) && DPE_BASE_PYTHON=$p exec "$p" /usr/local/bin/dpe-sync"#;
 
 /// What readiness is checked on; the same for a fresh start and for a server found running.
 struct Probe {
@@ -271,6 +308,7 @@ fn start_container(
         if ensure_volume(context, &spec.volume)? {
             new_volume.name = Some(spec.volume.clone());
         }
+        ensure_store(context, &spec)?;
         let out = docker::output(context, &run_args(&spec))?;
         if out.status.success() {
             return Ok(Started { spec, created_volume: new_volume.keep() });
@@ -316,6 +354,27 @@ pub fn ensure_volume(context: &Context, volume: &str) -> Result<bool> {
     }
     docker::checked(context, &["volume", "create", volume], "creating the project's volume")?;
     Ok(true)
+}
+
+/// Creates the package cache trusted projects share, labelled so `gc` keeps it when the project
+/// that happened to create it goes.
+pub fn ensure_store(context: &Context, spec: &Spec) -> Result<()> {
+    let Some(store) = &spec.store_volume else { return Ok(()) };
+    if docker::output(context, &["volume", "inspect", "--format", "{{.Name}}", store])?.status.success() {
+        return Ok(());
+    }
+    let label = format!("{}=shared", crate::spec::LABEL_STORE);
+    let out = docker::output(context, &["volume", "create", "--label", &label, store])?;
+    // Two first starts may race to create it; the loser finds it there.
+    if out.status.success()
+        || docker::output(context, &["volume", "inspect", "--format", "{{.Name}}", store])?.status.success()
+    {
+        return Ok(());
+    }
+    Err(Error::new(format!(
+        "creating the shared package cache `{store}` failed: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    )))
 }
 
 fn remove_container(context: &Context, id: &str) {
