@@ -99,6 +99,10 @@ pub struct VolumeDef {
     /// The engine's name for it (stable across compose v1, v2 and swarm).
     pub name: String,
     pub labels: BTreeMap<String, String>,
+    /// Made and kept outside the stack (the shared package cache): compose neither creates nor
+    /// removes it.
+    #[serde(default)]
+    pub external: bool,
 }
 
 /// Which engine the document is for.
@@ -172,13 +176,17 @@ pub fn render(fragments: &[Fragment], network_labels: &BTreeMap<String, String>,
             services.push((service.key.clone(), render_service(service, target)));
         }
         for volume in &fragment.volumes {
-            volumes.push((
-                volume.key.clone(),
-                Node::Map(vec![
-                    ("name".into(), Node::str(escape(&volume.name))),
-                    ("labels".into(), labels(&volume.labels)),
-                ]),
-            ));
+            // Two projects of one stack share the package cache: it is declared once.
+            if volumes.iter().any(|(key, _)| key == &volume.key) {
+                continue;
+            }
+            let mut def = vec![("name".into(), Node::str(escape(&volume.name)))];
+            if volume.external {
+                def.push(("external".into(), Node::Bool(true)));
+            } else {
+                def.push(("labels".into(), labels(&volume.labels)));
+            }
+            volumes.push((volume.key.clone(), Node::Map(def)));
         }
     }
     let mut doc = Vec::new();
@@ -478,6 +486,7 @@ mod tests {
             key: "dpe-a-home".into(),
             name: "dpe-a-home".into(),
             labels: BTreeMap::from([("dpe.plugin".into(), "jupyter".into())]),
+            external: false,
         }];
         let net = BTreeMap::from([("dpe.plugin".into(), "compose".into())]);
         let text = yaml::to_string(&render(&[a], &net, Target::Compose), &[]);

@@ -28,6 +28,10 @@ pub struct JupyterSpec {
     pub container: String,
     pub volume: Option<String>,
     pub volume_target: Option<String>,
+    /// The package cache shared by the user's trusted projects (created by `dpe jupyter spec`,
+    /// never by compose, and never removed by `down --volumes`).
+    pub store_volume: Option<String>,
+    pub store_target: Option<String>,
     pub workdir: Option<String>,
     pub mount: Option<MountSpec>,
     pub user: Option<String>,
@@ -148,7 +152,12 @@ pub fn fragment(
             key: volume.clone(),
             name: volume.clone(),
             labels: env_volume_labels.unwrap_or_else(|| labels.clone()),
+            external: false,
         });
+    }
+    if let (Some(store), Some(target)) = (&spec.store_volume, &spec.store_target) {
+        jupyter.volumes.push(Mount { source: store.clone(), named: true, target: target.clone(), read_only: false });
+        volumes.push(VolumeDef { key: store.clone(), name: store.clone(), labels: BTreeMap::new(), external: true });
     }
     if let Some(mount) = &spec.mount {
         jupyter.volumes.push(Mount {
@@ -235,6 +244,7 @@ fn extra_service(
                     key: volume_key.clone(),
                     name: format!("{}-{volume_key}", stack.name),
                     labels: labels.clone(),
+                    external: false,
                 });
             }
             def.volumes.push(Mount { source: volume_key, ..mount });
@@ -404,6 +414,26 @@ mod tests {
         let vols: Vec<(&str, &str)> = f.volumes.iter().map(|v| (v.key.as_str(), v.name.as_str())).collect();
         assert_eq!(vols, [("dpe-a-local", "dpe-a-local"), ("a-pgdata", "dpe-ws-12345678-a-pgdata")]);
         assert_eq!(f.ready_url.as_deref(), Some("http://127.0.0.1:8890/api/status?token=t"));
+    }
+
+    #[test]
+    fn the_shared_package_cache_is_mounted_and_declared_external_once() {
+        let mut spec = spec();
+        spec.store_volume = Some("dpe-python-cache-u1".into());
+        spec.store_target = Some("/dpe-cache".into());
+        let a = fragment(&stack(), "a", &config(""), &spec, None, None).unwrap();
+        let cache =
+            Mount { source: "dpe-python-cache-u1".into(), named: true, target: "/dpe-cache".into(), read_only: false };
+        assert!(a.services[0].volumes.contains(&cache), "{:?}", a.services[0].volumes);
+        let store = a.volumes.iter().find(|v| v.name == "dpe-python-cache-u1").unwrap();
+        assert!(store.external && store.labels.is_empty());
+        let mut b = a.clone();
+        b.project = "b".into();
+        let net = BTreeMap::new();
+        let text = crate::yaml::to_string(&crate::model::render(&[a, b], &net, crate::model::Target::Compose), &[]);
+        // Declared once, external: `down --volumes` never removes the cache other projects use.
+        assert_eq!(text.matches("dpe-python-cache-u1:\n").count(), 1, "{text}");
+        assert!(text.contains("external: true"), "{text}");
     }
 
     #[test]

@@ -25,7 +25,9 @@ pub const LABEL_VOLUME_TARGET: &str = "dpe.export.volume-target";
 
 /// Paths inside the volume that are never exported: caches, and Jupyter's runtime files, which
 /// hold the running server's token.
-const VOLUME_EXCLUDES: &[&str] = &["./home/.cache", "./home/.local/share/jupyter/runtime"];
+/// `./python` is an untrusted project's private uv and package cache (`dpe-sync`): the synced
+/// environment in `./venv` is what the archive carries, the cache is only downloads.
+const VOLUME_EXCLUDES: &[&str] = &["./home/.cache", "./home/.local/share/jupyter/runtime", "./python"];
 
 /// The built image.
 #[derive(Debug, Clone)]

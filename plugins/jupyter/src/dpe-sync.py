@@ -173,8 +173,18 @@ def resolve_pylock(env, uv, packages, requirements, digest, why):
         sources.append(listing)
     new = "pylock.dpenew.toml"
     start = time.time()
-    status, out = env.run([uv, "pip", "compile", "--quiet", "--python", env.python, "-o", new,
-                           "--custom-compile-command", "dpe jupyter lock"] + PREVIEW + sources, "resolve")
+    args = [uv, "pip", "compile", "--quiet", "--python", env.python, "-o", new,
+            "--custom-compile-command", "dpe jupyter lock"] + PREVIEW + sources
+    status, out = env.run(args, "resolve")
+    if status != 0:
+        # The index may be out of reach: what the cache knows may be enough, and if not, uv's
+        # offline answer names the packages it could not get.
+        first = out
+        status, out = env.run(args[:3] + ["--offline"] + args[3:], "resolve offline")
+        if status == 0:
+            say("the package index could not be reached; resolved from the cache")
+        else:
+            out = first + "\n" + out
     if status != 0:
         if os.path.exists(new):
             os.unlink(new)

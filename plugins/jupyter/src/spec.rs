@@ -75,6 +75,9 @@ pub struct Spec {
     /// project's packages into every other project's environment).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store_volume: Option<String>,
+    /// Where `store_volume` is mounted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_target: Option<String>,
     pub labels: BTreeMap<String, String>,
     /// Whether the image is a Docker Stacks one (drives `user` and `env`); not in the JSON.
     #[serde(skip)]
@@ -236,6 +239,7 @@ fn python_environment(
     spec.env.extend(sync_variables(project, &spec.workdir, options.exact)?);
     if context.config_trusted {
         spec.store_volume = Some(format!("dpe-python-cache-{}", image::owner(context)));
+        spec.store_target = Some(image::SHARED_STORE_TARGET.into());
         spec.env.insert("DPE_PY_STORE".into(), image::SHARED_STORE_TARGET.into());
         // The cache and the environment are on different mounts: uv copies instead of linking.
         spec.env.insert("UV_LINK_MODE".into(), "copy".into());
@@ -376,6 +380,7 @@ pub fn build_spec(
             cpus: config.cpus,
         },
         store_volume: None,
+        store_target: None,
         labels,
         stacks,
     }
@@ -478,9 +483,9 @@ pub fn mount_args(spec: &Spec) -> Vec<String> {
         "--mount".into(),
         mount_value("bind", &spec.mount.source, &spec.mount.target, false),
     ];
-    if let Some(store) = &spec.store_volume {
+    if let (Some(store), Some(target)) = (&spec.store_volume, &spec.store_target) {
         args.push("--mount".into());
-        args.push(mount_value("volume", store, crate::image::SHARED_STORE_TARGET, false));
+        args.push(mount_value("volume", store, target, false));
     }
     args
 }

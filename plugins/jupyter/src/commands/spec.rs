@@ -19,6 +19,8 @@ pub fn run(context: &Context, positional: Option<&str>, rebuild: bool, lan: bool
     let (published, mine) = port_owners(&containers, &project, own.as_ref());
     let options = Options { rebuild, lan, published, mine, lock: choice.clone(), ..Options::default() };
     let prepared = prepare(context, &project, &options)?;
+    // Consumers (compose) mount the shared package cache as an existing volume.
+    crate::commands::start::ensure_store(context, &prepared.spec)?;
     // Only a lock that built is remembered for later builds.
     choice.persist(&context.state_dir, &project.key())?;
     for reservation in &prepared.reservations {

@@ -1,0 +1,231 @@
+//! End-to-end tests of the synced Python environment (`dpe-sync`): packages from
+//! requirements.txt, `python_packages` and pyproject.toml are installed from a lock with uv into
+//! the project's environment at start, never into the image, against the real engine and the real
+//! package index (through the CA feature).
+//!
+//! Every project uses the e2e suite's configuration (Debian's Jupyter on the offline base image),
+//! so the image is the one the other suites build; what differs between projects is only Python
+//! packages, which must never build another image.
+
+use dpe_testkit::{docker_available, DockerCleanup, Sandbox};
+use serde_json::Value;
+use std::process::{Command, Output, Stdio};
+
+const PROJECT_TOML: &str = r#"image = "dpe-test/bookworm:latest"
+apt_packages = ["python3-notebook", "python3-pandas", "python3-pip", "python3-venv"]
+ca_certificates = ["/etc/ssl/certs/ca-certificates.crt"]
+"#;
+
+const SITE: &str = "/dpe/venv/lib/python3.11/site-packages";
+
+fn setup(host_port_start: u16) -> Option<(Sandbox, DockerCleanup)> {
+    if !docker_available() {
+        return None;
+    }
+    let sandbox = Sandbox::new();
+    sandbox.write("workspace/dpe.toml", &format!("[jupyter]\nhost_port_start = {host_port_start}\n"));
+    let cleanup = DockerCleanup::new(&sandbox);
+    Some((sandbox, cleanup))
+}
+
+fn dpe(sandbox: &Sandbox, args: &[&str]) -> Output {
+    sandbox.dpe().args(args).stdin(Stdio::null()).output().expect("run dpe")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `dpe jupyter NAME --detach`, which must succeed; returns its stderr.
+fn start(sandbox: &Sandbox, name: &str, extra: &[&str]) -> String {
+    let mut args = vec!["jupyter", name, "--detach"];
+    args.extend_from_slice(extra);
+    let out = dpe(sandbox, &args);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "dpe jupyter {name} --detach failed:\n{stderr}");
+    stderr
+}
+
+fn stop(sandbox: &Sandbox, name: &str) {
+    let out = dpe(sandbox, &["jupyter", "stop", name]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+/// The image and volume of a project, from its spec.
+fn spec(sandbox: &Sandbox, name: &str) -> Value {
+    let out = dpe(sandbox, &["jupyter", "spec", name, "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `name==version` of every distribution in the project's environment (not the image's), read
+/// from its volume by a throwaway container, so it works whether or not the server runs.
+fn environment(sandbox: &Sandbox, name: &str) -> Vec<String> {
+    let spec = spec(sandbox, name);
+    let out = Command::new("docker")
+        .args(["run", "--rm", "--entrypoint", "sh"])
+        .args(["--mount", &format!("type=volume,source={},target=/dpe", spec["volume"].as_str().unwrap())])
+        .arg(spec["image"].as_str().unwrap())
+        .args(["-c", &format!("ls {SITE} | sed -n 's/\\.dist-info$//p'")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut found: Vec<String> = text(&out.stdout).lines().map(|l| l.replacen('-', "==", 1).to_lowercase()).collect();
+    found.sort();
+    found
+}
+
+fn image_ids() -> String {
+    let out = Command::new("docker").args(["images", "-q", "--no-trunc"]).output().unwrap();
+    text(&out.stdout)
+}
+
+#[test]
+fn requirements_sync_in_seconds_without_building_and_hand_installed_packages_stay() {
+    let Some((sandbox, _cleanup)) = setup(23100) else { return };
+    let dir = sandbox.project("req", PROJECT_TOML);
+    std::fs::write(dir.join("requirements.txt"), "iniconfig==2.0.0\n").unwrap();
+    start(&sandbox, "req", &[]);
+    // The first start wrote the lock, marked with the hash of its inputs, with hashes.
+    let lock = std::fs::read_to_string(dir.join("pylock.toml")).unwrap();
+    assert!(lock.contains("lock-version = \"1.0\"") && lock.contains("name = \"iniconfig\""), "{lock}");
+    assert!(lock.contains("hashes = { sha256 = "), "{lock}");
+    assert!(lock.contains("\n# dpe-inputs: "), "{lock}");
+    assert_eq!(environment(&sandbox, "req"), ["iniconfig==2.0.0"]);
+    let images = image_ids();
+
+    // A package added while the server runs is synced into it in place.
+    std::fs::write(dir.join("requirements.txt"), "iniconfig==2.0.0\ntoolz==0.12.1\n").unwrap();
+    let stderr = start(&sandbox, "req", &[]);
+    assert!(stderr.contains("dpe: `req` is already running"), "{stderr}");
+    assert!(stderr.contains("pylock.toml is older than its inputs"), "{stderr}");
+    assert!(stderr.contains("+ toolz==0.12.1"), "{stderr}");
+    let out =
+        dpe(&sandbox, &["jupyter", "exec", "req", "--", "python3", "-c", "import toolz; print(toolz.__version__)"]);
+    assert_eq!(text(&out.stdout).trim(), "0.12.1", "{}", text(&out.stderr));
+    assert_eq!(image_ids(), images, "adding a package built an image");
+
+    // A package installed by hand stays; one removed from requirements goes.
+    let out = dpe(&sandbox, &["jupyter", "exec", "req", "--", "pip", "install", "--quiet", "tomli-w==1.0.0"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    stop(&sandbox, "req");
+    std::fs::write(dir.join("requirements.txt"), "toolz==0.12.1\n").unwrap();
+    let stderr = start(&sandbox, "req", &[]);
+    assert!(!stderr.contains("dpe: building"), "{stderr}");
+    assert_eq!(environment(&sandbox, "req"), ["tomli_w==1.0.0", "toolz==0.12.1"]);
+
+    // An unchanged start resolves and installs nothing.
+    stop(&sandbox, "req");
+    let before = std::fs::read(dir.join("pylock.toml")).unwrap();
+    start(&sandbox, "req", &[]);
+    assert_eq!(std::fs::read(dir.join("pylock.toml")).unwrap(), before);
+    // The container's log holds the syncs of its starts: the first and the removal, not this one.
+    let logs = dpe(&sandbox, &["jupyter", "logs", "req"]);
+    let logs = text(&logs.stdout) + &text(&logs.stderr);
+    assert_eq!(logs.matches("dpe-sync: syncing").count(), 2, "one sync per change only:\n{logs}");
+
+    // `--exact` removes what the lock does not name.
+    stop(&sandbox, "req");
+    start(&sandbox, "req", &["--exact"]);
+    assert_eq!(environment(&sandbox, "req"), ["toolz==0.12.1"]);
+    assert_eq!(image_ids(), images, "no change of Python packages built an image");
+}
+
+#[test]
+fn a_second_trusted_project_installs_from_the_shared_cache_without_the_network() {
+    let Some((sandbox, _cleanup)) = setup(23150) else { return };
+    let first = sandbox.project("first", PROJECT_TOML);
+    let second = sandbox.project("second", PROJECT_TOML);
+    for dir in [&first, &second] {
+        std::fs::write(dir.join("requirements.txt"), "iniconfig==2.0.0\ntoolz==0.12.1\n").unwrap();
+    }
+    let out = dpe(&sandbox, &["trust"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    start(&sandbox, "first", &[]);
+    // Same inputs, same lock: the second project does not resolve.
+    std::fs::copy(first.join("pylock.toml"), second.join("pylock.toml")).unwrap();
+    // No way out of the container: only the cache the first project filled can serve it.
+    let out = sandbox
+        .dpe()
+        .args(["jupyter", "second", "--detach"])
+        .env("HTTPS_PROXY", "http://127.0.0.1:9")
+        .env("HTTP_PROXY", "http://127.0.0.1:9")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let logs = dpe(&sandbox, &["jupyter", "logs", "second"]);
+    let logs = text(&logs.stdout) + &text(&logs.stderr);
+    assert!(logs.contains("the package index could not be reached; installed from the cache"), "{logs}");
+    assert_eq!(environment(&sandbox, "second"), ["iniconfig==2.0.0", "toolz==0.12.1"]);
+    assert_eq!(spec(&sandbox, "first")["image"], spec(&sandbox, "second")["image"], "one image for both");
+
+    // A package the cache lacks is named when the index cannot be reached.
+    stop(&sandbox, "second");
+    std::fs::write(second.join("requirements.txt"), "iniconfig==2.0.0\ntoolz==0.12.1\nsix==1.16.0\n").unwrap();
+    let out = sandbox
+        .dpe()
+        .args(["jupyter", "second", "--detach"])
+        .env("HTTPS_PROXY", "http://127.0.0.1:9")
+        .env("HTTP_PROXY", "http://127.0.0.1:9")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("error: resolving the Python packages failed"), "{stderr}");
+    assert!(stderr.contains("six"), "{stderr}");
+    assert_eq!(environment(&sandbox, "second"), ["iniconfig==2.0.0", "toolz==0.12.1"], "left as it was");
+}
+
+#[test]
+fn a_lock_pins_what_it_names_and_a_tampered_one_changes_nothing() {
+    let Some((sandbox, _cleanup)) = setup(23200) else { return };
+    let dir = sandbox.project("pinned", PROJECT_TOML);
+    std::fs::write(dir.join("requirements.txt"), "toolz==0.11.2\n").unwrap();
+    let out = dpe(&sandbox, &["jupyter", "lock", "pinned"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // The user's own lock (no dpe mark): installed as it is, though newer versions exist and
+    // the requirements no longer pin one.
+    let lock = std::fs::read_to_string(dir.join("pylock.toml")).unwrap();
+    let own: String = lock.lines().filter(|l| !l.starts_with("# dpe-inputs:")).map(|l| format!("{l}\n")).collect();
+    std::fs::write(dir.join("pylock.toml"), &own).unwrap();
+    std::fs::write(dir.join("requirements.txt"), "toolz\n").unwrap();
+    start(&sandbox, "pinned", &[]);
+    assert_eq!(environment(&sandbox, "pinned"), ["toolz==0.11.2"]);
+    stop(&sandbox, "pinned");
+
+    // A lock whose hash does not match what the index serves is refused before anything
+    // changes, here in a project whose environment holds another package.
+    let forged_dir = sandbox.project("forged", PROJECT_TOML);
+    std::fs::write(forged_dir.join("requirements.txt"), "iniconfig==2.0.0\n").unwrap();
+    start(&sandbox, "forged", &[]);
+    stop(&sandbox, "forged");
+    let wheel_hash = own.split("hashes = { sha256 = \"").nth(2).unwrap()[..64].to_string();
+    let forged = format!("{}{}", &wheel_hash[..63], if wheel_hash.ends_with('0') { '1' } else { '0' });
+    std::fs::write(forged_dir.join("pylock.toml"), own.replace(&wheel_hash, &forged)).unwrap();
+    let out = dpe(&sandbox, &["jupyter", "forged", "--detach"]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("error: syncing the environment with pylock.toml failed"), "{stderr}");
+    assert!(stderr.contains("Hash mismatch"), "{stderr}");
+    assert_eq!(environment(&sandbox, "forged"), ["iniconfig==2.0.0"], "the environment was left as it was");
+}
+
+#[test]
+fn a_pyproject_project_gets_exactly_its_uv_lock() {
+    let Some((sandbox, _cleanup)) = setup(23250) else { return };
+    let dir = sandbox.project("uvproj", PROJECT_TOML);
+    let pyproject = |deps: &str| {
+        format!("[project]\nname = \"uvproj\"\nversion = \"0.1.0\"\nrequires-python = \">=3.11\"\ndependencies = [{deps}]\n")
+    };
+    std::fs::write(dir.join("pyproject.toml"), pyproject("\"toolz==0.11.2\"")).unwrap();
+    let out = dpe(&sandbox, &["jupyter", "lock", "uvproj"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(std::fs::read_to_string(dir.join("uv.lock")).unwrap().contains("name = \"toolz\""));
+    assert!(!dir.join("pylock.toml").exists());
+    // uv.lock is honoured exactly: the looser pyproject does not move it.
+    std::fs::write(dir.join("pyproject.toml"), pyproject("\"toolz\"")).unwrap();
+    start(&sandbox, "uvproj", &[]);
+    assert_eq!(environment(&sandbox, "uvproj"), ["toolz==0.11.2"]);
+}
