@@ -882,6 +882,25 @@ mod tests {
     }
 
     #[test]
+    fn python_indexes_are_urls_and_stay_out_of_the_context_when_unset() {
+        let config: Config = serde_json::from_str(
+            r#"{"python":{"index_url":"https://u:p@mirror.example/simple","extra_index_urls":["file:///wheels"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(config.python.index_url.as_deref(), Some("https://u:p@mirror.example/simple"));
+        assert_eq!(config.python.extra_index_urls, ["file:///wheels"]);
+        let err = serde_json::from_str::<Config>(r#"{"python":{"index_url":"mirror.example"}}"#).unwrap_err();
+        assert!(err.to_string().starts_with("`mirror.example` in `[python] index_url` is not an index URL"), "{err}");
+        let err = serde_json::from_str::<Config>(r#"{"python":{"extra_index_urls":["https://a b"]}}"#).unwrap_err();
+        assert!(err.to_string().contains("in `[python] extra_index_urls` is not an index URL"), "{err}");
+        let err = serde_json::from_str::<Config>(r#"{"python":{"index":"https://x"}}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown field `index`"), "{err}");
+        // Older plugins deny unknown keys: an unset `[python]` is not in the context at all.
+        let plain = serde_json::to_value(Config::default()).unwrap();
+        assert!(plain.get("python").is_none(), "{plain}");
+    }
+
+    #[test]
     fn shorthands_expand_and_others_pass_through() {
         assert_eq!(expand_image("scipy"), "quay.io/jupyter/scipy-notebook:latest");
         assert_eq!(expand_image("python:3.12"), "python:3.12");

@@ -710,4 +710,61 @@ mod tests {
         assert!(!args.contains(&"--volume".to_string()), "{args:?}");
         assert_eq!(mount_value("bind", "/a", "/b", true), "type=bind,source=/a,target=/b,readonly");
     }
+
+    #[test]
+    fn python_inputs_that_may_hold_secrets_go_to_the_env_file_not_the_command_line() {
+        let mut config = Config { image: Some("debian:bookworm-slim".into()), ..Config::default() };
+        config.python_packages = vec!["tinypkg@https://u:s3cret@example.org/t.whl".into(), "polars>=1".into()];
+        config.python.index_url = Some("https://u:s3cret@mirror.example/simple".into());
+        config.python.extra_index_urls = vec!["https://a.example/whl".into(), "https://b.example/whl".into()];
+        let project = project(config);
+        let variables = python_variables(&project);
+        assert_eq!(
+            variables,
+            [
+                (
+                    "DPE_PY_PACKAGES".to_string(),
+                    r#"["tinypkg@https://u:s3cret@example.org/t.whl","polars>=1"]"#.to_string()
+                ),
+                ("UV_DEFAULT_INDEX".to_string(), "https://u:s3cret@mirror.example/simple".to_string()),
+                ("UV_INDEX".to_string(), "https://a.example/whl https://b.example/whl".to_string()),
+            ]
+        );
+        let plan = crate::image::plan(&project, &host()).unwrap();
+        let spec = build_spec(&project, &plan, &host(), "127.0.0.1", 8890, "tok", vec![]);
+        assert!(!run_args(&spec).join(" ").contains("s3cret"), "{:?}", run_args(&spec));
+        assert!(!plan.dockerfile.contains("s3cret") && !plan.dockerfile.contains("polars"), "{}", plan.dockerfile);
+    }
+
+    #[test]
+    fn the_requirements_file_is_named_as_the_container_sees_it_and_must_be_in_the_project() {
+        let dir = tempfile::tempdir().unwrap();
+        let project_dir = dir.path().join("p");
+        std::fs::create_dir(&project_dir).unwrap();
+        std::fs::write(project_dir.join("requirements.txt"), "six\n").unwrap();
+        std::fs::write(dir.path().join("shared.txt"), "six\n").unwrap();
+        let mut project = Project {
+            name: "p".into(),
+            dir: project_dir.clone(),
+            workspace: dir.path().to_path_buf(),
+            config: Config::default(),
+        };
+        assert_eq!(
+            sync_variables(&project, "/work", true).unwrap(),
+            [
+                ("DPE_PY_REQUIREMENTS".to_string(), "/work/requirements.txt".to_string()),
+                ("DPE_SYNC".to_string(), "exact".to_string())
+            ]
+        );
+        project.config.requirements = Some(dir.path().join("shared.txt").to_string_lossy().into_owned());
+        let err = sync_variables(&project, "/work", false).unwrap_err();
+        assert_eq!(
+            err.message,
+            format!(
+                "the requirements file `{}` is outside the project folder `{}`",
+                dir.path().join("shared.txt").display(),
+                project_dir.display()
+            )
+        );
+    }
 }
