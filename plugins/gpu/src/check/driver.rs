@@ -180,10 +180,13 @@ mod tests {
 
     #[test]
     fn without_a_cuda_in_the_header_the_driver_version_gives_it() {
-        // 410 printed "CUDA Version: N/A"; its R410 driver supports CUDA 10.0.
-        let driver = driver(Some("410.48".into()), (None, None));
-        assert_eq!(driver.cuda.as_deref(), Some("10.0"));
-        assert_eq!(found(&driver).message, "NVIDIA driver 410.48, CUDA ≤ 10.0");
+        // The table header of 455 printed no CUDA version; the R455 driver supports CUDA 11.1.
+        let r455 = driver(Some("455.23.05".into()), (None, None));
+        assert_eq!(r455.cuda.as_deref(), Some("11.1"));
+        assert_eq!(found(&r455).message, "NVIDIA driver 455.23.05, CUDA ≤ 11.1");
+        // Older than the table (410 prints "CUDA Version: N/A"): no CUDA claimed.
+        let r410 = driver(Some("410.48".into()), (None, None));
+        assert_eq!(found(&r410).message, "NVIDIA driver 410.48");
         let unknown = Driver { version: "unknown".into(), cuda: None };
         assert_eq!(found(&unknown).message, "NVIDIA driver unknown");
         assert_eq!(found(&unknown).status, Status::Ok);

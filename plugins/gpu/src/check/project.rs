@@ -204,3 +204,152 @@ fn running_container(container: &str, outcome: &Outcome, gpu: GpuMode) -> Findin
             .help(format!("it was started without GPU flags: set `gpu = \"required\"` or `\"auto\"` in the project's dpe.toml and recreate it (`dpe docker rm -f {container}`, then start the project again)"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::Status;
+
+    fn driver(version: &str, cuda: Option<&str>) -> Driver {
+        Driver { version: version.into(), cuda: cuda.map(str::to_string) }
+    }
+
+    fn need(version: (u32, u32), strict: bool, source: &str) -> CudaNeed {
+        CudaNeed { version, strict, source: source.into() }
+    }
+
+    fn torch(version: &str, cuda: Option<&str>, arch: Option<&str>) -> TorchBuild {
+        TorchBuild { torch: version.into(), cuda: cuda.map(str::to_string), arch: arch.map(str::to_string) }
+    }
+
+    fn gpu(index: u32, name: &str, cap: Option<(u32, u32)>) -> Gpu {
+        Gpu { index, name: name.into(), uuid: None, memory_mib: None, compute_capability: cap }
+    }
+
+    fn ran(code: i32, stdout: &str, stderr: &str) -> Outcome {
+        Outcome::Ran { code: Some(code), stdout: stdout.into(), stderr: stderr.into() }
+    }
+
+    #[test]
+    fn a_project_without_its_image_is_skipped_with_how_to_make_it() {
+        let project =
+            ProjectTarget { name: "demo".into(), image: Some("python:3.12-slim".into()), ..ProjectTarget::default() };
+        let finding = image_missing(&project);
+        assert_eq!((finding.layer, finding.check, finding.status), ("project", "image", Status::Skip));
+        assert_eq!(
+            finding.message,
+            "project `demo`: image `python:3.12-slim` is not on this host yet; the image checks run once it exists"
+        );
+        assert_eq!(
+            finding.fix.as_deref(),
+            Some("start the project once (e.g. `dpe jupyter demo`), then run `dpe gpu check demo`")
+        );
+        let unbuilt = image_missing(&ProjectTarget { name: "demo".into(), ..ProjectTarget::default() });
+        assert!(unbuilt.message.starts_with("project `demo`: its image is not built yet;"), "{}", unbuilt.message);
+    }
+
+    #[test]
+    fn the_required_cuda_is_strict_unless_disabled_and_wins_over_cuda_version() {
+        let env = ImageCuda { cuda_version: Some("12.8.0".into()), required: Some("12.8".into()), require_disabled: false };
+        assert_eq!(cuda_needs(&env, None, "img"), vec![need((12, 8), true, "NVIDIA_REQUIRE_CUDA cuda>=12.8")]);
+        let disabled = ImageCuda { require_disabled: true, ..env };
+        assert!(!cuda_needs(&disabled, None, "img")[0].strict);
+        let declared = ImageCuda { cuda_version: Some("12.4.1".into()), ..ImageCuda::default() };
+        assert_eq!(cuda_needs(&declared, None, "img"), vec![need((12, 4), false, "CUDA_VERSION 12.4.1")]);
+    }
+
+    #[test]
+    fn torch_names_its_cuda_and_otherwise_a_docker_stacks_tag_does() {
+        let build = torch("2.5.1+cu121", Some("12.1"), None);
+        let image = "quay.io/jupyter/pytorch-notebook:cuda12-latest";
+        assert_eq!(cuda_needs(&ImageCuda::default(), Some(&build), image), vec![need((12, 1), false, "torch 2.5.1+cu121")]);
+        let needs = cuda_needs(&ImageCuda::default(), None, image);
+        assert_eq!(needs.len(), 1);
+        assert_eq!(needs[0].source, "its Docker Stacks tag");
+        assert_eq!(needs[0].version.0, 12);
+        assert_eq!(cuda_needs(&ImageCuda::default(), None, "python:3.12-slim"), vec![]);
+    }
+
+    #[test]
+    fn an_image_within_the_drivers_cuda_runs_directly_or_through_minor_compatibility() {
+        let direct = image_cuda("img", &need((12, 4), true, "CUDA_VERSION 12.4.1"), &driver("570.86.15", Some("12.8")));
+        assert_eq!(direct.status, Status::Ok);
+        assert_eq!(direct.message, "image `img` needs CUDA 12.4 (CUDA_VERSION 12.4.1); the driver supports up to 12.8");
+        let minor = image_cuda("img", &need((12, 8), false, "torch 2.7.0+cu128"), &driver("550.54.14", Some("12.4")));
+        assert_eq!(minor.status, Status::Ok);
+        assert_eq!(
+            minor.message,
+            "image `img` needs CUDA 12.8 (torch 2.7.0+cu128); driver 550.54.14 (CUDA 12.4) runs it through CUDA minor version compatibility"
+        );
+    }
+
+    #[test]
+    fn an_image_too_new_for_the_driver_fails_with_the_driver_it_needs() {
+        let finding =
+            image_cuda("img", &need((13, 0), true, "NVIDIA_REQUIRE_CUDA cuda>=13.0"), &driver("570.86.15", Some("12.8")));
+        assert_eq!(finding.status, Status::Fail);
+        assert_eq!(
+            finding.message,
+            "image `img` needs CUDA 13.0 (NVIDIA_REQUIRE_CUDA cuda>=13.0) but driver 570.86.15 supports up to CUDA 12.8"
+        );
+        assert_eq!(
+            finding.fix.as_deref(),
+            Some("update the NVIDIA driver to 580.65.06 or newer (https://docs.nvidia.com/datacenter/tesla/driver-installation-guide/), or use an image built for CUDA ≤ 12.8 (`dpe gpu images` lists them)")
+        );
+    }
+
+    #[test]
+    fn an_unknown_driver_cuda_skips_the_comparison() {
+        let finding = image_cuda("img", &need((12, 4), false, "its Docker Stacks tag"), &driver("unknown", None));
+        assert_eq!(finding.status, Status::Skip);
+        assert_eq!(
+            finding.message,
+            "image `img` needs CUDA 12.4 (its Docker Stacks tag); the driver's CUDA version is unknown"
+        );
+    }
+
+    #[test]
+    fn a_cpu_only_torch_fails() {
+        let findings = torch_findings("img", &torch("2.5.1+cpu", None, None), &[gpu(0, "A10", Some((8, 6)))]);
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].message, "torch 2.5.1+cpu in `img` is a CPU-only build: it cannot use the GPU");
+        assert!(findings[0].fix.as_deref().unwrap().starts_with("use a CUDA build, e.g. `image = "));
+    }
+
+    #[test]
+    fn torch_is_checked_against_each_gpu_with_a_known_compute_capability() {
+        let build = torch("2.5.1+cu121", Some("12.1"), Some("sm_50 sm_60 sm_70 sm_75 sm_80 sm_86 sm_90"));
+        let gpus = [gpu(0, "NVIDIA A10", Some((8, 6))), gpu(1, "old", None), gpu(2, "NVIDIA RTX PRO 6000", Some((12, 0)))];
+        let findings = torch_findings("img", &build, &gpus);
+        assert_eq!(findings.len(), 2, "{findings:?}");
+        assert_eq!(findings[0].status, Status::Ok);
+        assert_eq!(findings[0].message, "torch 2.5.1+cu121 has kernels for GPU 0 (sm_86)");
+        assert_eq!(findings[1].status, Status::Fail);
+        assert_eq!(
+            findings[1].message,
+            "torch 2.5.1+cu121 has no kernels for GPU 2 NVIDIA RTX PRO 6000 (sm_120); it was built for sm_50 sm_60 sm_70 sm_75 sm_80 sm_86 sm_90"
+        );
+        assert!(findings[1].fix.as_deref().unwrap().starts_with("install a torch build that includes sm_120"));
+        // Without the compiled list there is nothing to compare.
+        assert_eq!(torch_findings("img", &torch("2.5.1+cu121", Some("12.1"), None), &gpus), vec![]);
+    }
+
+    #[test]
+    fn a_running_container_sees_its_gpus_or_lost_them_or_never_had_them() {
+        let sees = running_container("c", &ran(0, "GPU 0: NVIDIA A10 (UUID: GPU-1)\n", ""), GpuMode::Auto);
+        assert_eq!((sees.status, sees.message.as_str()), (Status::Ok, "running container `c` sees 1 GPU(s)"));
+        let lost = running_container("c", &ran(255, "Failed to initialize NVML: Unknown Error\n", ""), GpuMode::Auto);
+        assert_eq!(lost.status, Status::Fail);
+        assert_eq!(lost.message, "running container `c` lost its GPU (Failed to initialize NVML: Unknown Error)");
+        let never = running_container("c", &ran(127, "", "nvidia-smi: not found\n"), GpuMode::Required);
+        assert_eq!(never.message, "running container `c` has no GPU access (nvidia-smi: not found)");
+        assert!(never.fix.as_deref().unwrap().starts_with("it was started without GPU flags"));
+    }
+
+    #[test]
+    fn a_cpu_projects_container_without_a_gpu_is_expected() {
+        let finding = running_container("c", &ran(127, "", "nvidia-smi: not found\n"), GpuMode::Off);
+        assert_eq!((finding.status, finding.fix), (Status::Skip, None));
+        assert_eq!(finding.message, "running container `c` has no GPU (the project has `gpu = \"off\"`)");
+    }
+}
