@@ -92,9 +92,8 @@ fn cdi_files(specs: &[(PathBuf, String)]) -> (Vec<CdiFile>, Vec<Finding>) {
                 files.push(CdiFile { path: path.display().to_string(), kind: spec.kind, devices: spec.devices })
             }
             Ok(_) => {}
-            Err(problem) => problems.push(
-                CDI.warn(format!("CDI spec `{}` does not parse: {problem}", path.display())).help(GENERATE_CDI),
-            ),
+            Err(problem) => problems
+                .push(CDI.warn(format!("CDI spec `{}` does not parse: {problem}", path.display())).help(GENERATE_CDI)),
         }
     }
     (files, problems)
@@ -161,7 +160,9 @@ fn runtime(facts: &Facts) -> Option<Finding> {
     } else if facts.toolkit_present() {
         Some(
             RUNTIME
-                .warn("`nvidia` runtime not registered with docker (`--gpus` can still work through the toolkit's hook)")
+                .warn(
+                    "`nvidia` runtime not registered with docker (`--gpus` can still work through the toolkit's hook)",
+                )
                 .help(CONFIGURE_DOCKER),
         )
     } else if matches!(facts.engine, Engine::Runtimes(_)) {
@@ -293,7 +294,10 @@ mod tests {
     #[test]
     fn the_runtime_is_registered_or_advised_or_waits_for_the_toolkit() {
         let registered = runtime(&facts(None, false, docker(&["nvidia"]), false)).unwrap();
-        assert_eq!((registered.status, registered.message.as_str()), (Status::Ok, "`nvidia` runtime registered with docker"));
+        assert_eq!(
+            (registered.status, registered.message.as_str()),
+            (Status::Ok, "`nvidia` runtime registered with docker")
+        );
         let advised = runtime(&facts(Some("1.12.0"), false, docker(&["runc"]), false)).unwrap();
         assert_eq!(advised.status, Status::Warn);
         assert_eq!(advised.fix.as_deref(), Some(CONFIGURE_DOCKER));
@@ -344,8 +348,14 @@ mod tests {
     #[test]
     fn cdi_files_keep_gpu_specs_and_warn_about_broken_ones() {
         let specs = vec![
-            (PathBuf::from("/etc/cdi/nvidia.yaml"), include_str!("../../tests/fixtures/cdi-nvidia-575.64.03.yaml").to_string()),
-            (PathBuf::from("/etc/cdi/other.yaml"), "cdiVersion: 0.5.0\nkind: vendor.com/fpga\ndevices: []\n".to_string()),
+            (
+                PathBuf::from("/etc/cdi/nvidia.yaml"),
+                include_str!("../../tests/fixtures/cdi-nvidia-575.64.03.yaml").to_string(),
+            ),
+            (
+                PathBuf::from("/etc/cdi/other.yaml"),
+                "cdiVersion: 0.5.0\nkind: vendor.com/fpga\ndevices: []\n".to_string(),
+            ),
             (PathBuf::from("/etc/cdi/broken.json"), "{".to_string()),
         ];
         let (files, problems) = cdi_files(&specs);

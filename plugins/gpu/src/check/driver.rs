@@ -145,7 +145,8 @@ mod tests {
 
     #[test]
     fn a_version_mismatch_and_no_devices_each_name_their_fix() {
-        let mismatch = failed("Failed to initialize NVML: Driver/library version mismatch\nNVML library version: 570.133");
+        let mismatch =
+            failed("Failed to initialize NVML: Driver/library version mismatch\nNVML library version: 570.133");
         assert_eq!(mismatch.fix.as_deref(), Some("reboot the host so the new driver module loads"));
         let none = failed("No devices were found");
         assert_eq!(none.message, "the NVIDIA driver is loaded but finds no GPU");
@@ -154,7 +155,8 @@ mod tests {
 
     #[test]
     fn another_failure_quotes_the_last_line_nvidia_smi_printed() {
-        let finding = failed("some noise\nUnable to determine the device handle for GPU0000:01:00.0: Unknown Error\n\n");
+        let finding =
+            failed("some noise\nUnable to determine the device handle for GPU0000:01:00.0: Unknown Error\n\n");
         assert_eq!(
             finding.message,
             "`nvidia-smi` failed: Unable to determine the device handle for GPU0000:01:00.0: Unknown Error"

@@ -45,7 +45,9 @@ pub(super) fn layer(
     let torch = if deep { torch_build(host, &image) } else { None };
     let needs = cuda_needs(&env, torch.as_ref(), &image);
     if needs.is_empty() {
-        report.findings.push(IMAGE_CUDA.skip(format!("image `{image}` declares no CUDA version and has no CUDA torch")));
+        report
+            .findings
+            .push(IMAGE_CUDA.skip(format!("image `{image}` declares no CUDA version and has no CUDA torch")));
     }
     report.findings.extend(needs.iter().map(|need| image_cuda(&image, need, &driver)));
     if let Some(build) = &torch {
@@ -250,7 +252,8 @@ mod tests {
 
     #[test]
     fn the_required_cuda_is_strict_unless_disabled_and_wins_over_cuda_version() {
-        let env = ImageCuda { cuda_version: Some("12.8.0".into()), required: Some("12.8".into()), require_disabled: false };
+        let env =
+            ImageCuda { cuda_version: Some("12.8.0".into()), required: Some("12.8".into()), require_disabled: false };
         assert_eq!(cuda_needs(&env, None, "img"), vec![need((12, 8), true, "NVIDIA_REQUIRE_CUDA cuda>=12.8")]);
         let disabled = ImageCuda { require_disabled: true, ..env };
         assert!(!cuda_needs(&disabled, None, "img")[0].strict);
@@ -262,7 +265,10 @@ mod tests {
     fn torch_names_its_cuda_and_otherwise_a_docker_stacks_tag_does() {
         let build = torch("2.5.1+cu121", Some("12.1"), None);
         let image = "quay.io/jupyter/pytorch-notebook:cuda12-latest";
-        assert_eq!(cuda_needs(&ImageCuda::default(), Some(&build), image), vec![need((12, 1), false, "torch 2.5.1+cu121")]);
+        assert_eq!(
+            cuda_needs(&ImageCuda::default(), Some(&build), image),
+            vec![need((12, 1), false, "torch 2.5.1+cu121")]
+        );
         let needs = cuda_needs(&ImageCuda::default(), None, image);
         assert_eq!(needs.len(), 1);
         assert_eq!(needs[0].source, "its Docker Stacks tag");
@@ -285,8 +291,11 @@ mod tests {
 
     #[test]
     fn an_image_too_new_for_the_driver_fails_with_the_driver_it_needs() {
-        let finding =
-            image_cuda("img", &need((13, 0), true, "NVIDIA_REQUIRE_CUDA cuda>=13.0"), &driver("570.86.15", Some("12.8")));
+        let finding = image_cuda(
+            "img",
+            &need((13, 0), true, "NVIDIA_REQUIRE_CUDA cuda>=13.0"),
+            &driver("570.86.15", Some("12.8")),
+        );
         assert_eq!(finding.status, Status::Fail);
         assert_eq!(
             finding.message,
@@ -319,7 +328,8 @@ mod tests {
     #[test]
     fn torch_is_checked_against_each_gpu_with_a_known_compute_capability() {
         let build = torch("2.5.1+cu121", Some("12.1"), Some("sm_50 sm_60 sm_70 sm_75 sm_80 sm_86 sm_90"));
-        let gpus = [gpu(0, "NVIDIA A10", Some((8, 6))), gpu(1, "old", None), gpu(2, "NVIDIA RTX PRO 6000", Some((12, 0)))];
+        let gpus =
+            [gpu(0, "NVIDIA A10", Some((8, 6))), gpu(1, "old", None), gpu(2, "NVIDIA RTX PRO 6000", Some((12, 0)))];
         let findings = torch_findings("img", &build, &gpus);
         assert_eq!(findings.len(), 2, "{findings:?}");
         assert_eq!(findings[0].status, Status::Ok);
