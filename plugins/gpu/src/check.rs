@@ -205,3 +205,27 @@ pub fn run(host: &dyn Host, options: &Options) -> Report {
     report.usable = report.mechanism.is_some() && report.failures().next().is_none();
     report
 }
+
+/// What the layers' unit tests share.
+#[cfg(test)]
+mod test_support {
+    use super::{Finding, Status};
+    use crate::parse::Gpu;
+
+    /// A GPU as the driver layer reports it.
+    pub fn gpu(index: u32, name: &str, compute_capability: Option<(u32, u32)>) -> Gpu {
+        Gpu { index, name: name.into(), uuid: Some(format!("GPU-{index}")), memory_mib: None, compute_capability }
+    }
+
+    /// GPUs of compute capability 8.6 with these indices.
+    pub fn gpus(indices: &[u32]) -> Vec<Gpu> {
+        indices.iter().map(|&index| gpu(index, &format!("NVIDIA A10 #{index}"), Some((8, 6)))).collect()
+    }
+
+    impl Finding {
+        /// The status, message and fix, to compare a whole finding at once.
+        pub fn parts(&self) -> (Status, &str, Option<&str>) {
+            (self.status, &self.message, self.fix.as_deref())
+        }
+    }
+}

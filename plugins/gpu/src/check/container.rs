@@ -207,7 +207,7 @@ fn cdi_file(file: &CdiFile, gpus: &[Gpu]) -> Finding {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::devices::tests::gpus;
+    use crate::check::test_support::gpus;
 
     fn docker(runtimes: &[&str]) -> Engine {
         Engine::Runtimes(runtimes.iter().map(|r| r.to_string()).collect())
@@ -235,14 +235,14 @@ mod tests {
         assert!(matches!(engine(&ran(0, json, "")), Engine::Runtimes(list) if !list.is_empty()));
         let down = engine(&ran(1, "", "Cannot connect to the Docker daemon at unix:///var/run/docker.sock.\n"));
         let finding = engine_problem(&down).unwrap();
-        assert_eq!((finding.check, finding.status), ("engine", Status::Fail));
+        assert_eq!(finding.check, "engine");
         assert_eq!(
-            finding.message,
-            "the container engine does not answer: Cannot connect to the Docker daemon at unix:///var/run/docker.sock."
-        );
-        assert_eq!(
-            finding.fix.as_deref(),
-            Some("start it (`sudo systemctl start docker`) and check with `dpe docker info`")
+            finding.parts(),
+            (
+                Status::Fail,
+                "the container engine does not answer: Cannot connect to the Docker daemon at unix:///var/run/docker.sock.",
+                Some("start it (`sudo systemctl start docker`) and check with `dpe docker info`")
+            )
         );
         assert_eq!(engine_problem(&Engine::Podman), None);
     }
@@ -271,12 +271,13 @@ mod tests {
     #[test]
     fn a_missing_toolkit_fails_only_without_another_way_in() {
         let docker_facts = facts(None, false, docker(&["runc"]), false);
-        let finding = toolkit(&docker_facts, false);
-        assert_eq!(finding.status, Status::Fail);
-        assert_eq!(finding.message, "NVIDIA Container Toolkit not installed (no `nvidia-ctk`)");
         assert_eq!(
-            finding.fix.as_deref(),
-            Some("install it (https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html), then `sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker`")
+            toolkit(&docker_facts, false).parts(),
+            (
+                Status::Fail,
+                "NVIDIA Container Toolkit not installed (no `nvidia-ctk`)",
+                Some("install it (https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html), then `sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker`")
+            )
         );
         assert_eq!(toolkit(&docker_facts, true).status, Status::Warn);
         let podman = toolkit(&facts(None, false, Engine::Podman, false), false);
@@ -286,24 +287,27 @@ mod tests {
     #[test]
     fn the_toolkit_is_found_by_its_cli_or_its_hook() {
         let cli = toolkit(&facts(Some("1.12.0"), false, Engine::Podman, false), false);
-        assert_eq!((cli.status, cli.message.as_str()), (Status::Ok, "NVIDIA Container Toolkit 1.12.0 (`nvidia-ctk`)"));
+        assert_eq!(cli.parts(), (Status::Ok, "NVIDIA Container Toolkit 1.12.0 (`nvidia-ctk`)", None));
         let hook = toolkit(&facts(None, true, Engine::Podman, false), false);
-        assert_eq!(hook.message, "NVIDIA Container Toolkit (`nvidia-container-runtime-hook`)");
+        assert_eq!(hook.parts(), (Status::Ok, "NVIDIA Container Toolkit (`nvidia-container-runtime-hook`)", None));
     }
 
     #[test]
     fn the_runtime_is_registered_or_advised_or_waits_for_the_toolkit() {
         let registered = runtime(&facts(None, false, docker(&["nvidia"]), false)).unwrap();
-        assert_eq!(
-            (registered.status, registered.message.as_str()),
-            (Status::Ok, "`nvidia` runtime registered with docker")
-        );
+        assert_eq!(registered.parts(), (Status::Ok, "`nvidia` runtime registered with docker", None));
         let advised = runtime(&facts(Some("1.12.0"), false, docker(&["runc"]), false)).unwrap();
-        assert_eq!(advised.status, Status::Warn);
-        assert_eq!(advised.fix.as_deref(), Some(CONFIGURE_DOCKER));
+        assert_eq!(
+            advised.parts(),
+            (
+                Status::Warn,
+                "`nvidia` runtime not registered with docker (`--gpus` can still work through the toolkit's hook)",
+                Some(CONFIGURE_DOCKER)
+            )
+        );
         let waiting = runtime(&facts(None, false, docker(&["runc"]), false)).unwrap();
-        assert_eq!(waiting.message, "`nvidia` runtime not registered with docker (needs the toolkit first)");
-        assert_eq!(waiting.status, Status::Skip);
+        let needs_toolkit = "`nvidia` runtime not registered with docker (needs the toolkit first)";
+        assert_eq!(waiting.parts(), (Status::Skip, needs_toolkit, None));
     }
 
     #[test]
@@ -334,15 +338,16 @@ mod tests {
             devices: devices.iter().map(|d| d.to_string()).collect(),
         };
         let complete = cdi_file(&file(&["0", "GPU-1", "all"]), &gpus(&[0, 1]));
-        assert_eq!(complete.status, Status::Ok);
-        assert_eq!(complete.message, "CDI spec `/etc/cdi/nvidia.yaml`: devices 0, GPU-1, all");
+        assert_eq!(complete.parts(), (Status::Ok, "CDI spec `/etc/cdi/nvidia.yaml`: devices 0, GPU-1, all", None));
         let stale = cdi_file(&file(&["0", "all"]), &gpus(&[0, 1, 2]));
-        assert_eq!(stale.status, Status::Warn);
         assert_eq!(
-            stale.message,
-            "CDI spec `/etc/cdi/nvidia.yaml` lacks GPU 1, 2 (stale after a driver or hardware change)"
+            stale.parts(),
+            (
+                Status::Warn,
+                "CDI spec `/etc/cdi/nvidia.yaml` lacks GPU 1, 2 (stale after a driver or hardware change)",
+                Some(GENERATE_CDI)
+            )
         );
-        assert_eq!(stale.fix.as_deref(), Some(GENERATE_CDI));
     }
 
     #[test]

@@ -90,23 +90,10 @@ fn join(list: &[u32]) -> String {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+mod tests {
     use super::*;
+    use crate::check::test_support::gpus;
     use crate::check::Status;
-
-    /// GPUs with these indices, as the driver layer reports them.
-    pub fn gpus(indices: &[u32]) -> Vec<Gpu> {
-        indices
-            .iter()
-            .map(|&index| Gpu {
-                index,
-                name: format!("NVIDIA A10 #{index}"),
-                uuid: Some(format!("GPU-{index}")),
-                memory_mib: None,
-                compute_capability: Some((8, 6)),
-            })
-            .collect()
-    }
 
     #[test]
     fn all_gpus_or_a_count_or_indices_present_are_fine() {
@@ -120,11 +107,14 @@ pub(super) mod tests {
     #[test]
     fn too_many_gpus_fail_with_what_the_host_has() {
         let finding = selection(Some(&GpuDevices::Count(3)), &gpus(&[0, 1])).unwrap();
-        assert_eq!((finding.layer, finding.check, finding.status), ("driver", "gpu_devices", Status::Fail));
-        assert_eq!(finding.message, "`gpu_devices = 3` asks for 3 GPUs but this host has 2");
+        assert_eq!((finding.layer, finding.check), ("driver", "gpu_devices"));
         assert_eq!(
-            finding.fix.as_deref(),
-            Some("set `gpu_devices` in the project's dpe.toml to \"all\", a count up to 2, or indices from 0, 1")
+            finding.parts(),
+            (
+                Status::Fail,
+                "`gpu_devices = 3` asks for 3 GPUs but this host has 2",
+                Some("set `gpu_devices` in the project's dpe.toml to \"all\", a count up to 2, or indices from 0, 1")
+            )
         );
     }
 

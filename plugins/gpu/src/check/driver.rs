@@ -122,54 +122,66 @@ pub fn describe_gpu(gpu: &Gpu) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check::test_support::gpu;
     use crate::check::Status;
 
     #[test]
     fn a_missing_nvidia_smi_means_no_driver_and_says_containers_run_on_the_cpu() {
         let finding = not_installed();
-        assert_eq!((finding.layer, finding.check, finding.status), ("driver", "nvidia-smi", Status::Fail));
-        assert_eq!(finding.message, "no NVIDIA GPU driver on this host (`nvidia-smi` is not installed)");
+        assert_eq!((finding.layer, finding.check), ("driver", "nvidia-smi"));
         assert_eq!(
-            finding.fix.as_deref(),
-            Some("containers here run on the CPU; on a machine with an NVIDIA GPU, install its driver (https://docs.nvidia.com/datacenter/tesla/driver-installation-guide/) and run `dpe gpu check` again")
+            finding.parts(),
+            (
+                Status::Fail,
+                "no NVIDIA GPU driver on this host (`nvidia-smi` is not installed)",
+                Some("containers here run on the CPU; on a machine with an NVIDIA GPU, install its driver (https://docs.nvidia.com/datacenter/tesla/driver-installation-guide/) and run `dpe gpu check` again")
+            )
         );
     }
 
     #[test]
-    fn a_driver_that_is_not_loaded_is_told_to_load_it() {
-        let finding = failed(include_str!("../../tests/fixtures/smi-driver-not-loaded.txt"));
-        assert_eq!(finding.status, Status::Fail);
-        assert_eq!(finding.message, "the NVIDIA driver is installed but not loaded (`nvidia-smi` cannot reach it)");
-        assert!(finding.fix.unwrap().starts_with("load it with `sudo modprobe nvidia`; after a kernel update, reboot"));
-    }
-
-    #[test]
-    fn a_version_mismatch_and_no_devices_each_name_their_fix() {
-        let mismatch =
-            failed("Failed to initialize NVML: Driver/library version mismatch\nNVML library version: 570.133");
-        assert_eq!(mismatch.fix.as_deref(), Some("reboot the host so the new driver module loads"));
-        let none = failed("No devices were found");
-        assert_eq!(none.message, "the NVIDIA driver is loaded but finds no GPU");
-        assert!(none.fix.unwrap().contains("`lspci | grep -i nvidia`"));
-    }
-
-    #[test]
-    fn another_failure_quotes_the_last_line_nvidia_smi_printed() {
-        let finding =
-            failed("some noise\nUnable to determine the device handle for GPU0000:01:00.0: Unknown Error\n\n");
-        assert_eq!(
-            finding.message,
-            "`nvidia-smi` failed: Unable to determine the device handle for GPU0000:01:00.0: Unknown Error"
-        );
-        assert!(finding.fix.unwrap().starts_with("run `nvidia-smi` to see the whole error; reinstall the driver"));
+    fn each_way_nvidia_smi_fails_has_its_own_message_and_fix() {
+        let cases = [
+            (
+                include_str!("../../tests/fixtures/smi-driver-not-loaded.txt"),
+                "the NVIDIA driver is installed but not loaded (`nvidia-smi` cannot reach it)",
+                "load it with `sudo modprobe nvidia`; after a kernel update, reboot (or reinstall the driver so its module is built for the running kernel)",
+            ),
+            (
+                "Failed to initialize NVML: Driver/library version mismatch\nNVML library version: 570.133",
+                "the NVIDIA driver was updated but the old kernel module is still loaded (driver/library version mismatch)",
+                "reboot the host so the new driver module loads",
+            ),
+            (
+                "No devices were found",
+                "the NVIDIA driver is loaded but finds no GPU",
+                "check that the GPU is seated and visible (`lspci | grep -i nvidia`) and that the driver supports it",
+            ),
+            (
+                "some noise\nUnable to determine the device handle for GPU0000:01:00.0: Unknown Error\n\n",
+                "`nvidia-smi` failed: Unable to determine the device handle for GPU0000:01:00.0: Unknown Error",
+                "run `nvidia-smi` to see the whole error; reinstall the driver if it persists (https://docs.nvidia.com/datacenter/tesla/driver-installation-guide/)",
+            ),
+        ];
+        for (printed, message, fix) in cases {
+            assert_eq!(failed(printed).parts(), (Status::Fail, message, Some(fix)));
+        }
     }
 
     #[test]
     fn an_unreadable_query_and_an_empty_one_fail() {
-        let finding = unreadable("unexpected `nvidia-smi` output: x".into());
-        assert_eq!(finding.message, "unexpected `nvidia-smi` output: x");
-        assert_eq!(finding.fix.as_deref(), Some("run `nvidia-smi` to see what it reports"));
-        assert_eq!(no_gpu_listed().message, "the NVIDIA driver is loaded but lists no GPU");
+        assert_eq!(
+            unreadable("unexpected `nvidia-smi` output: x".into()).parts(),
+            (Status::Fail, "unexpected `nvidia-smi` output: x", Some("run `nvidia-smi` to see what it reports"))
+        );
+        assert_eq!(
+            no_gpu_listed().parts(),
+            (
+                Status::Fail,
+                "the NVIDIA driver is loaded but lists no GPU",
+                Some("check that the GPU is visible (`lspci | grep -i nvidia`)")
+            )
+        );
     }
 
     #[test]
@@ -182,30 +194,18 @@ mod tests {
 
     #[test]
     fn without_a_cuda_in_the_header_the_driver_version_gives_it() {
-        // The table header of 455 printed no CUDA version; the R455 driver supports CUDA 11.1.
+        // The R455 drivers shipped with CUDA 11.1.
         let r455 = driver(Some("455.23.05".into()), (None, None));
-        assert_eq!(r455.cuda.as_deref(), Some("11.1"));
-        assert_eq!(found(&r455).message, "NVIDIA driver 455.23.05, CUDA ≤ 11.1");
-        // Older than the table (410 prints "CUDA Version: N/A"): no CUDA claimed.
+        assert_eq!(found(&r455).parts(), (Status::Ok, "NVIDIA driver 455.23.05, CUDA ≤ 11.1", None));
+        // Older than the table (410 prints "CUDA Version: N/A"): no CUDA is claimed.
         let r410 = driver(Some("410.48".into()), (None, None));
         assert_eq!(found(&r410).message, "NVIDIA driver 410.48");
-        let unknown = Driver { version: "unknown".into(), cuda: None };
-        assert_eq!(found(&unknown).message, "NVIDIA driver unknown");
-        assert_eq!(found(&unknown).status, Status::Ok);
     }
 
     #[test]
     fn a_gpu_reads_with_its_memory_and_compute_capability_when_known() {
-        let mut gpu = Gpu {
-            index: 1,
-            name: "NVIDIA A10".into(),
-            uuid: None,
-            memory_mib: Some(23028),
-            compute_capability: Some((8, 6)),
-        };
-        assert_eq!(describe_gpu(&gpu), "GPU 1: NVIDIA A10, 22 GiB, compute capability 8.6");
-        gpu.memory_mib = None;
-        gpu.compute_capability = None;
-        assert_eq!(describe_gpu(&gpu), "GPU 1: NVIDIA A10");
+        let a10 = Gpu { memory_mib: Some(23028), ..gpu(1, "NVIDIA A10", Some((8, 6))) };
+        assert_eq!(describe_gpu(&a10), "GPU 1: NVIDIA A10, 22 GiB, compute capability 8.6");
+        assert_eq!(describe_gpu(&gpu(1, "NVIDIA A10", None)), "GPU 1: NVIDIA A10");
     }
 }

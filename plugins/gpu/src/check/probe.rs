@@ -98,93 +98,99 @@ fn failed(text: &str, image: &str, flags: &[String], cdi: &[String]) -> Finding 
 mod tests {
     use super::*;
 
-    fn flags() -> Vec<String> {
-        vec!["--gpus".into(), "all".into()]
-    }
-
     fn failed_with(text: &str) -> Finding {
-        failed(text, "ubuntu:24.04", &flags(), &["nvidia.com/gpu=all".to_string()])
+        let flags = ["--gpus".to_string(), "all".to_string()];
+        failed(text, "ubuntu:24.04", &flags, &["nvidia.com/gpu=all".to_string()])
     }
 
     #[test]
     fn the_gpus_a_container_lists_are_named() {
         let finding = sees(&[(0, "NVIDIA A10".into()), (1, "Tesla T4".into())]);
-        assert_eq!((finding.layer, finding.check, finding.status), ("probe", "smoke-test", Status::Ok));
-        assert_eq!(finding.message, "a container sees 2 GPU(s): 0: NVIDIA A10; 1: Tesla T4");
+        assert_eq!((finding.layer, finding.check), ("probe", "smoke-test"));
+        assert_eq!(finding.parts(), (Status::Ok, "a container sees 2 GPU(s): 0: NVIDIA A10; 1: Tesla T4", None));
     }
 
     #[test]
     fn a_probe_not_run_says_why() {
-        assert_eq!(not_run(false).message, "smoke test not run (`--probe` starts a short GPU container)");
-        assert_eq!(not_run(true).message, "smoke test not run: containers have no way to get the GPU yet");
-        assert_eq!(not_run(true).status, Status::Skip);
+        let skipped = (Status::Skip, "smoke test not run (`--probe` starts a short GPU container)", None);
+        assert_eq!(not_run(false).parts(), skipped);
+        let no_way = (Status::Skip, "smoke test not run: containers have no way to get the GPU yet", None);
+        assert_eq!(not_run(true).parts(), no_way);
     }
 
     #[test]
-    fn docker_without_the_toolkit_is_told_to_install_it() {
-        let finding = failed_with(include_str!("../../tests/fixtures/docker-run-gpus-no-toolkit.txt"));
-        assert_eq!(finding.status, Status::Fail);
-        assert_eq!(
-            finding.message,
-            "docker cannot give containers a GPU (could not select device driver \"\" with capabilities: [[gpu]])"
-        );
-        assert!(finding.fix.unwrap().starts_with("install the NVIDIA Container Toolkit (https://"));
-    }
-
-    #[test]
-    fn an_unknown_runtime_and_an_unresolvable_cdi_device_name_their_fix() {
-        let runtime = failed_with(include_str!("../../tests/fixtures/docker-run-unknown-runtime.txt"));
-        assert_eq!(runtime.message, "docker does not know the `nvidia` runtime");
-        assert_eq!(runtime.fix.as_deref(), Some(CONFIGURE_DOCKER));
-        let cdi = failed_with(include_str!("../../tests/fixtures/cdi-unresolvable.txt"));
-        assert_eq!(cdi.message, "the CDI spec does not provide nvidia.com/gpu=all");
-        assert_eq!(cdi.fix.as_deref(), Some(GENERATE_CDI));
+    fn each_recorded_failure_names_its_fix() {
+        let cases = [
+            (
+                include_str!("../../tests/fixtures/docker-run-gpus-no-toolkit.txt"),
+                "docker cannot give containers a GPU (could not select device driver \"\" with capabilities: [[gpu]])",
+                "install the NVIDIA Container Toolkit (https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html) and run `sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker`",
+            ),
+            (
+                include_str!("../../tests/fixtures/docker-run-unknown-runtime.txt"),
+                "docker does not know the `nvidia` runtime",
+                CONFIGURE_DOCKER,
+            ),
+            (
+                include_str!("../../tests/fixtures/cdi-unresolvable.txt"),
+                "the CDI spec does not provide nvidia.com/gpu=all",
+                GENERATE_CDI,
+            ),
+            (
+                "Failed to initialize NVML: Unknown Error",
+                "the container cannot reach the GPU (Failed to initialize NVML: Unknown Error)",
+                "see https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/troubleshooting.html; with systemd cgroups run `sudo nvidia-ctk system create-dev-char-symlinks --create-all`",
+            ),
+            (
+                "nvidia-container-cli: initialization error: driver not loaded",
+                "the toolkit cannot reach the NVIDIA driver from the container",
+                "load the driver (`sudo modprobe nvidia`) or reboot",
+            ),
+            (
+                "exec: \"nvidia-smi\": executable file not found in $PATH",
+                "the GPU was not injected into the container: `nvidia-smi` is missing in `ubuntu:24.04`",
+                "check the toolkit's configuration (`sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker`); for CDI, `sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml`",
+            ),
+            (
+                "docker: something new\n",
+                "the smoke test failed: docker: something new",
+                "run `dpe docker run --rm --gpus all ubuntu:24.04 nvidia-smi -L` to see the whole error",
+            ),
+        ];
+        for (printed, message, fix) in cases {
+            assert_eq!(failed_with(printed).parts(), (Status::Fail, message, Some(fix)));
+        }
     }
 
     #[test]
     fn a_driver_too_old_for_the_image_quotes_the_requirement() {
-        let finding = failed_with(include_str!("../../tests/fixtures/docker-run-cuda-requirement.txt"));
-        assert!(finding.message.starts_with("the driver is too old for image `ubuntu:24.04`: "), "{}", finding.message);
-        assert!(finding.message.contains("unsatisfied condition: cuda"), "{}", finding.message);
-    }
-
-    #[test]
-    fn an_image_that_is_not_here_is_a_warning_with_the_pull() {
-        let finding = failed_with("Unable to find image 'ubuntu:24.04' locally\npull access denied");
-        assert_eq!(finding.status, Status::Warn);
         assert_eq!(
-            finding.message,
-            "smoke test not run: image `ubuntu:24.04` is not available here (pull access denied)"
-        );
-        assert_eq!(
-            finding.fix.as_deref(),
-            Some("`dpe docker pull ubuntu:24.04`, or pass `--image IMAGE` naming an image this host has")
+            failed_with(include_str!("../../tests/fixtures/docker-run-cuda-requirement.txt")).parts(),
+            (
+                Status::Fail,
+                "the driver is too old for image `ubuntu:24.04`: nvidia-container-cli: requirement error: unsatisfied condition: cuda>=12.8, please update your driver to a newer version, or use an earlier cuda container",
+                Some("update the NVIDIA driver, or choose an image built for an older CUDA (`dpe gpu images`)")
+            )
         );
     }
 
     #[test]
-    fn nvml_a_lost_driver_and_a_missing_nvidia_smi_each_have_their_own_message() {
-        assert_eq!(
-            failed_with("Failed to initialize NVML: Unknown Error").message,
-            "the container cannot reach the GPU (Failed to initialize NVML: Unknown Error)"
-        );
-        assert_eq!(
-            failed_with("nvidia-container-cli: initialization error: driver not loaded").message,
-            "the toolkit cannot reach the NVIDIA driver from the container"
-        );
-        assert_eq!(
-            failed_with("exec: \"nvidia-smi\": executable file not found in $PATH").message,
-            "the GPU was not injected into the container: `nvidia-smi` is missing in `ubuntu:24.04`"
-        );
+    fn an_engine_without_cdi_support_is_told_how_to_turn_it_on() {
+        let finding =
+            failed_with("docker: Error response from daemon: CDI device injection failed: CDI is not enabled");
+        assert_eq!(finding.message, "the engine does not resolve CDI device names (CDI support is off or too old)");
+        assert!(finding.fix.unwrap().starts_with("use Docker 28.2 or later (CDI on by default)"));
     }
 
     #[test]
-    fn another_failure_shows_the_command_to_rerun() {
-        let finding = failed_with("docker: something new\n");
-        assert_eq!(finding.message, "the smoke test failed: docker: something new");
+    fn an_image_that_is_not_here_is_only_a_warning_with_the_pull() {
         assert_eq!(
-            finding.fix.as_deref(),
-            Some("run `dpe docker run --rm --gpus all ubuntu:24.04 nvidia-smi -L` to see the whole error")
+            failed_with("Unable to find image 'ubuntu:24.04' locally\npull access denied").parts(),
+            (
+                Status::Warn,
+                "smoke test not run: image `ubuntu:24.04` is not available here (pull access denied)",
+                Some("`dpe docker pull ubuntu:24.04`, or pass `--image IMAGE` naming an image this host has")
+            )
         );
     }
 }

@@ -210,6 +210,7 @@ fn running_container(container: &str, outcome: &Outcome, gpu: GpuMode) -> Findin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check::test_support::gpu;
     use crate::check::Status;
 
     fn driver(version: &str, cuda: Option<&str>) -> Driver {
@@ -224,10 +225,6 @@ mod tests {
         TorchBuild { torch: version.into(), cuda: cuda.map(str::to_string), arch: arch.map(str::to_string) }
     }
 
-    fn gpu(index: u32, name: &str, cap: Option<(u32, u32)>) -> Gpu {
-        Gpu { index, name: name.into(), uuid: None, memory_mib: None, compute_capability: cap }
-    }
-
     fn ran(code: i32, stdout: &str, stderr: &str) -> Outcome {
         Outcome::Ran { code: Some(code), stdout: stdout.into(), stderr: stderr.into() }
     }
@@ -237,14 +234,14 @@ mod tests {
         let project =
             ProjectTarget { name: "demo".into(), image: Some("python:3.12-slim".into()), ..ProjectTarget::default() };
         let finding = image_missing(&project);
-        assert_eq!((finding.layer, finding.check, finding.status), ("project", "image", Status::Skip));
+        assert_eq!((finding.layer, finding.check), ("project", "image"));
         assert_eq!(
-            finding.message,
-            "project `demo`: image `python:3.12-slim` is not on this host yet; the image checks run once it exists"
-        );
-        assert_eq!(
-            finding.fix.as_deref(),
-            Some("start the project once (e.g. `dpe jupyter demo`), then run `dpe gpu check demo`")
+            finding.parts(),
+            (
+                Status::Skip,
+                "project `demo`: image `python:3.12-slim` is not on this host yet; the image checks run once it exists",
+                Some("start the project once (e.g. `dpe jupyter demo`), then run `dpe gpu check demo`")
+            )
         );
         let unbuilt = image_missing(&ProjectTarget { name: "demo".into(), ..ProjectTarget::default() });
         assert!(unbuilt.message.starts_with("project `demo`: its image is not built yet;"), "{}", unbuilt.message);
@@ -259,6 +256,16 @@ mod tests {
         assert!(!cuda_needs(&disabled, None, "img")[0].strict);
         let declared = ImageCuda { cuda_version: Some("12.4.1".into()), ..ImageCuda::default() };
         assert_eq!(cuda_needs(&declared, None, "img"), vec![need((12, 4), false, "CUDA_VERSION 12.4.1")]);
+    }
+
+    #[test]
+    fn an_image_and_its_torch_are_both_checked() {
+        let env = ImageCuda { cuda_version: Some("12.4.1".into()), ..ImageCuda::default() };
+        let build = torch("2.7.0+cu128", Some("12.8"), None);
+        assert_eq!(
+            cuda_needs(&env, Some(&build), "img"),
+            vec![need((12, 4), false, "CUDA_VERSION 12.4.1"), need((12, 8), false, "torch 2.7.0+cu128")]
+        );
     }
 
     #[test]
@@ -279,13 +286,16 @@ mod tests {
     #[test]
     fn an_image_within_the_drivers_cuda_runs_directly_or_through_minor_compatibility() {
         let direct = image_cuda("img", &need((12, 4), true, "CUDA_VERSION 12.4.1"), &driver("570.86.15", Some("12.8")));
-        assert_eq!(direct.status, Status::Ok);
-        assert_eq!(direct.message, "image `img` needs CUDA 12.4 (CUDA_VERSION 12.4.1); the driver supports up to 12.8");
+        let fits = "image `img` needs CUDA 12.4 (CUDA_VERSION 12.4.1); the driver supports up to 12.8";
+        assert_eq!(direct.parts(), (Status::Ok, fits, None));
         let minor = image_cuda("img", &need((12, 8), false, "torch 2.7.0+cu128"), &driver("550.54.14", Some("12.4")));
-        assert_eq!(minor.status, Status::Ok);
         assert_eq!(
-            minor.message,
-            "image `img` needs CUDA 12.8 (torch 2.7.0+cu128); driver 550.54.14 (CUDA 12.4) runs it through CUDA minor version compatibility"
+            minor.parts(),
+            (
+                Status::Ok,
+                "image `img` needs CUDA 12.8 (torch 2.7.0+cu128); driver 550.54.14 (CUDA 12.4) runs it through CUDA minor version compatibility",
+                None
+            )
         );
     }
 
@@ -296,25 +306,21 @@ mod tests {
             &need((13, 0), true, "NVIDIA_REQUIRE_CUDA cuda>=13.0"),
             &driver("570.86.15", Some("12.8")),
         );
-        assert_eq!(finding.status, Status::Fail);
         assert_eq!(
-            finding.message,
-            "image `img` needs CUDA 13.0 (NVIDIA_REQUIRE_CUDA cuda>=13.0) but driver 570.86.15 supports up to CUDA 12.8"
-        );
-        assert_eq!(
-            finding.fix.as_deref(),
-            Some("update the NVIDIA driver to 580.65.06 or newer (https://docs.nvidia.com/datacenter/tesla/driver-installation-guide/), or use an image built for CUDA ≤ 12.8 (`dpe gpu images` lists them)")
+            finding.parts(),
+            (
+                Status::Fail,
+                "image `img` needs CUDA 13.0 (NVIDIA_REQUIRE_CUDA cuda>=13.0) but driver 570.86.15 supports up to CUDA 12.8",
+                Some("update the NVIDIA driver to 580.65.06 or newer (https://docs.nvidia.com/datacenter/tesla/driver-installation-guide/), or use an image built for CUDA ≤ 12.8 (`dpe gpu images` lists them)")
+            )
         );
     }
 
     #[test]
     fn an_unknown_driver_cuda_skips_the_comparison() {
         let finding = image_cuda("img", &need((12, 4), false, "its Docker Stacks tag"), &driver("unknown", None));
-        assert_eq!(finding.status, Status::Skip);
-        assert_eq!(
-            finding.message,
-            "image `img` needs CUDA 12.4 (its Docker Stacks tag); the driver's CUDA version is unknown"
-        );
+        let unknown = "image `img` needs CUDA 12.4 (its Docker Stacks tag); the driver's CUDA version is unknown";
+        assert_eq!(finding.parts(), (Status::Skip, unknown, None));
     }
 
     #[test]
@@ -332,14 +338,15 @@ mod tests {
             [gpu(0, "NVIDIA A10", Some((8, 6))), gpu(1, "old", None), gpu(2, "NVIDIA RTX PRO 6000", Some((12, 0)))];
         let findings = torch_findings("img", &build, &gpus);
         assert_eq!(findings.len(), 2, "{findings:?}");
-        assert_eq!(findings[0].status, Status::Ok);
-        assert_eq!(findings[0].message, "torch 2.5.1+cu121 has kernels for GPU 0 (sm_86)");
-        assert_eq!(findings[1].status, Status::Fail);
+        assert_eq!(findings[0].parts(), (Status::Ok, "torch 2.5.1+cu121 has kernels for GPU 0 (sm_86)", None));
         assert_eq!(
-            findings[1].message,
-            "torch 2.5.1+cu121 has no kernels for GPU 2 NVIDIA RTX PRO 6000 (sm_120); it was built for sm_50 sm_60 sm_70 sm_75 sm_80 sm_86 sm_90"
+            findings[1].parts(),
+            (
+                Status::Fail,
+                "torch 2.5.1+cu121 has no kernels for GPU 2 NVIDIA RTX PRO 6000 (sm_120); it was built for sm_50 sm_60 sm_70 sm_75 sm_80 sm_86 sm_90",
+                Some("install a torch build that includes sm_120 (newer GPUs need a newer CUDA build, e.g. the `cuda13-` pytorch-notebook image or `--index-url https://download.pytorch.org/whl/cu130`)")
+            )
         );
-        assert!(findings[1].fix.as_deref().unwrap().starts_with("install a torch build that includes sm_120"));
         // Without the compiled list there is nothing to compare.
         assert_eq!(torch_findings("img", &torch("2.5.1+cu121", Some("12.1"), None), &gpus), vec![]);
     }
@@ -347,19 +354,31 @@ mod tests {
     #[test]
     fn a_running_container_sees_its_gpus_or_lost_them_or_never_had_them() {
         let sees = running_container("c", &ran(0, "GPU 0: NVIDIA A10 (UUID: GPU-1)\n", ""), GpuMode::Auto);
-        assert_eq!((sees.status, sees.message.as_str()), (Status::Ok, "running container `c` sees 1 GPU(s)"));
+        assert_eq!(sees.parts(), (Status::Ok, "running container `c` sees 1 GPU(s)", None));
         let lost = running_container("c", &ran(255, "Failed to initialize NVML: Unknown Error\n", ""), GpuMode::Auto);
-        assert_eq!(lost.status, Status::Fail);
-        assert_eq!(lost.message, "running container `c` lost its GPU (Failed to initialize NVML: Unknown Error)");
+        assert_eq!(
+            lost.parts(),
+            (
+                Status::Fail,
+                "running container `c` lost its GPU (Failed to initialize NVML: Unknown Error)",
+                Some("recreate the container: `dpe docker rm -f c`, then start the project again; to stop it recurring see https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/troubleshooting.html")
+            )
+        );
         let never = running_container("c", &ran(127, "", "nvidia-smi: not found\n"), GpuMode::Required);
-        assert_eq!(never.message, "running container `c` has no GPU access (nvidia-smi: not found)");
-        assert!(never.fix.as_deref().unwrap().starts_with("it was started without GPU flags"));
+        assert_eq!(
+            never.parts(),
+            (
+                Status::Fail,
+                "running container `c` has no GPU access (nvidia-smi: not found)",
+                Some("it was started without GPU flags: set `gpu = \"required\"` or `\"auto\"` in the project's dpe.toml and recreate it (`dpe docker rm -f c`, then start the project again)")
+            )
+        );
     }
 
     #[test]
     fn a_cpu_projects_container_without_a_gpu_is_expected() {
         let finding = running_container("c", &ran(127, "", "nvidia-smi: not found\n"), GpuMode::Off);
-        assert_eq!((finding.status, finding.fix), (Status::Skip, None));
-        assert_eq!(finding.message, "running container `c` has no GPU (the project has `gpu = \"off\"`)");
+        let expected = "running container `c` has no GPU (the project has `gpu = \"off\"`)";
+        assert_eq!(finding.parts(), (Status::Skip, expected, None));
     }
 }
