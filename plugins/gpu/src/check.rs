@@ -5,7 +5,7 @@
 //!
 //! Each layer lives in its own file under `check/`: it gathers its facts through [`Host`], then
 //! hands them to one small pure function per check that returns the [`Finding`]. Findings are
-//! made in one line from the check's [`Check`] constant (`NVIDIA_SMI.fail(message).help(fix)`),
+//! made in one line from the check's `Check` constant (`NVIDIA_SMI.fail(message).help(fix)`),
 //! so the checks are unit-tested on plain values at the bottom of each file.
 
 mod container;
@@ -44,7 +44,7 @@ pub struct Finding {
     pub check: &'static str,
     pub status: Status,
     pub message: String,
-    /// The exact command or step that fixes it.
+    /// The exact command or step that fixes it: the finding's `help:` line (`fix` in `--json`).
     pub fix: Option<String>,
 }
 
