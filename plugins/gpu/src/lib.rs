@@ -10,14 +10,16 @@
 
 pub mod check;
 pub mod compat;
+mod error;
 pub mod host;
 pub mod parse;
 mod render;
 
-use check::{Mechanism, Options, ProjectTarget, Report, Status};
+use check::{Mechanism, Options, ProjectTarget, Report};
 use dpe_plugin::config::{expand_image, GpuMode};
 use dpe_plugin::manifest::{OptionSpec, Subcommand};
 use dpe_plugin::{Context, Manifest};
+use error::Error;
 use host::{Host, SystemHost};
 use serde_json::json;
 
@@ -100,7 +102,7 @@ pub fn run_with(
     let parsed = match Args::parse(command, rest) {
         Ok(parsed) => parsed,
         Err(message) => {
-            let _ = writeln!(err, "error: {message}\n\n{USAGE}");
+            let _ = writeln!(err, "{}\n\n{USAGE}", Error::usage(message));
             return 2;
         }
     };
@@ -115,21 +117,13 @@ pub fn run_with(
         "flags" => project(context, parsed.project.as_deref())
             .map(|project| cmd_flags(context, host, &parsed, project, json, out, err)),
         "images" => Ok(cmd_images(host, json, out)),
-        other => {
-            let _ = writeln!(
-                err,
-                "error: no `dpe gpu` command named `{other}`\nhelp: the commands are `check`, `flags` and `images`"
-            );
-            return 2;
-        }
+        other => Err(Error::usage(format!("no `dpe gpu` command named `{other}`"))
+            .with_help("the commands are `check`, `flags` and `images`")),
     };
-    match outcome {
-        Ok(code) => code,
-        Err(message) => {
-            let _ = writeln!(err, "error: {message}");
-            1
-        }
-    }
+    outcome.unwrap_or_else(|error| {
+        let _ = writeln!(err, "{error}");
+        error.code
+    })
 }
 
 /// The parsed arguments of one subcommand.
@@ -168,14 +162,14 @@ impl Args {
 
 /// The project to check: dpe resolves it (from the positional, `--project` or the cwd) and
 /// passes it in the context; a positional that disagrees means dpe did not find it.
-fn project<'a>(context: &'a Context, named: Option<&str>) -> Result<Option<&'a dpe_plugin::ProjectRef>, String> {
+fn project<'a>(context: &'a Context, named: Option<&str>) -> Result<Option<&'a dpe_plugin::ProjectRef>, Error> {
     match (named, &context.project) {
-        (Some(name), Some(project)) if project.name != name => Err(format!(
-            "project `{name}` was asked for but dpe selected `{}`\nhelp: name one project, either as the argument or with `--project`",
-            project.name
-        )),
-        (Some(name), None) => Err(format!(
-            "no project `{name}` in this workspace\nhelp: projects are the folders under `projects/`; `dpe gpu check` without a name checks the host only"
+        (Some(name), Some(project)) if project.name != name => {
+            Err(Error::new(format!("project `{name}` was asked for but dpe selected `{}`", project.name))
+                .with_help("name one project, either as the argument or with `--project`"))
+        }
+        (Some(name), None) => Err(Error::new(format!("no project `{name}` in this workspace")).with_help(
+            "projects are the folders under `projects/`; `dpe gpu check` without a name checks the host only",
         )),
         (_, project) => Ok(project.as_ref()),
     }
@@ -285,20 +279,16 @@ fn cmd_flags(
     } else if use_gpu {
         let _ = writeln!(out, "{}", render::shell_words(&docker_args));
     } else if let Some(notice) = &notice {
-        let _ = writeln!(err, "notice: {notice}");
+        let _ = writeln!(err, "notice: {}", dpe_plugin::terminal_safe(notice));
     }
     if mode == GpuMode::Required && !use_gpu {
         let name = project.map(|p| p.name.as_str()).unwrap_or("");
-        let _ = writeln!(
-            err,
-            "error: project `{name}` requires a GPU (`gpu = \"required\"`) but containers cannot use one here"
-        );
+        let error =
+            format!("project `{name}` requires a GPU (`gpu = \"required\"`) but containers cannot use one here");
+        let _ = writeln!(err, "{}", Error::new(error));
         if let Some(report) = &report {
-            for finding in report.findings.iter().filter(|f| f.status == Status::Fail) {
-                let _ = writeln!(err, "✗ {}", finding.message);
-                if let Some(fix) = &finding.fix {
-                    let _ = writeln!(err, "  help: {fix}");
-                }
+            for finding in report.failures() {
+                let _ = write!(err, "{}", render::finding(finding, false));
             }
         }
         return 1;
@@ -322,4 +312,67 @@ fn cmd_images(host: &dyn Host, json: bool, out: &mut dyn std::io::Write) -> i32 
         let _ = write!(out, "{}", render::images(&report, &rows));
     }
     0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context(project: Option<&str>) -> Context {
+        serde_json::from_value(json!({
+            "protocol": dpe_plugin::PROTOCOL_VERSION, "dpe_version": "0.1.0", "dpe_bin": "/nonexistent/dpe",
+            "plugin": "gpu", "workspace": null, "config": {}, "config_files": [],
+            "project": project.map(|name| json!({"name": name, "dir": format!("/w/projects/{name}")})),
+            "state_dir": "/s", "data_dir": "/d", "config_dir": "/c", "cache_dir": "/k",
+            "verbosity": 0, "color": "never", "json": false, "no_hooks": false
+        }))
+        .expect("a context")
+    }
+
+    /// `dpe gpu ARGS…` on a context; the commands here fail before they touch the host.
+    fn run_args(context: &Context, args: &[&str]) -> (i32, String) {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = run_with(context, &SystemHost { context }, &args, &mut out, &mut err);
+        assert!(out.is_empty());
+        (code, String::from_utf8(err).expect("utf-8"))
+    }
+
+    #[test]
+    fn a_project_dpe_did_not_find_is_an_error_with_its_own_help() {
+        let error = project(&context(None), Some("demo")).unwrap_err();
+        assert_eq!(error.message, "no project `demo` in this workspace");
+        assert_eq!(
+            error.help.as_deref(),
+            Some("projects are the folders under `projects/`; `dpe gpu check` without a name checks the host only")
+        );
+        let other = project(&context(Some("alpha")), Some("demo")).unwrap_err();
+        assert_eq!(other.message, "project `demo` was asked for but dpe selected `alpha`");
+        assert_eq!(other.help.as_deref(), Some("name one project, either as the argument or with `--project`"));
+        assert_eq!(project(&context(Some("alpha")), Some("alpha")).unwrap().map(|p| p.name.as_str()), Some("alpha"));
+    }
+
+    #[test]
+    fn errors_print_like_the_cores_with_their_exit_code() {
+        assert_eq!(
+            run_args(&context(None), &["check", "demo"]),
+            (1, "error: no project `demo` in this workspace\nhelp: projects are the folders under `projects/`; `dpe gpu check` without a name checks the host only\n".to_string())
+        );
+        let (code, err) = run_args(&context(None), &["check", "--bogus"]);
+        assert_eq!(code, 2);
+        assert!(
+            err.starts_with("error: unknown option `--bogus` for `dpe gpu check`\n\nusage: dpe gpu check"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn what_the_user_typed_is_escaped_in_an_error() {
+        let (code, err) = run_args(&context(None), &["che\u{1b}[2Jck"]);
+        assert_eq!(code, 2);
+        assert_eq!(
+            err,
+            "error: no `dpe gpu` command named `che\\u{1b}[2Jck`\nhelp: the commands are `check`, `flags` and `images`\n"
+        );
+    }
 }

@@ -1,7 +1,7 @@
 //! How findings and the image table read on a terminal: one ✓/!/✗ line per finding with its
 //! `help:` line, then a one-line verdict.
 
-use crate::check::{Report, Status};
+use crate::check::{Finding, Report, Status};
 use crate::compat::{self, STACK_VARIANTS};
 use serde::Serialize;
 
@@ -22,16 +22,22 @@ fn mark(status: Status, color: bool) -> String {
     }
 }
 
+/// One finding: its mark and message, then its fix as a `help:` line (a passing check needs
+/// none). Messages quote what tools printed and what workspaces name, so control characters
+/// are escaped, as in the core's errors.
+pub fn finding(finding: &Finding, color: bool) -> String {
+    let mut text = format!("{} {}\n", mark(finding.status, color), dpe_plugin::terminal_safe(&finding.message));
+    if let Some(fix) = finding.fix.as_deref().filter(|_| finding.status != Status::Ok) {
+        text.push_str(&format!("  help: {}\n", dpe_plugin::terminal_safe(fix)));
+    }
+    text
+}
+
 /// The `dpe gpu check` text.
 pub fn report(report: &Report, color: bool) -> String {
     let mut text = String::new();
-    for finding in &report.findings {
-        text.push_str(&format!("{} {}\n", mark(finding.status, color), finding.message));
-        if let Some(fix) = &finding.fix {
-            if finding.status != Status::Ok {
-                text.push_str(&format!("  help: {fix}\n"));
-            }
-        }
+    for one in &report.findings {
+        text.push_str(&finding(one, color));
     }
     text.push('\n');
     let verdict = if report.driver.is_none() {
@@ -147,4 +153,34 @@ pub fn images(report: &Report, rows: &[ImageRow]) -> String {
     }
     text.push_str(&format!("\nAny dated tag works the same way (e.g. `cuda12-2026-11-16`).\nsource: {TABLE_SOURCE}\n"));
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fail(message: &str, fix: Option<&str>) -> Finding {
+        Finding {
+            layer: "driver",
+            check: "nvidia-smi",
+            status: Status::Fail,
+            message: message.into(),
+            fix: fix.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_finding_reads_as_its_mark_its_message_and_its_help_line() {
+        assert_eq!(finding(&fail("no driver", Some("install it")), false), "✗ no driver\n  help: install it\n");
+        assert_eq!(finding(&fail("no driver", None), false), "✗ no driver\n");
+        assert_eq!(finding(&fail("no driver", None), true), "\x1b[31m✗\x1b[0m no driver\n");
+        let passed = Finding { status: Status::Ok, ..fail("driver 570", Some("not shown")) };
+        assert_eq!(finding(&passed, false), "✓ driver 570\n");
+    }
+
+    #[test]
+    fn control_characters_from_tools_and_workspaces_are_escaped() {
+        let shown = finding(&fail("image `a\u{1b}]0;owned\u{7}` is not here", Some("pull \u{1b}[2J")), false);
+        assert_eq!(shown, "✗ image `a\\u{1b}]0;owned\\u{7}` is not here\n  help: pull \\u{1b}[2J\n");
+    }
 }
