@@ -5,7 +5,17 @@ use crate::support::*;
 use dpe_testkit::{docker_available, DockerCleanup, Sandbox};
 use std::fs;
 
-const REQUIREMENTS: &str = "# the dpe export round-trip test\npandas>=1\n";
+const REQUIREMENTS: &str = "# the dpe export round-trip test\niniconfig==2.0.0\n";
+
+/// The round trip's configuration: the suite's, with an `env` value of its own, which gives the
+/// project an environment image no other test shares (so the test may remove it and prove the
+/// archive brings it back; Python packages are not in images), and the host's CA bundle, so
+/// its requirement is synced from the package index before the export.
+fn roundtrip_toml() -> String {
+    format!(
+        "{PROJECT_TOML}ca_certificates = [\"/etc/ssl/certs/ca-certificates.crt\"]\n[env]\nDPE_TEST_ROUNDTRIP = \"1\"\n"
+    )
+}
 
 const NOTEBOOK: &str = r#"{"cells": [{"cell_type": "code", "execution_count": null, "metadata": {}, "outputs": [], "source": ["import tinypkg"]}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}"#;
 
@@ -17,11 +27,8 @@ fn archive_round_trip_brings_back_hand_installed_packages_notebooks_and_the_same
     let sandbox = Sandbox::new();
     let _cleanup = DockerCleanup::new(&sandbox);
     let project = "roundtrip";
-    let project_dir = sandbox.project(project, PROJECT_TOML);
+    let project_dir = sandbox.project(project, &roundtrip_toml());
     sandbox.write("workspace/projects/roundtrip/notebooks/analysis.ipynb", NOTEBOOK);
-    // A requirements file of its own gives this project an environment tag no other test
-    // shares (pandas is already there from apt, so nothing is downloaded), so the test may
-    // remove that image and prove the archive brings it back.
     sandbox.write("workspace/projects/roundtrip/requirements.txt", REQUIREMENTS);
     let spec = spec(&sandbox, project);
     let jupyter_tag = spec["image"].as_str().unwrap().to_string();
@@ -55,7 +62,7 @@ fn archive_round_trip_brings_back_hand_installed_packages_notebooks_and_the_same
     assert!(text.contains(&format!("\nimport it with: dpe import {archive_arg}\n")), "{text}");
     // The exported image describes itself.
     let label = docker(&["image", "inspect", "--format", "{{index .Config.Labels \"dpe.toml\"}}", &export_tag]);
-    assert_eq!(stdout(&label), format!("{PROJECT_TOML}\n"));
+    assert_eq!(stdout(&label), format!("{}\n", roundtrip_toml()));
 
     // Refusals change nothing: not the projects, not the images.
     let projects = sandbox.workspace().join("projects");
@@ -125,12 +132,21 @@ fn archive_round_trip_brings_back_hand_installed_packages_notebooks_and_the_same
     assert_eq!(tagged("dpe-export/roundtrip"), Vec::<String>::new());
     assert_eq!(tree(&project_dir), original_files);
     assert_eq!(fs::read_to_string(project_dir.join("notebooks/analysis.ipynb")).unwrap(), NOTEBOOK);
-    assert_eq!(fs::read_to_string(project_dir.join("dpe.toml")).unwrap(), PROJECT_TOML);
+    assert_eq!(fs::read_to_string(project_dir.join("dpe.toml")).unwrap(), roundtrip_toml());
+    assert!(fs::read_to_string(project_dir.join("pylock.toml")).unwrap().contains("name = \"iniconfig\""));
 
-    // It starts from the imported image, without building, with the package installed by hand.
-    let started = ok(&mut dpe(&sandbox, &["jupyter", project, "--detach"]));
+    // It starts from the imported image, without building and without the network (no way out
+    // of the container), with the synced package and the one installed by hand.
+    let started = ok(dpe(&sandbox, &["jupyter", project, "--detach"])
+        .env("HTTPS_PROXY", "http://127.0.0.1:9")
+        .env("HTTP_PROXY", "http://127.0.0.1:9"));
     assert!(!stderr(&started).contains("building"), "{}", stderr(&started));
     assert_eq!(tinypkg_value(&sandbox, project), "42");
+    let synced = ok(&mut dpe(
+        &sandbox,
+        &["jupyter", "exec", project, "--", "python3", "-c", "import iniconfig; print(iniconfig.__file__)"],
+    ));
+    assert_eq!(stdout(&synced).trim(), "/dpe/venv/lib/python3.11/site-packages/iniconfig/__init__.py");
     let lock_after = stdout(&ok(&mut dpe(&sandbox, &["export", project, "--to", "lock"])));
     assert_eq!(lock_after, lock_before);
 
@@ -157,7 +173,7 @@ fn archive_round_trip_brings_back_hand_installed_packages_notebooks_and_the_same
 
     // Another project with the same inputs never runs the imported image: it builds its own,
     // under the shared tag.
-    sandbox.project("twin", PROJECT_TOML);
+    sandbox.project("twin", &roundtrip_toml());
     sandbox.write("workspace/projects/twin/requirements.txt", REQUIREMENTS);
     assert_eq!(crate::support::spec(&sandbox, "twin")["image"], jupyter_tag);
     assert!(docker(&["image", "inspect", &jupyter_tag]).status.success());
