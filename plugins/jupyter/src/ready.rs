@@ -1,5 +1,6 @@
-//! Waiting for the server: a minimal HTTP/1.0 GET over std's TcpStream, polled until the
-//! server's status endpoint answers 200. No HTTP client crate is needed for one request line.
+//! Talking to the server: a minimal HTTP/1.0 GET over std's TcpStream, polled until the
+//! server's status endpoint answers 200 (start), or read once for its last activity (`list`).
+//! No HTTP client crate is needed for one request line.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -8,6 +9,33 @@ use std::time::Duration;
 /// The status code of `GET url` (an `http://host:port/path` URL), or `None` when nothing
 /// answers yet.
 pub fn http_status(url: &str, timeout: Duration) -> Option<u16> {
+    let mut stream = request(url, timeout)?;
+    let mut head = [0u8; 32];
+    let mut filled = 0;
+    while filled < 12 {
+        let n = stream.read(&mut head[filled..]).ok()?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    status_of(std::str::from_utf8(&head[..filled]).ok()?)
+}
+
+/// The status code and body of `GET url`, or `None` when nothing answers within `timeout`
+/// (each of connecting, sending and every read) or the answer is not HTTP. The body is read
+/// to the end, which HTTP/1.0 marks by closing the connection; at most `limit` bytes are kept.
+pub fn http_get(url: &str, timeout: Duration, limit: usize) -> Option<(u16, String)> {
+    let stream = request(url, timeout)?;
+    let mut bytes = Vec::new();
+    stream.take(limit as u64).read_to_end(&mut bytes).ok()?;
+    let text = String::from_utf8_lossy(&bytes);
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    Some((status_of(head)?, body.to_string()))
+}
+
+/// Connects to the URL's host and sends `GET path`.
+fn request(url: &str, timeout: Duration) -> Option<TcpStream> {
     let rest = url.strip_prefix("http://")?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
@@ -19,18 +47,12 @@ pub fn http_status(url: &str, timeout: Duration) -> Option<u16> {
     stream.set_write_timeout(Some(timeout)).ok()?;
     let request = format!("GET {path} HTTP/1.0\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).ok()?;
-    let mut head = [0u8; 32];
-    let mut filled = 0;
-    while filled < 12 {
-        let n = stream.read(&mut head[filled..]).ok()?;
-        if n == 0 {
-            break;
-        }
-        filled += n;
-    }
-    let line = std::str::from_utf8(&head[..filled]).ok()?;
-    // "HTTP/1.1 200 OK"
-    line.split_whitespace().nth(1)?.parse().ok()
+    Some(stream)
+}
+
+/// The code of a status line: "HTTP/1.1 200 OK".
+fn status_of(head: &str) -> Option<u16> {
+    head.split_whitespace().nth(1)?.parse().ok()
 }
 
 #[cfg(test)]
