@@ -79,6 +79,7 @@ for i in $(seq 1 $((total - real))); do
 done
 # The exited ones end at once; let them, so each round lists the same thing.
 sleep 2
+if [[ -n ${BENCH_HOLD:-} ]]; then echo "$root"; sleep "$BENCH_HOLD"; fi
 
 now() { date +%s%N; }
 median() { sort -n | awk '{a[NR]=$1} END {m=int((NR+1)/2); if (NR%2) print a[m]; else print int((a[m]+a[m+1])/2)}'; }

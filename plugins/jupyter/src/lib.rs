@@ -4,7 +4,7 @@
 //! The plugin speaks the dpe protocol: the context arrives in `DPE_CONTEXT`, and every engine
 //! call goes through `dpe docker …` so the user's hooks run and the core labels what is
 //! created. Modules: [`image`] (generated Dockerfile, content-hash tag, build), [`imported`] (environments `dpe import` brought, for their project only), [`lock`] (`--from-lock`), [`ports`] (the
-//! locked registry), [`project_lock`] (one start or stop of a project at a time), [`secrets`] (token, env file), [`spec`] (the `spec --json` contract and
+//! locked registry), [`project_lock`] (one start or stop of a project at a time), [`resolved`] (any project's context, cached), [`secrets`] (token, env file), [`spec`] (the `spec --json` contract and
 //! the `docker run` arguments), [`usage`] (what a running environment uses, for `list`), [`commands`] (one file per subcommand).
 
 pub mod cli;
@@ -18,6 +18,7 @@ pub mod ports;
 pub mod project;
 pub mod project_lock;
 pub mod ready;
+pub mod resolved;
 pub mod say;
 pub mod secrets;
 pub mod spec;

@@ -141,19 +141,7 @@ fn current_tags(context: &Context, workspace: &Path, name: &str) -> Option<Vec<S
 /// The project `name` of `workspace` as the core resolves it now, and the image its current
 /// inputs plan (building nothing); `None` when either cannot be worked out.
 pub(super) fn current_plan(context: &Context, workspace: &Path, name: &str) -> Option<(Project, Plan)> {
-    let output = std::process::Command::new(&context.dpe_bin)
-        .arg("--json")
-        .arg("--workspace")
-        .arg(workspace)
-        .args(["--project", name, "context", "--plugin", "jupyter"])
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    if !output.status.success() {
-        return None;
-    }
-    let resolved = Context::from_json(&String::from_utf8_lossy(&output.stdout)).ok()?;
+    let resolved = crate::resolved::project_context(context, workspace, name)?;
     let project = Project::from_context(&resolved, None).ok()?;
     // The lock this user's builds of the project install.
     let lock = crate::lock::load_saved(&context.state_dir, &project.key()).ok()?;

@@ -80,6 +80,13 @@ struct Measured {
 }
 
 pub fn run(context: &Context, asked: &Asked) -> Result<i32> {
+    let clock = std::time::Instant::now();
+    // `-vv` shows where the time of a listing goes.
+    let phase = |what: &str| {
+        if context.verbosity >= 2 {
+            crate::say::err(&format!("dpe: [{:>6.3}s] {what}", clock.elapsed().as_secs_f64()));
+        }
+    };
     let mut containers: Vec<Container> = docker::containers_matching(context, &[&format!("label={LABEL_KEY}")])?
         .into_iter()
         // The key label marks a Jupyter environment, whoever started it (`dpe jupyter` or
@@ -87,7 +94,9 @@ pub fn run(context: &Context, asked: &Asked) -> Result<i32> {
         .filter(|c| !c.key.is_empty() && crate::secrets::read_token(&context.state_dir, &c.key).is_some())
         .collect();
     containers.sort_by(|a, b| (&a.workspace, &a.project).cmp(&(&b.workspace, &b.project)));
-    let measured = measure(context, &containers, asked);
+    phase(&format!("listed {} environment(s)", containers.len()));
+    let measured = measure(context, &containers, asked, &phase);
+    phase("measured them");
     let now = usage::now();
     let rows: Vec<Row> = containers.iter().enumerate().map(|(i, c)| row(c, i, &measured, now)).collect();
     if asked.json {
@@ -103,7 +112,7 @@ pub fn run(context: &Context, asked: &Asked) -> Result<i32> {
 }
 
 /// Asks the servers, the planner, `nvidia-smi` and (as asked) the engine, all at once.
-fn measure(context: &Context, containers: &[Container], asked: &Asked) -> Measured {
+fn measure(context: &Context, containers: &[Container], asked: &Asked, phase: &dyn Fn(&str)) -> Measured {
     let running: Vec<&Container> = containers.iter().filter(|c| c.running()).collect();
     let running_ids: Vec<String> = running.iter().map(|c| c.id.clone()).collect();
     let urls: Vec<Option<String>> =
@@ -126,9 +135,13 @@ fn measure(context: &Context, containers: &[Container], asked: &Asked) -> Measur
         let stats = scope.spawn(|| (asked.stats && !running_ids.is_empty()).then(|| stats(context, &running_ids)));
         let images = scope.spawn(|| asked.size.then(|| image_sizes(context, containers)));
         let disk = asked.size.then(|| disk_usage(context));
+        let activity = activity.into_iter().map(|h| h.join().unwrap_or(None)).collect();
+        phase("servers answered");
+        let planned = projects.iter().cloned().zip(planned.into_iter().map(|h| h.join().unwrap_or(None))).collect();
+        phase("planned the projects");
         Measured {
-            activity: activity.into_iter().map(|h| h.join().unwrap_or(None)).collect(),
-            planned: projects.iter().cloned().zip(planned.into_iter().map(|h| h.join().unwrap_or(None))).collect(),
+            activity,
+            planned,
             gpu: gpu.join().unwrap_or(None),
             stats: stats.join().unwrap_or(None),
             images: images.join().unwrap_or(None),
