@@ -7,8 +7,10 @@
 # `sleep`, so they are "running" servers that do not answer, the others exited; every second
 # exited one with the idle auto-stop's status 85). Each fake project has a folder and a
 # dpe.toml, so its staleness is worked out like a real one's. Then prints the median of ROUNDS
-# runs (default 7) of `list`, `list --json`, `list --stats` and `list --size` side by side, and
-# one table. Target: plain `list` <= 150 ms with 50 environments.
+# runs (default 7) of `list`, `list --json`, `list` with no project context remembered (cold:
+# the first listing after every project's configuration changed), `list --stats` and
+# `list --size` side by side, and one table. Target: plain `list` <= 150 ms with 50
+# environments.
 #
 # Usage: bench/list.sh [TOTAL] [REAL] [ROUNDS]   (uses target/release or target/debug binaries,
 # or DPE_BIN_DIR). Removes everything it made at the end.
@@ -79,7 +81,6 @@ for i in $(seq 1 $((total - real))); do
 done
 # The exited ones end at once; let them, so each round lists the same thing.
 sleep 2
-if [[ -n ${BENCH_HOLD:-} ]]; then echo "$root"; sleep "$BENCH_HOLD"; fi
 
 now() { date +%s%N; }
 median() { sort -n | awk '{a[NR]=$1} END {m=int((NR+1)/2); if (NR%2) print a[m]; else print int((a[m]+a[m+1])/2)}'; }
@@ -93,9 +94,22 @@ time_of() { # ARGS… → median milliseconds
   done
   printf '%s\n' "${runs[@]}" | median
 }
+# Cold: no project's context remembered yet (the first listing after a configuration change
+# of every project), so `dpe context` runs once per project.
+cold() {
+  local runs=() t0 t1
+  for _ in $(seq 1 "$rounds"); do
+    rm -rf "$DPE_CACHE_DIR/jupyter/contexts"
+    t0=$(now)
+    dpe -C "$root/ws1" jupyter list >/dev/null 2>&1
+    t1=$(now)
+    runs+=("$(( (t1 - t0) / 1000000 ))")
+  done
+  printf '%s\n' "${runs[@]}" | median
+}
 listed=$(dpe -C "$root/ws1" jupyter list --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 echo "binaries: $bin_dir; environments listed: $listed; median of $rounds runs (ms):"
-printf '%-10s %-10s %-10s %-10s\n' "list" "--json" "--stats" "--size"
-printf '%-10s %-10s %-10s %-10s\n' "$(time_of)" "$(time_of --json)" "$(time_of --stats)" "$(time_of --size)"
+printf '%-10s %-10s %-10s %-10s %-10s\n' "list" "--json" "cold" "--stats" "--size"
+printf '%-10s %-10s %-10s %-10s %-10s\n' "$(time_of)" "$(time_of --json)" "$(cold)" "$(time_of --stats)" "$(time_of --size)"
 echo "--- dpe jupyter list (first lines)"
 dpe -C "$root/ws1" jupyter list | head -8

@@ -76,4 +76,29 @@ mod tests {
         server.join().unwrap();
         assert_eq!(http_status(&url, Duration::from_millis(200)), None);
     }
+
+    /// The body comes whole; a server that accepts and never answers ends in `None` once the
+    /// timeout passes (the server holds the connection longer), not in a hang.
+    #[test]
+    fn gets_a_body_and_gives_up_on_a_silent_server() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            for answer in [&b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{\"kernels\": 1}"[..], b""] {
+                let (mut conn, _) = listener.accept().unwrap();
+                let mut buf = [0u8; 512];
+                let _ = conn.read(&mut buf).unwrap();
+                if answer.is_empty() {
+                    // Silent: hold the connection open past the client's timeout.
+                    std::thread::sleep(Duration::from_millis(600));
+                } else {
+                    conn.write_all(answer).unwrap();
+                }
+            }
+        });
+        let url = format!("http://127.0.0.1:{port}/p/api/status?token=t");
+        assert_eq!(http_get(&url, Duration::from_secs(2), 1024), Some((200, "{\"kernels\": 1}".to_string())));
+        assert_eq!(http_get(&url, Duration::from_millis(200), 1024), None);
+        server.join().unwrap();
+    }
 }
