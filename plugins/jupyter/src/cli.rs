@@ -133,10 +133,25 @@ pub enum Command {
         #[arg(short, long)]
         yes: bool,
     },
-    /// List every running dpe Jupyter environment of every workspace.
+    /// List your Jupyter environments of every workspace, running or stopped, with what they use.
+    ///
+    /// Each environment whose token lies in your state folder: its status (running, stopped,
+    /// stopped-idle when `idle_timeout` stopped it, exited N, created), port, uptime, idle time
+    /// (from the server's own last activity), the GPU memory its processes hold (where
+    /// `nvidia-smi` runs), and whether its image is stale (its project's current
+    /// configuration plans another one; `?` when that cannot be worked out). The URL is in
+    /// `--json` and `dpe jupyter url`.
     List {
+        /// Print JSON: every field, `null` when unknown or not asked for.
         #[arg(long)]
         json: bool,
+        /// Also show CPU and memory, from one `docker stats` snapshot (about 2 s).
+        #[arg(long)]
+        stats: bool,
+        /// Also show disk use: the image, and the environment volume and container layer from
+        /// `docker system df -v` (slow on a large engine).
+        #[arg(long)]
+        size: bool,
     },
 }
 
@@ -180,5 +195,9 @@ mod tests {
         ));
         assert!(matches!(parse(&["gc"]).command, Some(Command::Gc { yes: false })));
         assert!(matches!(parse(&["gc", "-y"]).command, Some(Command::Gc { yes: true })));
+        assert!(matches!(
+            parse(&["list", "--size", "--stats"]).command,
+            Some(Command::List { json: false, stats: true, size: true })
+        ));
     }
 }

@@ -106,7 +106,13 @@ impl From<containers::Container> for Container {
 /// (the same on Docker and Podman, see [`dpe_plugin::containers`]): the plugin needs both its
 /// own containers and the host ports all others publish.
 pub fn containers(context: &Context) -> Result<Vec<Container>> {
-    let query = containers::Query { all: true, filters: Vec::new() };
+    containers_matching(context, &[])
+}
+
+/// The containers, running or not, that every `ps --filter` of `filters` selects
+/// (`label=dpe.jupyter.key`), in two engine calls whatever their number.
+pub fn containers_matching(context: &Context, filters: &[&str]) -> Result<Vec<Container>> {
+    let query = containers::Query { all: true, filters: filters.iter().map(|f| f.to_string()).collect() };
     match containers::list(context, &query) {
         Ok(list) => Ok(list.into_iter().map(Container::from).collect()),
         Err(ListError::Spawn(err)) => Err(Error::io(format!("running `{} docker`", context.dpe_bin.display()), err)),

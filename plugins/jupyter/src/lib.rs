@@ -4,8 +4,8 @@
 //! The plugin speaks the dpe protocol: the context arrives in `DPE_CONTEXT`, and every engine
 //! call goes through `dpe docker …` so the user's hooks run and the core labels what is
 //! created. Modules: [`image`] (generated Dockerfile, content-hash tag, build), [`imported`] (environments `dpe import` brought, for their project only), [`lock`] (`--from-lock`), [`ports`] (the
-//! locked registry), [`project_lock`] (one start or stop of a project at a time), [`secrets`] (token, env file), [`spec`] (the `spec --json` contract and
-//! the `docker run` arguments), [`commands`] (one file per subcommand).
+//! locked registry), [`project_lock`] (one start or stop of a project at a time), [`resolved`] (any project's context, cached), [`secrets`] (token, env file), [`spec`] (the `spec --json` contract and
+//! the `docker run` arguments), [`usage`] (what a running environment uses, for `list`), [`commands`] (one file per subcommand).
 
 pub mod cli;
 pub mod commands;
@@ -18,9 +18,11 @@ pub mod ports;
 pub mod project;
 pub mod project_lock;
 pub mod ready;
+pub mod resolved;
 pub mod say;
 pub mod secrets;
 pub mod spec;
+pub mod usage;
 
 use clap::Parser;
 use dpe_plugin::manifest::{OptionSpec, Subcommand};
@@ -71,9 +73,13 @@ pub fn manifest() -> Manifest {
             sub("lock", "resolve the Python packages into the project's lock, then sync", true, vec![]),
             sub(
                 "list",
-                "list running environments of every workspace",
+                "list your environments of every workspace, running or stopped, with what they use",
                 false,
-                vec![option("--json", "JSON output", false)],
+                vec![
+                    option("--json", "JSON output", false),
+                    option("--stats", "also CPU and memory (docker stats)", false),
+                    option("--size", "also image, volume and container sizes", false),
+                ],
             ),
             sub(
                 "rm",

@@ -1,5 +1,6 @@
-//! Waiting for the server: a minimal HTTP/1.0 GET over std's TcpStream, polled until the
-//! server's status endpoint answers 200. No HTTP client crate is needed for one request line.
+//! Talking to the server: a minimal HTTP/1.0 GET over std's TcpStream, polled until the
+//! server's status endpoint answers 200 (start), or read once for its last activity (`list`).
+//! No HTTP client crate is needed for one request line.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -8,6 +9,33 @@ use std::time::Duration;
 /// The status code of `GET url` (an `http://host:port/path` URL), or `None` when nothing
 /// answers yet.
 pub fn http_status(url: &str, timeout: Duration) -> Option<u16> {
+    let mut stream = request(url, timeout)?;
+    let mut head = [0u8; 32];
+    let mut filled = 0;
+    while filled < 12 {
+        let n = stream.read(&mut head[filled..]).ok()?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    status_of(std::str::from_utf8(&head[..filled]).ok()?)
+}
+
+/// The status code and body of `GET url`, or `None` when nothing answers within `timeout`
+/// (each of connecting, sending and every read) or the answer is not HTTP. The body is read
+/// to the end, which HTTP/1.0 marks by closing the connection; at most `limit` bytes are kept.
+pub fn http_get(url: &str, timeout: Duration, limit: usize) -> Option<(u16, String)> {
+    let stream = request(url, timeout)?;
+    let mut bytes = Vec::new();
+    stream.take(limit as u64).read_to_end(&mut bytes).ok()?;
+    let text = String::from_utf8_lossy(&bytes);
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    Some((status_of(head)?, body.to_string()))
+}
+
+/// Connects to the URL's host and sends `GET path`.
+fn request(url: &str, timeout: Duration) -> Option<TcpStream> {
     let rest = url.strip_prefix("http://")?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
@@ -19,18 +47,12 @@ pub fn http_status(url: &str, timeout: Duration) -> Option<u16> {
     stream.set_write_timeout(Some(timeout)).ok()?;
     let request = format!("GET {path} HTTP/1.0\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).ok()?;
-    let mut head = [0u8; 32];
-    let mut filled = 0;
-    while filled < 12 {
-        let n = stream.read(&mut head[filled..]).ok()?;
-        if n == 0 {
-            break;
-        }
-        filled += n;
-    }
-    let line = std::str::from_utf8(&head[..filled]).ok()?;
-    // "HTTP/1.1 200 OK"
-    line.split_whitespace().nth(1)?.parse().ok()
+    Some(stream)
+}
+
+/// The code of a status line: "HTTP/1.1 200 OK".
+fn status_of(head: &str) -> Option<u16> {
+    head.split_whitespace().nth(1)?.parse().ok()
 }
 
 #[cfg(test)]
@@ -53,5 +75,30 @@ mod tests {
         assert_eq!(http_status(&url, Duration::from_secs(2)), Some(403));
         server.join().unwrap();
         assert_eq!(http_status(&url, Duration::from_millis(200)), None);
+    }
+
+    /// The body comes whole; a server that accepts and never answers ends in `None` once the
+    /// timeout passes (the server holds the connection longer), not in a hang.
+    #[test]
+    fn gets_a_body_and_gives_up_on_a_silent_server() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            for answer in [&b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{\"kernels\": 1}"[..], b""] {
+                let (mut conn, _) = listener.accept().unwrap();
+                let mut buf = [0u8; 512];
+                let _ = conn.read(&mut buf).unwrap();
+                if answer.is_empty() {
+                    // Silent: hold the connection open past the client's timeout.
+                    std::thread::sleep(Duration::from_millis(600));
+                } else {
+                    conn.write_all(answer).unwrap();
+                }
+            }
+        });
+        let url = format!("http://127.0.0.1:{port}/p/api/status?token=t");
+        assert_eq!(http_get(&url, Duration::from_secs(2), 1024), Some((200, "{\"kernels\": 1}".to_string())));
+        assert_eq!(http_get(&url, Duration::from_millis(200), 1024), None);
+        server.join().unwrap();
     }
 }

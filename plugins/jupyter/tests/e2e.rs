@@ -1095,6 +1095,14 @@ fn an_idle_server_stops_itself_and_a_busy_one_keeps_running() {
         text(&status.stdout),
         "idle_i: stopped itself after 30s without activity (`[jupyter] idle_timeout`); files and packages kept; `dpe jupyter idle_i` starts it\n"
     );
+    // `list` says so too, beside the busy server and its one kernel.
+    let list: Value = serde_json::from_slice(&dpe(&sandbox, &["jupyter", "list", "--json"]).stdout).unwrap();
+    let row = |project: &str| list.as_array().unwrap().iter().find(|r| r["project"] == project).cloned().unwrap();
+    assert_eq!(
+        (row("idle_i")["status"].as_str(), row("idle_i")["exit_code"].as_i64()),
+        (Some("stopped-idle"), Some(85))
+    );
+    assert_eq!((row("busy_i")["status"].as_str(), row("busy_i")["kernels"].as_u64()), (Some("running"), Some(1)));
 
     // The busy one has been through three of its own idleness checks and still runs.
     std::thread::sleep(Duration::from_secs(185).saturating_sub(busy_since.elapsed()));

@@ -95,6 +95,15 @@ fn podman_serves_lists_stops_and_restarts_a_project() {
     assert_eq!(rows.len(), 1, "{list}");
     assert_eq!(rows[0]["url"], url.as_str());
     assert_eq!(rows[0]["workspace"], sandbox.workspace().to_str().unwrap());
+    assert_eq!((rows[0]["status"].as_str(), rows[0]["stale"].as_bool()), (Some("running"), Some(false)), "{list}");
+    assert!(rows[0]["idle_seconds"].as_u64().is_some(), "{list}");
+    // Podman's `stats` (decimal units) and `image inspect` read; its `system df -v` ignores
+    // `--format`, so the volume's size is unknown rather than wrong.
+    let list: Value = serde_json::from_slice(&dpe(&["jupyter", "list", "--json", "--stats", "--size"]).stdout).unwrap();
+    let row = list.as_array().unwrap().iter().find(|r| r["project"] == "project_p").unwrap();
+    assert!(row["memory_bytes"].as_u64().is_some_and(|m| m > 1_000_000), "{row}");
+    assert!(row["image_bytes"].as_u64().is_some_and(|b| b > 100_000_000), "{row}");
+    assert!(row["volume_bytes"].is_null(), "{row}");
 
     // Stop keeps the container; status says so.
     let out = dpe(&["jupyter", "stop", "project_p"]);

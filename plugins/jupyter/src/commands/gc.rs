@@ -20,6 +20,7 @@
 
 use crate::docker::{self, Container, Image, Volume, LABEL_OWNER};
 use crate::error::{Error, Result};
+use crate::image::Plan;
 use crate::project::{short_hash, Project};
 use dpe_plugin::Context;
 use std::collections::{BTreeMap, BTreeSet};
@@ -133,24 +134,19 @@ impl Inputs {
 /// The tags a project's current inputs build (its image, and the image of its own Dockerfile),
 /// planned from the context the core resolves for it (`dpe context --json`), building nothing.
 fn current_tags(context: &Context, workspace: &Path, name: &str) -> Option<Vec<String>> {
-    let output = std::process::Command::new(&context.dpe_bin)
-        .arg("--json")
-        .arg("--workspace")
-        .arg(workspace)
-        .args(["--project", name, "context", "--plugin", "jupyter"])
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    if !output.status.success() {
-        return None;
-    }
-    let resolved = Context::from_json(&String::from_utf8_lossy(&output.stdout)).ok()?;
+    let (_, plan) = current_plan(context, workspace, name)?;
+    Some(std::iter::once(plan.tag).chain(plan.user_dockerfile.map(|u| u.tag)).collect())
+}
+
+/// The project `name` of `workspace` as the core resolves it now, and the image its current
+/// inputs plan (building nothing); `None` when either cannot be worked out.
+pub(super) fn current_plan(context: &Context, workspace: &Path, name: &str) -> Option<(Project, Plan)> {
+    let resolved = crate::resolved::project_context(context, workspace, name)?;
     let project = Project::from_context(&resolved, None).ok()?;
     // The lock this user's builds of the project install.
     let lock = crate::lock::load_saved(&context.state_dir, &project.key()).ok()?;
     let plan = crate::image::plan_with_lock(&project, &crate::image::Host::current(), lock.as_ref()).ok()?;
-    Some(std::iter::once(plan.tag).chain(plan.user_dockerfile.map(|u| u.tag)).collect())
+    Some((project, plan))
 }
 
 /// Why a project's folder no longer holds it, or `None` while it (or its workspace, as far as

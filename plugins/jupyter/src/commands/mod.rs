@@ -36,7 +36,9 @@ pub fn run(context: &Context, cli: Cli) -> Result<i32> {
         Some(Command::Exec { project, command }) => exec::run(context, project.as_deref(), &command),
         Some(Command::Pip { args }) => pip::run(context, &args),
         Some(Command::Lock { project }) => pip::lock(context, project.as_deref()),
-        Some(Command::List { json }) => list::run(context, json || context.json),
+        Some(Command::List { json, stats, size }) => {
+            list::run(context, &list::Asked { json: json || context.json, stats, size })
+        }
         Some(Command::Rm { project, yes }) => rm::run(context, project.as_deref(), yes),
         Some(Command::Gc { yes }) => gc::run(context, yes),
     }
