@@ -117,7 +117,11 @@ impl Server {
         socket.send(tungstenite::Message::Text(request.to_string())).unwrap();
         let mut output = String::new();
         let mut error = None;
-        loop {
+        // The reply comes on the shell channel and the output on iopub: their order is not
+        // guaranteed, so the cell is done once the reply came and the kernel went back to idle
+        // (published on iopub after the cell's last output).
+        let (mut replied, mut idle) = (false, false);
+        while !(replied && idle) {
             let message = socket.read().expect("kernel message");
             let tungstenite::Message::Text(body) = message else { continue };
             let value: Value = serde_json::from_str(&body).unwrap();
@@ -127,7 +131,8 @@ impl Server {
             match value["msg_type"].as_str().unwrap_or("") {
                 "stream" => output.push_str(value["content"]["text"].as_str().unwrap_or("")),
                 "error" => error = Some(format!("{}: {}", value["content"]["ename"], value["content"]["evalue"])),
-                "execute_reply" => break,
+                "execute_reply" => replied = true,
+                "status" => idle = value["content"]["execution_state"] == "idle",
                 _ => {}
             }
         }
