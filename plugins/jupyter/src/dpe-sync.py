@@ -69,8 +69,17 @@ class Env:
         os.environ.setdefault("UV_CACHE_DIR", os.path.join(self.store, "cache"))
         os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
         os.environ.setdefault("UV_NO_PROGRESS", "1")
-        self.log = open(self.log_path, "a")
-        self.log.write("\n== %s\n" % time.strftime("%Y-%m-%d %H:%M:%S"))
+        self._log = None
+
+    @property
+    def log(self):
+        """The log, opened on first use (a start with nothing to do writes nothing); kept to
+        about a megabyte."""
+        if self._log is None:
+            big = os.path.exists(self.log_path) and os.path.getsize(self.log_path) > 1 << 20
+            self._log = open(self.log_path, "w" if big else "a")
+            self._log.write("\n== %s\n" % time.strftime("%Y-%m-%d %H:%M:%S"))
+        return self._log
 
     def run(self, args, what):
         """Runs a command, its output going to the log; returns (status, output)."""
@@ -212,9 +221,13 @@ def pylock(env, mode):
     """The pylock.toml to install, resolved again when missing or older than its inputs."""
     packages, requirements, digest = inputs()
     existing = read("pylock.toml")
-    if existing is None and not packages and not requirements:
-        return None
     mark = MARK.search(existing.decode("utf-8", "replace")) if existing is not None else None
+    if not packages and not requirements and (existing is None or mark is not None):
+        if existing is not None:
+            # dpe wrote it from inputs that are all gone now.
+            os.unlink("pylock.toml")
+            say("removed pylock.toml: no requirements.txt or python_packages any more")
+        return None
     if existing is not None and mark is None and mode != "lock":
         return "pylock.toml"  # the user's own lock, installed as it is
     why = None

@@ -75,8 +75,11 @@ fn environment(sandbox: &Sandbox, name: &str) -> Vec<String> {
     found
 }
 
-fn image_ids() -> String {
-    let out = Command::new("docker").args(["images", "-q", "--no-trunc"]).output().unwrap();
+/// The images built for this sandbox's workspace (dpe labels every build with it): a build
+/// for any of its projects adds one, whatever else runs on the engine.
+fn image_ids(sandbox: &Sandbox) -> String {
+    let filter = format!("label=dpe.workspace={}", sandbox.workspace().display());
+    let out = Command::new("docker").args(["images", "-q", "--no-trunc", "--filter", &filter]).output().unwrap();
     text(&out.stdout)
 }
 
@@ -92,7 +95,7 @@ fn requirements_sync_in_seconds_without_building_and_hand_installed_packages_sta
     assert!(lock.contains("hashes = { sha256 = "), "{lock}");
     assert!(lock.contains("\n# dpe-inputs: "), "{lock}");
     assert_eq!(environment(&sandbox, "req"), ["iniconfig==2.0.0"]);
-    let images = image_ids();
+    let images = image_ids(&sandbox);
 
     // A package added while the server runs is synced into it in place.
     std::fs::write(dir.join("requirements.txt"), "iniconfig==2.0.0\ntoolz==0.12.1\n").unwrap();
@@ -103,7 +106,7 @@ fn requirements_sync_in_seconds_without_building_and_hand_installed_packages_sta
     let out =
         dpe(&sandbox, &["jupyter", "exec", "req", "--", "python3", "-c", "import toolz; print(toolz.__version__)"]);
     assert_eq!(text(&out.stdout).trim(), "0.12.1", "{}", text(&out.stderr));
-    assert_eq!(image_ids(), images, "adding a package built an image");
+    assert_eq!(image_ids(&sandbox), images, "adding a package built an image");
 
     // A package installed by hand stays; one removed from requirements goes.
     let out = dpe(&sandbox, &["jupyter", "exec", "req", "--", "pip", "install", "--quiet", "tomli-w==1.0.0"]);
@@ -128,7 +131,14 @@ fn requirements_sync_in_seconds_without_building_and_hand_installed_packages_sta
     stop(&sandbox, "req");
     start(&sandbox, "req", &["--exact"]);
     assert_eq!(environment(&sandbox, "req"), ["toolz==0.12.1"]);
-    assert_eq!(image_ids(), images, "no change of Python packages built an image");
+
+    // No requirements any more: the lock dpe wrote goes, and so does what it installed.
+    stop(&sandbox, "req");
+    std::fs::remove_file(dir.join("requirements.txt")).unwrap();
+    let stderr = start(&sandbox, "req", &[]);
+    assert!(!dir.join("pylock.toml").exists(), "{stderr}");
+    assert_eq!(environment(&sandbox, "req"), Vec::<String>::new());
+    assert_eq!(image_ids(&sandbox), images, "no change of Python packages built an image");
 }
 
 #[test]
