@@ -1107,7 +1107,15 @@ fn an_idle_server_stops_itself_and_a_busy_one_keeps_running() {
         (row("idle_i")["status"].as_str(), row("idle_i")["exit_code"].as_i64()),
         (Some("stopped-idle"), Some(85))
     );
-    assert_eq!((row("busy_i")["status"].as_str(), row("busy_i")["kernels"].as_u64()), (Some("running"), Some(1)));
+    assert_eq!(
+        (row("busy_i")["status"].as_str(), row("busy_i")["kernels"].as_u64()),
+        (Some("running"), Some(1)),
+        "the busy server's log:\n{}",
+        {
+            let logs = dpe(&sandbox, &["jupyter", "logs", "busy_i"]);
+            text(&logs.stdout) + &text(&logs.stderr)
+        }
+    );
 
     // The busy one has been through three of its own idleness checks and still runs.
     std::thread::sleep(Duration::from_secs(185).saturating_sub(busy_since.elapsed()));
