@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 pub const KEPT_LOGS: usize = 20;
 /// How many of the log's last lines a failed build shows (blank ones left out).
 pub const TAIL_LINES: usize = 20;
+/// How long a line of the tail may be.
+const TAIL_WIDTH: usize = 500;
 /// How long a step's instruction may be on a line that has no width (a pipe, a message).
 const INSTRUCTION_WIDTH: usize = 100;
 
@@ -96,7 +98,9 @@ impl<W: Write> BuildOutput<W> {
             if self.tail.len() == TAIL_LINES {
                 self.tail.pop_front();
             }
-            self.tail.push_back(text.to_string());
+            // A line can be megabytes (a program printing without line breaks): the tail is
+            // a glance, not a second copy of the log.
+            self.tail.push_back(fit(text, TAIL_WIDTH));
         }
         if self.verbose {
             self.status.line(text);
@@ -203,7 +207,7 @@ fn prune_logs(dir: &Path, keep: &Path) {
         })
         .filter_map(|path| Some((std::fs::symlink_metadata(&path).ok()?.modified().ok()?, path)))
         .collect();
-    logs.sort_by(|a, b| b.0.cmp(&a.0));
+    logs.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
     for (_, path) in logs.into_iter().skip(KEPT_LOGS - 1) {
         let _ = std::fs::remove_file(path);
     }
@@ -347,6 +351,10 @@ Step 2/3 : RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install 
         assert_eq!(lines.len(), 3 + TAIL_LINES);
         assert_eq!(log, input.replace("\u{1b}[91m", "").replace("\u{1b}[0m", ""), "the log is greppable");
         feed(&input, false, true, |output| assert_eq!(output.step().unwrap().to_string(), "2/2 `RUN false`"));
+        let huge = format!("Step 1/1 : RUN x\n{}\n", "y".repeat(100_000));
+        let (shown, log) = feed(&huge, false, false, |output| output.failed());
+        assert_eq!(shown.lines().last().unwrap().chars().count(), "  | ".len() + TAIL_WIDTH, "{shown:.200}");
+        assert_eq!(log, huge);
     }
 
     #[test]
