@@ -3,7 +3,8 @@
 //! pipe or a file nothing is redrawn and only the lines meant to stay are written, plain (no
 //! carriage return, no escape sequence), so a CI log reads cleanly. Text from elsewhere (a
 //! Dockerfile line, a build's output) goes through [`crate::terminal_safe`] first, so it can
-//! never move the cursor or retitle the terminal.
+//! never move the cursor or retitle the terminal. Behind the `progress` feature, so a plugin
+//! that shows no progress builds none of it (`cargo test -p dpe-plugin --features progress`).
 
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
