@@ -10,7 +10,9 @@
 //! - [`abi`]: the C-layout table a dynamic-library plugin exports;
 //! - [`client`]: the few calls a Rust plugin makes back into dpe (`dpe docker …`), and
 //!   [`run_plugin`], the `main` of an executable plugin;
-//! - [`containers`]: listing containers with their labels, alike on Docker and Podman.
+//! - [`containers`]: listing containers with their labels, alike on Docker and Podman;
+//! - `progress` (feature `progress`): the status line long work shows (in place on a terminal,
+//!   plain on a pipe).
 //!
 //! The first four are plain data. Plugins in other languages speak the same protocol through
 //! the environment variables and JSON documented in the README.
@@ -23,6 +25,8 @@ pub mod context;
 pub mod env;
 pub mod manifest;
 pub mod names;
+#[cfg(feature = "progress")]
+pub mod progress;
 pub mod reach;
 
 pub use config::Config;

@@ -1,9 +1,10 @@
 //! A progress line for long transfers (`docker save` into an archive, verifying and loading
-//! one): bytes so far, the rate, and the share done when the total is known. It draws on stderr
-//! only when stderr is a terminal, at most a few times a second, and clears itself at the end,
-//! so logs and pipes never see it.
+//! one): bytes so far, the rate, and the share done when the total is known. It draws through
+//! the plugins' shared [`StatusLine`] only when stderr is a terminal, at most a few times a
+//! second, and clears itself at the end, so logs and pipes never see it.
 
-use std::io::{IsTerminal, Read, Write};
+use dpe_plugin::progress::StatusLine;
+use std::io::Read;
 use std::time::{Duration, Instant};
 
 /// One progress line.
@@ -13,17 +14,20 @@ pub struct Progress {
     done: u64,
     started: Instant,
     last_draw: Option<Instant>,
+    status: StatusLine<std::io::Stderr>,
     enabled: bool,
 }
 
 impl Progress {
     /// A progress line for `label`; drawn only when stderr is a terminal.
     pub fn new(label: &str, total: Option<u64>) -> Progress {
-        Progress::with_output(label, total, std::io::stderr().is_terminal())
+        Progress::with_output(label, total, StatusLine::stderr())
     }
 
-    pub fn with_output(label: &str, total: Option<u64>, enabled: bool) -> Progress {
-        Progress { label: label.to_string(), total, done: 0, started: Instant::now(), last_draw: None, enabled }
+    /// A progress line drawn on `status` (clearing it is the status line's job, also when dropped).
+    pub fn with_output(label: &str, total: Option<u64>, status: StatusLine<std::io::Stderr>) -> Progress {
+        let enabled = status.is_terminal();
+        Progress { label: label.to_string(), total, done: 0, started: Instant::now(), last_draw: None, status, enabled }
     }
 
     pub fn add(&mut self, bytes: u64) {
@@ -34,9 +38,8 @@ impl Progress {
         let due = self.last_draw.is_none_or(|at| at.elapsed() >= Duration::from_millis(200));
         if due {
             self.last_draw = Some(Instant::now());
-            let mut err = std::io::stderr().lock();
-            let _ = write!(err, "\r\x1b[2K{}", self.line());
-            let _ = err.flush();
+            let line = self.line();
+            self.status.draw(&line);
         }
     }
 
@@ -57,18 +60,8 @@ impl Progress {
 
     /// Clears the line.
     pub fn finish(&mut self) {
-        if self.enabled && self.last_draw.is_some() {
-            let mut err = std::io::stderr().lock();
-            let _ = write!(err, "\r\x1b[2K");
-            let _ = err.flush();
-        }
+        self.status.clear();
         self.enabled = false;
-    }
-}
-
-impl Drop for Progress {
-    fn drop(&mut self) {
-        self.finish();
     }
 }
 
@@ -116,7 +109,7 @@ mod tests {
 
     #[test]
     fn line_shows_share_when_total_known() {
-        let mut progress = Progress::with_output("loading", Some(200), false);
+        let mut progress = Progress::with_output("loading", Some(200), StatusLine::new(std::io::stderr(), false, None));
         progress.add(50);
         assert!(progress.line().starts_with("loading  50 B  "), "{}", progress.line());
         assert!(progress.line().ends_with("  25%"), "{}", progress.line());

@@ -16,10 +16,7 @@ use crate::project::{Project, VOLUME_TARGET};
 use dpe_plugin::config::expand_image;
 use dpe_plugin::Context;
 use sha2::{Digest, Sha256};
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 
 /// The first process of every container: prepares the venv in the volume, starts the server.
 pub const START_SCRIPT: &str = include_str!("dpe-start.sh");
@@ -434,8 +431,8 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Makes sure the plan's image exists, building it when its tag is missing or `rebuild` is
-/// set. Returns whether a build ran. Build output goes to stderr, so stdout stays clean for
-/// `spec --json`.
+/// set. Returns whether a build ran. Its progress goes to stderr, so stdout stays clean for
+/// `spec --json`, and its full output to a log ([`crate::build`]).
 pub fn ensure(context: &Context, project: &Project, plan: &Plan, rebuild: bool) -> Result<bool> {
     if !rebuild && docker::image_exists(context, &plan.tag)? {
         return Ok(false);
@@ -448,7 +445,7 @@ pub fn ensure(context: &Context, project: &Project, plan: &Plan, rebuild: bool) 
             args.extend(build_labels(context, project));
             args.extend(build_args(rebuild));
             args.push(user.context_dir.to_string_lossy().into_owned());
-            run_build(context, project, &args, &user.path.to_string_lossy())?;
+            crate::build::run(context, project, &user.tag, &args, &user.path.to_string_lossy())?;
         }
     } else if !docker::image_exists(context, &plan.base_image)? {
         eprintln!("dpe: pulling `{}`", plan.base_image);
@@ -483,7 +480,7 @@ pub fn ensure(context: &Context, project: &Project, plan: &Plan, rebuild: bool) 
     if context.verbosity > 0 {
         eprintln!("dpe: generated Dockerfile:\n{}", plan.dockerfile);
     }
-    run_build(context, project, &args, "the generated Dockerfile").map(|_| true)
+    crate::build::run(context, project, &plan.tag, &args, "the generated Dockerfile").map(|_| true)
 }
 
 /// Who builds: a hash of the user id and the state directory (one per user, and one per
@@ -559,73 +556,6 @@ impl BuildDir {
 impl Drop for BuildDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.path);
-    }
-}
-
-/// Runs `dpe docker build ARGS`, forwarding its output to stderr as it comes and remembering
-/// the step in progress, so a failure can say which step broke.
-fn run_build(context: &Context, project: &Project, args: &[String], what: &str) -> Result<()> {
-    let mut child = dpe_plugin::client::docker_command(context, args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| Error::io(format!("running `{} docker build`", context.dpe_bin.display()), e))?;
-    let step = Arc::new(Mutex::new(None::<String>));
-    let readers: Vec<_> = [
-        child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
-        child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
-    ]
-    .into_iter()
-    .flatten()
-    .map(|stream| {
-        let step = Arc::clone(&step);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(|l| l.ok()) {
-                eprintln!("{line}");
-                if let Some(found) = build_step(&line) {
-                    *step.lock().unwrap() = Some(found);
-                }
-            }
-        })
-    })
-    .collect();
-    let status = child.wait().map_err(|e| Error::io("waiting for `docker build`", e))?;
-    for reader in readers {
-        let _ = reader.join();
-    }
-    if status.success() {
-        return Ok(());
-    }
-    let step = step.lock().unwrap().clone();
-    let at = step.map(|s| format!(" at step {s}")).unwrap_or_default();
-    Err(Error::new(format!("building the image of `{}` from {what} failed{at}", project.name))
-        .with_help("the build output above shows why; fix the project's dpe.toml (or Dockerfile) and run again")
-        .with_code(dpe_plugin::client::exit_code(status).max(1)))
-}
-
-/// Recognises the step a build line starts: the classic builder's `Step 3/7 : RUN …` and
-/// BuildKit's `#7 [3/7] RUN …`. Returns `3/7: \`RUN …\``.
-pub fn build_step(line: &str) -> Option<String> {
-    if let Some(rest) = line.strip_prefix("Step ") {
-        let (number, instruction) = rest.split_once(" : ")?;
-        return Some(format!("{number} `{}`", shorten(instruction)));
-    }
-    let rest = line.strip_prefix('#')?;
-    let (_, rest) = rest.split_once(" [")?;
-    let (number, instruction) = rest.split_once("] ")?;
-    if !number.contains('/') {
-        return None;
-    }
-    let number = number.rsplit(' ').next().unwrap_or(number);
-    Some(format!("{number} `{}`", shorten(instruction.trim())))
-}
-
-fn shorten(text: &str) -> String {
-    if text.chars().count() > 100 {
-        format!("{}…", text.chars().take(100).collect::<String>())
-    } else {
-        text.to_string()
     }
 }
 
@@ -803,14 +733,5 @@ mod tests {
         assert_eq!(in_context(dir.path(), "/etc/passwd"), dir.path().join("etc/passwd"));
         assert_eq!(in_context(dir.path(), "../../x/./y"), dir.path().join("x/y"));
         assert_eq!(in_context(dir.path(), "/"), dir.path());
-    }
-
-    #[test]
-    fn build_steps_are_recognised_in_both_builders() {
-        assert_eq!(build_step("Step 3/7 : RUN apt-get update").unwrap(), "3/7 `RUN apt-get update`");
-        assert_eq!(build_step("#7 [3/7] RUN apt-get update").unwrap(), "3/7 `RUN apt-get update`");
-        assert_eq!(build_step("#7 [stage 3/7] RUN x").unwrap(), "3/7 `RUN x`");
-        assert_eq!(build_step(" ---> Running in 1234"), None);
-        assert_eq!(build_step("#5 [internal] load metadata"), None);
     }
 }

@@ -476,10 +476,19 @@ fn bad_input_is_one_clear_message_and_leaves_nothing() {
             && last[1].contains("`RUN apt-get update"),
         "{stderr}"
     );
-    assert_eq!(
-        last[0],
-        "help: the build output above shows why; fix the project's dpe.toml (or Dockerfile) and run again"
-    );
+    // The end of the build log is shown (apt's own words), and where the whole of it is.
+    let log = sandbox.path("state").join("jupyter/logs");
+    let help = format!("help: the build output above shows why (all of it: `{}/build-dpe-jupyter-", log.display());
+    assert!(last[0].starts_with(&help), "{stderr}");
+    assert!(last[0].ends_with(".log`); fix the project's dpe.toml (or Dockerfile) and run again"), "{stderr}");
+    assert!(stderr.contains("dpe: the build failed after "), "{stderr}");
+    assert!(stderr.contains("\n  | E: Unable to locate package no-such-package-dpe\n"), "{stderr}");
+    let path = last[0].strip_prefix("help: the build output above shows why (all of it: `").unwrap();
+    let logged = std::fs::read_to_string(path.split_once('`').unwrap().0).unwrap();
+    let logged: Vec<&str> = logged.lines().filter(|l| !l.trim().is_empty()).collect();
+    let shown: Vec<&str> = stderr.lines().filter_map(|l| l.strip_prefix("  | ")).collect();
+    assert_eq!(shown, logged[logged.len().saturating_sub(20)..], "the log's last 20 lines:\n{stderr}");
+    assert!(logged.iter().any(|l| l.starts_with("Step 3/")), "the log holds the whole build: {logged:?}");
 
     // A GPU that is required but not usable: the gpu plugin's findings, nothing started.
     let has_gpu = Command::new("nvidia-smi").output().map(|o| o.status.success()).unwrap_or(false);
@@ -645,7 +654,17 @@ fn unchanged_inputs_never_build_and_rebuild_forces_one() {
     };
     let (image, first) = spec(&[]);
     assert!(first.contains(&format!("dpe: building the environment of `tiny` ({image})")), "{first}");
-    assert!(first.contains("Step 1/"), "docker's build output is shown:\n{first}");
+    // On a pipe: one plain line per step, not docker's pages; those go to the build log.
+    let steps: Vec<&str> = first.lines().filter(|l| l.starts_with("dpe: step ")).collect();
+    assert!(steps.first().is_some_and(|l| l.starts_with("dpe: step 1/")), "{first}");
+    assert!(steps.iter().any(|l| l.contains(" RUN ")), "{first}");
+    assert!(!first.contains("Step 1/") && !first.contains("--->"), "docker's own lines stay in the log:\n{first}");
+    assert!(!first.contains('\r') && !first.contains('\u{1b}'), "{first:?}");
+    let log = sandbox.path("state").join(format!("jupyter/logs/build-{}.log", image.replace(':', "-")));
+    assert!(first.contains("dpe: built in ") && first.contains(&format!("(log: `{}`)", log.display())), "{first}");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("Step 1/") && logged.contains("Successfully tagged"), "{logged}");
+    assert_eq!(std::fs::metadata(&log).unwrap().mode() & 0o777, 0o600);
     let (same, second) = spec(&[]);
     assert_eq!(same, image);
     assert!(!second.contains("building"), "{second}");
