@@ -10,7 +10,10 @@
 //! - [`abi`]: the C-layout table a dynamic-library plugin exports;
 //! - [`client`]: the few calls a Rust plugin makes back into dpe (`dpe docker …`), and
 //!   [`run_plugin`], the `main` of an executable plugin;
-//! - [`containers`]: listing containers with their labels, alike on Docker and Podman.
+//! - [`containers`]: listing containers with their labels, alike on Docker and Podman;
+//! - [`contract`]: the JSON first-party plugins exchange (`dpe jupyter spec --json`, `dpe gpu
+//!   flags --json`) and the engine names of a project's environment, typed once;
+//! - [`dockerfile`]: quoting, checks and CA certificates for every Dockerfile dpe writes.
 //!
 //! The first four are plain data. Plugins in other languages speak the same protocol through
 //! the environment variables and JSON documented in the README.
@@ -20,6 +23,8 @@ pub mod client;
 pub mod config;
 pub mod containers;
 pub mod context;
+pub mod contract;
+pub mod dockerfile;
 pub mod env;
 pub mod manifest;
 pub mod names;

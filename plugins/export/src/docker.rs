@@ -3,12 +3,14 @@
 //! owns how a project's environment is built and run).
 
 use crate::error::{Failure, Result};
-use dpe_jupyter::spec::mount_value;
 use dpe_plugin::client;
+use dpe_plugin::contract::mount_value;
 use dpe_plugin::Context;
-use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::process::{Command, Output, Stdio};
+
+/// The run specification of a project's environment (`dpe jupyter spec PROJECT --json`), as
+/// the jupyter plugin prints it: the protocol crate types it once for both.
+pub use dpe_plugin::contract::RunSpec as Spec;
 
 /// `dpe docker ARGS…`, capturing its output; fails with docker's last error line and status.
 pub fn output(context: &Context, args: &[&str], doing: &str) -> Result<Output> {
@@ -53,30 +55,6 @@ pub fn jupyter(context: &Context, project: &str, args: &[&str]) -> Command {
     command.args(args);
     command.env(dpe_plugin::env::PROJECT, project);
     command
-}
-
-/// The run specification of a project's environment (`dpe jupyter spec PROJECT --json`);
-/// only the fields export needs.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Spec {
-    pub project: String,
-    pub image: String,
-    pub container: String,
-    pub volume: String,
-    pub volume_target: String,
-    pub workdir: String,
-    pub mount: Mount,
-    pub user: Option<String>,
-    #[serde(default)]
-    pub env: BTreeMap<String, String>,
-    #[serde(default)]
-    pub command: Vec<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Mount {
-    pub source: String,
-    pub target: String,
 }
 
 /// Asks the jupyter plugin for the specification; it builds the image first when needed (its
@@ -137,7 +115,9 @@ mod tests {
         let spec: Spec = serde_json::from_value(serde_json::json!({
             "project": "a", "image": "img", "container": "c", "volume": "dpe-a-env",
             "volume_target": "/opt/env", "workdir": "/work",
-            "mount": {"source": "/home/me/lab:2024,x/projects/a", "target": "/work"}, "user": null
+            "mount": {"source": "/home/me/lab:2024,x/projects/a", "target": "/work"}, "user": null,
+            "workspace": "/home/me/lab:2024,x", "env_file": "", "bind": "127.0.0.1",
+            "port": {"container": 8888, "host": 8888}, "base_url": "/a/", "url": "", "ready_url": ""
         }))
         .unwrap();
         let args = throwaway_args(&spec, true);

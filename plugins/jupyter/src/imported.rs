@@ -8,10 +8,15 @@
 //! image labels, which the sender controls). Planning a project then [`adopt`]s the imported
 //! tag in place of the shared one only for the very project, workspace and inputs it was
 //! imported for; any other project plans, finds or builds its own image as before.
+//!
+//! `dpe import` (another plugin) never computes the tag or writes the record itself: it asks
+//! `dpe jupyter spec PROJECT --json --adopt IMAGE_ID`, which runs [`take_over`] with this
+//! plugin's own plan, so an import is tagged exactly as this very version of the plugin plans.
 
 use crate::error::{Error, Result};
 use crate::image::{Plan, IMAGE_REPOSITORY};
 use crate::project::Project;
+use dpe_plugin::Context;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -57,6 +62,22 @@ pub fn forget(state_dir: &Path, project: &Project) -> Result<()> {
         }
         _ => Ok(()),
     }
+}
+
+/// Makes the loaded image `id` the environment of `project`, planning `plan` (its own plan,
+/// before any import is adopted): tags it with the project's own tag and records that, in
+/// place of whatever was imported for the project before. Returns the tag.
+pub fn take_over(context: &Context, project: &Project, plan: &Plan, id: &str) -> Result<String> {
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    if hex.is_empty() || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(Error::new(format!("`{id}` is not an image ID"))
+            .with_help("pass the ID `docker load` printed for the image, e.g. `sha256:0123abcd…`"));
+    }
+    forget(&context.state_dir, project)?;
+    let tag = tag_for(project, &plan.tag);
+    crate::docker::checked(context, &["tag", id, &tag], &format!("tagging the imported image {id} as `{tag}`"))?;
+    record(&context.state_dir, project, &Record { planned: plan.tag.clone(), image: tag.clone(), id: id.to_string() })?;
+    Ok(tag)
 }
 
 /// The record of `project`, if it was imported.
