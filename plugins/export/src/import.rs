@@ -259,7 +259,7 @@ fn bare_id(id: &str) -> &str {
 /// project remembered is forgotten when the imported image is adopted: [`tag_for_jupyter`].)
 fn remove_environment(context: &Context, name: &str, names: &EnvironmentNames) -> Result<()> {
     let container = &names.container;
-    if docker::exists(context, "container", &container)? {
+    if docker::exists(context, "container", container)? {
         docker::output(
             context,
             &["rm", "--force", container],
