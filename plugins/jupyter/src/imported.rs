@@ -146,4 +146,32 @@ mod tests {
         forget(state.path(), &imported).unwrap();
         assert_eq!(adopt(state.path(), &imported, plan.clone()).unwrap().tag, plan.tag);
     }
+
+    /// `--adopt` passes its value to `docker tag`: anything but an image ID (an option, a name
+    /// of someone else's image) is refused before the engine or the state is touched.
+    #[test]
+    fn only_an_image_id_is_taken_over() {
+        let state = tempfile::tempdir().unwrap();
+        let context: Context = serde_json::from_value(serde_json::json!({
+            "protocol": dpe_plugin::PROTOCOL_VERSION, "dpe_version": "0.1.0", "dpe_bin": "/nonexistent/dpe",
+            "plugin": "jupyter", "workspace": "/w", "project": null, "config": {}, "config_files": [],
+            "state_dir": state.path(), "data_dir": "/d", "config_dir": "/c", "cache_dir": "/k",
+            "verbosity": 0, "color": "never", "json": false, "no_hooks": false
+        }))
+        .unwrap();
+        let project = project("a", Path::new("/w"));
+        let plan = crate::image::plan(&project, &crate::image::Host { uid: 1000, gid: 1000, ca_env: None }).unwrap();
+        let earlier =
+            Record { planned: plan.tag.clone(), image: "dpe-jupyter-imported:x".into(), id: "sha256:1".into() };
+        record(state.path(), &project, &earlier).unwrap();
+        for id in ["--help", "python:3", "sha256:", "sha256:12g4", ""] {
+            let err = take_over(&context, &project, &plan, id).unwrap_err();
+            assert_eq!(err.message, format!("`{id}` is not an image ID"));
+            assert_eq!(
+                err.help.as_deref(),
+                Some("pass the ID `docker load` printed for the image, e.g. `sha256:0123abcd…`")
+            );
+        }
+        assert_eq!(read(state.path(), &project).unwrap(), Some(earlier), "the earlier record is kept");
+    }
 }
