@@ -126,8 +126,7 @@ pub struct EnvironmentNames {
 impl EnvironmentNames {
     pub fn new(project: &str, workspace: &Path) -> EnvironmentNames {
         let workspace_hash = short_hash(&workspace.to_string_lossy());
-        // Engine names spell `_` as `-` (`dpe jupyter` refuses twin folders `a_b` and `a-b`).
-        let spelt = project.replace('_', "-");
+        let spelt = engine_spelling(project);
         EnvironmentNames {
             key: format!("{project}-{workspace_hash}"),
             container: format!("dpe-{spelt}-{workspace_hash}"),
@@ -135,6 +134,12 @@ impl EnvironmentNames {
             workspace_hash,
         }
     }
+}
+
+/// The spelling of a project name in engine object names, where `_` becomes `-` (so `dpe
+/// jupyter` refuses twin folders `a_b` and `a-b`, which would share one environment).
+pub fn engine_spelling(project: &str) -> String {
+    project.replace('_', "-")
 }
 
 /// The first 8 hex digits of the SHA-256 of `text`.

@@ -3,7 +3,7 @@
 //! hold a `project_a` never share a container, a volume, a port or a token.
 
 use crate::error::{Error, Result};
-use dpe_plugin::contract::EnvironmentNames;
+use dpe_plugin::contract::{engine_spelling, EnvironmentNames};
 pub use dpe_plugin::contract::{short_hash, VOLUME_TARGET};
 use dpe_plugin::{Config, Context};
 use std::path::PathBuf;
@@ -51,11 +51,6 @@ impl Project {
         dpe_plugin::reach::check(context).map_err(|refusal| Error::new(refusal.message).with_help(refusal.help))
     }
 
-    /// The spelling of the name in engine object names, where `_` becomes `-`.
-    fn engine_spelling(name: &str) -> String {
-        name.replace('_', "-")
-    }
-
     /// The engine names of the project's environment, shared with every plugin that finds it
     /// (`dpe_plugin::contract`).
     fn names(&self) -> EnvironmentNames {
@@ -95,10 +90,10 @@ impl Project {
 fn check_name_twin(dir: &std::path::Path, name: &str) -> Result<()> {
     let Some(projects) = dir.parent() else { return Ok(()) };
     let Ok(entries) = std::fs::read_dir(projects) else { return Ok(()) };
-    let spelt = Project::engine_spelling(name);
+    let spelt = engine_spelling(name);
     for entry in entries.flatten() {
         let other = entry.file_name().to_string_lossy().into_owned();
-        if other != name && Project::engine_spelling(&other) == spelt && entry.path().is_dir() {
+        if other != name && engine_spelling(&other) == spelt && entry.path().is_dir() {
             return Err(Error::new(format!(
                 "projects `{name}` and `{other}` would share one container and environment: engine names spell `_` as `-`"
             ))
