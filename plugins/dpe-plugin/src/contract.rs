@@ -62,6 +62,25 @@ pub struct RunSpec {
     pub labels: BTreeMap<String, String>,
 }
 
+impl RunSpec {
+    /// The `docker run` arguments that make a process run as the environment's do: `--user`
+    /// and one `--env` per variable (never the env file's secrets). `dpe jupyter` starts its
+    /// server with them, and a throwaway container reading the environment (`dpe export`) gets
+    /// the same view.
+    pub fn user_and_env_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(user) = &self.user {
+            args.push("--user".into());
+            args.push(user.clone());
+        }
+        for (key, value) in &self.env {
+            args.push("--env".into());
+            args.push(format!("{key}={value}"));
+        }
+        args
+    }
+}
+
 /// A host folder and where it is mounted in the container.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mount {

@@ -95,14 +95,7 @@ pub fn throwaway_args(spec: &Spec, volume_exists: bool) -> Vec<String> {
     args.push(mount_value("bind", &spec.mount.source, &spec.mount.target, true));
     args.push("--workdir".into());
     args.push(spec.workdir.clone());
-    if let Some(user) = &spec.user {
-        args.push("--user".into());
-        args.push(user.clone());
-    }
-    for (key, value) in &spec.env {
-        args.push("--env".into());
-        args.push(format!("{key}={value}"));
-    }
+    args.extend(spec.user_and_env_args());
     args
 }
 

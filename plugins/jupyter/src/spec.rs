@@ -350,14 +350,7 @@ pub fn run_args(spec: &Spec) -> Vec<String> {
     if let Some(cpus) = spec.resources.cpus {
         args.push(format!("--cpus={cpus}"));
     }
-    if let Some(user) = &spec.user {
-        args.push("--user".into());
-        args.push(user.clone());
-    }
-    for (key, value) in &spec.env {
-        args.push("--env".into());
-        args.push(format!("{key}={value}"));
-    }
+    args.extend(spec.user_and_env_args());
     if !spec.env_file.is_empty() {
         args.push("--env-file".into());
         args.push(spec.env_file.clone());
