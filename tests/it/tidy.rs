@@ -49,3 +49,90 @@ fn every_builtin_command_has_a_test_that_runs_it() {
         untested.join(", ")
     );
 }
+
+/// The `dpe-*` crates a plugin may depend on: the protocol crate, and the test harness for its
+/// tests. Anything else would let one plugin link another (or the core), which the plugin
+/// contract forbids: what a plugin needs from another comes through that plugin's commands
+/// (`dpe jupyter spec --json`), so any compatible version of it works.
+const SHARED: [(&str, bool); 2] = [("dpe-plugin", false), ("dpe-testkit", true)];
+
+/// The `dpe-*` dependencies of one plugin manifest that are not [`SHARED`], each with the table
+/// that names it. Every dependency table counts: target-specific ones and build ones too.
+fn forbidden_dependencies(manifest: &toml::Table) -> Vec<String> {
+    let mut owners: Vec<(String, &toml::Table)> = vec![(String::new(), manifest)];
+    for (target, value) in manifest.get("target").and_then(toml::Value::as_table).into_iter().flatten() {
+        owners.extend(value.as_table().map(|table| (format!("target.{target}."), table)));
+    }
+    let mut tables: Vec<(String, &toml::Table)> = Vec::new();
+    for (prefix, owner) in owners {
+        for kind in ["dependencies", "build-dependencies", "dev-dependencies"] {
+            tables.extend(owner.get(kind).and_then(toml::Value::as_table).map(|t| (format!("{prefix}{kind}"), t)));
+        }
+    }
+    let mut forbidden = Vec::new();
+    for (kind, table) in tables {
+        for (key, value) in table {
+            // `alias = { package = "dpe-x", … }` depends on `dpe-x` under another name.
+            let name = value.get("package").and_then(toml::Value::as_str).unwrap_or(key);
+            let allowed = SHARED
+                .iter()
+                .any(|(shared, dev_only)| *shared == name && (!dev_only || kind.ends_with("dev-dependencies")));
+            if name.starts_with("dpe") && !allowed {
+                forbidden.push(format!("[{kind}] {name}"));
+            }
+        }
+    }
+    forbidden
+}
+
+#[test]
+fn no_plugin_depends_on_another_plugin_or_the_core() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut checked = 0;
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(root.join("plugins")).expect("read plugins/") {
+        let manifest_path = entry.expect("read plugins/").path().join("Cargo.toml");
+        let Ok(text) = std::fs::read_to_string(&manifest_path) else { continue };
+        let manifest: toml::Table = text.parse().unwrap_or_else(|e| panic!("{}: {e}", manifest_path.display()));
+        checked += 1;
+        for dependency in forbidden_dependencies(&manifest) {
+            found.push(format!("{}: {dependency}", manifest_path.strip_prefix(root).unwrap().display()));
+        }
+    }
+    assert!(checked >= 5, "found only {checked} plugin crates under plugins/");
+    assert!(
+        found.is_empty(),
+        "plugin crates depend on dpe crates other than dpe-plugin (and dpe-testkit for tests):\n{}\n\
+         ask the other plugin through its commands (e.g. `dpe jupyter spec --json`, typed in \
+         `dpe_plugin::contract`), and move what both need into plugins/dpe-plugin",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_dependency_check_sees_every_way_of_naming_a_crate() {
+    let manifest: toml::Table = r#"
+        [dependencies]
+        dpe-plugin = { workspace = true }
+        dpe-jupyter = { path = "../jupyter" }
+        notebook = { package = "dpe-compose", path = "../compose" }
+        serde = "1"
+        [dev-dependencies]
+        dpe-testkit = { path = "../../tests/testkit" }
+        [build-dependencies]
+        dpe-testkit = { path = "../../tests/testkit" }
+        [target.'cfg(unix)'.dependencies]
+        dpe = { path = "../.." }
+    "#
+    .parse()
+    .unwrap();
+    assert_eq!(
+        forbidden_dependencies(&manifest),
+        [
+            "[dependencies] dpe-jupyter",
+            "[dependencies] dpe-compose",
+            "[build-dependencies] dpe-testkit",
+            "[target.cfg(unix).dependencies] dpe",
+        ]
+    );
+}

@@ -64,15 +64,8 @@ pub struct ServiceDef {
 }
 
 /// A service's `/dev/shm` size and its memory and CPU limits, each the engine's default when
-/// unset. Sizes are in docker's syntax (`512m`, `2g`), which the configuration checked and which
-/// `docker run`, Compose v1 and v2 and `docker stack deploy` all read alike.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Resources {
-    pub shm_size: Option<String>,
-    pub memory: Option<String>,
-    pub cpus: Option<f64>,
-}
+/// unset: the type `dpe jupyter spec` prints the notebook's in, so both read alike.
+pub use dpe_plugin::contract::Resources;
 
 /// A volume mount: a named volume (by its key in the file) or a host path.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

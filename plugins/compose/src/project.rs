@@ -13,54 +13,10 @@ use crate::model::{Fragment, Mount, Published, Resources, ServiceDef, VolumeDef}
 use crate::selection::valid_name;
 use crate::stack::{dpe, output, Stack};
 use dpe_plugin::config::ServiceConfig;
+use dpe_plugin::contract::{GpuFlags, PortPair, RunSpec};
 use dpe_plugin::{Config, Context};
-use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
-
-/// The part of the jupyter plugin's spec this plugin reads (unknown fields are ignored, so the
-/// spec may grow).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct JupyterSpec {
-    pub project: String,
-    pub image: String,
-    pub container: String,
-    pub volume: Option<String>,
-    pub volume_target: Option<String>,
-    /// The package cache shared by the user's trusted projects (created by `dpe jupyter spec`,
-    /// never by compose, and never removed by `down --volumes`).
-    pub store_volume: Option<String>,
-    pub store_target: Option<String>,
-    pub workdir: Option<String>,
-    pub mount: Option<MountSpec>,
-    pub user: Option<String>,
-    pub env: BTreeMap<String, String>,
-    pub env_file: Option<String>,
-    pub command: Vec<String>,
-    pub bind: Option<String>,
-    pub port: Option<PortPair>,
-    pub ports: Vec<PortPair>,
-    pub service_ports: BTreeMap<String, Vec<PortPair>>,
-    pub url: Option<String>,
-    pub ready_url: Option<String>,
-    pub gpu_args: Vec<String>,
-    /// `/dev/shm` size and memory and CPU limits (absent from older jupyter plugins).
-    pub resources: Resources,
-    pub labels: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct MountSpec {
-    pub source: String,
-    pub target: String,
-}
-
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-pub struct PortPair {
-    pub container: u16,
-    pub host: u16,
-}
 
 /// Asks the plugins and the core about `project` and builds its fragment. Builds the project
 /// image if needed (through the jupyter plugin, cached by content).
@@ -68,10 +24,7 @@ pub fn load(context: &Context, stack: &Stack, project: &str) -> Result<Fragment>
     let config = resolved_config(context, project)?;
     let spec = jupyter_spec(context, project)?;
     let gpu = if spec.gpu_args.is_empty() { None } else { gpu_reservation(context, project)? };
-    let env_volume_labels = match &spec.volume {
-        Some(volume) => existing_volume_labels(context, volume),
-        None => None,
-    };
+    let env_volume_labels = existing_volume_labels(context, &spec.volume);
     fragment(stack, project, &config, &spec, gpu, env_volume_labels)
 }
 
@@ -85,7 +38,7 @@ fn resolved_config(context: &Context, project: &str) -> Result<Config> {
         .map_err(|e| Failure::new(format!("cannot read the resolved configuration of project `{project}`: {e}")))
 }
 
-fn jupyter_spec(context: &Context, project: &str) -> Result<JupyterSpec> {
+fn jupyter_spec(context: &Context, project: &str) -> Result<RunSpec> {
     let text = output(dpe(context, Some(project)).args(["jupyter", "spec", project, "--json"]), "dpe jupyter spec")?;
     serde_json::from_str(&text).map_err(|e| {
         Failure::new(format!("`dpe jupyter spec {project} --json` printed something that is not a spec: {e}"))
@@ -96,12 +49,12 @@ fn jupyter_spec(context: &Context, project: &str) -> Result<JupyterSpec> {
 /// The compose device reservation for a project that uses a GPU.
 fn gpu_reservation(context: &Context, project: &str) -> Result<Option<serde_json::Value>> {
     let text = output(dpe(context, Some(project)).args(["gpu", "flags", project, "--json"]), "dpe gpu flags")?;
-    let flags: serde_json::Value = serde_json::from_str(&text)
+    let flags: GpuFlags = serde_json::from_str(&text)
         .map_err(|e| Failure::new(format!("`dpe gpu flags {project} --json` printed invalid JSON: {e}")))?;
-    if flags.get("use_gpu").and_then(|v| v.as_bool()) != Some(true) {
+    if !flags.use_gpu {
         return Ok(None);
     }
-    Ok(flags.get("compose").filter(|v| !v.is_null()).cloned())
+    Ok(flags.compose.filter(|v| !v.is_null()))
 }
 
 /// The labels of a volume that already exists (the jupyter plugin creates the project's volume
@@ -124,7 +77,7 @@ pub fn fragment(
     stack: &Stack,
     project: &str,
     config: &Config,
-    spec: &JupyterSpec,
+    spec: &RunSpec,
     gpu: Option<serde_json::Value>,
     env_volume_labels: Option<BTreeMap<String, String>>,
 ) -> Result<Fragment> {
@@ -136,40 +89,37 @@ pub fn fragment(
         key: project.to_string(),
         image: Some(spec.image.clone()),
         command: (!spec.command.is_empty()).then(|| spec.command.clone()),
-        working_dir: spec.workdir.clone(),
+        working_dir: Some(spec.workdir.clone()),
         user: spec.user.clone(),
         environment: spec.env.clone(),
-        env_file: spec.env_file.iter().cloned().collect(),
+        env_file: Some(spec.env_file.clone()).into_iter().filter(|file| !file.is_empty()).collect(),
         gpu,
         resources: spec.resources.clone(),
         ..ServiceDef::default()
     };
     jupyter.labels = spec.labels.clone();
     jupyter.labels.extend(labels.clone());
-    if let (Some(volume), Some(target)) = (&spec.volume, &spec.volume_target) {
-        jupyter.volumes.push(Mount { source: volume.clone(), named: true, target: target.clone(), read_only: false });
-        volumes.push(VolumeDef {
-            key: volume.clone(),
-            name: volume.clone(),
-            labels: env_volume_labels.unwrap_or_else(|| labels.clone()),
-            external: false,
-        });
-    }
+    let (volume, target) = (&spec.volume, &spec.volume_target);
+    jupyter.volumes.push(Mount { source: volume.clone(), named: true, target: target.clone(), read_only: false });
+    volumes.push(VolumeDef {
+        key: volume.clone(),
+        name: volume.clone(),
+        labels: env_volume_labels.unwrap_or_else(|| labels.clone()),
+        external: false,
+    });
     if let (Some(store), Some(target)) = (&spec.store_volume, &spec.store_target) {
         jupyter.volumes.push(Mount { source: store.clone(), named: true, target: target.clone(), read_only: false });
         volumes.push(VolumeDef { key: store.clone(), name: store.clone(), labels: BTreeMap::new(), external: true });
     }
-    if let Some(mount) = &spec.mount {
-        jupyter.volumes.push(Mount {
-            source: mount.source.clone(),
-            named: false,
-            target: mount.target.clone(),
-            read_only: false,
-        });
-    }
-    let bind = spec.bind.clone().unwrap_or_else(|| config.jupyter.bind.clone());
+    jupyter.volumes.push(Mount {
+        source: spec.mount.source.clone(),
+        named: false,
+        target: spec.mount.target.clone(),
+        read_only: false,
+    });
+    let bind = spec.bind.clone();
     let publish = |pair: &PortPair| Published { bind: bind.clone(), host: pair.host, container: pair.container };
-    jupyter.ports.extend(spec.port.iter().map(publish));
+    jupyter.ports.push(publish(&spec.port));
     jupyter.ports.extend(spec.ports.iter().map(publish));
 
     let mut services = Vec::new();
@@ -190,8 +140,8 @@ pub fn fragment(
         project: project.to_string(),
         services: all,
         volumes,
-        url: spec.url.clone(),
-        ready_url: spec.ready_url.clone(),
+        url: Some(spec.url.clone()),
+        ready_url: Some(spec.ready_url.clone()),
         ready_timeout: config.jupyter.ready_timeout,
     })
 }
@@ -204,7 +154,7 @@ fn extra_service(
     name: &str,
     service: &ServiceConfig,
     config: &Config,
-    spec: &JupyterSpec,
+    spec: &RunSpec,
     bind: &str,
     volumes: &mut Vec<VolumeDef>,
 ) -> Result<ServiceDef> {
@@ -335,7 +285,7 @@ mod tests {
         Stack { name: "dpe-ws-12345678".into(), workspace: Workspace { root: "/w".into() }, dir: "/s".into() }
     }
 
-    fn spec() -> JupyterSpec {
+    fn spec() -> RunSpec {
         serde_json::from_str(
             r#"{"project":"a","workspace":"/w","image":"dpe/a:abc","container":"dpe-a","volume":"dpe-a-local",
                 "volume_target":"/home/u/.local","workdir":"/home/u/work",

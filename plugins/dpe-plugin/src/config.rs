@@ -853,6 +853,9 @@ pub const STACK_SHORTHANDS: &[(&str, &str)] = &[
     ("pyspark", "quay.io/jupyter/pyspark-notebook:latest"),
 ];
 
+/// The image a project runs when its `image` names none: the Docker Stacks scipy image.
+pub const DEFAULT_IMAGE: &str = "scipy";
+
 /// The image a project's `image` names, with shorthands expanded.
 pub fn expand_image(image: &str) -> String {
     STACK_SHORTHANDS

@@ -11,6 +11,9 @@
 //! - [`client`]: the few calls a Rust plugin makes back into dpe (`dpe docker …`), and
 //!   [`run_plugin`], the `main` of an executable plugin;
 //! - [`containers`]: listing containers with their labels, alike on Docker and Podman;
+//! - [`contract`]: the JSON first-party plugins exchange (`dpe jupyter spec --json`, `dpe gpu
+//!   flags --json`) and the engine names of a project's environment, typed once;
+//! - [`dockerfile`]: quoting, checks and CA certificates for every Dockerfile dpe writes.
 //! - `progress` (feature `progress`): the status line long work shows (in place on a terminal,
 //!   plain on a pipe).
 //!
@@ -22,6 +25,8 @@ pub mod client;
 pub mod config;
 pub mod containers;
 pub mod context;
+pub mod contract;
+pub mod dockerfile;
 pub mod env;
 pub mod manifest;
 pub mod names;

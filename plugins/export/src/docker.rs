@@ -3,12 +3,14 @@
 //! owns how a project's environment is built and run).
 
 use crate::error::{Failure, Result};
-use dpe_jupyter::spec::mount_value;
 use dpe_plugin::client;
+use dpe_plugin::contract::mount_value;
 use dpe_plugin::Context;
-use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::process::{Command, Output, Stdio};
+
+/// The run specification of a project's environment (`dpe jupyter spec PROJECT --json`), as
+/// the jupyter plugin prints it: the protocol crate types it once for both.
+pub use dpe_plugin::contract::RunSpec as Spec;
 
 /// `dpe docker ARGS…`, capturing its output; fails with docker's last error line and status.
 pub fn output(context: &Context, args: &[&str], doing: &str) -> Result<Output> {
@@ -55,30 +57,6 @@ pub fn jupyter(context: &Context, project: &str, args: &[&str]) -> Command {
     command
 }
 
-/// The run specification of a project's environment (`dpe jupyter spec PROJECT --json`);
-/// only the fields export needs.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Spec {
-    pub project: String,
-    pub image: String,
-    pub container: String,
-    pub volume: String,
-    pub volume_target: String,
-    pub workdir: String,
-    pub mount: Mount,
-    pub user: Option<String>,
-    #[serde(default)]
-    pub env: BTreeMap<String, String>,
-    #[serde(default)]
-    pub command: Vec<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Mount {
-    pub source: String,
-    pub target: String,
-}
-
 /// Asks the jupyter plugin for the specification; it builds the image first when needed (its
 /// build output shows on stderr).
 pub fn spec(context: &Context, project: &str) -> Result<Spec> {
@@ -117,14 +95,7 @@ pub fn throwaway_args(spec: &Spec, volume_exists: bool) -> Vec<String> {
     args.push(mount_value("bind", &spec.mount.source, &spec.mount.target, true));
     args.push("--workdir".into());
     args.push(spec.workdir.clone());
-    if let Some(user) = &spec.user {
-        args.push("--user".into());
-        args.push(user.clone());
-    }
-    for (key, value) in &spec.env {
-        args.push("--env".into());
-        args.push(format!("{key}={value}"));
-    }
+    args.extend(spec.user_and_env_args());
     args
 }
 
@@ -137,7 +108,9 @@ mod tests {
         let spec: Spec = serde_json::from_value(serde_json::json!({
             "project": "a", "image": "img", "container": "c", "volume": "dpe-a-env",
             "volume_target": "/opt/env", "workdir": "/work",
-            "mount": {"source": "/home/me/lab:2024,x/projects/a", "target": "/work"}, "user": null
+            "mount": {"source": "/home/me/lab:2024,x/projects/a", "target": "/work"}, "user": null,
+            "workspace": "/home/me/lab:2024,x", "env_file": "", "bind": "127.0.0.1",
+            "port": {"container": 8888, "host": 8888}, "base_url": "/a/", "url": "", "ready_url": ""
         }))
         .unwrap();
         let args = throwaway_args(&spec, true);

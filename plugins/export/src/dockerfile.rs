@@ -13,11 +13,11 @@ use crate::docker::{self, Spec};
 use crate::error::{Failure, Result};
 use crate::lock::Locked;
 use crate::probe::Probe;
+// The same quoting, checks and CA handling as the images dpe jupyter builds, so both read alike.
+use dpe_plugin::dockerfile::{self as shared, ca_bundle_env, env_instruction, shell_quote};
 use dpe_plugin::{Config, Context};
 use std::fs;
 use std::path::{Path, PathBuf};
-// The same quoting as the images dpe jupyter builds, so both read alike.
-use dpe_jupyter::image::{env_instruction, shell_quote};
 
 /// Where a rebuilt environment's files go in the output folder.
 pub const LOCK_FILE: &str = "requirements.lock";
@@ -128,13 +128,10 @@ pub fn render(inputs: &Inputs) -> String {
     }
 
     if !inputs.certificates.is_empty() {
-        let bundle = dpe_jupyter::image::CA_BUNDLE;
         text.push_str("\n# Extra CA certificates (a TLS-intercepting proxy), trusted before any download.\n");
         text.push_str(&format!("COPY {CA_DIR}/ /usr/local/share/ca-certificates/dpe/\n"));
         text.push_str(&format!("COPY {CA_SCRIPT} /usr/local/bin/dpe-ca-bundle\nRUN sh /usr/local/bin/dpe-ca-bundle\n"));
-        text.push_str(&format!(
-            "ENV SSL_CERT_FILE={bundle} REQUESTS_CA_BUNDLE={bundle} PIP_CERT={bundle} CURL_CA_BUNDLE={bundle}\n"
-        ));
+        text.push_str(&ca_bundle_env());
     }
 
     if config.dockerfile.is_none() {
@@ -223,11 +220,7 @@ pub fn write(
     lock: &[Locked],
 ) -> Result<Vec<String>> {
     // Nothing is written for a configuration whose values a Dockerfile cannot carry safely.
-    dpe_jupyter::image::check_values(inputs.config).map_err(|e| Failure {
-        message: e.message,
-        help: e.help,
-        code: 1,
-    })?;
+    shared::check_values(inputs.config).map_err(|refusal| Failure::new(refusal.message).with_help(refusal.help))?;
     // The CA files copied below are read from the project: judged where they lead first.
     dpe_plugin::reach::check(context).map_err(|refusal| Failure::new(refusal.message).with_help(refusal.help))?;
     if dir.exists() && !is_replaceable(dir) {
@@ -243,22 +236,18 @@ pub fn write(
     let root = staging.path();
     let mut warnings = Vec::new();
 
-    let certificates = dpe_jupyter::image::collect_certificates(
+    let certificates = shared::collect_certificates(
         &inputs.config.ca_certificates,
-        std::env::var(dpe_jupyter::image::CA_ENV).ok().filter(|v| !v.is_empty()).as_deref(),
+        std::env::var(shared::CA_ENV).ok().filter(|v| !v.is_empty()).as_deref(),
     )
-    .map_err(|e| Failure::new(e.message.clone()))?;
+    .map_err(|refusal| Failure::new(refusal.message).with_help(refusal.help))?;
     if !certificates.is_empty() {
         fs::create_dir_all(root.join(CA_DIR)).map_err(|e| Failure::io("creating", &root.join(CA_DIR), e))?;
-        for (index, (source, bytes)) in certificates.iter().enumerate() {
-            let stem = source.file_stem().and_then(|s| s.to_str()).unwrap_or("ca");
-            let stem: String =
-                stem.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
-            let name = format!("{index:02}-{stem}.crt");
-            write_file(&root.join(CA_DIR).join(&name), bytes)?;
-            inputs.certificates.push(name);
+        for certificate in certificates {
+            write_file(&root.join(CA_DIR).join(&certificate.name), &certificate.bytes)?;
+            inputs.certificates.push(certificate.name);
         }
-        write_file(&root.join(CA_SCRIPT), dpe_jupyter::image::CA_BUNDLE_SCRIPT.as_bytes())?;
+        write_file(&root.join(CA_SCRIPT), shared::CA_BUNDLE_SCRIPT.as_bytes())?;
     }
 
     for source in local_sources(lock, inputs.spec) {
@@ -346,22 +335,17 @@ fn copy_from_environment(context: &Context, spec: &Spec, inside: &str, dest: &Pa
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::docker::Mount;
     use crate::probe::Dist;
 
     fn spec() -> Spec {
-        Spec {
-            project: "p".into(),
-            image: "dpe-jupyter:abc".into(),
-            container: "dpe-p-1".into(),
-            volume: "dpe-p-1-env".into(),
-            volume_target: "/dpe".into(),
-            workdir: "/work".into(),
-            mount: Mount { source: "/ws/projects/p".into(), target: "/work".into() },
-            user: Some("1000:1000".into()),
-            env: Default::default(),
-            command: vec!["dpe-start".into()],
-        }
+        serde_json::from_value(serde_json::json!({
+            "project": "p", "workspace": "/ws", "image": "dpe-jupyter:abc", "container": "dpe-p-1",
+            "volume": "dpe-p-1-env", "volume_target": "/dpe", "workdir": "/work",
+            "mount": {"source": "/ws/projects/p", "target": "/work"}, "user": "1000:1000",
+            "env": {}, "env_file": "", "command": ["dpe-start"], "bind": "127.0.0.1",
+            "port": {"container": 8888, "host": 8888}, "base_url": "/p/", "url": "", "ready_url": ""
+        }))
+        .unwrap()
     }
 
     fn probe() -> Probe {

@@ -249,7 +249,7 @@ fn export_dockerfile(context: &Context, spec: &Spec, dir: &Path) -> Result<()> {
     let base_name = if config.dockerfile.is_some() {
         spec.image.clone()
     } else {
-        dpe_plugin::config::expand_image(config.image.as_deref().unwrap_or(dpe_jupyter::image::DEFAULT_IMAGE))
+        dpe_plugin::config::expand_image(config.image.as_deref().unwrap_or(dpe_plugin::config::DEFAULT_IMAGE))
     };
     let inspected = docker::text(
         context,

@@ -11,16 +11,17 @@
 //!    removed) and the staging folder moved in;
 //! 4. the project's environment volume is created and filled with the exported volume content
 //!    (carried in the exported image at the volume's path), and the environment image, by its
-//!    ID, gets a tag of this project alone, recorded in dpe's state
-//!    ([`dpe_jupyter::imported`]): `dpe jupyter NAME` then starts without building, and no
-//!    other project ever runs the sender's image. No other tag is set, and none before the
-//!    import succeeded.
+//!    ID, gets a tag of this project alone, which the jupyter plugin sets and records itself
+//!    (`dpe jupyter spec NAME --json --adopt ID`): `dpe jupyter NAME` then starts without
+//!    building, and no other project ever runs the sender's image. No other tag is set, and
+//!    none before the import succeeded.
 
 use crate::archive::{self, Damage, Manifest, Verified};
 use crate::docker;
 use crate::error::{validate_project_name, Failure, Result};
 use crate::progress::human_bytes;
 use clap::Parser;
+use dpe_plugin::contract::{EnvironmentNames, VOLUME_TARGET};
 use dpe_plugin::manifest::OptionSpec;
 use dpe_plugin::{Context, Manifest as PluginManifest};
 use std::fs;
@@ -97,13 +98,9 @@ fn import(context: &Context, args: &ImportArgs) -> Result<()> {
     validate_project_name(&name)?;
     let projects = workspace.join("projects");
     let target = projects.join(&name);
-    let names = dpe_jupyter::project::Project {
-        name: name.clone(),
-        dir: target.clone(),
-        workspace: workspace.clone(),
-        config: Default::default(),
-    };
-    let volume = names.volume_name();
+    // The project folder does not exist yet: its environment's names come from the contract.
+    let names = EnvironmentNames::new(&name, &workspace);
+    let volume = names.volume.clone();
     let replacing = target.exists();
     if replacing && !args.force {
         return Err(Failure::new(format!("project `{name}` already exists in `{}`", projects.display())).with_help(
@@ -149,7 +146,7 @@ fn import(context: &Context, args: &ImportArgs) -> Result<()> {
     // 3. Replace, then move in.
     let aside = staging.path().join("replaced");
     if args.force {
-        remove_environment(context, &names)?;
+        remove_environment(context, &name, &names)?;
     }
     if replacing {
         fs::rename(&target, &aside).map_err(|e| Failure::io("moving aside", &target, e))?;
@@ -258,32 +255,20 @@ fn bare_id(id: &str) -> &str {
 }
 
 /// Before `--force` replaces a project: stop its server, remove its container and its
-/// environment volume, so the imported environment is the one it starts with.
-fn remove_environment(context: &Context, names: &dpe_jupyter::project::Project) -> Result<()> {
-    let name = &names.name;
-    // A lock remembered by `dpe jupyter --from-lock` would make the next start build from it
-    // instead of using the imported environment.
-    let remembered = dpe_jupyter::lock::saved_path(&context.state_dir, &names.key());
-    if let Err(e) = fs::remove_file(&remembered) {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            return Err(Failure::io("removing the remembered lock", &remembered, e));
-        }
-    }
-    let container = names.container_name();
-    if docker::exists(context, "container", &container)? {
+/// environment volume, so the imported environment is the one it starts with. (A lock the old
+/// project remembered is forgotten when the imported image is adopted: [`tag_for_jupyter`].)
+fn remove_environment(context: &Context, name: &str, names: &EnvironmentNames) -> Result<()> {
+    let container = &names.container;
+    if docker::exists(context, "container", container)? {
         docker::output(
             context,
-            &["rm", "--force", &container],
+            &["rm", "--force", container],
             &format!("removing the container `{container}` of `{name}`"),
         )?;
     }
-    let volume = names.volume_name();
-    if docker::exists(context, "volume", &volume)? {
-        docker::output(
-            context,
-            &["volume", "rm", &volume],
-            &format!("removing the old environment volume `{volume}`"),
-        )?;
+    let volume = &names.volume;
+    if docker::exists(context, "volume", volume)? {
+        docker::output(context, &["volume", "rm", volume], &format!("removing the old environment volume `{volume}`"))?;
         eprintln!("dpe: replacing `{name}`: its old environment volume `{volume}` was removed");
     }
     Ok(())
@@ -301,9 +286,11 @@ fn fill_volume(context: &Context, name: &str, volume: &str, manifest: &Manifest)
     if !created.status.success() {
         return Err(docker::failed(&format!("creating the volume `{volume}`"), &created));
     }
-    let source = manifest.volume_target.clone().unwrap_or_else(|| dpe_jupyter::project::VOLUME_TARGET.to_string());
-    let host = dpe_jupyter::image::Host::current();
-    let me = format!("{}:{}", host.uid, host.gid);
+    // Archives made before the manifest recorded the volume's path all used this one.
+    let source = manifest.volume_target.clone().unwrap_or_else(|| VOLUME_TARGET.to_string());
+    // SAFETY: getuid and getgid cannot fail and touch no memory.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    let me = format!("{uid}:{gid}");
     let mut script = String::from("cp -a \"$1/.\" /.dpe-volume/");
     if manifest.owner.as_deref().is_some_and(|owner| owner != me) {
         eprintln!(
@@ -342,37 +329,24 @@ fn fill_volume(context: &Context, name: &str, volume: &str, manifest: &Manifest)
     Ok(())
 }
 
-/// Gives the environment image `id` the tag `dpe jupyter` uses for this project alone, and
-/// records it in dpe's state ([`dpe_jupyter::imported`]). The shared content-hash tag is never
-/// set: other projects with the same inputs build their own image instead of the sender's.
+/// Gives the environment image `id` the tag `dpe jupyter` uses for this project alone, by asking
+/// the jupyter plugin to adopt it (`spec --adopt`): it plans the project with its own code,
+/// tags the image and records it in its state, so any compatible version of it agrees with
+/// itself on the tag. `--no-lock` forgets a lock the replaced project remembered, which would
+/// plan another image. The shared content-hash tag is never set: other projects with the same
+/// inputs build their own image instead of the sender's.
 fn tag_for_jupyter(context: &Context, name: &str, id: &str) -> Result<String> {
-    let output = dpe_plugin::client::dpe_command(context, &["context", "--json", "--plugin", "jupyter"])
-        .env(dpe_plugin::env::PROJECT, name)
+    let output = docker::jupyter(context, name, &["spec", name, "--json", "--no-lock", "--adopt", id])
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| Failure::new(format!("running `dpe context` failed: {e}")))?;
+        .map_err(|e| Failure::new(format!("running `dpe jupyter spec` failed: {e}")))?;
     if !output.status.success() {
-        return Err(docker::failed(&format!("resolving the configuration of `{name}`"), &output));
+        return Err(docker::failed(&format!("adopting the imported image {id} for `{name}`"), &output));
     }
-    let text = String::from_utf8_lossy(&output.stdout);
-    let resolved = dpe_plugin::Context::from_json(&text).map_err(Failure::new)?;
-    let project_ref =
-        resolved.project.ok_or_else(|| Failure::new(format!("dpe did not select the imported project `{name}`")))?;
-    let project = dpe_jupyter::project::Project {
-        name: project_ref.name,
-        dir: project_ref.dir,
-        workspace: resolved.workspace.unwrap_or_default(),
-        config: resolved.config,
-    };
-    let imported = |e: dpe_jupyter::error::Error| Failure::new(e.message);
-    dpe_jupyter::imported::forget(&context.state_dir, &project).map_err(imported)?;
-    let plan = dpe_jupyter::image::plan(&project, &dpe_jupyter::image::Host::current())
-        .map_err(|e| Failure::new(format!("planning the environment of `{name}` failed: {}", e.message)))?;
-    let tag = dpe_jupyter::imported::tag_for(&project, &plan.tag);
-    docker::output(context, &["tag", id, &tag], &format!("tagging the imported image {id} as `{tag}`"))?;
-    let record = dpe_jupyter::imported::Record { planned: plan.tag, image: tag.clone(), id: id.to_string() };
-    dpe_jupyter::imported::record(&context.state_dir, &project, &record).map_err(imported)?;
-    Ok(tag)
+    let spec: docker::Spec = serde_json::from_slice(&output.stdout).map_err(|e| {
+        Failure::new(format!("`dpe jupyter spec {name} --json` printed something that is not a run specification: {e}"))
+    })?;
+    Ok(spec.image)
 }
 
 #[cfg(test)]

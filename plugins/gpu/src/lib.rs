@@ -265,15 +265,16 @@ fn cmd_flags(
         }
         _ => None,
     };
-    let findings = report.as_ref().map(|r| r.findings.clone()).unwrap_or_default();
-    let answer = json!({
-        "mode": mode_name,
-        "use_gpu": use_gpu,
-        "docker_args": docker_args,
-        "compose": compose,
-        "notice": notice,
-        "findings": findings,
-    });
+    let findings = report.as_ref().map(|r| r.findings.as_slice()).unwrap_or_default();
+    // The answer jupyter and compose read, typed once in the protocol crate.
+    let answer = dpe_plugin::contract::GpuFlags {
+        mode: mode_name.to_string(),
+        use_gpu,
+        docker_args: docker_args.clone(),
+        compose: Some(compose).filter(|value| !value.is_null()),
+        notice: notice.clone(),
+        findings: findings.iter().map(|f| serde_json::to_value(f).expect("a finding serialises")).collect(),
+    };
     if json {
         let _ = writeln!(out, "{}", serde_json::to_string_pretty(&answer).expect("flags serialise"));
     } else if use_gpu {

@@ -65,6 +65,10 @@ pub enum Command {
         lan: bool,
         #[command(flatten)]
         lock: LockArgs,
+        /// Make this loaded image (by ID) the project's environment, for this project alone,
+        /// instead of building one: what `dpe import` does with the image an archive brought.
+        #[arg(long, value_name = "IMAGE_ID", conflicts_with = "rebuild")]
+        adopt: Option<String>,
     },
     /// Stop the project's server; its files and installed packages are kept.
     Stop { project: Option<String> },

@@ -8,10 +8,15 @@
 //! image labels, which the sender controls). Planning a project then [`adopt`]s the imported
 //! tag in place of the shared one only for the very project, workspace and inputs it was
 //! imported for; any other project plans, finds or builds its own image as before.
+//!
+//! `dpe import` (another plugin) never computes the tag or writes the record itself: it asks
+//! `dpe jupyter spec PROJECT --json --adopt IMAGE_ID`, which runs [`take_over`] with this
+//! plugin's own plan, so an import is tagged exactly as this very version of the plugin plans.
 
 use crate::error::{Error, Result};
 use crate::image::{Plan, IMAGE_REPOSITORY};
 use crate::project::Project;
+use dpe_plugin::Context;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -57,6 +62,22 @@ pub fn forget(state_dir: &Path, project: &Project) -> Result<()> {
         }
         _ => Ok(()),
     }
+}
+
+/// Makes the loaded image `id` the environment of `project`, planning `plan` (its own plan,
+/// before any import is adopted): tags it with the project's own tag and records that, in
+/// place of whatever was imported for the project before. Returns the tag.
+pub fn take_over(context: &Context, project: &Project, plan: &Plan, id: &str) -> Result<String> {
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    if hex.is_empty() || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(Error::new(format!("`{id}` is not an image ID"))
+            .with_help("pass the ID `docker load` printed for the image, e.g. `sha256:0123abcd…`"));
+    }
+    forget(&context.state_dir, project)?;
+    let tag = tag_for(project, &plan.tag);
+    crate::docker::checked(context, &["tag", id, &tag], &format!("tagging the imported image {id} as `{tag}`"))?;
+    record(&context.state_dir, project, &Record { planned: plan.tag.clone(), image: tag.clone(), id: id.to_string() })?;
+    Ok(tag)
 }
 
 /// The record of `project`, if it was imported.
@@ -124,5 +145,33 @@ mod tests {
         assert_eq!(adopt(state.path(), &imported, changed).unwrap().tag, "dpe-jupyter:0123456789abcdef");
         forget(state.path(), &imported).unwrap();
         assert_eq!(adopt(state.path(), &imported, plan.clone()).unwrap().tag, plan.tag);
+    }
+
+    /// `--adopt` passes its value to `docker tag`: anything but an image ID (an option, a name
+    /// of someone else's image) is refused before the engine or the state is touched.
+    #[test]
+    fn only_an_image_id_is_taken_over() {
+        let state = tempfile::tempdir().unwrap();
+        let context: Context = serde_json::from_value(serde_json::json!({
+            "protocol": dpe_plugin::PROTOCOL_VERSION, "dpe_version": "0.1.0", "dpe_bin": "/nonexistent/dpe",
+            "plugin": "jupyter", "workspace": "/w", "project": null, "config": {}, "config_files": [],
+            "state_dir": state.path(), "data_dir": "/d", "config_dir": "/c", "cache_dir": "/k",
+            "verbosity": 0, "color": "never", "json": false, "no_hooks": false
+        }))
+        .unwrap();
+        let project = project("a", Path::new("/w"));
+        let plan = crate::image::plan(&project, &crate::image::Host { uid: 1000, gid: 1000, ca_env: None }).unwrap();
+        let earlier =
+            Record { planned: plan.tag.clone(), image: "dpe-jupyter-imported:x".into(), id: "sha256:1".into() };
+        record(state.path(), &project, &earlier).unwrap();
+        for id in ["--help", "python:3", "sha256:", "sha256:12g4", ""] {
+            let err = take_over(&context, &project, &plan, id).unwrap_err();
+            assert_eq!(err.message, format!("`{id}` is not an image ID"));
+            assert_eq!(
+                err.help.as_deref(),
+                Some("pass the ID `docker load` printed for the image, e.g. `sha256:0123abcd…`")
+            );
+        }
+        assert_eq!(read(state.path(), &project).unwrap(), Some(earlier), "the earlier record is kept");
     }
 }

@@ -6,23 +6,29 @@
 //! created. Modules: [`image`] (generated Dockerfile, content-hash tag), [`build`] (running a build: progress and log), [`imported`] (environments `dpe import` brought, for their project only), [`lock`] (`--from-lock`), [`ports`] (the
 //! locked registry), [`project_lock`] (one start or stop of a project at a time), [`resolved`] (any project's context, cached), [`secrets`] (token, env file), [`spec`] (the `spec --json` contract and
 //! the `docker run` arguments), [`usage`] (what a running environment uses, for `list`), [`commands`] (one file per subcommand).
+//!
+//! Only [`manifest`] and [`run`] are the library's interface (the executable calls them); other plugins ask for what they need through the plugin contract (`dpe
+//! jupyter spec --json`, typed in `dpe_plugin::contract`), never by linking this crate.
 
-pub mod build;
-pub mod cli;
+mod build;
+mod cli;
+/// Public only for `gc`'s size formatting, which the gc tests compare with what it prints.
 pub mod commands;
-pub mod docker;
-pub mod error;
-pub mod image;
-pub mod imported;
-pub mod lock;
-pub mod ports;
-pub mod project;
-pub mod project_lock;
-pub mod ready;
-pub mod resolved;
-pub mod say;
-pub mod secrets;
-pub mod spec;
+mod docker;
+mod error;
+mod image;
+mod imported;
+mod lock;
+mod ports;
+mod project;
+mod project_lock;
+mod ready;
+mod resolved;
+mod say;
+mod secrets;
+mod spec;
+/// Public only for the parsers of recorded `nvidia-smi` output, which the list tests feed real
+/// container PIDs.
 pub mod usage;
 
 use clap::Parser;
@@ -57,6 +63,7 @@ pub fn manifest() -> Manifest {
                     option("--lan", "publish on every address", false),
                     option("--from-lock", "install this pip freeze into the image (remembered)", true),
                     option("--no-lock", "forget the lock given with --from-lock", false),
+                    option("--adopt", "make this loaded image (by ID) the environment (dpe import)", true),
                 ],
             ),
             sub("stop", "stop the server, keeping files and packages", true, vec![]),

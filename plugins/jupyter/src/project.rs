@@ -3,12 +3,10 @@
 //! hold a `project_a` never share a container, a volume, a port or a token.
 
 use crate::error::{Error, Result};
+use dpe_plugin::contract::{engine_spelling, EnvironmentNames};
+pub use dpe_plugin::contract::{short_hash, VOLUME_TARGET};
 use dpe_plugin::{Config, Context};
-use sha2::{Digest, Sha256};
 use std::path::PathBuf;
-
-/// Where the volume with the per-project Python environment is mounted in the container.
-pub const VOLUME_TARGET: &str = "/dpe";
 
 /// A project ready to be run: its identity and configuration.
 #[derive(Debug, Clone)]
@@ -53,29 +51,30 @@ impl Project {
         dpe_plugin::reach::check(context).map_err(|refusal| Error::new(refusal.message).with_help(refusal.help))
     }
 
-    /// The spelling of the name in engine object names, where `_` becomes `-`.
-    fn engine_spelling(name: &str) -> String {
-        name.replace('_', "-")
+    /// The engine names of the project's environment, shared with every plugin that finds it
+    /// (`dpe_plugin::contract`).
+    fn names(&self) -> EnvironmentNames {
+        EnvironmentNames::new(&self.name, &self.workspace)
     }
 
     /// A short, stable hash of the workspace path.
     pub fn workspace_hash(&self) -> String {
-        short_hash(&self.workspace.to_string_lossy())
+        self.names().workspace_hash
     }
 
     /// The key of this project in the per-user state (ports, tokens): unique per workspace.
     pub fn key(&self) -> String {
-        format!("{}-{}", self.name, self.workspace_hash())
+        self.names().key
     }
 
     /// The container name; docker's name uniqueness also serialises two starts of one project.
     pub fn container_name(&self) -> String {
-        format!("dpe-{}-{}", Project::engine_spelling(&self.name), self.workspace_hash())
+        self.names().container
     }
 
     /// The named volume holding the project's Python environment and home.
     pub fn volume_name(&self) -> String {
-        format!("dpe-{}-{}-env", Project::engine_spelling(&self.name), self.workspace_hash())
+        self.names().volume
     }
 
     /// The server's base URL: one path per project, so the cookies of several local Jupyters
@@ -91,10 +90,10 @@ impl Project {
 fn check_name_twin(dir: &std::path::Path, name: &str) -> Result<()> {
     let Some(projects) = dir.parent() else { return Ok(()) };
     let Ok(entries) = std::fs::read_dir(projects) else { return Ok(()) };
-    let spelt = Project::engine_spelling(name);
+    let spelt = engine_spelling(name);
     for entry in entries.flatten() {
         let other = entry.file_name().to_string_lossy().into_owned();
-        if other != name && Project::engine_spelling(&other) == spelt && entry.path().is_dir() {
+        if other != name && engine_spelling(&other) == spelt && entry.path().is_dir() {
             return Err(Error::new(format!(
                 "projects `{name}` and `{other}` would share one container and environment: engine names spell `_` as `-`"
             ))
@@ -163,12 +162,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
-}
-
-/// The first 8 hex digits of the SHA-256 of `text`.
-pub fn short_hash(text: &str) -> String {
-    let digest = Sha256::digest(text.as_bytes());
-    digest.iter().take(4).map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

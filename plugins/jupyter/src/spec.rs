@@ -9,9 +9,12 @@ use crate::ports::{Registry, Request, Reservation};
 use crate::project::{short_hash, Project, VOLUME_TARGET};
 use crate::secrets;
 use dpe_plugin::config::GpuMode;
+use dpe_plugin::contract::{mount_value, GpuFlags, Mount, PortPair, Resources};
 use dpe_plugin::Context;
-use serde::Serialize;
 use std::collections::BTreeMap;
+
+/// The run specification, typed once for this plugin and its consumers.
+pub use dpe_plugin::contract::RunSpec as Spec;
 
 /// The label holding a hash of the run arguments: a stopped container is restarted as it is
 /// only when it would be created exactly the same way.
@@ -22,67 +25,6 @@ pub const LABEL_CONFIG: &str = "dpe.jupyter.config";
 /// `docker stop` or the UI's "Shut Down" ends it, so idleness gets a status of its own, one no
 /// shell, Python or signal death uses. The container has no restart policy: it stays stopped.
 pub const IDLE_EXIT_CODE: i32 = 85;
-
-/// A container port and the host port published for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct PortPair {
-    pub container: u16,
-    pub host: u16,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Mount {
-    pub source: String,
-    pub target: String,
-}
-
-/// The container's `/dev/shm` size and its memory and CPU limits, in the syntax the
-/// configuration checked (docker's sizes, a number of CPUs).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Resources {
-    pub shm_size: String,
-    pub memory: Option<String>,
-    pub cpus: Option<f64>,
-}
-
-/// `dpe jupyter spec PROJECT --json`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Spec {
-    pub project: String,
-    pub workspace: String,
-    pub image: String,
-    pub container: String,
-    pub volume: String,
-    pub volume_target: String,
-    pub workdir: String,
-    pub mount: Mount,
-    pub user: Option<String>,
-    pub env: BTreeMap<String, String>,
-    pub env_file: String,
-    pub command: Vec<String>,
-    pub bind: String,
-    pub port: PortPair,
-    pub ports: Vec<PortPair>,
-    pub service_ports: BTreeMap<String, Vec<PortPair>>,
-    pub base_url: String,
-    pub url: String,
-    pub ready_url: String,
-    pub gpu_args: Vec<String>,
-    pub resources: Resources,
-    /// The named volume holding the package cache shared by the user's trusted projects,
-    /// mounted at `image::SHARED_STORE_TARGET`; `None` for a project whose configuration is not
-    /// trusted, which keeps a private cache in its own volume (a shared cache is a path from one
-    /// project's packages into every other project's environment).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub store_volume: Option<String>,
-    /// Where `store_volume` is mounted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub store_target: Option<String>,
-    pub labels: BTreeMap<String, String>,
-    /// Whether the image is a Docker Stacks one (drives `user` and `env`); not in the JSON.
-    #[serde(skip)]
-    pub stacks: bool,
-}
 
 /// What the caller of [`prepare`] wants beyond the project's configuration.
 #[derive(Debug, Clone, Default)]
@@ -107,8 +49,6 @@ pub struct Options {
 /// The outcome of [`prepare`].
 pub struct Prepared {
     pub spec: Spec,
-    pub plan: Plan,
-    pub built: bool,
     pub reservations: Vec<Reservation>,
 }
 
@@ -126,9 +66,9 @@ pub fn prepare(context: &Context, project: &Project, options: &Options) -> Resul
     if options.gpu_args.is_none() {
         options.gpu_args = Some(gpu_args(context, project)?);
     }
-    let built = image::ensure(context, project, &plan, options.rebuild)?;
+    image::ensure(context, project, &plan, options.rebuild)?;
     let (spec, reservations) = assemble(context, project, &plan, &host, &options)?;
-    Ok(Prepared { spec, plan, built, reservations })
+    Ok(Prepared { spec, reservations })
 }
 
 /// The specification of an already planned image (the part of [`prepare`] that does not build).
@@ -162,7 +102,7 @@ pub fn assemble(
     let host_of = |key: &str| reservations.iter().find(|r| r.key == key).map(|r| r.port).expect("reserved");
 
     let token = secrets::ensure_token(&context.state_dir, &key)?;
-    let mut variables: Vec<(String, String)> = image::PROXY_VARS
+    let mut variables: Vec<(String, String)> = dpe_plugin::dockerfile::PROXY_VARS
         .iter()
         .filter_map(|name| std::env::var(name).ok().map(|value| (name.to_string(), value)))
         .collect();
@@ -375,14 +315,13 @@ pub fn build_spec(
         ready_url,
         gpu_args,
         resources: Resources {
-            shm_size: config.shm_size().to_string(),
+            shm_size: Some(config.shm_size().to_string()),
             memory: config.memory.clone(),
             cpus: config.cpus,
         },
         store_volume: None,
         store_target: None,
         labels,
-        stacks,
     }
 }
 
@@ -402,21 +341,16 @@ pub fn run_args(spec: &Spec) -> Vec<String> {
     args.extend(mount_args(spec));
     args.push("--workdir".into());
     args.push(spec.workdir.clone());
-    args.push(format!("--shm-size={}", spec.resources.shm_size));
+    if let Some(shm_size) = &spec.resources.shm_size {
+        args.push(format!("--shm-size={shm_size}"));
+    }
     if let Some(memory) = &spec.resources.memory {
         args.push(format!("--memory={memory}"));
     }
     if let Some(cpus) = spec.resources.cpus {
         args.push(format!("--cpus={cpus}"));
     }
-    if let Some(user) = &spec.user {
-        args.push("--user".into());
-        args.push(user.clone());
-    }
-    for (key, value) in &spec.env {
-        args.push("--env".into());
-        args.push(format!("{key}={value}"));
-    }
+    args.extend(spec.user_and_env_args());
     if !spec.env_file.is_empty() {
         args.push("--env-file".into());
         args.push(spec.env_file.clone());
@@ -490,24 +424,6 @@ pub fn mount_args(spec: &Spec) -> Vec<String> {
     args
 }
 
-/// One `--mount` value. The engine reads it as a CSV record: a field holding a comma, a quote
-/// or a line break is quoted (quotes doubled), so any path arrives as it is.
-pub fn mount_value(kind: &str, source: &str, target: &str, read_only: bool) -> String {
-    let field = |text: String| {
-        if text.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", text.replace('"', "\"\""))
-        } else {
-            text
-        }
-    };
-    let mut fields =
-        vec![field(format!("type={kind}")), field(format!("source={source}")), field(format!("target={target}"))];
-    if read_only {
-        fields.push("readonly".into());
-    }
-    fields.join(",")
-}
-
 /// Engine flags for the GPU, from the gpu plugin (`dpe gpu flags PROJECT --json`).
 pub fn gpu_args(context: &Context, project: &Project) -> Result<Vec<String>> {
     if project.config.gpu == GpuMode::Off {
@@ -518,14 +434,7 @@ pub fn gpu_args(context: &Context, project: &Project) -> Result<Vec<String>> {
         .stderr(std::process::Stdio::inherit())
         .output()
         .map_err(|e| Error::io("running `dpe gpu flags`", e))?;
-    #[derive(serde::Deserialize)]
-    struct Flags {
-        #[serde(default)]
-        docker_args: Vec<String>,
-        #[serde(default)]
-        notice: Option<String>,
-    }
-    let parsed: Option<Flags> = serde_json::from_slice(&output.stdout).ok();
+    let parsed: Option<GpuFlags> = serde_json::from_slice(&output.stdout).ok();
     match (output.status.success(), parsed) {
         (true, Some(flags)) => {
             if let Some(notice) = flags.notice {
@@ -571,8 +480,9 @@ mod tests {
 
     #[test]
     fn docker_stacks_images_get_nb_uid_root_and_start_notebook() {
-        let spec = spec_for(Config { image: Some("scipy".into()), ..Config::default() });
-        assert!(spec.stacks);
+        let config = Config { image: Some("scipy".into()), ..Config::default() };
+        assert!(crate::image::plan(&project(config.clone()), &host()).unwrap().stacks);
+        let spec = spec_for(config);
         assert_eq!(spec.user.as_deref(), Some("root"));
         assert_eq!(spec.env["NB_UID"], "1000");
         assert_eq!(spec.env["NB_GID"], "1001");

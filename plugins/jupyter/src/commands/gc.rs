@@ -21,7 +21,8 @@
 use crate::docker::{self, Container, Image, Volume, LABEL_OWNER};
 use crate::error::{Error, Result};
 use crate::image::Plan;
-use crate::project::{short_hash, Project};
+use crate::project::Project;
+use dpe_plugin::contract::EnvironmentNames;
 use dpe_plugin::Context;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -189,7 +190,7 @@ fn stale_environments(context: &Context, containers: &[Container], volumes: &[Vo
     }
     for v in volumes {
         let (workspace, project) = (label(&v.labels, "dpe.workspace"), label(&v.labels, "dpe.project"));
-        let key = format!("{project}-{}", short_hash(workspace));
+        let key = EnvironmentNames::new(project, std::path::Path::new(workspace)).key;
         let Some(why) = gone(workspace, project) else { continue };
         // The package cache all trusted projects share outlives the project that made it.
         if !label(&v.labels, crate::spec::LABEL_STORE).is_empty() {

@@ -25,8 +25,8 @@ use dpe_plugin::Context;
 pub fn run(context: &Context, cli: Cli) -> Result<i32> {
     match cli.command {
         None => start::run(context, &cli.start),
-        Some(Command::Spec { project, json: _, rebuild, lan, lock }) => {
-            spec::run(context, project.as_deref(), rebuild, lan, &lock)
+        Some(Command::Spec { project, json: _, rebuild, lan, lock, adopt }) => {
+            spec::run(context, project.as_deref(), rebuild, lan, &lock, adopt.as_deref())
         }
         Some(Command::Stop { project }) => stop::run(context, project.as_deref()),
         Some(Command::Status { project, json }) => status::run(context, project.as_deref(), json || context.json),
