@@ -262,7 +262,7 @@ print(int(cost[old[0]]), int(sum(cost[k] for k in old)), int(cost[new[0]] + int(
       int(sum(cost[k] for k in new) + store), int(store))
 PY
 )
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f×", a / b }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fx", a / b }'; }
 row "disk, one project" "$(mb "$old_one") (pip layer + volume)" "$(mb "$new_one") (volume + cache $(mb "$cache_one"))"
 row "disk, $projects projects" "$(mb "$old_ten") = $(ratio "$old_ten" "$old_one") one" \
   "$(mb "$new_ten") = $(ratio "$new_ten" "$new_one") one (copies; cache now $(mb "$cache_bytes"))"
@@ -293,7 +293,7 @@ probe=$(docker run --rm --network none --user "$(id -u):$(id -g)" --entrypoint s
     [ "$i" = 1 ] && link_s=$(awk "BEGIN { print $t1 - $t0 }")
   done
   one=$(du -sb /dpe-cache/cache | cut -f1)
-  all=$(du -sb /dpe-cache/cache /dpe-cache/probe | awk "{ s += \$1 } END { print s }")
+  all=$(du -sb /dpe-cache/cache /dpe-cache/probe | awk "{ s += \$1 } END { printf \"%d\", s }")
   rm -rf /dpe-cache/probe
   echo "$copy_s $grown $link_s $one $all"')
 read -r probe_copy probe_grown probe_link linked_cache linked_all <<<"$probe"
