@@ -293,7 +293,7 @@ probe=$(docker run --rm --network none --user "$(id -u):$(id -g)" --entrypoint s
     [ "$i" = 1 ] && link_s=$(awk "BEGIN { print $t1 - $t0 }")
   done
   one=$(du -sb /dpe-cache/cache | cut -f1)
-  all=$(du -sb /dpe-cache/cache /dpe-cache/probe | awk "{ s += \$1 } END { printf \"%d\", s }")
+  all=$(du -sb /dpe-cache/cache /dpe-cache/probe | awk "{ s += \$1 } END { printf \"%.0f\", s }")
   rm -rf /dpe-cache/probe
   echo "$copy_s $grown $link_s $one $all"')
 read -r probe_copy probe_grown probe_link linked_cache linked_all <<<"$probe"
