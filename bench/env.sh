@@ -79,13 +79,6 @@ now() { date +%s.%N; }
 since() { printf '%.2f' "$(echo "$(now) - $1" | bc)"; }
 median() { sort -n | awk '{a[NR]=$1} END {m=int((NR+1)/2); if (NR%2) print a[m]; else printf "%.3f\n", (a[m]+a[m+1])/2}'; }
 spec_field() { dpe jupyter spec "$1" --json 2>/dev/null | python3 -c "import json,sys; print(json.load(sys.stdin).get('$2') or '')"; }
-# bytes TEXT: docker's decimal human sizes ("1.2GB", "35.4kB") as bytes.
-bytes() {
-  python3 -c "
-import re, sys
-n, u = re.fullmatch(r'([0-9.]+)\s*([kMGT]?B)', sys.argv[1]).groups()
-print(int(float(n) * {'B': 1, 'kB': 1e3, 'MB': 1e6, 'GB': 1e9, 'TB': 1e12}[u]))" "$1"
-}
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
 
 echo "== the project image (shared by every project below; built unless cached)" >&2
@@ -302,6 +295,8 @@ row "probe: second project, cache only" "" \
 row "probe: $projects projects hardlinked" "" \
   "$(mb "$linked_all") = cache $(mb "$linked_cache") + $(mb $((linked_all - linked_cache))) for $projects venvs"
 
+# The old way's pip keeps what the image's Debian packages already satisfy (python3-pandas
+# brings numpy 1.24), so its environment mixes them with wheels of today; the lock is whole.
 echo "== the environments import the set" >&2
 check='import numpy, pandas, sklearn, matplotlib, seaborn, requests, tabulate; print(numpy.__version__, pandas.__version__, sklearn.__version__)'
 for name in old01 new01; do
