@@ -58,29 +58,39 @@ fn spec(sandbox: &Sandbox, name: &str) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-/// `name==version` of every distribution in the project's environment (not the image's), read
-/// from its volume by a throwaway container, so it works whether or not the server runs.
-fn environment(sandbox: &Sandbox, name: &str) -> Vec<String> {
+/// The output of `sh -c SCRIPT` in a throwaway container of the project's image with one of its
+/// volumes (`volume` or `store_volume` in its spec) mounted at `target`, so it works whether or
+/// not the server runs.
+fn in_volume(sandbox: &Sandbox, name: &str, volume: &str, target: &str, script: &str) -> String {
     let spec = spec(sandbox, name);
     let out = Command::new("docker")
         .args(["run", "--rm", "--entrypoint", "sh"])
-        .args(["--mount", &format!("type=volume,source={},target=/dpe", spec["volume"].as_str().unwrap())])
+        .args(["--mount", &format!("type=volume,source={},target={target}", spec[volume].as_str().unwrap())])
         .arg(spec["image"].as_str().unwrap())
-        .args(["-c", &format!("ls {SITE} | sed -n 's/\\.dist-info$//p'")])
+        .args(["-c", script])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let mut found: Vec<String> = text(&out.stdout).lines().map(|l| l.replacen('-', "==", 1).to_lowercase()).collect();
+    text(&out.stdout)
+}
+
+/// `name==version` of every distribution in the project's environment (not the image's).
+fn environment(sandbox: &Sandbox, name: &str) -> Vec<String> {
+    let listing = in_volume(sandbox, name, "volume", "/dpe", &format!("ls {SITE} | sed -n 's/\\.dist-info$//p'"));
+    let mut found: Vec<String> = listing.lines().map(|l| l.replacen('-', "==", 1).to_lowercase()).collect();
     found.sort();
     found
 }
 
-/// The images built for this sandbox's workspace (dpe labels every build with it): a build
-/// for any of its projects adds one, whatever else runs on the engine.
-fn image_ids(sandbox: &Sandbox) -> String {
+/// The images this sandbox's workspace built (dpe labels each build with its workspace), sorted:
+/// the engine's whole list also changes with other suites' builds, and lists images of one
+/// creation second in any order.
+fn image_ids(sandbox: &Sandbox) -> Vec<String> {
     let filter = format!("label=dpe.workspace={}", sandbox.workspace().display());
     let out = Command::new("docker").args(["images", "-q", "--no-trunc", "--filter", &filter]).output().unwrap();
-    text(&out.stdout)
+    let mut ids: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
+    ids.sort();
+    ids
 }
 
 #[test]
@@ -141,19 +151,35 @@ fn requirements_sync_in_seconds_without_building_and_hand_installed_packages_sta
     assert_eq!(image_ids(&sandbox), images, "no change of Python packages built an image");
 }
 
+/// The unpacked wheels in a trusted project's shared cache: `archive-v0` gains one entry per
+/// download.
+fn cached_wheels(sandbox: &Sandbox, name: &str) -> Vec<String> {
+    in_volume(sandbox, name, "store_volume", "/dpe-cache", "ls /dpe-cache/cache/archive-v0")
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
 #[test]
-fn a_second_trusted_project_installs_from_the_shared_cache_without_the_network() {
+fn a_second_trusted_project_downloads_nothing_from_the_shared_cache_with_or_without_the_network() {
     let Some((sandbox, _cleanup)) = setup(23150) else { return };
     let first = sandbox.project("first", PROJECT_TOML);
     let second = sandbox.project("second", PROJECT_TOML);
-    for dir in [&first, &second] {
+    let third = sandbox.project("third", PROJECT_TOML);
+    for dir in [&first, &second, &third] {
         std::fs::write(dir.join("requirements.txt"), "iniconfig==2.0.0\ntoolz==0.12.1\n").unwrap();
     }
     let out = dpe(&sandbox, &["trust"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     start(&sandbox, "first", &[]);
-    // Same inputs, same lock: the second project does not resolve.
+    // Same inputs, same lock: the other projects do not resolve.
     std::fs::copy(first.join("pylock.toml"), second.join("pylock.toml")).unwrap();
+    std::fs::copy(first.join("pylock.toml"), third.join("pylock.toml")).unwrap();
+    // With the network on, the locked wheels come from the cache: nothing is downloaded again.
+    let wheels = cached_wheels(&sandbox, "first");
+    start(&sandbox, "third", &[]);
+    assert_eq!(environment(&sandbox, "third"), ["iniconfig==2.0.0", "toolz==0.12.1"]);
+    assert_eq!(cached_wheels(&sandbox, "third"), wheels, "the second install downloaded again");
     // No way out of the container: only the cache the first project filled can serve it.
     let out = sandbox
         .dpe()
@@ -166,7 +192,7 @@ fn a_second_trusted_project_installs_from_the_shared_cache_without_the_network()
     assert!(out.status.success(), "{}", text(&out.stderr));
     let logs = dpe(&sandbox, &["jupyter", "logs", "second"]);
     let logs = text(&logs.stdout) + &text(&logs.stderr);
-    assert!(logs.contains("the package index could not be reached; installed from the cache"), "{logs}");
+    assert!(logs.contains("dpe-sync: synced in"), "{logs}");
     assert_eq!(environment(&sandbox, "second"), ["iniconfig==2.0.0", "toolz==0.12.1"]);
     assert_eq!(spec(&sandbox, "first")["image"], spec(&sandbox, "second")["image"], "one image for both");
 
