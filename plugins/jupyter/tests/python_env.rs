@@ -151,6 +151,14 @@ fn requirements_sync_in_seconds_without_building_and_hand_installed_packages_sta
     assert_eq!(image_ids(&sandbox), images, "no change of Python packages built an image");
 }
 
+/// `dpe jupyter NAME --detach` with no way out of the container: its proxy is a closed port.
+fn start_offline(sandbox: &Sandbox, name: &str) -> Output {
+    let dead = "http://127.0.0.1:9";
+    let mut command = sandbox.dpe();
+    command.args(["jupyter", name, "--detach"]).env("HTTPS_PROXY", dead).env("HTTP_PROXY", dead);
+    command.stdin(Stdio::null()).output().unwrap()
+}
+
 /// The unpacked wheels in a trusted project's shared cache: `archive-v0` gains one entry per
 /// download.
 fn cached_wheels(sandbox: &Sandbox, name: &str) -> Vec<String> {
@@ -181,14 +189,7 @@ fn a_second_trusted_project_downloads_nothing_from_the_shared_cache_with_or_with
     assert_eq!(environment(&sandbox, "third"), ["iniconfig==2.0.0", "toolz==0.12.1"]);
     assert_eq!(cached_wheels(&sandbox, "third"), wheels, "the second install downloaded again");
     // No way out of the container: only the cache the first project filled can serve it.
-    let out = sandbox
-        .dpe()
-        .args(["jupyter", "second", "--detach"])
-        .env("HTTPS_PROXY", "http://127.0.0.1:9")
-        .env("HTTP_PROXY", "http://127.0.0.1:9")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = start_offline(&sandbox, "second");
     assert!(out.status.success(), "{}", text(&out.stderr));
     let logs = dpe(&sandbox, &["jupyter", "logs", "second"]);
     let logs = text(&logs.stdout) + &text(&logs.stderr);
@@ -199,14 +200,7 @@ fn a_second_trusted_project_downloads_nothing_from_the_shared_cache_with_or_with
     // A package the cache lacks is named when the index cannot be reached.
     stop(&sandbox, "second");
     std::fs::write(second.join("requirements.txt"), "iniconfig==2.0.0\ntoolz==0.12.1\nsix==1.16.0\n").unwrap();
-    let out = sandbox
-        .dpe()
-        .args(["jupyter", "second", "--detach"])
-        .env("HTTPS_PROXY", "http://127.0.0.1:9")
-        .env("HTTP_PROXY", "http://127.0.0.1:9")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = start_offline(&sandbox, "second");
     let stderr = text(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("error: resolving the Python packages failed"), "{stderr}");
