@@ -8,6 +8,9 @@
 //! Strings cross the boundary as NUL-terminated UTF-8 owned by the library (`manifest`) or by
 //! dpe (`run`'s arguments). Panics never cross it: [`export_plugin!`] catches them and returns
 //! status 101. dpe never unloads a library it loaded.
+//!
+//! This is the crate's one file with `unsafe` code: the ABI, and [`default_sigpipe`] for the
+//! SDK's entry point.
 
 use std::ffi::c_char;
 
@@ -107,4 +110,13 @@ pub unsafe fn __read_call(
         args.push(arg.to_string_lossy().into_owned());
     }
     (context, args)
+}
+
+/// Restores SIGPIPE's default so an executable plugin whose reader went away (`| head`) ends
+/// quietly, as Unix tools do, instead of panicking on the failed write.
+#[cfg(feature = "sdk")]
+pub fn default_sigpipe() {
+    // SAFETY: resetting a signal's disposition to its default touches no memory of ours, and
+    // the SDK's `main` calls it before the plugin starts any thread.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
 }

@@ -12,6 +12,10 @@
 //!   [`run_plugin`], the `main` of an executable plugin;
 //! - [`containers`]: listing containers with their labels, alike on Docker and Podman.
 //!
+//! - [`sdk`] (feature `sdk`, on by default): what Rust plugins share and the protocol does not
+//!   need: the error type, the entry point, the manifest derived from the clap definition and
+//!   atomic file writes.
+//!
 //! The first four are plain data. Plugins in other languages speak the same protocol through
 //! the environment variables and JSON documented in the README.
 
@@ -24,6 +28,8 @@ pub mod env;
 pub mod manifest;
 pub mod names;
 pub mod reach;
+#[cfg(feature = "sdk")]
+pub mod sdk;
 
 pub use config::Config;
 pub use context::{Context, ProjectRef};
