@@ -60,6 +60,47 @@ fn options(command: &Command) -> Vec<OptionSpec> {
         .collect()
 }
 
+/// Where `manifest` and the parser of `command` disagree, found by parsing (not by the
+/// derivation above): every subcommand clap knows is listed and every listed one parses; every
+/// listed option is accepted where it is listed, with a value (`1`, which any value type takes) exactly when it says
+/// `takes_value`. Each plugin's tests assert this is empty.
+pub fn manifest_mismatches(command: &Command, manifest: &Manifest) -> Vec<String> {
+    let mut found = Vec::new();
+    let listed: Vec<&str> = manifest.subcommands.iter().map(|sub| sub.name.as_str()).collect();
+    for sub in command.get_subcommands().filter(|sub| !sub.is_hide_set()) {
+        if !listed.contains(&sub.get_name()) {
+            found.push(format!("subcommand `{}` is not in the manifest", sub.get_name()));
+        }
+    }
+    let stops_at_help = |words: &[&str]| {
+        let argv = std::iter::once(command.get_name()).chain(words.iter().copied());
+        command.clone().try_get_matches_from(argv).is_err_and(|e| e.kind() == ErrorKind::DisplayHelp)
+    };
+    let scopes = std::iter::once((None, &manifest.options))
+        .chain(manifest.subcommands.iter().map(|sub| (Some(sub.name.as_str()), &sub.options)));
+    for (sub, options) in scopes {
+        let prefix: Vec<&str> = sub.into_iter().collect();
+        if !stops_at_help(&[prefix.as_slice(), &["--help"]].concat()) {
+            found.push(format!("subcommand `{}` does not parse", sub.unwrap_or_default()));
+            continue;
+        }
+        for option in options {
+            let name = option.name.as_str();
+            let with_value = stops_at_help(&[prefix.as_slice(), &[name, "1", "--help"]].concat())
+                && !stops_at_help(&[prefix.as_slice(), &[name, "--help"]].concat());
+            let without_value = stops_at_help(&[prefix.as_slice(), &[name, "--help"]].concat());
+            if (option.takes_value && !with_value) || (!option.takes_value && !without_value) {
+                let at = sub.map_or(String::new(), |sub| format!(" of `{sub}`"));
+                found.push(format!(
+                    "option `{name}`{at} does not parse as listed (takes_value: {})",
+                    option.takes_value
+                ));
+            }
+        }
+    }
+    found
+}
+
 /// Why parsing stopped before the command ran.
 #[derive(Debug)]
 pub enum Stop {

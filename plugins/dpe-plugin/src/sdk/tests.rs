@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::manifest::{OptionSpec, Subcommand};
+use clap::CommandFactory;
 
 /// Greets projects.
 #[derive(Debug, clap::Parser)]
@@ -77,6 +78,25 @@ fn the_manifest_is_the_clap_definition() {
         ..Manifest::default_for("hello")
     };
     assert_eq!(manifest::<Hello>(), expected);
+    assert_eq!(manifest_mismatches(&Hello::command(), &expected), Vec::<String>::new());
+}
+
+#[test]
+fn a_manifest_that_drifted_from_the_parser_is_named() {
+    let mut drifted = manifest::<Hello>();
+    drifted.options[0].takes_value = false;
+    drifted.subcommands[0].options.push(OptionSpec::new("--whisper", "", false));
+    drifted.subcommands.remove(1);
+    drifted.subcommands.push(Subcommand { name: "gone".into(), ..drifted.subcommands[0].clone() });
+    assert_eq!(
+        manifest_mismatches(&Hello::command(), &drifted),
+        [
+            "subcommand `many` is not in the manifest",
+            "option `--times` does not parse as listed (takes_value: false)",
+            "option `--whisper` of `loud` does not parse as listed (takes_value: false)",
+            "subcommand `gone` does not parse",
+        ]
+    );
 }
 
 #[test]
