@@ -35,14 +35,19 @@ pub struct PluginVTable {
     pub run: extern "C" fn(context_json: *const c_char, argc: usize, argv: *const *const c_char) -> i32,
 }
 
-/// Exports a Rust plugin as a dynamic library, from the same `manifest` and `run` functions its
-/// executable form passes to [`crate::run_plugin`].
+/// Exports a Rust plugin as a dynamic library: an SDK plugin by its type (the one its
+/// executable form passes to `sdk::main`), or any plugin by the same `manifest` and `run`
+/// functions its executable form passes to [`crate::run_plugin`].
 ///
 /// ```text
-/// dpe_plugin::export_plugin!(my_plugin::manifest, my_plugin::run);
+/// dpe_plugin::export_plugin!(Hello);                               // impl sdk::Plugin for Hello
+/// dpe_plugin::export_plugin!(my_plugin::manifest, my_plugin::run); // without the SDK
 /// ```
 #[macro_export]
 macro_rules! export_plugin {
+    ($plugin:ty) => {
+        $crate::export_plugin!($crate::sdk::manifest::<$plugin>, $crate::sdk::run::<$plugin>);
+    };
     ($manifest:path, $run:path) => {
         #[no_mangle]
         pub static DPE_PLUGIN_ABI_VERSION: u32 = $crate::abi::ABI_VERSION;
