@@ -65,7 +65,7 @@ impl Plugin for Cli {
 mod tests {
     use super::*;
     use clap::CommandFactory;
-    use dpe_plugin::sdk::{manifest_from_clap, manifest_mismatches};
+    use dpe_plugin::sdk::{manifest_from_clap, manifest_mismatches, synopsis};
 
     /// What `--dpe-manifest` prints is the command line: the parser accepts every subcommand
     /// and option it lists, as listed, and it lists every subcommand. The facts completion
@@ -75,29 +75,21 @@ mod tests {
         let manifest = Cli::manifest();
         assert_eq!(manifest, manifest_from_clap(&Cli::command(), "^0.1"));
         assert_eq!(manifest_mismatches(&Cli::command(), &manifest), Vec::<String>::new());
-        let facts: Vec<(&str, bool, Vec<(&str, bool)>)> = manifest
-            .subcommands
-            .iter()
-            .map(|sub| {
-                let options = sub.options.iter().map(|o| (o.name.as_str(), o.takes_value)).collect();
-                (sub.name.as_str(), sub.takes_project, options)
-            })
-            .collect();
         assert_eq!(
-            facts,
+            synopsis(&manifest),
             [
-                ("up", false, vec![("--build", false)]),
-                ("down", false, vec![("--volumes", false)]),
-                ("ps", false, vec![]),
-                ("logs", false, vec![("--follow", false), ("--tail", true)]),
-                ("restart", true, vec![]),
-                ("config", false, vec![("--swarm", false)]),
-                ("deploy", false, vec![]),
-                ("undeploy", false, vec![]),
-                ("resolved-config", true, vec![]),
+                "compose",
+                "compose up --build",
+                "compose down --volumes",
+                "compose ps",
+                "compose logs --follow --tail VALUE",
+                "compose restart [PROJECT]",
+                "compose config --swarm",
+                "compose deploy",
+                "compose undeploy",
+                "compose resolved-config [PROJECT]",
             ]
         );
-        assert_eq!((manifest.name.as_str(), manifest.takes_project), ("compose", false));
         assert_eq!(manifest.version, env!("CARGO_PKG_VERSION"));
     }
 }

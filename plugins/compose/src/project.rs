@@ -196,7 +196,7 @@ pub fn fragment(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, reason = "each is one part of the service it builds")]
 fn extra_service(
     stack: &Stack,
     project: &str,

@@ -12,6 +12,8 @@
 //! This is the crate's one file with `unsafe` code: the ABI, and [`default_sigpipe`] for the
 //! SDK's entry point.
 
+#![allow(unsafe_code, reason = "this is the protocol crate's one file for FFI; every block says why it is sound")]
+
 use std::ffi::c_char;
 
 /// The ABI version this crate describes.

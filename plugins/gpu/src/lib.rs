@@ -285,7 +285,7 @@ fn cmd_images(host: &dyn Host, json: bool, out: &mut dyn std::io::Write) -> i32 
 mod tests {
     use super::*;
     use clap::CommandFactory;
-    use dpe_plugin::sdk::{manifest_from_clap, manifest_mismatches};
+    use dpe_plugin::sdk::{manifest_from_clap, manifest_mismatches, synopsis};
 
     fn context(project: Option<&str>) -> Context {
         serde_json::from_value(json!({
@@ -359,23 +359,15 @@ mod tests {
         let manifest = sdk::manifest::<Cli>();
         assert_eq!(manifest, manifest_from_clap(&Cli::command(), "^0.1"));
         assert_eq!(manifest_mismatches(&Cli::command(), &manifest), Vec::<String>::new());
-        let facts: Vec<(&str, bool, Vec<(&str, bool)>)> = manifest
-            .subcommands
-            .iter()
-            .map(|sub| {
-                let options = sub.options.iter().map(|o| (o.name.as_str(), o.takes_value)).collect();
-                (sub.name.as_str(), sub.takes_project, options)
-            })
-            .collect();
         assert_eq!(
-            facts,
+            synopsis(&manifest),
             [
-                ("check", true, vec![("--image", true), ("--probe", false), ("--json", false)]),
-                ("flags", true, vec![("--image", true), ("--json", false)]),
-                ("images", false, vec![("--json", false)]),
+                "gpu",
+                "gpu check [PROJECT] --image VALUE --probe --json",
+                "gpu flags [PROJECT] --image VALUE --json",
+                "gpu images --json",
             ]
         );
-        assert_eq!((manifest.name.as_str(), manifest.takes_project), ("gpu", false));
         assert_eq!(manifest.version, env!("CARGO_PKG_VERSION"));
     }
 

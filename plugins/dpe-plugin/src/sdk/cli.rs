@@ -101,6 +101,22 @@ pub fn manifest_mismatches(command: &Command, manifest: &Manifest) -> Vec<String
     found
 }
 
+/// What completion offers, one line a subcommand: its name, `[PROJECT]` when it takes one,
+/// and its options (`--tail VALUE` when one takes a value). For tests that pin a command line.
+pub fn synopsis(manifest: &Manifest) -> Vec<String> {
+    let options = |options: &[OptionSpec]| -> String {
+        let value = |option: &OptionSpec| if option.takes_value { " VALUE" } else { "" };
+        options.iter().map(|option| format!(" {}{}", option.name, value(option))).collect()
+    };
+    let project = |takes: bool| if takes { " [PROJECT]" } else { "" };
+    let top = format!("{}{}{}", manifest.name, project(manifest.takes_project), options(&manifest.options));
+    let subs = manifest
+        .subcommands
+        .iter()
+        .map(|sub| format!("{} {}{}{}", manifest.name, sub.name, project(sub.takes_project), options(&sub.options)));
+    std::iter::once(top).chain(subs).collect()
+}
+
 /// Why parsing stopped before the command ran.
 #[derive(Debug)]
 pub enum Stop {

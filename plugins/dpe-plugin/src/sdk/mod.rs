@@ -40,7 +40,7 @@ mod cli;
 mod error;
 pub mod fs;
 
-pub use cli::{manifest_from_clap, manifest_mismatches, parse, Stop, PROJECT_ARG};
+pub use cli::{manifest_from_clap, manifest_mismatches, parse, synopsis, Stop, PROJECT_ARG};
 pub use error::{status, Error, Result};
 
 use crate::{Context, Manifest};

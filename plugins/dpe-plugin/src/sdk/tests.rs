@@ -79,6 +79,7 @@ fn the_manifest_is_the_clap_definition() {
     };
     assert_eq!(manifest::<Hello>(), expected);
     assert_eq!(manifest_mismatches(&Hello::command(), &expected), Vec::<String>::new());
+    assert_eq!(synopsis(&expected), ["hello --times VALUE", "hello loud [PROJECT] --exclaim", "hello many"]);
 }
 
 #[test]
