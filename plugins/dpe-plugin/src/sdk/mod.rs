@@ -12,7 +12,7 @@
 //! A whole plugin:
 //!
 //! ```no_run
-//! use dpe_plugin::sdk::{self, Error, Plugin};
+//! use dpe_plugin::sdk::{self, Plugin};
 //!
 //! /// Say hello.
 //! #[derive(clap::Parser)]
@@ -25,7 +25,7 @@
 //! impl Plugin for Hello {
 //!     const DPE: &'static str = "^0.1";
 //!     fn run(self, context: &dpe_plugin::Context) -> sdk::Result<()> {
-//!         let project = context.require_project().map_err(Error::new)?;
+//!         let project = sdk::project(context)?;
 //!         println!("hello, {}", project.name);
 //!         Ok(())
 //!     }
@@ -78,6 +78,16 @@ pub fn run<P: Plugin>(context: &Context, args: &[String]) -> i32 {
         Ok(()) => 0,
         Err(error) => error.report(),
     }
+}
+
+/// The project dpe selected, or the error that tells the user how to select one.
+pub fn project(context: &Context) -> Result<&crate::ProjectRef> {
+    context.project.as_ref().ok_or_else(|| {
+        let name = context.plugin.as_deref().unwrap_or("NAME");
+        Error::new("no project selected").with_help(format!(
+            "name one (`dpe {name} PROJECT`), pass `--project PROJECT`, or run inside a project folder"
+        ))
+    })
 }
 
 /// The `main` of an executable plugin: restores SIGPIPE's default so `dpe NAME … | head` ends

@@ -152,4 +152,8 @@ fn a_parsed_command_runs_and_its_error_is_its_exit_code() {
     .unwrap();
     assert_eq!(run::<Hello>(&context, &args(&["loud", "alpha", "--exclaim"])), 3);
     assert_eq!(run::<Hello>(&context, &args(&["nope"])), 2);
+    assert_eq!(
+        project(&context).unwrap_err().to_string(),
+        "error: no project selected\nhelp: name one (`dpe hello PROJECT`), pass `--project PROJECT`, or run inside a project folder"
+    );
 }
