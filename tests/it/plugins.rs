@@ -1126,6 +1126,7 @@ fn the_readme_rust_plugin_builds_and_runs_as_an_executable_and_a_library() {
     );
     assert_eq!(exe[3].code, 0);
     assert!(exe[3].stdout.starts_with("Say hello\n\nUsage: dpe hello [OPTIONS] [PROJECT]\n"), "{}", exe[3].stdout);
+    assert_eq!(to_a_closed_pipe(&sb, &["hello", "alpha"]), (Some(libc::SIGPIPE), String::new()));
 
     // Installed into the plugin directory, the library is found before the executable.
     fs::create_dir_all(plugin_dir(&sb)).unwrap();
@@ -1136,6 +1137,18 @@ fn the_readme_rust_plugin_builds_and_runs_as_an_executable_and_a_library() {
         let lib = dpe(&sb, args);
         assert_eq!((lib.code, lib.stdout, lib.stderr), (exe.code, exe.stdout, exe.stderr), "{args:?}");
     }
+    assert_eq!(to_a_closed_pipe(&sb, &["hello", "alpha"]), (Some(libc::SIGPIPE), String::new()));
+}
+
+/// Runs `dpe ARGS…` with stdout a pipe whose reader is already gone (`dpe … | head` once
+/// `head` has quit): the signal that ended it, and its stderr. A plugin must end quietly by
+/// SIGPIPE, as Unix tools do, not panic on the failed write.
+fn to_a_closed_pipe(sb: &Sandbox, args: &[&str]) -> (Option<i32>, String) {
+    use std::os::unix::process::ExitStatusExt;
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = sb.dpe().args(args).stdout(writer).output().unwrap();
+    (output.status.signal(), String::from_utf8_lossy(&output.stderr).into_owned())
 }
 
 #[test]
