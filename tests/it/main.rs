@@ -1,10 +1,7 @@
 //! The core's integration tests: one test binary (like ripgrep's, just's and cargo's), each
 //! module testing one area by running the real `dpe` binary in a hermetic sandbox.
 
-#![allow(
-    clippy::disallowed_methods,
-    reason = "tests run the binaries under test, the engine and the tools they check directly"
-)]
+#![allow(clippy::disallowed_methods, reason = "tests run the programs they check directly")]
 
 mod completion;
 mod config;

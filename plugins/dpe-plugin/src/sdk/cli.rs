@@ -60,11 +60,15 @@ fn options(command: &Command) -> Vec<OptionSpec> {
         .collect()
 }
 
-/// Where `manifest` and the parser of `command` disagree, found by parsing (not by the
-/// derivation above): every subcommand clap knows is listed and every listed one parses; every
-/// listed option is accepted where it is listed, with a value (`1`, which any value type takes) exactly when it says
-/// `takes_value`. Each plugin's tests assert this is empty.
-pub fn manifest_mismatches(command: &Command, manifest: &Manifest) -> Vec<String> {
+/// Where the manifest of `P` and its parser disagree, found by parsing (not by the derivation
+/// above): every subcommand clap knows is listed and every listed one parses; every listed
+/// option is accepted where it is listed, with a value (`1`, which any value type takes)
+/// exactly when it says `takes_value`. Each plugin's tests assert this is empty.
+pub fn manifest_mismatches<P: super::Plugin>() -> Vec<String> {
+    mismatches(&P::command(), &P::manifest())
+}
+
+pub(super) fn mismatches(command: &Command, manifest: &Manifest) -> Vec<String> {
     let mut found = Vec::new();
     let listed: Vec<&str> = manifest.subcommands.iter().map(|sub| sub.name.as_str()).collect();
     for sub in command.get_subcommands().filter(|sub| !sub.is_hide_set()) {

@@ -80,6 +80,13 @@ pub fn run<P: Plugin>(context: &Context, args: &[String]) -> i32 {
     }
 }
 
+/// For a plugin's tests: panics unless its manifest and its parser agree
+/// ([`manifest_mismatches`]) and completion offers `expected` ([`synopsis`]).
+pub fn assert_manifest<P: Plugin>(expected: &[&str]) {
+    assert_eq!(manifest_mismatches::<P>(), Vec::<String>::new(), "the manifest and the parser disagree");
+    assert_eq!(synopsis(&P::manifest()), expected, "completion would offer other words");
+}
+
 /// The project dpe selected, or the error that tells the user how to select one.
 pub fn project(context: &Context) -> Result<&crate::ProjectRef> {
     context.project.as_ref().ok_or_else(|| {

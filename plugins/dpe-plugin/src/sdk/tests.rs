@@ -78,8 +78,7 @@ fn the_manifest_is_the_clap_definition() {
         ..Manifest::default_for("hello")
     };
     assert_eq!(manifest::<Hello>(), expected);
-    assert_eq!(manifest_mismatches(&Hello::command(), &expected), Vec::<String>::new());
-    assert_eq!(synopsis(&expected), ["hello --times VALUE", "hello loud [PROJECT] --exclaim", "hello many"]);
+    assert_manifest::<Hello>(&["hello --times VALUE", "hello loud [PROJECT] --exclaim", "hello many"]);
 }
 
 #[test]
@@ -90,7 +89,7 @@ fn a_manifest_that_drifted_from_the_parser_is_named() {
     drifted.subcommands.remove(1);
     drifted.subcommands.push(Subcommand { name: "gone".into(), ..drifted.subcommands[0].clone() });
     assert_eq!(
-        manifest_mismatches(&Hello::command(), &drifted),
+        cli::mismatches(&Hello::command(), &drifted),
         [
             "subcommand `many` is not in the manifest",
             "option `--times` does not parse as listed (takes_value: false)",

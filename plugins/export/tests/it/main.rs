@@ -3,10 +3,7 @@
 //! CI). Each docker test works in its own sandbox workspace and removes what it created, even
 //! when it fails.
 
-#![allow(
-    clippy::disallowed_methods,
-    reason = "tests run the binaries under test, the engine and the tools they check directly"
-)]
+#![allow(clippy::disallowed_methods, reason = "tests run the programs they check directly")]
 
 mod archive;
 mod cli;
