@@ -1111,6 +1111,16 @@ fn the_readme_rust_plugin_builds_and_runs_as_an_executable_and_a_library() {
     );
     let out = dpe(&sb, &["__complete", "--shell", "bash", "--", "dpe", "hello", "alpha", "--"]);
     assert_eq!((out.code, out.stdout.as_str()), (0, "--times\n"), "{}", out.stderr);
+    // Run by hand, not by dpe, with a context path holding a control character.
+    let out = run(sb.command(sb.path("bin/dpe-hello")).env("DPE_CONTEXT_FILE", "/nowhere/\u{1b}[2J"));
+    assert_eq!(
+        (out.code, out.stderr.as_str()),
+        (
+            2,
+            "error: cannot read the dpe context from `/nowhere/\\u{1b}[2J` (`DPE_CONTEXT_FILE`): No such file or directory (os error 2)\n\
+             help: `dpe-hello` is a dpe plugin; run it as `dpe hello …`\n"
+        )
+    );
 
     let cases: [&[&str]; 4] =
         [&["hello", "alpha", "--times", "2"], &["hello"], &["hello", "alpha", "--bogus"], &["hello", "--help"]];

@@ -93,8 +93,12 @@ pub fn run_plugin(manifest: fn() -> Manifest, run: fn(&Context, &[String]) -> i3
     let context = match Context::from_env() {
         Ok(context) => context,
         Err(message) => {
-            eprintln!("error: {message}");
-            eprintln!("help: `dpe-{name}` is a dpe plugin; run it as `dpe {name} …`");
+            // Written, not `eprintln!`: a closed stderr must not turn this into a panic. The
+            // message may quote the environment, so it is escaped like every error.
+            use std::io::Write;
+            let help = format!("`dpe-{name}` is a dpe plugin; run it as `dpe {name} …`");
+            let text = format!("error: {}\nhelp: {}\n", terminal_safe(&message), terminal_safe(&help));
+            let _ = std::io::stderr().write_all(text.as_bytes());
             std::process::exit(2);
         }
     };

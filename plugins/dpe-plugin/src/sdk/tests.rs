@@ -156,3 +156,52 @@ fn a_parsed_command_runs_and_its_error_is_its_exit_code() {
         "error: no project selected\nhelp: name one (`dpe hello PROJECT`), pass `--project PROJECT`, or run inside a project folder"
     );
 }
+
+/// The shape of `dpe jupyter`: the plugin's own command takes a project and options at the
+/// top level (flattened), beside subcommands that take their own.
+#[derive(Debug, clap::Parser)]
+#[command(name = "dpe lab", version, args_conflicts_with_subcommands = true)]
+struct Lab {
+    #[command(subcommand)]
+    command: Option<LabCommand>,
+    #[command(flatten)]
+    start: LabStart,
+}
+
+#[derive(Debug, clap::Args)]
+struct LabStart {
+    /// The project.
+    project: Option<String>,
+    /// Run in the background.
+    #[arg(short, long)]
+    detach: bool,
+    /// Install this lock.
+    #[arg(long, value_name = "FILE")]
+    from_lock: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum LabCommand {
+    /// Stop a project's server.
+    Stop { project: Option<String> },
+    /// List every server.
+    List {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl Plugin for Lab {
+    const DPE: &'static str = "^0.1";
+    fn run(self, _context: &Context) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_plugin_that_takes_a_project_and_options_beside_its_subcommands() {
+    assert_manifest::<Lab>(&["lab [PROJECT] --detach --from-lock VALUE", "lab stop [PROJECT]", "lab list --json"]);
+    let manifest = manifest::<Lab>();
+    assert_eq!((manifest.takes_project, manifest.options[0].description.as_str()), (true, "Run in the background"));
+}
