@@ -8,8 +8,6 @@
 //! Each test owns a `Sandbox` (its own workspace, state and hooks) and a `DockerCleanup`
 //! that removes its containers and volumes even when it fails.
 
-#![allow(clippy::disallowed_methods, reason = "tests run the programs they check directly")]
-
 use dpe_testkit::{docker_available, DockerCleanup, Sandbox};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};

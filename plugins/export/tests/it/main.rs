@@ -3,8 +3,6 @@
 //! CI). Each docker test works in its own sandbox workspace and removes what it created, even
 //! when it fails.
 
-#![allow(clippy::disallowed_methods, reason = "tests run the programs they check directly")]
-
 mod archive;
 mod cli;
 mod dockerfile;

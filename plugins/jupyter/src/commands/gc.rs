@@ -133,7 +133,8 @@ impl Inputs {
 /// The tags a project's current inputs build (its image, and the image of its own Dockerfile),
 /// planned from the context the core resolves for it (`dpe context --json`), building nothing.
 fn current_tags(context: &Context, workspace: &Path, name: &str) -> Option<Vec<String>> {
-    let output = dpe_plugin::client::dpe_command(context, &["--json"])
+    let output = std::process::Command::new(&context.dpe_bin)
+        .arg("--json")
         .arg("--workspace")
         .arg(workspace)
         .args(["--project", name, "context", "--plugin", "jupyter"])

@@ -486,7 +486,6 @@ fn announce(project: &Project, spec: &Spec, open: bool) {
     }
 }
 
-#[allow(clippy::disallowed_methods, reason = "the user's browser is not the engine")]
 fn open_browser(url: &str) {
     let program = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
     let spawned = std::process::Command::new(program)
