@@ -121,7 +121,6 @@ pub unsafe fn __read_call(
 
 /// Restores SIGPIPE's default so an executable plugin whose reader went away (`| head`) ends
 /// quietly, as Unix tools do, instead of panicking on the failed write.
-#[cfg(feature = "sdk")]
 pub fn default_sigpipe() {
     // SAFETY: resetting a signal's disposition to its default touches no memory of ours, and
     // the SDK's `main` calls it before the plugin starts any thread.

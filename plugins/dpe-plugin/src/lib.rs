@@ -12,7 +12,7 @@
 //!   [`run_plugin`], the `main` of an executable plugin;
 //! - [`containers`]: listing containers with their labels, alike on Docker and Podman.
 //!
-//! - [`sdk`] (feature `sdk`, on by default): what Rust plugins share and the protocol does not
+//! - [`sdk`]: what Rust plugins share and the protocol does not
 //!   need: the error type, the entry point, the manifest derived from the clap definition and
 //!   atomic file writes.
 //!
@@ -28,7 +28,6 @@ pub mod env;
 pub mod manifest;
 pub mod names;
 pub mod reach;
-#[cfg(feature = "sdk")]
 pub mod sdk;
 
 pub use config::Config;
