@@ -532,6 +532,10 @@ impl<'r> Engine<'r> {
 
     /// Asks an opted-in plugin for its candidates; `None` when it failed or took too long, so
     /// the manifest's candidates are offered instead.
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "asks an opted-in plugin for its completions; plugins are not the engine"
+    )]
     fn ask_plugin(&self, found: &Found, manifest: &Manifest, rest: &[String], current: &str) -> Option<Answer> {
         // The manifest may come from the cache, written while the file was still safe to run.
         if crate::fsutil::writable_by_others(&found.path).is_some() {

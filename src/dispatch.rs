@@ -10,6 +10,7 @@ use dpe_plugin::Manifest;
 use std::os::unix::process::CommandExt;
 
 /// Runs plugin `name`; returns only when it could not be started, or for a library plugin.
+#[allow(clippy::disallowed_methods, reason = "runs the plugin the user named; plugins are not the engine")]
 pub fn run_plugin(globals: &Globals, name: &str, args: &[String], builtins: &[&str]) -> Result<i32> {
     if !names::is_valid(name) {
         return Err(Error::new(format!("`{name}` is not a valid command name"))

@@ -1,6 +1,8 @@
 //! Every `unsafe` block of the core lives here: loading plugin libraries, installing signal
 //! handlers, setting the environment and asking the user id. Each block says why it is sound.
 
+#![allow(unsafe_code, reason = "this is the core's one file for FFI; every block says why it is sound")]
+
 use dpe_plugin::abi::{PluginVTable, ABI_VERSION, ABI_VERSION_SYMBOL, VTABLE_SYMBOL};
 use std::ffi::{c_char, CStr, CString};
 use std::path::Path;

@@ -145,6 +145,7 @@ struct Artifact {
 }
 
 /// `cargo build --release` in `dir`, then the one `dpe-*` binary or `libdpe_*` cdylib it made.
+#[allow(clippy::disallowed_methods, reason = "builds a plugin's Cargo project with the user's `cargo`")]
 fn build_cargo_project(dir: &Path, prefer_dynamic: bool) -> Result<Candidate> {
     // `$CARGO` is set when dpe itself runs under cargo (and names the toolchain in use).
     let cargo = std::env::var_os("CARGO").filter(|c| !c.is_empty()).unwrap_or_else(|| "cargo".into());

@@ -12,6 +12,7 @@ pub struct HelpArgs {
     pub name: Option<String>,
 }
 
+#[allow(clippy::disallowed_methods, reason = "`dpe help NAME` runs the plugin itself with `--help`")]
 pub fn run(args: HelpArgs) -> Result<i32> {
     let Some(name) = args.name else {
         print_overview();

@@ -4,6 +4,8 @@
 //! committed scripts are what the binary prints, and completion never runs a plugin that did
 //! not opt in and never fails loudly.
 
+#![allow(unsafe_code, reason = "the terminal the completion tests type into needs `openpty` and `poll`")]
+
 use dpe_testkit::{binary, Sandbox};
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};

@@ -1066,6 +1066,101 @@ fn the_readme_plugin_examples_work_as_written() {
     assert_eq!(complete(&["pyh"]), ["pyhello"]);
 }
 
+/// The README's Rust plugin (section "Writing a plugin", "In Rust"), built as written against
+/// this checkout's `dpe-plugin`, as an executable and as a library: both answer alike, and
+/// what the SDK derives (manifest, completion, usage errors, help) is what a user gets.
+#[test]
+fn the_readme_rust_plugin_builds_and_runs_as_an_executable_and_a_library() {
+    let sb = Sandbox::new();
+    sb.project("alpha", "");
+    let blocks = readme_blocks("Writing a plugin");
+    let block = |lang: &str, needle: &str| {
+        let found = blocks.iter().find(|(l, text)| l == lang && text.contains(needle));
+        found.unwrap_or_else(|| panic!("a {lang} block with `{needle}`")).1.clone()
+    };
+    let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins/dpe-plugin");
+    let cargo_toml = block("toml", "[package]")
+        .replace(r#"path = "../dpe/plugins/dpe-plugin""#, &format!("path = {:?}", sdk.to_str().unwrap()));
+    assert!(cargo_toml.contains(sdk.to_str().unwrap()), "the README's dependency line changed:\n{cargo_toml}");
+    sb.write("hello/Cargo.toml", &cargo_toml);
+    sb.write("hello/src/lib.rs", &block("rust", "impl Plugin for"));
+    sb.write("hello/src/main.rs", &block("rust", "fn main()"));
+    // The fixtures' lock: the same dependency versions, already built in the same target dir.
+    fs::copy(fixture_source("echo").join("Cargo.lock"), sb.path("hello/Cargo.lock")).unwrap();
+    fixtures();
+    let target = bin_dir().join("fixture-plugins");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(&cargo)
+        .args(["build", "--quiet", "--manifest-path"])
+        .arg(sb.path("hello/Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target)
+        .status()
+        .expect("run cargo");
+    assert!(status.success(), "the README's Rust plugin does not build");
+    fs::copy(target.join("debug/dpe-hello"), sb.path("bin/dpe-hello")).unwrap();
+
+    let manifest: Value =
+        serde_json::from_str(&run(Command::new(sb.path("bin/dpe-hello")).arg("--dpe-manifest")).stdout)
+            .expect("the manifest is JSON");
+    assert_eq!(
+        manifest,
+        serde_json::json!({"name": "hello", "version": "0.1.0", "dpe": "^0.1", "protocol": 1, "description": "Say hello",
+            "takes_project": true, "options": [{"name": "--times", "description": "How often", "takes_value": true}],
+            "complete": false})
+    );
+    let out = dpe(&sb, &["__complete", "--shell", "bash", "--", "dpe", "hello", "alpha", "--"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, "--times\n"), "{}", out.stderr);
+    // Run by hand, not by dpe, with a context path holding a control character.
+    let out = run(sb.command(sb.path("bin/dpe-hello")).env("DPE_CONTEXT_FILE", "/nowhere/\u{1b}[2J"));
+    assert_eq!(
+        (out.code, out.stderr.as_str()),
+        (
+            2,
+            "error: cannot read the dpe context from `/nowhere/\\u{1b}[2J` (`DPE_CONTEXT_FILE`): No such file or directory (os error 2)\n\
+             help: `dpe-hello` is a dpe plugin; run it as `dpe hello …`\n"
+        )
+    );
+
+    let cases: [&[&str]; 4] =
+        [&["hello", "alpha", "--times", "2"], &["hello"], &["hello", "alpha", "--bogus"], &["hello", "--help"]];
+    let exe: Vec<Out> = cases.iter().map(|args| dpe(&sb, args)).collect();
+    assert!(exe[0].stdout.starts_with("hello, alpha\nhello, alpha\n"), "{}{}", exe[0].stdout, exe[0].stderr);
+    assert_eq!(
+        (exe[1].code, exe[1].stderr.as_str()),
+        (1, "error: no project selected\nhelp: name one (`dpe hello PROJECT`), pass `--project PROJECT`, or run inside a project folder\n")
+    );
+    assert_eq!(
+        (exe[2].code, exe[2].stderr.as_str()),
+        (2, "error: unknown option `--bogus` for `dpe hello`\nhelp: `dpe hello --help` lists what it takes\n")
+    );
+    assert_eq!(exe[3].code, 0);
+    assert!(exe[3].stdout.starts_with("Say hello\n\nUsage: dpe hello [OPTIONS] [PROJECT]\n"), "{}", exe[3].stdout);
+    assert_eq!(to_a_closed_pipe(&sb, &["hello", "alpha"]), (Some(libc::SIGPIPE), String::new()));
+
+    // Installed into the plugin directory, the library is found before the executable.
+    fs::create_dir_all(plugin_dir(&sb)).unwrap();
+    fs::copy(target.join("debug/libdpe_hello.so"), plugin_dir(&sb).join("libdpe_hello.so")).unwrap();
+    let listed = list_json(&sb);
+    assert_eq!(row(&listed, &plugin_dir(&sb).join("libdpe_hello.so"))["kind"], "dynamic", "{listed:#?}");
+    for (args, exe) in cases.iter().zip(exe) {
+        let lib = dpe(&sb, args);
+        assert_eq!((lib.code, lib.stdout, lib.stderr), (exe.code, exe.stdout, exe.stderr), "{args:?}");
+    }
+    assert_eq!(to_a_closed_pipe(&sb, &["hello", "alpha"]), (Some(libc::SIGPIPE), String::new()));
+}
+
+/// Runs `dpe ARGS…` with stdout a pipe whose reader is already gone (`dpe … | head` once
+/// `head` has quit): the signal that ended it, and its stderr. A plugin must end quietly by
+/// SIGPIPE, as Unix tools do, not panic on the failed write.
+fn to_a_closed_pipe(sb: &Sandbox, args: &[&str]) -> (Option<i32>, String) {
+    use std::os::unix::process::ExitStatusExt;
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = sb.dpe().args(args).stdout(writer).output().unwrap();
+    (output.status.signal(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
 #[test]
 fn the_context_config_holds_every_key_with_a_fixed_default() {
     let sb = Sandbox::new();

@@ -1,11 +1,11 @@
-//! The command line of `dpe compose` (its `///` comments are the `--help`), the manifest dpe
-//! reads for help and completion, and the dispatch to one module per subcommand.
+//! The command line of `dpe compose`, defined once: its `///` comments are the `--help`, and
+//! the manifest dpe reads for help and completion is derived from it by the SDK. Then the
+//! dispatch to one module per subcommand.
 
 use crate::commands;
-use crate::failure::Failure;
 use clap::{Parser, Subcommand};
-use dpe_plugin::manifest::{OptionSpec, Subcommand as ManifestSubcommand};
-use dpe_plugin::{Context, Manifest};
+use dpe_plugin::sdk::{Plugin, Result};
+use dpe_plugin::Context;
 
 /// Several projects, several containers each, started together on one network.
 #[derive(Debug, Parser)]
@@ -43,81 +43,46 @@ pub enum Command {
     },
 }
 
-/// What `dpe-compose --dpe-manifest` prints.
-pub fn manifest() -> Manifest {
-    let option = OptionSpec::new;
-    let sub = |name: &str, description: &str, takes_project: bool, options: Vec<OptionSpec>| ManifestSubcommand {
-        name: name.to_string(),
-        description: description.to_string(),
-        takes_project,
-        options,
-    };
-    Manifest {
-        name: "compose".to_string(),
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        dpe: "^0.1".to_string(),
-        protocol: dpe_plugin::PROTOCOL_VERSION,
-        description: "run several projects and their services together on one network".to_string(),
-        // `up a b` names several projects; the selection is this plugin's business.
-        takes_project: false,
-        subcommands: vec![
-            sub(
-                "up",
-                "start projects and their services",
-                false,
-                vec![option("--build", "rebuild services that have a `build` folder", false)],
-            ),
-            sub(
-                "down",
-                "stop and remove projects' containers",
-                false,
-                vec![option("--volumes", "also remove named volumes", false)],
-            ),
-            sub("ps", "list the stack's containers", false, vec![]),
-            sub(
-                "logs",
-                "show logs",
-                false,
-                vec![option("--follow", "keep following", false), option("--tail", "lines from the end", true)],
-            ),
-            sub("restart", "restart projects", true, vec![]),
-            sub(
-                "config",
-                "print the generated compose file",
-                false,
-                vec![option("--swarm", "the file `deploy` uses", false)],
-            ),
-            sub("deploy", "deploy to Docker Swarm", false, vec![]),
-            sub("undeploy", "remove the swarm stack", false, vec![]),
-            sub("resolved-config", "print a project's resolved configuration as JSON", true, vec![]),
-        ],
-        options: vec![],
-        complete: false,
+impl Plugin for Cli {
+    const DPE: &'static str = "^0.1";
+
+    fn run(self, context: &Context) -> Result<()> {
+        match self.command {
+            Command::Up(args) => commands::up::run(context, &args),
+            Command::Down(args) => commands::down::run(context, &args),
+            Command::Ps => commands::ps::run(context),
+            Command::Logs(args) => commands::logs::run(context, &args),
+            Command::Restart(args) => commands::restart::run(context, &args),
+            Command::Config(args) => commands::config::run(context, &args),
+            Command::Deploy(args) => commands::deploy::run(context, &args),
+            Command::Undeploy => commands::deploy::undeploy(context),
+            Command::ResolvedConfig { project } => commands::resolved_config(context, &project),
+        }
     }
 }
 
-/// Parses the arguments after `compose` and runs the subcommand.
-pub fn run(context: &Context, args: &[String]) -> i32 {
-    let cli = match Cli::try_parse_from(std::iter::once("dpe compose".to_string()).chain(args.iter().cloned())) {
-        Ok(cli) => cli,
-        Err(error) => {
-            let _ = error.print();
-            return if error.use_stderr() { 2 } else { 0 };
-        }
-    };
-    let result: Result<(), Failure> = match cli.command {
-        Command::Up(args) => commands::up::run(context, &args),
-        Command::Down(args) => commands::down::run(context, &args),
-        Command::Ps => commands::ps::run(context),
-        Command::Logs(args) => commands::logs::run(context, &args),
-        Command::Restart(args) => commands::restart::run(context, &args),
-        Command::Config(args) => commands::config::run(context, &args),
-        Command::Deploy(args) => commands::deploy::run(context, &args),
-        Command::Undeploy => commands::deploy::undeploy(context),
-        Command::ResolvedConfig { project } => commands::resolved_config(context, &project),
-    };
-    match result {
-        Ok(()) => 0,
-        Err(failure) => failure.report(),
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dpe_plugin::sdk;
+
+    /// `dpe-compose --dpe-manifest` is [`Cli`]: clap parses each subcommand and option it
+    /// lists as listed, and it lists them all. Completion offers what the hand-written manifest
+    /// did (`restart` takes a project through its `project` id).
+    #[test]
+    fn the_manifest_is_the_command_line() {
+        sdk::assert_manifest::<Cli>(&[
+            "compose",
+            "compose up --build",
+            "compose down --volumes",
+            "compose ps",
+            "compose logs --follow --tail VALUE",
+            "compose restart [PROJECT]",
+            "compose config --swarm",
+            "compose deploy",
+            "compose undeploy",
+            "compose resolved-config [PROJECT]",
+        ]);
+        assert_eq!(sdk::manifest::<Cli>().version, env!("CARGO_PKG_VERSION"));
     }
 }

@@ -10,7 +10,6 @@
 
 mod cli;
 mod commands;
-mod failure;
 mod model;
 mod net;
 mod project;
@@ -20,5 +19,5 @@ mod swarm;
 mod yaml;
 
 fn main() {
-    dpe_plugin::run_plugin(cli::manifest, cli::run)
+    dpe_plugin::sdk::main::<cli::Cli>()
 }

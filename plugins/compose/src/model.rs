@@ -8,9 +8,9 @@
 //! plugin about `a` again. Rendering is a pure function of the fragments, which is what the unit
 //! tests below pin down.
 
-use crate::failure::{Failure, Result};
 use crate::yaml::Node;
 use dpe_plugin::config::Healthcheck;
+use dpe_plugin::sdk::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -127,10 +127,10 @@ pub fn validate(fragments: &[Fragment]) -> Result<()> {
             for name in claimed {
                 if let Some(previous) = names.get(name) {
                     if *previous != owner {
-                        return Err(Failure::new(format!(
+                        return Err(Error::new(format!(
                             "service name clash: `{name}` would name both {previous} and {owner} on the workspace network"
                         ))
-                        .help(format!(
+                        .with_help(format!(
                             "rename one of them in its project's dpe.toml (e.g. `[services.{}_{name}]`), or start them separately",
                             fragment.project
                         )));
@@ -146,11 +146,11 @@ pub fn validate(fragments: &[Fragment]) -> Result<()> {
             for port in &service.ports {
                 let owner = format!("{} (container port {})", describe(fragment, service), port.container);
                 if let Some(previous) = ports.insert(port.host, owner.clone()) {
-                    return Err(Failure::new(format!(
+                    return Err(Error::new(format!(
                         "port clash: host port {} is published by both {previous} and {owner}",
                         port.host
                     ))
-                    .help(
+                    .with_help(
                         "each published port needs its own host port; check the ports registry in the state directory",
                     ));
                 }
@@ -434,7 +434,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "error: service name clash: `db` would name both service `db` of project `a` and service `db` of project `c` on the workspace network\n\
-             help: rename one of them in its project's dpe.toml (e.g. `[services.c_db]`), or start them separately\n"
+             help: rename one of them in its project's dpe.toml (e.g. `[services.c_db]`), or start them separately"
         );
     }
 

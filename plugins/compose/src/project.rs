@@ -8,12 +8,12 @@
 //! core, with its file and line, before anything starts. A project with a GPU gets the device
 //! reservation from `dpe gpu flags PROJECT --json`.
 
-use crate::failure::{Failure, Result};
 use crate::model::{Fragment, Mount, Published, Resources, ServiceDef, VolumeDef};
 use crate::selection::valid_name;
 use crate::stack::{dpe, output, Stack};
 use dpe_plugin::config::ServiceConfig;
 use dpe_plugin::contract::{GpuFlags, PortPair, RunSpec};
+use dpe_plugin::sdk::{Error, Result};
 use dpe_plugin::{Config, Context};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -35,14 +35,14 @@ fn resolved_config(context: &Context, project: &str) -> Result<Config> {
         "dpe compose resolved-config",
     )?;
     serde_json::from_str(&text)
-        .map_err(|e| Failure::new(format!("cannot read the resolved configuration of project `{project}`: {e}")))
+        .map_err(|e| Error::new(format!("cannot read the resolved configuration of project `{project}`: {e}")))
 }
 
 fn jupyter_spec(context: &Context, project: &str) -> Result<RunSpec> {
     let text = output(dpe(context, Some(project)).args(["jupyter", "spec", project, "--json"]), "dpe jupyter spec")?;
     serde_json::from_str(&text).map_err(|e| {
-        Failure::new(format!("`dpe jupyter spec {project} --json` printed something that is not a spec: {e}"))
-            .help("update the jupyter plugin (`dpe plugin list` shows its version)")
+        Error::new(format!("`dpe jupyter spec {project} --json` printed something that is not a spec: {e}"))
+            .with_help("update the jupyter plugin (`dpe plugin list` shows its version)")
     })
 }
 
@@ -50,7 +50,7 @@ fn jupyter_spec(context: &Context, project: &str) -> Result<RunSpec> {
 fn gpu_reservation(context: &Context, project: &str) -> Result<Option<serde_json::Value>> {
     let text = output(dpe(context, Some(project)).args(["gpu", "flags", project, "--json"]), "dpe gpu flags")?;
     let flags: GpuFlags = serde_json::from_str(&text)
-        .map_err(|e| Failure::new(format!("`dpe gpu flags {project} --json` printed invalid JSON: {e}")))?;
+        .map_err(|e| Error::new(format!("`dpe gpu flags {project} --json` printed invalid JSON: {e}")))?;
     if !flags.use_gpu {
         return Ok(None);
     }
@@ -146,7 +146,7 @@ pub fn fragment(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, reason = "each is one part of the service it builds")]
 fn extra_service(
     stack: &Stack,
     project: &str,
@@ -160,12 +160,12 @@ fn extra_service(
 ) -> Result<ServiceDef> {
     let what = format!("service `{name}` of project `{project}`");
     if !valid_name(name) {
-        return Err(Failure::new(format!("invalid service name `{name}` in project `{project}`"))
-            .help("service names use lowercase letters, digits, `-` and `_`, starting with a letter or digit"));
+        return Err(Error::new(format!("invalid service name `{name}` in project `{project}`"))
+            .with_help("service names use lowercase letters, digits, `-` and `_`, starting with a letter or digit"));
     }
     if service.image.is_none() && service.build.is_none() {
-        return Err(Failure::new(format!("{what} has neither `image` nor `build`"))
-            .help(format!("set `[services.{name}] image = \"postgres:16\"` (an image the engine has) or `build = \"./{name}\"` (a folder with a Dockerfile)")));
+        return Err(Error::new(format!("{what} has neither `image` nor `build`"))
+            .with_help(format!("set `[services.{name}] image = \"postgres:16\"` (an image the engine has) or `build = \"./{name}\"` (a folder with a Dockerfile)")));
     }
     let key = format!("{project}-{name}");
     let labels = stack.project_labels(project);
@@ -184,8 +184,8 @@ fn extra_service(
     };
     for entry in &service.volumes {
         let mount = parse_volume(entry, project_dir).map_err(|problem| {
-            Failure::new(format!("{what}: volume `{entry}` {problem}"))
-                .help("write `NAME:/path` for a named volume or `./folder:/path` for a folder of the project (append `:ro` for read-only)")
+            Error::new(format!("{what}: volume `{entry}` {problem}"))
+                .with_help("write `NAME:/path` for a named volume or `./folder:/path` for a folder of the project (append `:ro` for read-only)")
         })?;
         if mount.named {
             let volume_key = format!("{project}-{}", mount.source);
@@ -205,10 +205,10 @@ fn extra_service(
     let reserved = spec.service_ports.get(name).cloned().unwrap_or_default();
     for container in &service.ports {
         let Some(pair) = reserved.iter().find(|p| p.container == *container) else {
-            return Err(Failure::new(format!(
+            return Err(Error::new(format!(
                 "the jupyter plugin reserved no host port for container port {container} of {what}"
             ))
-            .help("update the jupyter plugin; its `spec` must list every service port in `service_ports`"));
+            .with_help("update the jupyter plugin; its `spec` must list every service port in `service_ports`"));
         };
         def.ports.push(Published { bind: bind.to_string(), host: pair.host, container: *container });
     }
@@ -220,8 +220,8 @@ fn extra_service(
             } else {
                 format!("the other services of project `{project}` are {}", known.join(", "))
             };
-            return Err(Failure::new(format!("{what} depends on `{dep}`, which project `{project}` does not declare"))
-                .help(help));
+            return Err(Error::new(format!("{what} depends on `{dep}`, which project `{project}` does not declare"))
+                .with_help(help));
         };
         def.depends_on.push((format!("{project}-{dep}"), target.healthcheck.is_some()));
     }
@@ -390,17 +390,17 @@ mod tests {
     fn configuration_mistakes_are_named() {
         let no_image = config("[services.db]\nenv = { A = \"1\" }\n");
         let err = fragment(&stack(), "a", &no_image, &spec(), None, None).unwrap_err();
-        assert_eq!(err.message.as_deref(), Some("service `db` of project `a` has neither `image` nor `build`"));
+        assert_eq!(err.message, "service `db` of project `a` has neither `image` nor `build`");
 
         let bad_dep = config("[services.db]\nimage = \"x\"\n[services.web]\nimage = \"y\"\ndepends_on = [\"dbb\"]\n");
         let err = fragment(&stack(), "a", &bad_dep, &spec(), None, None).unwrap_err();
-        assert_eq!(err.to_string(), "error: service `web` of project `a` depends on `dbb`, which project `a` does not declare\nhelp: the other services of project `a` are `db`\n");
+        assert_eq!(err.to_string(), "error: service `web` of project `a` depends on `dbb`, which project `a` does not declare\nhelp: the other services of project `a` are `db`");
 
         let bad_volume = config("[services.db]\nimage = \"x\"\nvolumes = [\"data:relative\"]\n");
         let err = fragment(&stack(), "a", &bad_volume, &spec(), None, None).unwrap_err();
         assert_eq!(
-            err.message.as_deref(),
-            Some("service `db` of project `a`: volume `data:relative` needs an absolute path inside the container")
+            err.message,
+            "service `db` of project `a`: volume `data:relative` needs an absolute path inside the container"
         );
 
         let unreserved = config("[services.cache]\nimage = \"redis\"\nports = [6379]\n");

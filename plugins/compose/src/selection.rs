@@ -5,7 +5,7 @@
 //! starts a comment), the layout dpe's users had before dpe. Every name must be a folder under
 //! `projects/`; a wrong one is reported with the projects that do exist.
 
-use crate::failure::{io, Failure, Result};
+use dpe_plugin::sdk::{Error, Result};
 use dpe_plugin::Context;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -20,7 +20,7 @@ impl Workspace {
     pub fn from_context(context: &Context) -> Result<Workspace> {
         match &context.workspace {
             Some(root) => Ok(Workspace { root: root.clone() }),
-            None => Err(Failure::new("not inside a dpe workspace").help(
+            None => Err(Error::new("not inside a dpe workspace").with_help(
                 "run `dpe compose` inside a folder holding a `dpe.toml` (its projects live in `projects/NAME/`)",
             )),
         }
@@ -58,7 +58,7 @@ impl Workspace {
             let list: Vec<String> = known.iter().map(|n| format!("`{n}`")).collect();
             format!("the projects of this workspace are {}", list.join(", "))
         };
-        Err(Failure::new(format!("unknown project `{name}`")).help(help))
+        Err(Error::new(format!("unknown project `{name}`")).with_help(help))
     }
 }
 
@@ -84,7 +84,7 @@ pub fn resolve(context: &Context, workspace: &Workspace, named: &[String]) -> Re
         (named.to_vec(), Source::Arguments)
     } else {
         configured(context, workspace)?.ok_or_else(|| {
-            Failure::new("no projects selected").help(
+            Error::new("no projects selected").with_help(
                 "name them (`dpe compose up project_a project_b`), list them in the workspace dpe.toml (`[compose] projects = [\"project_a\"]`), or in a `which-project` file at the workspace root",
             )
         })?
@@ -94,7 +94,7 @@ pub fn resolve(context: &Context, workspace: &Workspace, named: &[String]) -> Re
         workspace.check_project(&name).map_err(|e| match &source {
             Source::Arguments => e,
             Source::ComposeTable(path) | Source::WhichProject(path) => {
-                Failure { message: e.message.map(|m| format!("{m} (selected in {})", path.display())), ..e }
+                Error { message: format!("{} (selected in {})", e.message, path.display()), ..e }
             }
         })?;
         if !unique.contains(&name) {
@@ -120,11 +120,12 @@ pub fn configured(context: &Context, workspace: &Workspace) -> Result<Option<(Ve
     }
     let which = workspace.root.join("which-project");
     if which.is_file() {
-        let text = fs::read_to_string(&which).map_err(|e| io(format!("cannot read `{}`", which.display()), e))?;
+        let text =
+            fs::read_to_string(&which).map_err(|e| Error::io(format!("cannot read `{}`", which.display()), e))?;
         let names = parse_which_project(&text);
         if names.is_empty() {
-            return Err(Failure::new(format!("`{}` names no project", which.display()))
-                .help("write one project name a line (`#` starts a comment)"));
+            return Err(Error::new(format!("`{}` names no project", which.display()))
+                .with_help("write one project name a line (`#` starts a comment)"));
         }
         return Ok(Some((names, Source::WhichProject(which))));
     }
@@ -135,10 +136,9 @@ pub fn configured(context: &Context, workspace: &Workspace) -> Result<Option<(Ve
 /// validates it).
 fn compose_projects_from(path: &Path) -> Result<Vec<String>> {
     let Ok(text) = fs::read_to_string(path) else { return Ok(Vec::new()) };
-    let value: toml::Table =
-        text.parse().map_err(|e| Failure::new(format!("cannot parse `{}`: {e}", path.display())))?;
+    let value: toml::Table = text.parse().map_err(|e| Error::new(format!("cannot parse `{}`: {e}", path.display())))?;
     let Some(list) = value.get("compose").and_then(|c| c.get("projects")) else { return Ok(Vec::new()) };
-    let bad = || Failure::new(format!("`compose.projects` in `{}` must be a list of project names", path.display()));
+    let bad = || Error::new(format!("`compose.projects` in `{}` must be a list of project names", path.display()));
     let list = list.as_array().ok_or_else(bad)?;
     list.iter().map(|v| v.as_str().map(String::from).ok_or_else(bad)).collect()
 }

@@ -7,17 +7,16 @@
 //! since it may hold service passwords) and `state.json` (the fragments of the projects that
 //! are up, so a later command need not rebuild them).
 
-use crate::failure::{io, Failure, Result};
 use crate::model::{self, Fragment, Target};
 use crate::selection::Workspace;
 use crate::yaml;
 use dpe_plugin::client;
 use dpe_plugin::containers::{self, ListError};
+use dpe_plugin::sdk::{Error, Result};
 use dpe_plugin::Context;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -75,11 +74,12 @@ impl Stack {
         let text = match fs::read_to_string(&path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io(format!("cannot read `{}`", path.display()), e)),
+            Err(e) => return Err(Error::io(format!("cannot read `{}`", path.display()), e)),
         };
         let state: State = serde_json::from_str(&text).map_err(|e| {
-            Failure::new(format!("`{}` is damaged: {e}", path.display()))
-                .help("bring the stack down with plain `docker compose` (see `dpe compose config`) and delete the file")
+            Error::new(format!("`{}` is damaged: {e}", path.display())).with_help(
+                "bring the stack down with plain `docker compose` (see `dpe compose config`) and delete the file",
+            )
         })?;
         Ok(state.fragments)
     }
@@ -148,10 +148,10 @@ impl Stack {
             dpe(context, None).arg("docker").args(args).stdin(Stdio::null()).output()
         });
         let list = list.map_err(|err| match err {
-            ListError::Spawn(err) => io("cannot run `dpe docker ps`", err),
-            ListError::Engine { message, code } => Failure {
+            ListError::Spawn(err) => Error::io("cannot run `dpe docker ps`", err),
+            ListError::Engine { message, code } => Error {
                 code: code.max(1),
-                ..Failure::new(format!("listing the containers of `{}` failed: {message}", self.name))
+                ..Error::new(format!("listing the containers of `{}` failed: {message}", self.name))
             },
         })?;
         Ok(list.iter().map(|c| c.label(label).to_string()).filter(|v| !v.is_empty()).collect())
@@ -194,11 +194,11 @@ pub fn stdout_to_stderr() -> Stdio {
 
 /// Runs a command with the terminal's stdio.
 pub fn run(mut command: Command, what: &str) -> Result<()> {
-    let status = command.status().map_err(|e| io(format!("cannot run `{what}`"), e))?;
+    let status = command.status().map_err(|e| Error::io(format!("cannot run `{what}`"), e))?;
     if status.success() {
         Ok(())
     } else {
-        Err(Failure::exit(client::exit_code(status)))
+        Err(Error::quiet(client::exit_code(status)))
     }
 }
 
@@ -208,35 +208,17 @@ pub fn output(command: &mut Command, what: &str) -> Result<String> {
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
-        .map_err(|e| io(format!("cannot run `{what}`"), e))?;
+        .map_err(|e| Error::io(format!("cannot run `{what}`"), e))?;
     if !out.status.success() {
-        return Err(Failure::exit(client::exit_code(out.status)));
+        return Err(Error::quiet(client::exit_code(out.status)));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Writes a file readable by its owner only, atomically: a reader sees the old file or the new
-/// one, never half of one.
-pub fn write_private(path: &Path, text: &str) -> Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    let dir = path.parent().expect("state files live in a folder");
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| io(format!("cannot create `{}`", dir.display()), e))?;
-    let tmp = dir.join(format!(".{}.tmp", path.file_name().unwrap().to_string_lossy()));
-    let _ = fs::remove_file(&tmp);
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| io(format!("cannot write `{}`", tmp.display()), e))?;
-    file.write_all(text.as_bytes())
-        .and_then(|_| file.sync_all())
-        .map_err(|e| io(format!("cannot write `{}`", tmp.display()), e))?;
-    fs::rename(&tmp, path).map_err(|e| io(format!("cannot write `{}`", path.display()), e))
+/// Writes a state file only its owner can read, atomically (the SDK's one implementation).
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    dpe_plugin::sdk::fs::write_private(path, text.as_bytes())
+        .map_err(|e| Error::io(format!("cannot write `{}`", path.display()), e))
 }
 
 #[cfg(test)]
@@ -249,17 +231,5 @@ mod tests {
         assert!(a.starts_with("dpe-my-lab-") && a.len() == "dpe-my-lab-".len() + 8, "{a}");
         assert_ne!(a, stack_name(Path::new("/other/My Lab")));
         assert!(stack_name(Path::new("/")).starts_with("dpe-workspace-"));
-    }
-
-    #[test]
-    fn private_files_are_0600_and_replace_atomically() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!("dpe-compose-write-{}", std::process::id()));
-        let path = dir.join("sub/compose.yaml");
-        write_private(&path, "one").unwrap();
-        write_private(&path, "two").unwrap();
-        assert_eq!(fs::read_to_string(&path).unwrap(), "two");
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-        fs::remove_dir_all(&dir).unwrap();
     }
 }

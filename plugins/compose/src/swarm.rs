@@ -15,8 +15,8 @@
 //! waits until the stack network's `Services`, as the engine dpe talks to sees them, list a task of
 //! each service ([`published`]), one engine call a poll.
 
-use crate::failure::{Failure, Result};
 use crate::stack::{dpe, output};
+use dpe_plugin::sdk::{Error, Result};
 use dpe_plugin::Context;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -149,10 +149,8 @@ fn wait_published(
             "dpe docker network inspect",
         )?;
         let published = published(&json).map_err(|e| {
-            Failure::new(format!(
-                "cannot read the services `dpe docker network inspect --verbose {network}` lists: {e}"
-            ))
-            .help("`dpe compose deploy` needs a Docker engine of version 20.10 or newer")
+            Error::new(format!("cannot read the services `dpe docker network inspect --verbose {network}` lists: {e}"))
+                .with_help("`dpe compose deploy` needs a Docker engine of version 20.10 or newer")
         })?;
         let pending: Vec<&str> =
             services.iter().filter(|name| !published.contains(*name)).map(String::as_str).collect();
@@ -173,12 +171,12 @@ fn wait_published(
     }
 }
 
-fn not_published(name: &str, network: &str, timeout: Duration) -> Failure {
-    Failure::new(format!(
+fn not_published(name: &str, network: &str, timeout: Duration) -> Error {
+    Error::new(format!(
         "service `{name}` of the stack runs but is not reachable by name: the network `{network}` does not list it after {} seconds",
         timeout.as_secs()
     ))
-    .help(format!(
+    .with_help(format!(
         "see `dpe docker network inspect --verbose {network}` (its `Services`) and `dpe docker service ps --no-trunc {name}`"
     ))
 }
@@ -192,14 +190,14 @@ fn states(context: &Context, services: &[String]) -> Result<BTreeMap<String, Ser
     Ok(parse(&text))
 }
 
-fn not_running(name: &str, state: &ServiceState, why: &str) -> Failure {
+fn not_running(name: &str, state: &ServiceState, why: &str) -> Error {
     let error = match &state.error {
         Some(error) => format!("; its task says: {error}"),
         None if !state.state.is_empty() => format!("; its task is {}", state.state.to_lowercase()),
         None => String::new(),
     };
-    Failure::new(format!("service `{name}` of the stack is not running: {why}{error}"))
-        .help(format!("see `dpe docker service ps --no-trunc {name}` and `dpe docker service logs {name}`"))
+    Error::new(format!("service `{name}` of the stack is not running: {why}{error}"))
+        .with_help(format!("see `dpe docker service ps --no-trunc {name}` and `dpe docker service logs {name}`"))
 }
 
 #[cfg(test)]
@@ -235,7 +233,7 @@ s_old.1\tShutdown\tRunning 9 seconds ago\t\n";
         assert_eq!(
             failure.to_string(),
             "error: service `s_beta-db` of the stack is not running: its tasks failed at least 3 times; its task says: No such image: nope:1\n\
-             help: see `dpe docker service ps --no-trunc s_beta-db` and `dpe docker service logs s_beta-db`\n"
+             help: see `dpe docker service ps --no-trunc s_beta-db` and `dpe docker service logs s_beta-db`"
         );
     }
 
@@ -251,7 +249,7 @@ s_old.1\tShutdown\tRunning 9 seconds ago\t\n";
         assert_eq!(
             not_published("s_beta-web", "s_default", Duration::from_secs(120)).to_string(),
             "error: service `s_beta-web` of the stack runs but is not reachable by name: the network `s_default` does not list it after 120 seconds\n\
-             help: see `dpe docker network inspect --verbose s_default` (its `Services`) and `dpe docker service ps --no-trunc s_beta-web`\n"
+             help: see `dpe docker network inspect --verbose s_default` (its `Services`) and `dpe docker service ps --no-trunc s_beta-web`"
         );
     }
 }

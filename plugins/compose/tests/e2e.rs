@@ -10,6 +10,8 @@
 //! engine is shared with other test processes too (another checkout running this file leaves
 //! the swarm it made when its test ends), so the lock is also a file lock in the temp folder.
 
+#![allow(clippy::disallowed_methods, reason = "tests run the programs they check directly")]
+
 use dpe_testkit::{docker_available, DockerCleanup, Sandbox};
 use std::collections::BTreeSet;
 use std::io::{Read, Write};

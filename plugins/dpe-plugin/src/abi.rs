@@ -8,6 +8,11 @@
 //! Strings cross the boundary as NUL-terminated UTF-8 owned by the library (`manifest`) or by
 //! dpe (`run`'s arguments). Panics never cross it: [`export_plugin!`] catches them and returns
 //! status 101. dpe never unloads a library it loaded.
+//!
+//! This is the crate's one file with `unsafe` code: the ABI, and [`default_sigpipe`] for the
+//! SDK's entry point.
+
+#![allow(unsafe_code, reason = "this is the protocol crate's one file for FFI; every block says why it is sound")]
 
 use std::ffi::c_char;
 
@@ -32,14 +37,19 @@ pub struct PluginVTable {
     pub run: extern "C" fn(context_json: *const c_char, argc: usize, argv: *const *const c_char) -> i32,
 }
 
-/// Exports a Rust plugin as a dynamic library, from the same `manifest` and `run` functions its
-/// executable form passes to [`crate::run_plugin`].
+/// Exports a Rust plugin as a dynamic library: an SDK plugin by its type (the one its
+/// executable form passes to `sdk::main`), or any plugin by the same `manifest` and `run`
+/// functions its executable form passes to [`crate::run_plugin`].
 ///
 /// ```text
-/// dpe_plugin::export_plugin!(my_plugin::manifest, my_plugin::run);
+/// dpe_plugin::export_plugin!(Hello);                               // impl sdk::Plugin for Hello
+/// dpe_plugin::export_plugin!(my_plugin::manifest, my_plugin::run); // without the SDK
 /// ```
 #[macro_export]
 macro_rules! export_plugin {
+    ($plugin:ty) => {
+        $crate::export_plugin!($crate::sdk::manifest::<$plugin>, $crate::sdk::run::<$plugin>);
+    };
     ($manifest:path, $run:path) => {
         #[no_mangle]
         pub static DPE_PLUGIN_ABI_VERSION: u32 = $crate::abi::ABI_VERSION;
@@ -107,4 +117,12 @@ pub unsafe fn __read_call(
         args.push(arg.to_string_lossy().into_owned());
     }
     (context, args)
+}
+
+/// Restores SIGPIPE's default so an executable plugin whose reader went away (`| head`) ends
+/// quietly, as Unix tools do, instead of panicking on the failed write.
+pub fn default_sigpipe() {
+    // SAFETY: resetting a signal's disposition to its default touches no memory of ours, and
+    // the SDK's `main` calls it before the plugin starts any thread.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
 }

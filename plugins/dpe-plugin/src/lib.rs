@@ -17,6 +17,10 @@
 //! - `progress` (feature `progress`): the status line long work shows (in place on a terminal,
 //!   plain on a pipe).
 //!
+//! - [`sdk`]: what Rust plugins share and the protocol does not
+//!   need: the error type, the entry point, the manifest derived from the clap definition and
+//!   atomic file writes.
+//!
 //! The first four are plain data. Plugins in other languages speak the same protocol through
 //! the environment variables and JSON documented in the README.
 
@@ -33,6 +37,7 @@ pub mod names;
 #[cfg(feature = "progress")]
 pub mod progress;
 pub mod reach;
+pub mod sdk;
 
 pub use config::Config;
 pub use context::{Context, ProjectRef};
@@ -96,8 +101,12 @@ pub fn run_plugin(manifest: fn() -> Manifest, run: fn(&Context, &[String]) -> i3
     let context = match Context::from_env() {
         Ok(context) => context,
         Err(message) => {
-            eprintln!("error: {message}");
-            eprintln!("help: `dpe-{name}` is a dpe plugin; run it as `dpe {name} …`");
+            // Written, not `eprintln!`: a closed stderr must not turn this into a panic. The
+            // message may quote the environment, so it is escaped like every error.
+            use std::io::Write;
+            let help = format!("`dpe-{name}` is a dpe plugin; run it as `dpe {name} …`");
+            let text = format!("error: {}\nhelp: {}\n", terminal_safe(&message), terminal_safe(&help));
+            let _ = std::io::stderr().write_all(text.as_bytes());
             std::process::exit(2);
         }
     };

@@ -60,6 +60,10 @@ pub struct SystemHost<'a> {
 pub const CDI_DIRS: &[&str] = &["/etc/cdi", "/var/run/cdi"];
 
 impl Host for SystemHost<'_> {
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the host's GPU tools (`nvidia-smi`, `nvidia-ctk`) are not the engine"
+    )]
     fn program(&self, program: &str, args: &[&str]) -> Outcome {
         let Some(path) = find_on_path(program).or_else(|| wsl_fallback(program)) else { return Outcome::NotFound };
         capture(std::process::Command::new(path).args(args))

@@ -4,90 +4,92 @@
 //! flags for a project, for the jupyter and compose plugins, per the `dpe gpu flags` contract)
 //! and `images` (which CUDA variants of the Docker Stacks images fit this driver).
 //!
-//! The same [`manifest`] and [`run`] serve the executable `dpe-gpu` and the library
-//! `libdpe_gpu.so` that dpe loads in-process, so nothing here keeps process-global state: the
-//! context arrives as an argument and every child is spawned per call.
+//! The command line is defined once, as [`Cli`]; the SDK derives the manifest from it and runs
+//! it the same way in the executable `dpe-gpu` and the library `libdpe_gpu.so` that dpe loads
+//! in-process, so nothing here keeps process-global state: the context arrives as an argument
+//! and every child is spawned per call.
 
 pub mod check;
 pub mod compat;
-mod error;
 pub mod host;
 pub mod parse;
 mod render;
 
 use check::{Mechanism, Options, ProjectTarget, Report};
+use clap::{Args, Parser, Subcommand};
 use dpe_plugin::config::{expand_image, GpuMode};
-use dpe_plugin::manifest::{OptionSpec, Subcommand};
-use dpe_plugin::{Context, Manifest};
-use error::Error;
+use dpe_plugin::sdk::{self, Error, Plugin, Result};
+use dpe_plugin::Context;
 use host::{Host, SystemHost};
 use serde_json::json;
 
-dpe_plugin::export_plugin!(crate::manifest, crate::run);
+dpe_plugin::export_plugin!(Cli);
 
-/// What `dpe-gpu --dpe-manifest` answers.
-pub fn manifest() -> Manifest {
-    let option = OptionSpec::new;
-    let json = || option("--json", "print the findings as JSON", false);
-    let image =
-        || option("--image", "the image the smoke test runs (default: the project's image, else ubuntu:24.04)", true);
-    Manifest {
-        name: "gpu".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        dpe: "^0.1".into(),
-        protocol: dpe_plugin::PROTOCOL_VERSION,
-        description: "Check that containers can use the NVIDIA GPU, and give projects their GPU flags".into(),
-        takes_project: false,
-        subcommands: vec![
-            Subcommand {
-                name: "check".into(),
-                description: "Check the driver, the container toolkit, a real GPU container and a project's image"
-                    .into(),
-                takes_project: true,
-                options: vec![
-                    option("--probe", "start a short GPU container (the smoke test)", false),
-                    image(),
-                    json(),
-                ],
-            },
-            Subcommand {
-                name: "flags".into(),
-                description: "Print the engine and Compose GPU flags for a project (`gpu`, `gpu_devices`)".into(),
-                takes_project: true,
-                options: vec![image(), json()],
-            },
-            Subcommand {
-                name: "images".into(),
-                description: "List which CUDA variants of the Docker Stacks images fit this driver".into(),
-                takes_project: false,
-                options: vec![json()],
-            },
-        ],
-        options: Vec::new(),
-        complete: false,
+/// Check that containers can use the NVIDIA GPU, and give projects their GPU flags.
+#[derive(Debug, Parser)]
+#[command(name = "dpe gpu", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check the driver, the container toolkit, a real GPU container and a project's image
+    ///
+    /// The host driver, the container toolkit/runtime/CDI, a smoke-test container (`--probe`)
+    /// and, with a PROJECT, its image against this host. Exit 0 when containers can use the
+    /// GPU, 1 when not.
+    Check {
+        #[command(flatten)]
+        target: Target,
+        /// Start a short GPU container (the smoke test)
+        #[arg(long)]
+        probe: bool,
+        /// Print the findings as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the engine and Compose GPU flags for a project (`gpu`, `gpu_devices`)
+    ///
+    /// The engine flags (`--gpus …` or CDI `--device …`) and the Compose device entry for a
+    /// project's `gpu`/`gpu_devices`. Exit 1 when `gpu = "required"` and the GPU is unusable.
+    Flags {
+        #[command(flatten)]
+        target: Target,
+        /// Print the flags and the findings as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// List which CUDA variants of the Docker Stacks images fit this driver
+    Images {
+        /// Print the driver, the GPUs and the images as JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// What `check` and `flags` look at.
+#[derive(Debug, Args)]
+struct Target {
+    /// The project whose image to check against this host (dpe selects it)
+    project: Option<String>,
+    /// The image the smoke test runs (default: the project's image, else ubuntu:24.04)
+    #[arg(long, value_name = "IMAGE")]
+    image: Option<String>,
+}
+
+impl Plugin for Cli {
+    const DPE: &'static str = "^0.1";
+
+    fn run(self, context: &Context) -> Result<()> {
+        let code = self.run_on(context, &SystemHost { context }, &mut std::io::stdout(), &mut std::io::stderr())?;
+        sdk::status(code)
     }
 }
 
-const USAGE: &str = "\
-usage: dpe gpu check [PROJECT] [--probe] [--image IMAGE] [--json]
-       dpe gpu flags [PROJECT] [--image IMAGE] [--json]
-       dpe gpu images [--json]
-
-  check   the host driver, the container toolkit/runtime/CDI, a smoke-test container
-          (--probe) and, with a PROJECT, its image against this host; exit 0 when
-          containers can use the GPU, 1 when not
-  flags   the engine flags (`--gpus …` or CDI `--device …`) and the Compose device entry
-          for a project's `gpu`/`gpu_devices`; exit 1 when `gpu = \"required\"` and the
-          GPU is unusable
-  images  which CUDA variants of the Jupyter Docker Stacks images fit this driver";
-
-/// Runs `dpe gpu ARGS…`; returns the exit status.
-pub fn run(context: &Context, args: &[String]) -> i32 {
-    let host = SystemHost { context };
-    run_with(context, &host, args, &mut std::io::stdout(), &mut std::io::stderr())
-}
-
-/// [`run`] against any [`Host`] and output streams (the tests' entry point).
+/// `dpe gpu ARGS…` against any [`Host`] and output streams (the tests' entry point); returns
+/// the exit status.
 pub fn run_with(
     context: &Context,
     host: &dyn Host,
@@ -95,74 +97,38 @@ pub fn run_with(
     out: &mut dyn std::io::Write,
     err: &mut dyn std::io::Write,
 ) -> i32 {
-    let Some((command, rest)) = args.split_first() else {
-        let _ = writeln!(err, "{USAGE}");
-        return 2;
-    };
-    let parsed = match Args::parse(command, rest) {
-        Ok(parsed) => parsed,
-        Err(message) => {
-            let _ = writeln!(err, "{}\n\n{USAGE}", Error::usage(message));
-            return 2;
-        }
-    };
-    let json = parsed.json || context.json;
-    let outcome = match command.as_str() {
-        "help" | "--help" | "-h" => {
-            let _ = writeln!(out, "{USAGE}");
-            return 0;
-        }
-        "check" => project(context, parsed.project.as_deref())
-            .map(|project| cmd_check(context, host, &parsed, project, json, out)),
-        "flags" => project(context, parsed.project.as_deref())
-            .map(|project| cmd_flags(context, host, &parsed, project, json, out, err)),
-        "images" => Ok(cmd_images(host, json, out)),
-        other => Err(Error::usage(format!("no `dpe gpu` command named `{other}`"))
-            .with_help("the commands are `check`, `flags` and `images`")),
-    };
-    outcome.unwrap_or_else(|error| {
-        let _ = writeln!(err, "{error}");
-        error.code
-    })
+    match sdk::parse::<Cli>(args) {
+        Ok(cli) => cli.run_on(context, host, out, err).unwrap_or_else(|error| error.report_to(err)),
+        Err(stop) => stop.write(out, err),
+    }
 }
 
-/// The parsed arguments of one subcommand.
-#[derive(Debug, Default)]
-struct Args {
-    project: Option<String>,
-    probe: bool,
-    json: bool,
-    image: Option<String>,
-}
-
-impl Args {
-    fn parse(command: &str, rest: &[String]) -> Result<Args, String> {
-        let mut args = Args::default();
-        let mut words = rest.iter();
-        while let Some(word) = words.next() {
-            match word.as_str() {
-                "--json" => args.json = true,
-                "--probe" if command == "check" => args.probe = true,
-                "--image" if command != "images" => {
-                    args.image = Some(words.next().ok_or("`--image` needs an image name")?.clone());
-                }
-                flag if flag.starts_with("--image=") && command != "images" => {
-                    args.image = Some(flag["--image=".len()..].to_string());
-                }
-                flag if flag.starts_with('-') => {
-                    return Err(format!("unknown option `{flag}` for `dpe gpu {command}`"))
-                }
-                name if args.project.is_none() && command != "images" => args.project = Some(name.to_string()),
-                extra => return Err(format!("unexpected argument `{extra}`")),
+impl Cli {
+    /// Runs the parsed command; the exit code, or the error to report.
+    fn run_on(
+        self,
+        context: &Context,
+        host: &dyn Host,
+        out: &mut dyn std::io::Write,
+        err: &mut dyn std::io::Write,
+    ) -> Result<i32> {
+        Ok(match self.command {
+            Command::Check { target, probe, json } => {
+                let project = project(context, target.project.as_deref())?;
+                cmd_check(context, host, &target, project, probe, json || context.json, out)
             }
-        }
-        Ok(args)
+            Command::Flags { target, json } => {
+                let project = project(context, target.project.as_deref())?;
+                cmd_flags(context, host, &target, project, json || context.json, out, err)
+            }
+            Command::Images { json } => cmd_images(host, json || context.json, out),
+        })
     }
 }
 
 /// The project to check: dpe resolves it (from the positional, `--project` or the cwd) and
 /// passes it in the context; a positional that disagrees means dpe did not find it.
-fn project<'a>(context: &'a Context, named: Option<&str>) -> Result<Option<&'a dpe_plugin::ProjectRef>, Error> {
+fn project<'a>(context: &'a Context, named: Option<&str>) -> Result<Option<&'a dpe_plugin::ProjectRef>> {
     match (named, &context.project) {
         (Some(name), Some(project)) if project.name != name => {
             Err(Error::new(format!("project `{name}` was asked for but dpe selected `{}`", project.name))
@@ -177,7 +143,7 @@ fn project<'a>(context: &'a Context, named: Option<&str>) -> Result<Option<&'a d
 
 fn options_for(
     context: &Context,
-    args: &Args,
+    target: &Target,
     project: Option<&dpe_plugin::ProjectRef>,
     probe: bool,
     deep: bool,
@@ -188,7 +154,7 @@ fn options_for(
         .is_some_and(|name| name.to_string_lossy().contains("podman"));
     Options {
         probe,
-        image: args.image.clone(),
+        image: target.image.clone(),
         devices: config.gpu_devices.clone(),
         podman,
         project: project.map(|p| ProjectTarget {
@@ -204,12 +170,13 @@ fn options_for(
 fn cmd_check(
     context: &Context,
     host: &dyn Host,
-    args: &Args,
+    target: &Target,
     project: Option<&dpe_plugin::ProjectRef>,
+    probe: bool,
     json: bool,
     out: &mut dyn std::io::Write,
 ) -> i32 {
-    let report = check::run(host, &options_for(context, args, project, args.probe, true));
+    let report = check::run(host, &options_for(context, target, project, probe, true));
     if json {
         let _ = writeln!(out, "{}", serde_json::to_string_pretty(&report).expect("report serialises"));
     } else {
@@ -227,7 +194,7 @@ fn cmd_check(
 fn cmd_flags(
     context: &Context,
     host: &dyn Host,
-    args: &Args,
+    target: &Target,
     project: Option<&dpe_plugin::ProjectRef>,
     json: bool,
     out: &mut dyn std::io::Write,
@@ -243,7 +210,7 @@ fn cmd_flags(
     let (report, use_gpu) = if mode == GpuMode::Off {
         (None, false)
     } else {
-        let report = check::run(host, &options_for(context, args, project, true, false));
+        let report = check::run(host, &options_for(context, target, project, true, false));
         let usable = report.usable;
         (Some(report), usable)
     };
@@ -318,6 +285,7 @@ fn cmd_images(host: &dyn Host, json: bool, out: &mut dyn std::io::Write) -> i32 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dpe_plugin::sdk;
 
     fn context(project: Option<&str>) -> Context {
         serde_json::from_value(json!({
@@ -359,11 +327,17 @@ mod tests {
             run_args(&context(None), &["check", "demo"]),
             (1, "error: no project `demo` in this workspace\nhelp: projects are the folders under `projects/`; `dpe gpu check` without a name checks the host only\n".to_string())
         );
-        let (code, err) = run_args(&context(None), &["check", "--bogus"]);
-        assert_eq!(code, 2);
-        assert!(
-            err.starts_with("error: unknown option `--bogus` for `dpe gpu check`\n\nusage: dpe gpu check"),
-            "{err}"
+        assert_eq!(
+            run_args(&context(None), &["check", "--prob"]),
+            (2, "error: unknown option `--prob` for `dpe gpu check`\nhelp: did you mean `--probe`?\n".to_string())
+        );
+        assert_eq!(
+            run_args(&context(None), &["images", "demo"]),
+            (
+                2,
+                "error: unexpected argument `demo` for `dpe gpu images`\nhelp: `dpe gpu images --help` lists what it takes\n"
+                    .to_string()
+            )
         );
     }
 
@@ -375,5 +349,35 @@ mod tests {
             err,
             "error: no `dpe gpu` command named `che\\u{1b}[2Jck`\nhelp: the commands are `check`, `flags` and `images`\n"
         );
+    }
+
+    /// The manifest of `dpe gpu` is its clap definition, checked by parsing what it lists;
+    /// completion offers what the hand-written manifest did, and the usage text and the parser
+    /// it had are gone.
+    #[test]
+    fn the_manifest_is_the_command_line() {
+        sdk::assert_manifest::<Cli>(&[
+            "gpu",
+            "gpu check [PROJECT] --image VALUE --probe --json",
+            "gpu flags [PROJECT] --image VALUE --json",
+            "gpu images --json",
+        ]);
+        assert_eq!(sdk::manifest::<Cli>().version, env!("CARGO_PKG_VERSION"));
+    }
+
+    #[test]
+    fn help_and_a_missing_command_show_the_usage() {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let context = context(None);
+        let code = run_with(&context, &SystemHost { context: &context }, &["--help".into()], &mut out, &mut err);
+        let out = String::from_utf8(out).unwrap();
+        assert_eq!((code, err.as_slice()), (0, &b""[..]));
+        assert!(
+            out.contains("Usage: dpe gpu <COMMAND>") && out.contains("  images  List which CUDA variants"),
+            "{out}"
+        );
+        let (code, err) = run_args(&context, &[]);
+        assert_eq!(code, 2);
+        assert!(err.contains("Usage: dpe gpu <COMMAND>"), "{err}");
     }
 }

@@ -1,6 +1,6 @@
 //! The executable form of `dpe gpu` (`dpe-gpu`); the library form is `libdpe_gpu.so`. Both run
-//! the same `dpe_gpu::run`.
+//! the same `dpe_gpu::Cli` through the SDK.
 
 fn main() {
-    dpe_plugin::run_plugin(dpe_gpu::manifest, dpe_gpu::run)
+    dpe_plugin::sdk::main::<dpe_gpu::Cli>()
 }

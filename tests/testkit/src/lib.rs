@@ -6,6 +6,11 @@
 //! [`docker_available`]: in CI (`CI` set) a missing engine fails the test; elsewhere the test
 //! prints why it skips.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the test kit runs the binaries under test and the engine directly: it is what checks the choke point from outside"
+)]
+
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -3,10 +3,10 @@
 //! the file of the projects that are up.
 
 use super::{current, plan};
-use crate::failure::{Failure, Result};
 use crate::model::Target;
 use crate::selection;
 use clap::Args;
+use dpe_plugin::sdk::{Error, Result};
 use dpe_plugin::Context;
 
 #[derive(Debug, Args)]
@@ -30,7 +30,7 @@ pub fn run(context: &Context, args: &ConfigArgs) -> Result<()> {
             plan(context, &args.projects, target == Target::Compose)?.all
         };
     if fragments.is_empty() {
-        return Err(Failure::new("no projects selected").help("name them: `dpe compose config project_a project_b`"));
+        return Err(Error::new("no projects selected").with_help("name them: `dpe compose config project_a project_b`"));
     }
     let text = stack.write(&fragments, target)?;
     super::write_stdout(&text);

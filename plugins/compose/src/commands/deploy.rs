@@ -14,12 +14,12 @@
 //! there is named with its task's error and, when this deploy created it, removed.
 
 use super::{check_ports_free, plan, print_urls, ready_timeout, wait_ready};
-use crate::failure::{Failure, Result};
 use crate::model::Target;
 use crate::selection::Workspace;
 use crate::stack::{dpe, output, run as run_command, stdout_to_stderr, Stack};
 use crate::swarm;
 use clap::Args;
+use dpe_plugin::sdk::{Error, Result};
 use dpe_plugin::Context;
 use std::time::{Duration, Instant};
 
@@ -35,18 +35,18 @@ pub fn run(context: &Context, args: &DeployArgs) -> Result<()> {
         "dpe docker info",
     )?;
     if swarm.trim() != "active" {
-        return Err(Failure::new("this Docker engine is not part of a swarm").help(
+        return Err(Error::new("this Docker engine is not part of a swarm").with_help(
             "make it a single-node swarm with `docker swarm init --advertise-addr 127.0.0.1`, or use `dpe compose up`",
         ));
     }
     let plan = plan(context, &args.projects, false)?;
     for fragment in &plan.all {
         if fragment.services.iter().any(|s| s.gpu.is_some()) {
-            return Err(Failure::new(format!(
+            return Err(Error::new(format!(
                 "project `{}` uses a GPU, which `dpe compose deploy` cannot reserve in a swarm",
                 fragment.project
             ))
-            .help(format!(
+            .with_help(format!(
                 "run it with `dpe compose up {}`, or set `gpu = \"off\"` in its dpe.toml",
                 fragment.project
             )));
@@ -140,8 +140,8 @@ fn remove(context: &Context, stack: &Stack) -> Result<()> {
             return Ok(());
         }
         if Instant::now() >= deadline {
-            return Err(Failure::new(format!("the stack `{}` is still being removed after 90 seconds", stack.name))
-                .help("check `docker stack ps` and `docker ps`; the engine finishes on its own"));
+            return Err(Error::new(format!("the stack `{}` is still being removed after 90 seconds", stack.name))
+                .with_help("check `docker stack ps` and `docker ps`; the engine finishes on its own"));
         }
         std::thread::sleep(Duration::from_millis(500));
     }

@@ -4,10 +4,10 @@
 //! packages, databases) stay unless `--volumes`.
 
 use super::current;
-use crate::failure::{Failure, Result};
 use crate::model::{self, Fragment, Target};
 use crate::stack::{dpe, run as run_command, stdout_to_stderr};
 use clap::Args;
+use dpe_plugin::sdk::{Error, Result};
 use dpe_plugin::Context;
 use std::collections::BTreeSet;
 
@@ -40,8 +40,8 @@ pub fn run(context: &Context, args: &DownArgs) -> Result<()> {
             eprintln!("nothing was started with `dpe compose up` in this workspace");
             return Ok(());
         }
-        return Err(Failure::new(format!("the generated compose file `{}` is missing", stack.file().display()))
-            .help("run `dpe compose up` for the running projects to write it again, then `dpe compose down`"));
+        return Err(Error::new(format!("the generated compose file `{}` is missing", stack.file().display()))
+            .with_help("run `dpe compose up` for the running projects to write it again, then `dpe compose down`"));
     }
 
     if args.projects.is_empty() || targets == up {

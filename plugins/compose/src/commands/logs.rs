@@ -2,9 +2,9 @@
 //! key (`project_a-db`) or a short service name when only one project has it (`db`).
 
 use super::current;
-use crate::failure::{Failure, Result};
 use crate::model::Fragment;
 use clap::Args;
+use dpe_plugin::sdk::{Error, Result};
 use dpe_plugin::Context;
 
 #[derive(Debug, Args)]
@@ -22,8 +22,8 @@ pub struct LogsArgs {
 pub fn run(context: &Context, args: &LogsArgs) -> Result<()> {
     let (stack, fragments) = current(context)?;
     if !stack.file().exists() {
-        return Err(Failure::new("nothing was started with `dpe compose up` in this workspace")
-            .help("start projects with `dpe compose up`"));
+        return Err(Error::new("nothing was started with `dpe compose up` in this workspace")
+            .with_help("start projects with `dpe compose up`"));
     }
     let mut keys = Vec::new();
     for name in &args.services {
@@ -58,7 +58,7 @@ pub fn service_keys_for(fragments: &[Fragment], name: &str) -> Result<Vec<String
     } else {
         format!("the services are {}", all.join(", "))
     };
-    Err(Failure::new(format!("no project or service `{name}` is up in this workspace")).help(help))
+    Err(Error::new(format!("no project or service `{name}` is up in this workspace")).with_help(help))
 }
 
 #[cfg(test)]
@@ -87,7 +87,7 @@ mod tests {
         let err = service_keys_for(&fragments, "nope").unwrap_err();
         assert_eq!(
             err.to_string(),
-            "error: no project or service `nope` is up in this workspace\nhelp: the services are `a`, `a-db`, `a-web`, `c`, `c-cache`\n"
+            "error: no project or service `nope` is up in this workspace\nhelp: the services are `a`, `a-db`, `a-web`, `c`, `c-cache`"
         );
     }
 }

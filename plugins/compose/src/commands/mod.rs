@@ -10,12 +10,12 @@ pub mod ps;
 pub mod restart;
 pub mod up;
 
-use crate::failure::{Failure, Result};
 use crate::model::{self, Fragment, Target};
 use crate::net;
 use crate::project;
 use crate::selection::{self, Workspace};
 use crate::stack::{dpe, output, Stack};
+use dpe_plugin::sdk::{Error, Result};
 use dpe_plugin::Context;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -86,11 +86,11 @@ pub fn check_ports_free(context: &Context, stack: &Stack, fresh: &[Fragment], ta
                     Some(short) => format!("service `{short}` of project `{}`", fragment.project),
                     None => format!("project `{}`", fragment.project),
                 };
-                return Err(Failure::new(format!(
+                return Err(Error::new(format!(
                     "port clash: host port {} ({owner}, container port {}) is already used by {who}",
                     port.host, port.container
                 ))
-                .help(format!(
+                .with_help(format!(
                     "stop it first (`dpe jupyter stop {}` if the notebook runs on its own), then run this again",
                     fragment.project
                 )));
@@ -132,8 +132,8 @@ pub fn wait_ready(
         rounds += 1;
         if rounds.is_multiple_of(6) {
             if let Some(dead) = pending.iter().find(|f| !alive(&f.project)) {
-                return Err(Failure::new(format!("the notebook of project `{}` stopped while starting", dead.project))
-                    .help(format!(
+                return Err(Error::new(format!("the notebook of project `{}` stopped while starting", dead.project))
+                    .with_help(format!(
                         "its log is above; check `[jupyter] command` and the image in the dpe.toml of `{}`",
                         dead.project
                     )));
@@ -145,11 +145,13 @@ pub fn wait_ready(
         if !late.is_empty() {
             let names: Vec<String> = late.iter().map(|f| format!("`{}`", f.project)).collect();
             let waited = late.iter().map(|f| f.ready_timeout).max().unwrap_or_default().min(timeout.as_secs());
-            return Err(Failure::new(format!(
+            return Err(Error::new(format!(
                 "the notebook of {} did not answer within {waited} seconds",
                 names.join(", ")
             ))
-            .help("raise `[jupyter] ready_timeout` in dpe.toml if the server is slow to start; its log is above"));
+            .with_help(
+                "raise `[jupyter] ready_timeout` in dpe.toml if the server is slow to start; its log is above",
+            ));
         }
         std::thread::sleep(Duration::from_millis(500));
     }
@@ -208,7 +210,7 @@ pub fn roll_back(context: &Context, stack: &Stack, before: &BTreeSet<String>, ke
     }
     let restored = if kept.is_empty() { Ok(()) } else { stack.write(kept, Target::Compose).map(|_| ()) };
     if let Err(failure) = restored.and_then(|_| stack.save_fragments(kept)) {
-        eprint!("{failure}");
+        failure.report();
     }
 }
 
@@ -226,12 +228,12 @@ fn stack_network_exists(context: &Context, stack: &Stack) -> bool {
 pub fn resolved_config(context: &Context, project: &str) -> Result<()> {
     match &context.project {
         Some(selected) if selected.name == project => {
-            dpe_plugin::reach::check(context).map_err(|refusal| Failure::new(refusal.message).help(refusal.help))?;
+            dpe_plugin::reach::check(context).map_err(|refusal| Error::new(refusal.message).with_help(refusal.help))?;
             write_stdout(&format!("{}\n", serde_json::to_string(&context.config).expect("a configuration serialises")));
             Ok(())
         }
-        _ => Err(Failure::new(format!("dpe did not select project `{project}` for this call"))
-            .help(format!("run it as `dpe --project {project} compose resolved-config {project}`"))),
+        _ => Err(Error::new(format!("dpe did not select project `{project}` for this call"))
+            .with_help(format!("run it as `dpe --project {project} compose resolved-config {project}`"))),
     }
 }
 

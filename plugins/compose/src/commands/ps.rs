@@ -1,7 +1,7 @@
 //! `dpe compose ps`: the stack's containers, as compose lists them.
 
 use super::current;
-use crate::failure::Result;
+use dpe_plugin::sdk::Result;
 use dpe_plugin::Context;
 
 pub fn run(context: &Context) -> Result<()> {

@@ -2,14 +2,15 @@
 //! and wait until the notebooks answer again.
 
 use super::{current, print_urls, ready_timeout, wait_ready};
-use crate::failure::{Failure, Result};
 use clap::Args;
+use dpe_plugin::sdk::{Error, Result};
 use dpe_plugin::Context;
 
 #[derive(Debug, Args)]
 pub struct RestartArgs {
-    /// Projects to restart.
-    #[arg(required = true)]
+    /// Projects to restart. Its id `project` tells dpe the first one names a project (so
+    /// completion offers project names); the rest are this plugin's business.
+    #[arg(id = "project", value_name = "PROJECTS", required = true)]
     pub projects: Vec<String>,
 }
 
@@ -19,8 +20,8 @@ pub fn run(context: &Context, args: &RestartArgs) -> Result<()> {
     for name in &args.projects {
         let Some(fragment) = fragments.iter().find(|f| &f.project == name) else {
             stack.workspace.check_project(name)?;
-            return Err(Failure::new(format!("project `{name}` is not up"))
-                .help(format!("start it with `dpe compose up {name}`")));
+            return Err(Error::new(format!("project `{name}` is not up"))
+                .with_help(format!("start it with `dpe compose up {name}`")));
         };
         chosen.push(fragment.clone());
     }

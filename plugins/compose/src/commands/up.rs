@@ -7,9 +7,9 @@
 //! services are passed to `compose up`.
 
 use super::{check_ports_free, plan, print_urls, ready_timeout, roll_back, wait_ready};
-use crate::failure::{Failure, Result};
 use crate::model::{self, Target};
 use clap::Args;
+use dpe_plugin::sdk::{Error, Result};
 use dpe_plugin::Context;
 use std::collections::BTreeSet;
 
@@ -70,6 +70,6 @@ fn all_running(context: &Context, plan: &super::Plan, keys: &[&str]) -> Result<(
     if stopped.is_empty() {
         return Ok(());
     }
-    Err(Failure::new(format!("{} stopped right after starting", stopped.join(", ")))
-        .help("its log is above; fix the service's `command` or image in its project's dpe.toml"))
+    Err(Error::new(format!("{} stopped right after starting", stopped.join(", ")))
+        .with_help("its log is above; fix the service's `command` or image in its project's dpe.toml"))
 }
