@@ -7,9 +7,9 @@
 //! log's last lines, its path and the step that broke. With `-v` the whole output streams as
 //! it comes, as it did before.
 
-use crate::error::{Error, Result};
 use crate::project::Project;
 use dpe_plugin::progress::{elapsed, fit, without_escapes, StatusLine};
+use dpe_plugin::sdk::{Error, Result};
 use dpe_plugin::Context;
 use std::collections::VecDeque;
 use std::fs::File;

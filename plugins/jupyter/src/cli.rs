@@ -1,9 +1,12 @@
-//! The command line of `dpe jupyter`. The `///` comments are the `--help` text; behaviour
-//! lives in `commands/`.
+//! The command line of `dpe jupyter`, written once: the `///` comments are the `--help` text,
+//! and the SDK derives the manifest dpe reads for help and completion from it (plus the one
+//! thing clap cannot say, below). Behaviour lives in `commands/`.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use dpe_plugin::sdk::{self, Plugin, Result};
+use dpe_plugin::{Context, Manifest};
 
-/// One command from a project folder to a running, isolated Jupyter.
+/// Run a project's isolated Jupyter: stable port, kept packages, your file owner, real URL.
 #[derive(Debug, Parser)]
 #[command(name = "dpe jupyter", version, args_conflicts_with_subcommands = true, disable_help_subcommand = true)]
 pub struct Cli {
@@ -51,6 +54,29 @@ pub struct LockArgs {
     pub no_lock: bool,
 }
 
+impl Plugin for Cli {
+    const DPE: &'static str = "^0.1";
+
+    fn run(self, context: &Context) -> Result<()> {
+        crate::commands::run(context, self).and_then(sdk::status)
+    }
+
+    /// The derived manifest, with `pip` taking a project: its project is the first of its free
+    /// arguments (`dpe jupyter pip PROJECT install X`), which clap cannot tell from pip's own.
+    fn manifest() -> Manifest {
+        let mut manifest = sdk::manifest_from_clap(&Self::command(), Self::DPE);
+        for sub in manifest.subcommands.iter_mut().filter(|sub| sub.name == "pip") {
+            sub.takes_project = true;
+        }
+        manifest
+    }
+}
+
+/// The names of the subcommands, as the user types them (for did-you-mean).
+pub fn subcommands() -> Vec<String> {
+    Cli::command().get_subcommands().filter(|sub| !sub.is_hide_set()).map(|sub| sub.get_name().to_string()).collect()
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print the run specification as JSON (builds the image and reserves ports as needed).
@@ -59,8 +85,10 @@ pub enum Command {
         /// Print JSON (the only format; accepted for clarity).
         #[arg(long)]
         json: bool,
+        /// Rebuild the image even when its inputs did not change (no layer cache).
         #[arg(long)]
         rebuild: bool,
+        /// Publish on every network address, not only 127.0.0.1.
         #[arg(long)]
         lan: bool,
         #[command(flatten)]
@@ -75,6 +103,7 @@ pub enum Command {
     /// Show whether the project's server runs, on which port and URL.
     Status {
         project: Option<String>,
+        /// Print JSON.
         #[arg(long)]
         json: bool,
     },
@@ -162,6 +191,34 @@ pub enum Command {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `dpe-jupyter --dpe-manifest` is [`Cli`]: clap parses each subcommand and option it lists
+    /// as listed, and it lists them all, so completion and `--help` cannot disagree. (The
+    /// hand-written manifest offered `spec --exact`, which clap refused, and not `--exact`.)
+    #[test]
+    fn the_manifest_is_the_command_line() {
+        sdk::assert_manifest::<Cli>(&[
+            "jupyter [PROJECT] --detach --lan --open --rebuild --exact --from-lock VALUE --no-lock",
+            "jupyter spec [PROJECT] --json --rebuild --lan --from-lock VALUE --no-lock --adopt VALUE",
+            "jupyter stop [PROJECT]",
+            "jupyter status [PROJECT] --json",
+            "jupyter logs [PROJECT] --follow --tail VALUE",
+            "jupyter url [PROJECT]",
+            "jupyter shell [PROJECT]",
+            "jupyter exec [PROJECT]",
+            "jupyter lock [PROJECT]",
+            "jupyter pip [PROJECT]",
+            "jupyter rm [PROJECT] --yes",
+            "jupyter gc --yes",
+            "jupyter list --json --stats --size",
+        ]);
+        let manifest = sdk::manifest::<Cli>();
+        assert_eq!((manifest.name.as_str(), manifest.version.as_str()), ("jupyter", env!("CARGO_PKG_VERSION")));
+        assert_eq!(
+            manifest.description,
+            "Run a project's isolated Jupyter: stable port, kept packages, your file owner, real URL"
+        );
+    }
 
     fn parse(args: &[&str]) -> Cli {
         Cli::try_parse_from(std::iter::once("dpe jupyter").chain(args.iter().copied())).unwrap()

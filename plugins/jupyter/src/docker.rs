@@ -1,8 +1,8 @@
 //! The engine calls the plugin makes, all through `dpe docker …` (so hooks run and the core adds
 //! its `dpe.*` labels), and the parsing of what they print.
 
-use crate::error::{Error, Result};
 use dpe_plugin::containers::{self, ListError};
+use dpe_plugin::sdk::{Error, Result};
 use dpe_plugin::Context;
 use std::process::Output;
 

@@ -9,12 +9,13 @@
 //! own files, which change most often. Python packages are not in the image at all: `dpe-sync`
 //! installs them into the project's environment from its lock when the server starts.
 
+use crate::context_file::ContextFile;
 use crate::docker;
-use crate::error::{Error, Result};
 use crate::lock::Lock;
 use crate::project::{Project, VOLUME_TARGET};
 use dpe_plugin::config::{expand_image, DEFAULT_IMAGE};
 use dpe_plugin::dockerfile::{self, ca_bundle_env, env_instruction, shell_quote, CA_BUNDLE_SCRIPT, CA_ENV, PROXY_VARS};
+use dpe_plugin::sdk::{Error, Result};
 use dpe_plugin::Context;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -41,18 +42,9 @@ pub struct Host {
 
 impl Host {
     pub fn current() -> Host {
-        // SAFETY: getuid and getgid cannot fail and touch no memory.
-        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        let (uid, gid) = crate::sys::user_ids();
         Host { uid, gid, ca_env: std::env::var(CA_ENV).ok().filter(|v| !v.is_empty()) }
     }
-}
-
-/// A file of the build context.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContextFile {
-    /// Path relative to the build context.
-    pub name: String,
-    pub bytes: Vec<u8>,
 }
 
 /// A project's own Dockerfile, built first; dpe's layer goes on top of it.
@@ -409,8 +401,7 @@ pub fn ensure(context: &Context, project: &Project, plan: &Plan, rebuild: bool) 
 /// sandbox in tests). `dpe jupyter gc` only weighs images carrying its own owner, so it never
 /// removes an image another user (or another state directory) built and may still need.
 pub fn owner(context: &Context) -> String {
-    // SAFETY: getuid cannot fail and touches no memory.
-    let uid = unsafe { libc::getuid() };
+    let (uid, _) = crate::sys::user_ids();
     crate::project::short_hash(&format!("{uid}:{}", context.state_dir.display()))
 }
 

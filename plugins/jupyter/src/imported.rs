@@ -13,9 +13,9 @@
 //! `dpe jupyter spec PROJECT --json --adopt IMAGE_ID`, which runs [`take_over`] with this
 //! plugin's own plan, so an import is tagged exactly as this very version of the plugin plans.
 
-use crate::error::{Error, Result};
 use crate::image::{Plan, IMAGE_REPOSITORY};
 use crate::project::Project;
+use dpe_plugin::sdk::{Error, Result};
 use dpe_plugin::Context;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -48,7 +48,6 @@ pub fn tag_for(project: &Project, planned: &str) -> String {
 /// Records that `project`, planning `planned`, uses the imported image `id` tagged `image`.
 pub fn record(state_dir: &Path, project: &Project, record: &Record) -> Result<()> {
     let path = path(state_dir, &project.key());
-    crate::secrets::create_private_dir(path.parent().expect("imported folder"))?;
     let text = serde_json::to_vec_pretty(record).expect("a record serialises");
     crate::secrets::write_private(&path, &text)
 }

@@ -11,9 +11,9 @@
 //! those files are copied into the build context and put back at the same path, so the lock
 //! needs no rewriting; a file outside the project folder cannot be found again and is refused.
 
-use crate::error::{Error, Result};
-use crate::image::ContextFile;
+use crate::context_file::ContextFile;
 use crate::project::Project;
+use dpe_plugin::sdk::{self, Error, Result};
 use std::path::{Component, Path, PathBuf};
 
 /// Where the lock lands in the image.
@@ -78,16 +78,9 @@ impl Choice {
                 }
                 _ => Ok(()),
             },
-            Choice::Use(lock) => {
-                let dir = path.parent().expect("locks folder");
-                std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating `{}`", dir.display()), e))?;
-                // Written aside and renamed: a crash never leaves half a lock to build from.
-                let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-                std::fs::write(&tmp, &lock.bytes).and_then(|_| std::fs::rename(&tmp, &path)).map_err(|e| {
-                    let _ = std::fs::remove_file(&tmp);
-                    Error::io(format!("writing `{}`", path.display()), e)
-                })
-            }
+            // Atomic: a crash never leaves half a lock to build from.
+            Choice::Use(lock) => sdk::fs::write_atomic(&path, &lock.bytes, 0o644)
+                .map_err(|e| Error::io(format!("writing `{}`", path.display()), e)),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! `dpe-jupyter`: the executable dpe runs for `dpe jupyter …`. Everything lives in the library;
-//! this file only hands the manifest and the entry point to the plugin protocol.
+//! this file only hands the command line to the SDK's entry point.
 
 fn main() {
-    dpe_plugin::run_plugin(dpe_jupyter::manifest, dpe_jupyter::run)
+    dpe_plugin::sdk::main::<dpe_jupyter::Cli>()
 }

@@ -7,11 +7,9 @@
 //! program holds it) and not published by another container. Entries of projects whose folder
 //! no longer exists are stale and reclaimed.
 
-use crate::error::{Error, Result};
+use dpe_plugin::sdk::{self, Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::Write;
 use std::net::{IpAddr, TcpListener};
 use std::path::{Path, PathBuf};
 
@@ -76,15 +74,9 @@ impl Registry {
             Err(e) => return Err(Error::io(format!("reading `{}`", path.display()), e)),
         };
         let result = f(&mut file)?;
-        let tmp = self.dir.join(format!("ports.json.{}.tmp", std::process::id()));
         let text = serde_json::to_string_pretty(&file).expect("registry serialises");
-        let write = || -> std::io::Result<()> {
-            let mut out = File::create(&tmp)?;
-            out.write_all(text.as_bytes())?;
-            out.sync_all()?;
-            std::fs::rename(&tmp, &path)
-        };
-        write().map_err(|e| Error::io(format!("writing `{}`", path.display()), e))?;
+        sdk::fs::write_atomic(&path, text.as_bytes(), 0o644)
+            .map_err(|e| Error::io(format!("writing `{}`", path.display()), e))?;
         drop(lock);
         Ok(result)
     }

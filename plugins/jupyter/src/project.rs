@@ -2,9 +2,9 @@
 //! the base URL. Names are derived from the workspace path too, so two workspaces that both
 //! hold a `project_a` never share a container, a volume, a port or a token.
 
-use crate::error::{Error, Result};
 use dpe_plugin::contract::{engine_spelling, EnvironmentNames};
 pub use dpe_plugin::contract::{short_hash, VOLUME_TARGET};
+use dpe_plugin::sdk::{Error, Result};
 use dpe_plugin::{Config, Context};
 use std::path::PathBuf;
 
@@ -103,10 +103,6 @@ fn check_name_twin(dir: &std::path::Path, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// The subcommands of `dpe jupyter`, for did-you-mean.
-pub const SUBCOMMANDS: &[&str] =
-    &["spec", "stop", "status", "logs", "url", "shell", "exec", "pip", "lock", "list", "rm", "gc"];
-
 /// A `help:` line for a name that is neither a project nor a subcommand: the closest of both.
 fn suggestion(context: &Context, name: &str) -> String {
     let projects: Vec<String> = context
@@ -127,9 +123,10 @@ fn suggestion(context: &Context, name: &str) -> String {
     }
     // The closest subcommand or project wins; a tie goes to the subcommand.
     let limit = |candidate: &str| if candidate.len() <= 3 { 1 } else { 2.max(candidate.len() / 3) };
-    let subcommands = SUBCOMMANDS.iter().map(|c| (edit_distance(name, c), 0, format!("`dpe jupyter {c}`")));
+    let commands = crate::cli::subcommands();
+    let subcommands = commands.iter().map(|c| (edit_distance(name, c), 0, format!("`dpe jupyter {c}`")));
     let named = projects.iter().map(|p| (edit_distance(name, p), 1, format!("`{p}`")));
-    let candidates = SUBCOMMANDS.iter().copied().chain(projects.iter().map(String::as_str));
+    let candidates = commands.iter().chain(&projects).map(String::as_str);
     let best = subcommands
         .chain(named)
         .zip(candidates)
@@ -194,6 +191,7 @@ mod tests {
         assert_eq!(suggestion(&context, "AdvUpper"), hint);
         assert_eq!(suggestion(&context, "advupper"), hint);
         assert_eq!(suggestion(&context, "othr"), "did you mean `other`?");
+        assert_eq!(suggestion(&context, "stpo"), "did you mean `dpe jupyter stop`?");
     }
 
     #[test]

@@ -12,8 +12,8 @@
 //! never leaves it held, and the file (a few bytes, one per project) is never removed: removing
 //! it would let a waiter lock a file that a newcomer no longer sees.
 
-use crate::error::{Error, Result};
 use crate::project::Project;
+use dpe_plugin::sdk::{Error, Result};
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::Path;
 use std::time::{Duration, Instant};

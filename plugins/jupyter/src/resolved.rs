@@ -56,19 +56,13 @@ pub fn project_context(context: &Context, workspace: &Path, name: &str) -> Optio
         context: resolved.clone(),
     };
     // A cache that cannot be written costs the next listing time, never its answer.
-    if let Some(dir) = path.parent() {
-        if crate::secrets::create_private_dir(dir).is_ok() {
-            let _ = crate::secrets::write_private(&path, &serde_json::to_vec(&entry).expect("a context serialises"));
-        }
-    }
+    let _ = crate::secrets::write_private(&path, &serde_json::to_vec(&entry).expect("a context serialises"));
     Some(resolved)
 }
 
 /// Asks the core, as a plugin started for that project would be given it.
 fn from_core(context: &Context, workspace: &Path, name: &str) -> Option<Context> {
-    let output = std::process::Command::new(&context.dpe_bin)
-        .arg("--json")
-        .arg("--workspace")
+    let output = dpe_plugin::client::dpe_command(context, &["--json", "--workspace"])
         .arg(workspace)
         .args(["--project", name, "context", "--plugin", "jupyter"])
         .stdin(std::process::Stdio::null())

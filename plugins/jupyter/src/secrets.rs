@@ -5,10 +5,8 @@
 //! file (`--env-file`, also 0600) together with the proxy variables, which may hold
 //! credentials: never through a command line, which every user of the host can read.
 
-use crate::error::{Error, Result};
-use std::fs::OpenOptions;
-use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use dpe_plugin::sdk::{self, Error, Result};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 fn tokens_dir(state_dir: &Path) -> PathBuf {
@@ -20,10 +18,8 @@ pub fn ensure_token(state_dir: &Path, key: &str) -> Result<String> {
     if let Some(token) = read_token(state_dir, key) {
         return Ok(token);
     }
-    let dir = tokens_dir(state_dir);
-    create_private_dir(&dir)?;
     let token = random_hex(24)?;
-    let path = dir.join(key);
+    let path = tokens_dir(state_dir).join(key);
     write_private(&path, format!("{token}\n").as_bytes())?;
     // Two starts may race to create it; whichever file won is the token.
     Ok(read_token(state_dir, key).unwrap_or(token))
@@ -45,15 +41,13 @@ pub fn write_env_file(state_dir: &Path, key: &str, token: &str, proxies: &[(Stri
 
 /// Writes an env file of `variables` alone (`KEY.env` in the same private folder).
 pub fn write_variables(state_dir: &Path, key: &str, variables: &[(String, String)]) -> Result<PathBuf> {
-    let dir = state_dir.join("jupyter").join("env");
-    create_private_dir(&dir)?;
     let text: String = variables
         .iter()
         // An env file has one variable a line and no quoting; a newline would split it.
         .filter(|(_, value)| !value.contains('\n'))
         .map(|(name, value)| format!("{name}={value}\n"))
         .collect();
-    let path = dir.join(format!("{key}.env"));
+    let path = state_dir.join("jupyter").join("env").join(format!("{key}.env"));
     write_private(&path, text.as_bytes())?;
     Ok(path)
 }
@@ -67,19 +61,10 @@ pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
         .map_err(|e| Error::io(format!("creating `{}`", dir.display()), e))
 }
 
-/// Writes a file readable by its owner only, replacing it atomically.
+/// Writes a file readable by its owner only, replacing it atomically (`sdk::fs`), in folders
+/// only its owner can enter.
 pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut file = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(format!("writing `{}`", path.display()), e)
-    })
+    sdk::fs::write_private(path, bytes).map_err(|e| Error::io(format!("writing `{}`", path.display()), e))
 }
 
 fn random_hex(bytes: usize) -> Result<String> {

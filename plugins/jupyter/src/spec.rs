@@ -3,13 +3,13 @@
 //! plugin and its consumers can never disagree on image, mounts, user, ports or token.
 
 use crate::docker::{LABEL_BASE_URL, LABEL_KEY, LABEL_PORT, LABEL_URL_HOST, LABEL_USER, LABEL_WORKDIR};
-use crate::error::{Error, Result};
 use crate::image::{self, Host, Plan};
 use crate::ports::{Registry, Request, Reservation};
 use crate::project::{short_hash, Project, VOLUME_TARGET};
 use crate::secrets;
 use dpe_plugin::config::GpuMode;
 use dpe_plugin::contract::{mount_value, GpuFlags, Mount, PortPair, Resources};
+use dpe_plugin::sdk::{Error, Result};
 use dpe_plugin::Context;
 use std::collections::BTreeMap;
 

@@ -237,6 +237,7 @@ pub fn container_of<'a>(cgroup: &str, ids: &'a [String]) -> Option<&'a String> {
 
 /// The GPU memory each of the containers `ids` holds, summed over its processes and GPUs;
 /// `None` when `nvidia-smi` is absent or fails (no GPU here, or a broken driver).
+#[allow(clippy::disallowed_methods, reason = "`nvidia-smi` is the host's GPU driver tool, not the engine")]
 pub fn gpu_memory(ids: &[String]) -> Option<HashMap<String, u64>> {
     let text = run_with_timeout(Command::new("nvidia-smi").args(SMI_QUERY), SMI_TIMEOUT)?;
     Some(held_by(&parse_compute_apps(&text), ids))

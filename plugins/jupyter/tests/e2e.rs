@@ -8,6 +8,12 @@
 //! Each test owns a `Sandbox` (its own workspace, state and hooks) and a `DockerCleanup`
 //! that removes its containers and volumes even when it fails.
 
+#![allow(clippy::disallowed_methods, reason = "tests run the programs they check directly")]
+#![allow(
+    unsafe_code,
+    reason = "the tests signal the processes they started (`kill`) and compare file owners (`getuid`)"
+)]
+
 use dpe_testkit::{docker_available, DockerCleanup, Sandbox};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};

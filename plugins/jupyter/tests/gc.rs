@@ -7,6 +7,8 @@
 //! assertion looks at this sandbox's own names only, and a second sandbox checks that one
 //! user's `gc` never weighs what another made.
 
+#![allow(clippy::disallowed_methods, reason = "tests run the programs they check directly")]
+
 use dpe_jupyter::commands::gc::human;
 use dpe_testkit::{docker_available, DockerCleanup, Sandbox};
 use serde_json::Value;

@@ -8,6 +8,8 @@
 //! (its own state folder): `list` shows only environments whose token that user holds, so
 //! other tests running on the same engine never appear in these listings.
 
+#![allow(clippy::disallowed_methods, reason = "tests run the programs they check directly")]
+
 use dpe_testkit::{docker_available, DockerCleanup, Sandbox};
 use serde_json::Value;
 use std::path::{Path, PathBuf};

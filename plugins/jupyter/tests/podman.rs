@@ -7,6 +7,8 @@
 //! Its tag is the hash of the inputs, so later runs find it and skip the build. The sandbox
 //! gives Podman a `containers.conf` (see `Sandbox::podman_config`) through `CONTAINERS_CONF`.
 
+#![allow(clippy::disallowed_methods, reason = "tests run the programs they check directly")]
+
 use dpe_testkit::{podman, podman_available, DockerCleanup, Sandbox, PODMAN_BASE_IMAGE};
 use serde_json::Value;
 use std::process::{Output, Stdio};

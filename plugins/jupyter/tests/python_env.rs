@@ -7,6 +7,8 @@
 //! so the image is the one the other suites build; what differs between projects is only Python
 //! packages, which must never build another image.
 
+#![allow(clippy::disallowed_methods, reason = "tests run the programs they check directly")]
+
 use dpe_testkit::{docker_available, DockerCleanup, Sandbox};
 use serde_json::Value;
 use std::process::{Command, Output, Stdio};

@@ -2,8 +2,8 @@
 //! server's user, in the project folder, with the venv first on PATH; passes its status through.
 
 use crate::commands::{code, exec_prefix, running_container};
-use crate::error::{Error, Result};
 use crate::project::Project;
+use dpe_plugin::sdk::{Error, Result};
 use dpe_plugin::Context;
 
 pub fn run(context: &Context, positional: Option<&str>, command: &[String]) -> Result<i32> {

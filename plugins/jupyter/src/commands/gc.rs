@@ -19,10 +19,10 @@
 //! start racing with `gc --yes` loses nothing: what it took is reported as not removed.
 
 use crate::docker::{self, Container, Image, Volume, LABEL_OWNER};
-use crate::error::{Error, Result};
 use crate::image::Plan;
 use crate::project::Project;
 use dpe_plugin::contract::EnvironmentNames;
+use dpe_plugin::sdk::{Error, Result};
 use dpe_plugin::Context;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -14,10 +14,10 @@
 use crate::commands::gc::{current_plan, human};
 use crate::commands::url_of;
 use crate::docker::{self, Container, LABEL_KEY};
-use crate::error::Result;
 use crate::project::Project;
 use crate::spec::IDLE_EXIT_CODE;
 use crate::usage::{self, Activity, DiskUsage, Stats};
+use dpe_plugin::sdk::Result;
 use dpe_plugin::Context;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};

@@ -2,8 +2,8 @@
 
 use crate::commands::{code, own_container};
 use crate::docker;
-use crate::error::{Error, Result};
 use crate::project::Project;
+use dpe_plugin::sdk::{Error, Result};
 use dpe_plugin::Context;
 
 pub fn run(context: &Context, positional: Option<&str>, follow: bool, tail: Option<u32>) -> Result<i32> {

@@ -17,9 +17,9 @@ mod url;
 
 use crate::cli::{Cli, Command};
 use crate::docker::{self, Container};
-use crate::error::{Error, Result};
 use crate::project::Project;
 use crate::secrets;
+use dpe_plugin::sdk::{Error, Result};
 use dpe_plugin::Context;
 
 pub fn run(context: &Context, cli: Cli) -> Result<i32> {

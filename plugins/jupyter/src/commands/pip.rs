@@ -5,9 +5,9 @@
 
 use crate::commands::{code, exec_prefix, own_container, port_owners};
 use crate::docker::{self, LABEL_USER};
-use crate::error::{Error, Result};
 use crate::project::Project;
 use crate::spec::{prepare, Options};
+use dpe_plugin::sdk::{Error, Result};
 use dpe_plugin::Context;
 
 pub fn run(context: &Context, args: &[String]) -> Result<i32> {

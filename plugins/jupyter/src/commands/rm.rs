@@ -10,9 +10,9 @@
 
 use crate::commands::own_container;
 use crate::docker;
-use crate::error::{Error, Result};
 use crate::project::Project;
 use crate::project_lock::ProjectLock;
+use dpe_plugin::sdk::{Error, Result};
 use dpe_plugin::Context;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;

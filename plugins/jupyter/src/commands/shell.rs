@@ -2,8 +2,8 @@
 //! the server runs as, in the project folder (bash when the image has it).
 
 use crate::commands::{code, exec_prefix, running_container};
-use crate::error::{Error, Result};
 use crate::project::Project;
+use dpe_plugin::sdk::{Error, Result};
 use dpe_plugin::Context;
 
 pub fn run(context: &Context, positional: Option<&str>) -> Result<i32> {

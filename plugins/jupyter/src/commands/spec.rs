@@ -8,10 +8,10 @@
 use crate::cli::LockArgs;
 use crate::commands::{own_container, port_owners};
 use crate::docker;
-use crate::error::Result;
 use crate::lock::Choice;
 use crate::project::Project;
 use crate::spec::{prepare, Options};
+use dpe_plugin::sdk::Result;
 use dpe_plugin::Context;
 
 pub fn run(

@@ -9,12 +9,12 @@
 use crate::cli::StartArgs;
 use crate::commands::{own_container, port_owners, url_of};
 use crate::docker::{self, Container};
-use crate::error::{Error, Result};
 use crate::project::Project;
 use crate::project_lock::ProjectLock;
 use crate::ready::http_status;
 use crate::say;
 use crate::spec::{self, run_args, Options, Spec, LABEL_CONFIG};
+use dpe_plugin::sdk::{Error, Result};
 use dpe_plugin::Context;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Stdio};
@@ -488,6 +488,7 @@ fn announce(project: &Project, spec: &Spec, open: bool) {
 
 fn open_browser(url: &str) {
     let program = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
+    #[allow(clippy::disallowed_methods, reason = "opens the user's browser, a desktop program and not the engine")]
     let spawned = std::process::Command::new(program)
         .arg(url)
         .stdin(Stdio::null())
@@ -511,25 +512,7 @@ fn follow_logs(context: &Context, container: &str, recent_only: bool) -> Option<
     args.push(container);
     let mut command = dpe_plugin::client::docker_command(context, &args);
     command.stdin(Stdio::null()).process_group(0);
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: getpid is async-signal-safe; the closure runs in the forked child before exec
-        // and calls only prctl(2) and getppid(2), both async-signal-safe.
-        let parent = unsafe { libc::getpid() };
-        unsafe {
-            command.pre_exec(move || {
-                // SIGTERM, which the core forwards to the docker process it runs.
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                // dpe died before the request took effect: nothing would signal this child.
-                if libc::getppid() != parent {
-                    return Err(std::io::Error::other("dpe ended before its log follower started"));
-                }
-                Ok(())
-            })
-        };
-    }
+    crate::sys::end_with_parent(&mut command);
     command.spawn().ok()
 }
 
@@ -537,10 +520,7 @@ fn follow_logs(context: &Context, container: &str, recent_only: bool) -> Option<
 /// it runs (SIGKILL would orphan that one); SIGKILL only if it does not end soon.
 fn stop_child(child: Option<Child>) {
     let Some(mut child) = child else { return };
-    if let Ok(pid) = i32::try_from(child.id()) {
-        // SAFETY: kill(2) on our own child, which has not been waited for yet.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-    }
+    crate::sys::terminate(&child);
     let deadline = Instant::now() + Duration::from_secs(2);
     while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {
@@ -625,18 +605,7 @@ fn interrupts() -> usize {
 /// dying, so the container is stopped properly, and ignores SIGPIPE: a write to a closed pipe fails (and [`say`] drops it) instead of ending dpe
 /// before its container is stopped. Children that are dpe reset SIGPIPE for themselves.
 fn install_signal_handlers() {
-    // SAFETY: the handler only increments an atomic, which is async-signal-safe; the sigaction
-    // struct is zero-initialised and fully set before use.
-    unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = on_interrupt as *const () as usize;
-        libc::sigemptyset(&mut action.sa_mask);
-        action.sa_flags = libc::SA_RESTART;
-        libc::sigaction(libc::SIGINT, &action, std::ptr::null_mut());
-        libc::sigaction(libc::SIGTERM, &action, std::ptr::null_mut());
-        libc::sigaction(libc::SIGHUP, &action, std::ptr::null_mut());
-        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-    }
+    crate::sys::handle_interrupts(on_interrupt);
 }
 
 #[cfg(test)]

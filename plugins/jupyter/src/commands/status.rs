@@ -3,9 +3,9 @@
 
 use crate::commands::{own_container, url_of};
 use crate::docker;
-use crate::error::Result;
 use crate::project::Project;
 use crate::spec::IDLE_EXIT_CODE;
+use dpe_plugin::sdk::Result;
 use dpe_plugin::Context;
 
 pub fn run(context: &Context, positional: Option<&str>, json: bool) -> Result<i32> {

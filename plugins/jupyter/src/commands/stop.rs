@@ -5,9 +5,9 @@
 
 use crate::commands::own_container;
 use crate::docker;
-use crate::error::Result;
 use crate::project::Project;
 use crate::project_lock::ProjectLock;
+use dpe_plugin::sdk::Result;
 use dpe_plugin::Context;
 
 pub fn run(context: &Context, positional: Option<&str>) -> Result<i32> {

@@ -2,9 +2,9 @@
 //! stdout, for scripts and bookmarks. A start still under way is waited for first.
 
 use crate::commands::{not_running, running_container, url_of};
-use crate::error::Result;
 use crate::project::Project;
 use crate::project_lock::ProjectLock;
+use dpe_plugin::sdk::Result;
 use dpe_plugin::Context;
 
 pub fn run(context: &Context, positional: Option<&str>) -> Result<i32> {
