@@ -91,6 +91,26 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
     }
 
+    /// A start killed between creating its temporary file and renaming it leaves the file
+    /// behind; a later start with the same pid must not publish the token with that file's
+    /// mode. (jupyter's own copy reopened it, so the token came out 0644; `sdk::fs` creates it
+    /// afresh.) Planted under both the old and the SDK's temporary names.
+    #[test]
+    fn a_stale_temporary_file_never_makes_the_token_readable_by_others() {
+        let state = tempfile::tempdir().unwrap();
+        let dir = tokens_dir(state.path());
+        std::fs::create_dir_all(&dir).unwrap();
+        let pid = std::process::id();
+        for stale in [dir.join(format!("a-1.tmp{pid}")), dir.join(format!(".a-1.tmp-{pid}"))] {
+            std::fs::write(&stale, "old").unwrap();
+            std::fs::set_permissions(&stale, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        let token = ensure_token(state.path(), "a-1").unwrap();
+        assert_eq!(std::fs::read_to_string(dir.join("a-1")).unwrap(), format!("{token}\n"));
+        let mode = std::fs::metadata(dir.join("a-1")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
     #[test]
     fn env_file_is_private_and_holds_token_and_proxies() {
         let state = tempfile::tempdir().unwrap();

@@ -18,9 +18,8 @@ pub fn run(context: &Context, args: &[String]) -> Result<i32> {
     };
     let project = Project::from_context(context, positional)?;
     if pip_args.is_empty() {
-        return Err(Error::new("no pip arguments given")
-            .with_help(format!("e.g. `dpe jupyter pip {} install requests`", project.name))
-            .with_code(2));
+        return Err(Error::usage("no pip arguments given")
+            .with_help(format!("e.g. `dpe jupyter pip {} install requests`", project.name)));
     }
     let containers = docker::containers(context)?;
     let own = own_container(&containers, &project);
