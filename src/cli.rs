@@ -4,11 +4,12 @@
 //! and forwards them to the plugin through its context (`DPE_VERBOSE`, `DPE_PROJECT`, …).
 //! Arguments after a plugin's name are the plugin's, untouched.
 
+use crate::builtins::BUILTINS;
 use crate::commands;
 use crate::context::Globals;
 use crate::error::{Error, Result};
 use clap::builder::FalseyValueParser;
-use clap::{ArgAction, Parser, Subcommand};
+use clap::{ArgAction, CommandFactory, Parser, Subcommand};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -68,9 +69,6 @@ pub enum Command {
     External(Vec<OsString>),
 }
 
-/// Builtin names, for did-you-mean and completion.
-pub const BUILTINS: &[&str] = &["context", "docker", "trust", "projects", "help", "completions", "plugin"];
-
 pub fn run(argv: Vec<OsString>) -> Result<i32> {
     // The hidden entry the completion scripts call on every TAB; it skips clap's parse.
     if argv.get(1).is_some_and(|a| a == crate::complete::ENTRY) {
@@ -98,14 +96,14 @@ pub fn run(argv: Vec<OsString>) -> Result<i32> {
     };
     match cli.command {
         None => {
-            commands::help::print_overview();
+            commands::help::print_overview(Cli::command());
             Ok(0)
         }
         Some(Command::Context(args)) => commands::context::run(&globals, args),
         Some(Command::Docker(args)) => commands::docker::run(&globals, args),
         Some(Command::Trust(args)) => commands::trust::run(&globals, args),
         Some(Command::Projects(args)) => commands::projects::run(&globals, args),
-        Some(Command::Help(args)) => commands::help::run(args),
+        Some(Command::Help(args)) => commands::help::run(args, Cli::command),
         Some(Command::Completions(args)) => commands::completions::run(args),
         Some(Command::Plugin(args)) => commands::plugin::run(&globals, args),
         Some(Command::External(words)) => {

@@ -1,5 +1,6 @@
 //! dpe's entry point: parse, run, map the result to an exit code.
 
+mod builtins;
 mod cli;
 mod commands;
 mod complete;

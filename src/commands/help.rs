@@ -1,9 +1,9 @@
 //! `dpe help [NAME]` and the overview printed by a bare `dpe`.
 
-use crate::cli::{Cli, BUILTINS};
+use crate::builtins::BUILTINS;
 use crate::discovery;
 use crate::error::Result;
-use clap::{Args, CommandFactory};
+use clap::Args;
 use std::os::unix::process::CommandExt;
 
 #[derive(Args, Debug)]
@@ -12,14 +12,15 @@ pub struct HelpArgs {
     pub name: Option<String>,
 }
 
+/// `cli` builds dpe's command line (its builtins' help), which [`crate::cli`] defines.
 #[allow(clippy::disallowed_methods, reason = "`dpe help NAME` runs the plugin itself with `--help`")]
-pub fn run(args: HelpArgs) -> Result<i32> {
+pub fn run(args: HelpArgs, cli: fn() -> clap::Command) -> Result<i32> {
     let Some(name) = args.name else {
-        print_overview();
+        print_overview(cli());
         return Ok(0);
     };
     if BUILTINS.contains(&name.as_str()) {
-        let mut command = Cli::command();
+        let mut command = cli();
         // Building the parent first gives the subcommand its full name (`dpe plugin`).
         command.build();
         if let Some(sub) = command.find_subcommand_mut(&name) {
@@ -33,9 +34,9 @@ pub fn run(args: HelpArgs) -> Result<i32> {
     Err(crate::error::Error::new(format!("could not show help for `{name}`: {err}")))
 }
 
-/// Clap's help followed by the plugins found, with their descriptions.
-pub fn print_overview() {
-    let mut command = Cli::command();
+/// The help of `command` (dpe's command line) followed by the plugins found, with their
+/// descriptions.
+pub fn print_overview(mut command: clap::Command) {
     command.print_help().ok();
     let paths = crate::paths::Paths::from_env();
     let mut seen = std::collections::BTreeMap::new();

@@ -35,12 +35,6 @@ pub enum Command {
     Deploy(commands::deploy::DeployArgs),
     /// Remove the stack deployed with `dpe compose deploy`.
     Undeploy,
-    /// Print a project's configuration as the core resolved it, as JSON (used by `dpe compose`
-    /// itself to read each project's `[services]`).
-    ResolvedConfig {
-        /// The project.
-        project: String,
-    },
 }
 
 impl Plugin for Cli {
@@ -56,7 +50,6 @@ impl Plugin for Cli {
             Command::Config(args) => commands::config::run(context, &args),
             Command::Deploy(args) => commands::deploy::run(context, &args),
             Command::Undeploy => commands::deploy::undeploy(context),
-            Command::ResolvedConfig { project } => commands::resolved_config(context, &project),
         }
     }
 }
@@ -81,7 +74,6 @@ mod tests {
             "compose config --swarm",
             "compose deploy",
             "compose undeploy",
-            "compose resolved-config [PROJECT]",
         ]);
         assert_eq!(sdk::manifest::<Cli>().version, env!("CARGO_PKG_VERSION"));
     }

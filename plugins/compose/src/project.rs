@@ -4,8 +4,9 @@
 //! what `dpe jupyter` runs: the same image (built and cached by the jupyter plugin), volumes,
 //! token file, URL and host ports from the shared registry. The project's `[services.NAME]`
 //! come from its resolved configuration, which the core layers and validates: this plugin asks
-//! for it with `dpe compose resolved-config PROJECT`, so a broken `dpe.toml` is reported by the
-//! core, with its file and line, before anything starts. A project with a GPU gets the device
+//! for it with `dpe --project PROJECT context --json` (the context `dpe compose PROJECT` would
+//! receive), so a broken `dpe.toml` is reported by the core, with its file and line, before
+//! anything starts, and settings that reach outside the project are refused unless trusted. A project with a GPU gets the device
 //! reservation from `dpe gpu flags PROJECT --json`.
 
 use crate::model::{Fragment, Mount, Published, Resources, ServiceDef, VolumeDef};
@@ -28,14 +29,19 @@ pub fn load(context: &Context, stack: &Stack, project: &str) -> Result<Fragment>
     fragment(stack, project, &config, &spec, gpu, env_volume_labels)
 }
 
-/// The project's configuration as the core resolves it.
+/// The project's configuration as the core resolves it. Settings that reach outside the
+/// project are refused here unless the workspace's configuration is trusted: every `up`,
+/// `deploy` and `config` asks for each project's configuration first, so nothing is built or
+/// started before the refusal.
 fn resolved_config(context: &Context, project: &str) -> Result<Config> {
     let text = output(
-        dpe(context, Some(project)).args(["compose", "resolved-config", project]),
-        "dpe compose resolved-config",
+        dpe(context, Some(project)).args(["--project", project, "context", "--json", "--plugin", "compose"]),
+        "dpe context",
     )?;
-    serde_json::from_str(&text)
-        .map_err(|e| Error::new(format!("cannot read the resolved configuration of project `{project}`: {e}")))
+    let resolved: Context = serde_json::from_str(&text)
+        .map_err(|e| Error::new(format!("cannot read the resolved configuration of project `{project}`: {e}")))?;
+    dpe_plugin::reach::check(&resolved).map_err(|refusal| Error::new(refusal.message).with_help(refusal.help))?;
+    Ok(resolved.config)
 }
 
 fn jupyter_spec(context: &Context, project: &str) -> Result<RunSpec> {

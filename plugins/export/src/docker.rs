@@ -2,7 +2,7 @@
 //! (so the user's hooks run and the core labels what is created) and `dpe jupyter …` (which
 //! owns how a project's environment is built and run).
 
-use crate::error::{Failure, Result};
+use crate::error::{Error, Result};
 use dpe_plugin::client;
 use dpe_plugin::contract::mount_value;
 use dpe_plugin::Context;
@@ -17,7 +17,7 @@ pub fn output(context: &Context, args: &[&str], doing: &str) -> Result<Output> {
     let output = client::docker_command(context, args)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| Failure::new(format!("running `{} docker` failed: {e}", context.dpe_bin.display())))?;
+        .map_err(|e| Error::new(format!("running `{} docker` failed: {e}", context.dpe_bin.display())))?;
     if !output.status.success() {
         return Err(failed(doing, &output));
     }
@@ -35,17 +35,17 @@ pub fn exists(context: &Context, kind: &str, name: &str) -> Result<bool> {
     let output = client::docker_command(context, &[kind, "inspect", "--format", "{{.Name}}", name])
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| Failure::new(format!("running `{} docker` failed: {e}", context.dpe_bin.display())))?;
+        .map_err(|e| Error::new(format!("running `{} docker` failed: {e}", context.dpe_bin.display())))?;
     Ok(output.status.success())
 }
 
 /// The failure of a finished docker (or dpe) command: what we were doing, docker's last line.
-pub fn failed(doing: &str, output: &Output) -> Failure {
+pub fn failed(doing: &str, output: &Output) -> Error {
     let stderr = String::from_utf8_lossy(&output.stderr);
     let last = stderr.lines().rev().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
     let detail = last.strip_prefix("error: ").unwrap_or(last);
     let message = if detail.is_empty() { format!("{doing} failed") } else { format!("{doing} failed: {detail}") };
-    Failure::new(message).with_code(client::exit_code(output.status).max(1))
+    Error::new(message).with_code(client::exit_code(output.status).max(1))
 }
 
 /// A `dpe jupyter ARGS…` command for `project`: the project is named both ways, so the core's
@@ -64,16 +64,16 @@ pub fn spec(context: &Context, project: &str) -> Result<Spec> {
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
-        .map_err(|e| Failure::new(format!("running `dpe jupyter spec` failed: {e}")))?;
+        .map_err(|e| Error::new(format!("running `dpe jupyter spec` failed: {e}")))?;
     if !output.status.success() {
-        return Err(Failure::new(format!("`dpe jupyter spec {project}` failed (see above)"))
+        return Err(Error::new(format!("`dpe jupyter spec {project}` failed (see above)"))
             .with_help(
                 "export needs the jupyter plugin to build the project's environment; fix what it reports and run again",
             )
             .with_code(client::exit_code(output.status).max(1)));
     }
     serde_json::from_slice(&output.stdout).map_err(|e| {
-        Failure::new(format!(
+        Error::new(format!(
             "`dpe jupyter spec {project} --json` printed something that is not a run specification: {e}"
         ))
         .with_help("update the jupyter plugin so it matches this dpe")

@@ -10,7 +10,7 @@
 //! the lock stays exactly what `pip freeze` printed.
 
 use crate::docker::{self, Spec};
-use crate::error::{Failure, Result};
+use crate::error::{Error, Result};
 use crate::lock::Locked;
 use crate::probe::Probe;
 // The same quoting, checks and CA handling as the images dpe jupyter builds, so both read alike.
@@ -220,19 +220,19 @@ pub fn write(
     lock: &[Locked],
 ) -> Result<Vec<String>> {
     // Nothing is written for a configuration whose values a Dockerfile cannot carry safely.
-    shared::check_values(inputs.config).map_err(|refusal| Failure::new(refusal.message).with_help(refusal.help))?;
+    shared::check_values(inputs.config).map_err(|refusal| Error::new(refusal.message).with_help(refusal.help))?;
     // The CA files copied below are read from the project: judged where they lead first.
-    dpe_plugin::reach::check(context).map_err(|refusal| Failure::new(refusal.message).with_help(refusal.help))?;
+    dpe_plugin::reach::check(context).map_err(|refusal| Error::new(refusal.message).with_help(refusal.help))?;
     if dir.exists() && !is_replaceable(dir) {
-        return Err(Failure::new(format!("`{}` exists and is not an earlier dockerfile export", dir.display()))
+        return Err(Error::new(format!("`{}` exists and is not an earlier dockerfile export", dir.display()))
             .with_help("name an empty or new folder: `dpe export PROJECT --to dockerfile DIR`"));
     }
     let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    fs::create_dir_all(parent).map_err(|e| Failure::io("creating", parent, e))?;
+    fs::create_dir_all(parent).map_err(|e| Error::io(format!("creating `{}` failed", parent.display()), e))?;
     let staging = tempfile::Builder::new()
         .prefix(".dpe-export-")
         .tempdir_in(parent)
-        .map_err(|e| Failure::io("creating a folder in", parent, e))?;
+        .map_err(|e| Error::io(format!("creating a folder in `{}` failed", parent.display()), e))?;
     let root = staging.path();
     let mut warnings = Vec::new();
 
@@ -240,9 +240,10 @@ pub fn write(
         &inputs.config.ca_certificates,
         std::env::var(shared::CA_ENV).ok().filter(|v| !v.is_empty()).as_deref(),
     )
-    .map_err(|refusal| Failure::new(refusal.message).with_help(refusal.help))?;
+    .map_err(|refusal| Error::new(refusal.message).with_help(refusal.help))?;
     if !certificates.is_empty() {
-        fs::create_dir_all(root.join(CA_DIR)).map_err(|e| Failure::io("creating", &root.join(CA_DIR), e))?;
+        fs::create_dir_all(root.join(CA_DIR))
+            .map_err(|e| Error::io(format!("creating `{}` failed", root.join(CA_DIR).display()), e))?;
         for certificate in certificates {
             write_file(&root.join(CA_DIR).join(&certificate.name), &certificate.bytes)?;
             inputs.certificates.push(certificate.name);
@@ -272,12 +273,12 @@ pub fn write(
     let staged = staging.keep();
     let old = parent.join(format!(".dpe-export-old-{}", std::process::id()));
     if dir.exists() {
-        fs::rename(dir, &old).map_err(|e| Failure::io("moving aside", dir, e))?;
+        fs::rename(dir, &old).map_err(|e| Error::io(format!("moving aside `{}` failed", dir.display()), e))?;
     }
     if let Err(e) = fs::rename(&staged, dir) {
         let _ = fs::rename(&old, dir);
         let _ = fs::remove_dir_all(&staged);
-        return Err(Failure::io("writing", dir, e));
+        return Err(Error::io(format!("writing `{}` failed", dir.display()), e));
     }
     let _ = fs::remove_dir_all(&old);
     Ok(warnings)
@@ -295,9 +296,9 @@ fn is_replaceable(dir: &Path) -> bool {
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).map_err(|e| Failure::io("creating", parent, e))?;
+        fs::create_dir_all(parent).map_err(|e| Error::io(format!("creating `{}` failed", parent.display()), e))?;
     }
-    fs::write(path, bytes).map_err(|e| Failure::io("writing", path, e))
+    fs::write(path, bytes).map_err(|e| Error::io(format!("writing `{}` failed", path.display()), e))
 }
 
 fn copy_tree(from: &Path, to: &Path) -> std::result::Result<(), String> {

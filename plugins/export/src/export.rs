@@ -6,28 +6,29 @@
 use crate::archive::{self, ArchiveWriter, Manifest};
 use crate::docker::{self, Spec};
 use crate::dockerfile::{self, Inputs};
-use crate::error::{validate_project_name, Failure, Result};
+use crate::error::{validate_project_name, Error, Result};
 use crate::image;
 use crate::lock;
 use crate::names;
 use crate::probe;
 use crate::progress::{human_bytes, Progress, ProgressReader};
 use clap::{Parser, ValueEnum};
-use dpe_plugin::manifest::OptionSpec;
-use dpe_plugin::{Context, Manifest as PluginManifest};
+use dpe_plugin::sdk::Plugin;
+use dpe_plugin::Context;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-/// Hand a project's environment to someone else: a Dockerfile, a lock, an image or one file.
+/// Export a project's environment as a Dockerfile, a lock, an image or one archive file.
 #[derive(Debug, Parser)]
 #[command(name = "dpe export", version)]
 pub struct ExportArgs {
     /// The project (default: the one dpe selected, e.g. from the current folder), then the
     /// destination: a folder for `dockerfile` (default `./PROJECT-environment`), a file for
     /// `lock` (default: stdout) and `archive` (required).
-    #[arg(value_name = "PROJECT] [DEST")]
+    // The id `project` makes the manifest say the command takes a project (`dpe_plugin::sdk`).
+    #[arg(id = "project", value_name = "PROJECT] [DEST")]
     pub positionals: Vec<String>,
     /// What to export.
     #[arg(long, value_enum)]
@@ -58,31 +59,12 @@ pub enum Kind {
     Archive,
 }
 
-/// `dpe-export --dpe-manifest`.
-pub fn manifest() -> PluginManifest {
-    let option = OptionSpec::new;
-    PluginManifest {
-        name: "export".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        dpe: "^0.1".into(),
-        protocol: dpe_plugin::PROTOCOL_VERSION,
-        description: "Export a project's environment as a Dockerfile, a lock, an image or one archive file".into(),
-        takes_project: true,
-        subcommands: Vec::new(),
-        options: vec![
-            option("--to", "dockerfile, lock, image or archive", true),
-            option("--tag", "image name for --to image/archive", true),
-            option("--push", "push the image (--to image)", false),
-            option("--with-data", "include the project folder in the archive", false),
-            option("--json", "JSON output (--to lock)", false),
-        ],
-        complete: false,
-    }
-}
+impl Plugin for ExportArgs {
+    const DPE: &'static str = "^0.1";
 
-/// The plugin's entry point.
-pub fn run(context: &Context, args: &[String]) -> i32 {
-    crate::error::run_command("dpe export", args, |parsed: &ExportArgs| export(context, parsed))
+    fn run(self, context: &Context) -> Result<()> {
+        export(context, &self)
+    }
 }
 
 /// Splits the positionals into the project and the destination: the first one names the
@@ -98,23 +80,23 @@ pub fn project_and_dest(
         [one] => (None, Some(one.clone())),
         [project, dest] => (Some(project.clone()), Some(dest.clone())),
         [_, _, extra, ..] => {
-            return Err(Failure::new(format!("unexpected argument `{extra}`"))
+            return Err(Error::new(format!("unexpected argument `{extra}`"))
                 .with_help("usage: dpe export [PROJECT] --to KIND [DEST]")
                 .with_code(2))
         }
     };
     let Some(project) = selected else {
         return Err(match project_arg.or(dest) {
-            Some(name) => Failure::new(format!("no project named `{name}` in this workspace"))
+            Some(name) => Error::new(format!("no project named `{name}` in this workspace"))
                 .with_help("projects are folders under the workspace's `projects/`; `dpe projects` lists them"),
-            None => Failure::new("no project selected")
+            None => Error::new("no project selected")
                 .with_help("name one (`dpe export project_a --to lock`), or run inside a project folder"),
         });
     };
     if let Some(name) = &project_arg {
         validate_project_name(name)?;
         if name != &project.name {
-            return Err(Failure::new(format!("`{name}` is not the selected project `{}`", project.name))
+            return Err(Error::new(format!("`{name}` is not the selected project `{}`", project.name))
                 .with_help(format!("run `dpe export {name} …` from the workspace, or drop `--project`")));
         }
     }
@@ -125,23 +107,23 @@ pub fn project_and_dest(
 fn export(context: &Context, args: &ExportArgs) -> Result<()> {
     let (project, _workspace, project_dir, dest) = project_and_dest(context, &args.positionals)?;
     if args.push && args.to != Kind::Image {
-        return Err(Failure::new("`--push` goes with `--to image`").with_code(2));
+        return Err(Error::new("`--push` goes with `--to image`").with_code(2));
     }
     if args.with_data && args.to != Kind::Archive {
-        return Err(Failure::new("`--with-data` goes with `--to archive`").with_code(2));
+        return Err(Error::new("`--with-data` goes with `--to archive`").with_code(2));
     }
     if args.json && args.to != Kind::Lock {
-        return Err(Failure::new("`--json` goes with `--to lock`").with_code(2));
+        return Err(Error::new("`--json` goes with `--to lock`").with_code(2));
     }
     if args.to == Kind::Archive && dest.is_none() {
-        return Err(Failure::new("`--to archive` needs a file to write")
+        return Err(Error::new("`--to archive` needs a file to write")
             .with_help(format!("dpe export {project} --to archive {project}.dpe"))
             .with_code(2));
     }
     if let (Kind::Archive, Some(tag)) = (args.to, &args.tag) {
         // An import sets only these tags, so any other would make the archive unimportable.
         image::check_archive_tag(&project, tag).map_err(|why| {
-            Failure::new(format!("`--tag` {why}"))
+            Error::new(format!("`--tag` {why}"))
                 .with_help(format!("use `--tag dpe-export/{project}:VERSION`, or `--to image --tag {tag}` for an image of your own name"))
                 .with_code(2)
         })?;
@@ -159,9 +141,9 @@ fn export(context: &Context, args: &ExportArgs) -> Result<()> {
             println!("built `{}` ({})", built.tag, short_id(&built.id));
             if args.push {
                 let status = dpe_plugin::client::docker(context, &["push", &built.tag])
-                    .map_err(|e| Failure::new(format!("running `dpe docker push` failed: {e}")))?;
+                    .map_err(|e| Error::new(format!("running `dpe docker push` failed: {e}")))?;
                 if !status.success() {
-                    return Err(Failure::new(format!("pushing `{}` failed (see above)", built.tag))
+                    return Err(Error::new(format!("pushing `{}` failed (see above)", built.tag))
                         .with_help("the tag names the registry: `--tag registry.example.com/team/NAME:TAG`; log in with `docker login`")
                         .with_code(dpe_plugin::client::exit_code(status).max(1)));
                 }
@@ -211,7 +193,7 @@ fn requirements_path(context: &Context, project_dir: &Path) -> Option<PathBuf> {
 fn export_lock(context: &Context, spec: &Spec, project_dir: &Path, dest: Option<&str>, json: bool) -> Result<()> {
     let (probe, locked) = live_lock(context, spec)?;
     let declared = lock::declared(requirements_path(context, project_dir).as_deref(), &context.config.python_packages)
-        .map_err(Failure::new)?;
+        .map_err(Error::new)?;
     let diff = lock::diff(&locked, &declared, &in_volume(&probe, spec));
     if json {
         let value = serde_json::json!({
@@ -223,14 +205,14 @@ fn export_lock(context: &Context, spec: &Spec, project_dir: &Path, dest: Option<
             "missing": diff.missing.iter().map(|d| serde_json::json!({"name": d.name, "declared": d.text, "origin": d.origin})).collect::<Vec<_>>(),
         });
         if let Some(dest) = dest {
-            write_atomically(Path::new(dest), probe.freeze.as_bytes())?;
+            write_lock(dest, probe.freeze.as_bytes())?;
         }
         println!("{}", serde_json::to_string_pretty(&value).expect("json"));
         return Ok(());
     }
     match dest {
         Some(dest) => {
-            write_atomically(Path::new(dest), probe.freeze.as_bytes())?;
+            write_lock(dest, probe.freeze.as_bytes())?;
             eprintln!("wrote `{dest}` ({} packages, Python {})", locked.len(), probe.python);
         }
         None => {
@@ -315,15 +297,15 @@ pub fn project_files(project_dir: &Path, with_data: bool, requirements: Option<&
 fn walk(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     let dir = root.join(rel);
     let mut entries: Vec<_> = fs::read_dir(&dir)
-        .map_err(|e| Failure::io("reading", &dir, e))?
+        .map_err(|e| Error::io(format!("reading `{}` failed", dir.display()), e))?
         .filter_map(|e| e.ok())
         .map(|e| e.file_name())
         .collect();
     entries.sort();
     for name in entries {
         let child = rel.join(&name);
-        let meta =
-            fs::symlink_metadata(root.join(&child)).map_err(|e| Failure::io("reading", &root.join(&child), e))?;
+        let meta = fs::symlink_metadata(root.join(&child))
+            .map_err(|e| Error::io(format!("reading `{}` failed", root.join(&child).display()), e))?;
         if meta.is_dir() {
             out.push(child.clone());
             walk(root, &child, out)?;
@@ -373,7 +355,7 @@ fn export_archive(
     let temp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
         .tempfile_in(parent)
-        .map_err(|e| Failure::io("creating a file in", parent, e))?;
+        .map_err(|e| Error::io(format!("creating a file in `{}` failed", parent.display()), e))?;
     // The archive may be written inside the project folder: never archive it into itself.
     let same = |a: &Path, b: &Path| match (fs::canonicalize(a), fs::canonicalize(b)) {
         (Ok(a), Ok(b)) => a == b,
@@ -405,7 +387,7 @@ fn export_archive(
         with_data,
         config: serde_json::to_value(&context.config).unwrap_or_default(),
     };
-    let writing = |e: std::io::Error| Failure::new(format!("writing `{}` failed: {e}", file.display()));
+    let writing = |e: std::io::Error| Error::new(format!("writing `{}` failed: {e}", file.display()));
     let out = std::io::BufWriter::with_capacity(1 << 20, temp.as_file().try_clone().map_err(writing)?);
     let mut writer = ArchiveWriter::new(out, &manifest).map_err(writing)?;
     writer.append_project(project_dir, &files).map_err(writing)?;
@@ -415,13 +397,12 @@ fn export_archive(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| Failure::new(format!("running `dpe docker save` failed: {e}")))?;
+        .map_err(|e| Error::new(format!("running `dpe docker save` failed: {e}")))?;
     let stdout = child.stdout.take().expect("piped stdout");
     let mut progress = Progress::new("saving image", None);
     let appended = writer.append_image(ProgressReader { inner: stdout, progress: &mut progress }, created);
     progress.finish();
-    let output =
-        child.wait_with_output().map_err(|e| Failure::new(format!("waiting for `docker save` failed: {e}")))?;
+    let output = child.wait_with_output().map_err(|e| Error::new(format!("waiting for `docker save` failed: {e}")))?;
     if !output.status.success() {
         return Err(docker::failed(&format!("saving `{}`", built.tag), &output));
     }
@@ -451,19 +432,17 @@ fn export_archive(
 
 fn sha256_file(path: &Path) -> Result<String> {
     use sha2::{Digest, Sha256};
-    let mut file = fs::File::open(path).map_err(|e| Failure::io("reading", path, e))?;
+    let mut file = fs::File::open(path).map_err(|e| Error::io(format!("reading `{}` failed", path.display()), e))?;
     let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher).map_err(|e| Failure::io("reading", path, e))?;
+    std::io::copy(&mut file, &mut hasher).map_err(|e| Error::io(format!("reading `{}` failed", path.display()), e))?;
     Ok(archive::hex(&hasher.finalize()))
 }
 
-/// Writes a file through a temporary sibling, so it is never seen half-written.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut temp = tempfile::NamedTempFile::new_in(parent).map_err(|e| Failure::io("creating a file in", parent, e))?;
-    temp.write_all(bytes).map_err(|e| Failure::io("writing", path, e))?;
-    temp.persist(path).map_err(|e| Failure::io("writing", path, e.error))?;
-    Ok(())
+/// Writes the lock at `dest` atomically (never seen half-written), readable by others as any
+/// file handed on is.
+fn write_lock(dest: &str, bytes: &[u8]) -> Result<()> {
+    dpe_plugin::sdk::fs::write_atomic(Path::new(dest), bytes, 0o644)
+        .map_err(|e| Error::io(format!("writing `{dest}` failed"), e))
 }
 
 #[cfg(test)]
@@ -545,5 +524,12 @@ mod tests {
         let parsed = ExportArgs::try_parse_from(["dpe export", "a", "--to", "archive"]).unwrap();
         let err = export(&context(Some("a")), &parsed).unwrap_err();
         assert_eq!(err.message, "`--to archive` needs a file to write");
+    }
+
+    #[test]
+    fn the_manifest_is_the_command_line() {
+        dpe_plugin::sdk::assert_manifest::<ExportArgs>(&[
+            "export [PROJECT] --to VALUE --tag VALUE --push --with-data --json",
+        ]);
     }
 }

@@ -9,7 +9,7 @@
 //! installed by hand come back wherever the image runs.
 
 use crate::docker::{self, Spec};
-use crate::error::{validate_project_name, Failure, Result};
+use crate::error::{validate_project_name, Error, Result};
 use dpe_plugin::Context;
 use std::fs;
 use std::io::{self, Seek, Write};
@@ -75,16 +75,16 @@ pub fn check_archive_tag(project: &str, tag: &str) -> Result<(), String> {
 pub fn build(context: &Context, spec: &Spec, config_text: &str, tag: &str) -> Result<Built> {
     let volume_exists = docker::exists(context, "volume", &spec.volume)?;
     let spool_dir = context.cache_dir.join("export");
-    fs::create_dir_all(&spool_dir).map_err(|e| Failure::io("creating", &spool_dir, e))?;
-    let mut volume_tar =
-        tempfile::tempfile_in(&spool_dir).map_err(|e| Failure::io("creating a temporary file in", &spool_dir, e))?;
+    fs::create_dir_all(&spool_dir).map_err(|e| Error::io(format!("creating `{}` failed", spool_dir.display()), e))?;
+    let mut volume_tar = tempfile::tempfile_in(&spool_dir)
+        .map_err(|e| Error::io(format!("creating a temporary file in `{}` failed", spool_dir.display()), e))?;
     let mut owner = None;
     if volume_exists {
         eprintln!("dpe: reading the environment volume `{}`", spec.volume);
         read_volume(context, spec, &mut volume_tar)?;
-        volume_tar.rewind().map_err(|e| Failure::new(format!("reading the volume copy failed: {e}")))?;
+        volume_tar.rewind().map_err(|e| Error::new(format!("reading the volume copy failed: {e}")))?;
         owner = root_owner(&mut volume_tar);
-        volume_tar.rewind().map_err(|e| Failure::new(format!("reading the volume copy failed: {e}")))?;
+        volume_tar.rewind().map_err(|e| Error::new(format!("reading the volume copy failed: {e}")))?;
     }
 
     let mut dockerfile = format!(
@@ -110,16 +110,15 @@ pub fn build(context: &Context, spec: &Spec, config_text: &str, tag: &str) -> Re
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| Failure::new(format!("running `dpe docker build` failed: {e}")))?;
+        .map_err(|e| Error::new(format!("running `dpe docker build` failed: {e}")))?;
     let stdin = child.stdin.take().expect("piped stdin");
     let volume = volume_exists.then_some(&mut volume_tar);
     let sent = send_context(stdin, &dockerfile, volume);
-    let output =
-        child.wait_with_output().map_err(|e| Failure::new(format!("waiting for `docker build` failed: {e}")))?;
+    let output = child.wait_with_output().map_err(|e| Error::new(format!("waiting for `docker build` failed: {e}")))?;
     if !output.status.success() {
         return Err(docker::failed(&format!("building `{tag}`"), &output));
     }
-    sent.map_err(|e| Failure::new(format!("sending the build context to `docker build` failed: {e}")))?;
+    sent.map_err(|e| Error::new(format!("sending the build context to `docker build` failed: {e}")))?;
     let id = docker::text(context, &["image", "inspect", "--format", "{{.Id}}", tag], &format!("inspecting `{tag}`"))?;
     Ok(Built { tag: tag.to_string(), id, owner })
 }
@@ -153,15 +152,15 @@ fn read_volume(context: &Context, spec: &Spec, out: &mut fs::File) -> Result<()>
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| Failure::new(format!("running `dpe docker run` failed: {e}")))?;
+        .map_err(|e| Error::new(format!("running `dpe docker run` failed: {e}")))?;
     let mut stdout = child.stdout.take().expect("piped stdout");
     let copied = io::copy(&mut stdout, out);
-    let output = child.wait_with_output().map_err(|e| Failure::new(format!("waiting for `docker run` failed: {e}")))?;
+    let output = child.wait_with_output().map_err(|e| Error::new(format!("waiting for `docker run` failed: {e}")))?;
     if !output.status.success() {
         return Err(docker::failed(&format!("reading the volume `{}`", spec.volume), &output)
             .with_help("the environment image needs `tar`; check the project's image"));
     }
-    copied.map_err(|e| Failure::new(format!("copying the volume `{}` failed: {e}", spec.volume)))?;
+    copied.map_err(|e| Error::new(format!("copying the volume `{}` failed: {e}", spec.volume)))?;
     Ok(())
 }
 
@@ -195,7 +194,7 @@ pub fn config_text(project_dir: &Path) -> Result<String> {
     match fs::read_to_string(&path) {
         Ok(text) => Ok(text),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(String::new()),
-        Err(e) => Err(Failure::io("reading", &path, e)),
+        Err(e) => Err(Error::io(format!("reading `{}` failed", path.display()), e)),
     }
 }
 

@@ -18,18 +18,18 @@
 
 use crate::archive::{self, Damage, Manifest, Verified};
 use crate::docker;
-use crate::error::{validate_project_name, Failure, Result};
+use crate::error::{validate_project_name, Error, Result};
 use crate::progress::human_bytes;
 use clap::Parser;
 use dpe_plugin::contract::{EnvironmentNames, VOLUME_TARGET};
-use dpe_plugin::manifest::OptionSpec;
-use dpe_plugin::{Context, Manifest as PluginManifest};
+use dpe_plugin::sdk::Plugin;
+use dpe_plugin::Context;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-/// Bring back a project exported with `dpe export --to archive`.
+/// Import a project archive made by `dpe export --to archive`.
 #[derive(Debug, Parser)]
 #[command(name = "dpe import", version)]
 pub struct ImportArgs {
@@ -43,52 +43,36 @@ pub struct ImportArgs {
     pub force: bool,
 }
 
-/// `dpe-import --dpe-manifest`.
-pub fn manifest() -> PluginManifest {
-    let option = OptionSpec::new;
-    PluginManifest {
-        name: "import".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        dpe: "^0.1".into(),
-        protocol: dpe_plugin::PROTOCOL_VERSION,
-        description: "Import a project archive made by `dpe export --to archive`".into(),
-        takes_project: false,
-        subcommands: Vec::new(),
-        options: vec![
-            option("--as", "the project's name here", true),
-            option("--force", "replace an existing project", false),
-        ],
-        complete: false,
+impl Plugin for ImportArgs {
+    const DPE: &'static str = "^0.1";
+
+    fn run(self, context: &Context) -> Result<()> {
+        import(context, &self)
     }
 }
 
-/// The plugin's entry point.
-pub fn run(context: &Context, args: &[String]) -> i32 {
-    crate::error::run_command("dpe import", args, |parsed: &ImportArgs| import(context, parsed))
-}
-
-fn damaged(file: &Path, damage: Damage) -> Failure {
+fn damaged(file: &Path, damage: Damage) -> Error {
     match damage {
-        Damage::Io(error) => Failure::new(format!("cannot read `{}`: {error}", file.display())),
-        Damage::Broken(detail) => Failure::new(format!(
+        Damage::Io(error) => Error::new(format!("cannot read `{}`: {error}", file.display())),
+        Damage::Broken(detail) => Error::new(format!(
             "`{}` is damaged or not a dpe archive: {detail}",
             file.display()
         ))
         .with_help(
             "nothing was changed; copy the file again, or export it again with `dpe export PROJECT --to archive FILE`",
         ),
-        Damage::Unsafe(detail) => Failure::new(format!("`{}` is unsafe to import: {detail}", file.display()))
+        Damage::Unsafe(detail) => Error::new(format!("`{}` is unsafe to import: {detail}", file.display()))
             .with_help("nothing was changed; `dpe export` does not write such archives: do not use this file, and ask its sender for a fresh export"),
     }
 }
 
 fn import(context: &Context, args: &ImportArgs) -> Result<()> {
     let Some(workspace) = context.workspace.clone() else {
-        return Err(Failure::new("no dpe workspace here")
+        return Err(Error::new("no dpe workspace here")
             .with_help("run `dpe import` inside a workspace (a folder with `dpe.toml` and `projects/`)"));
     };
     if !args.file.is_file() {
-        return Err(Failure::new(format!("no archive `{}`", args.file.display()))
+        return Err(Error::new(format!("no archive `{}`", args.file.display()))
             .with_help("name a file written by `dpe export PROJECT --to archive FILE`"));
     }
     // 1. The destination, from the manifest alone (cheap), so a refusal comes at once; then
@@ -103,14 +87,14 @@ fn import(context: &Context, args: &ImportArgs) -> Result<()> {
     let volume = names.volume.clone();
     let replacing = target.exists();
     if replacing && !args.force {
-        return Err(Failure::new(format!("project `{name}` already exists in `{}`", projects.display())).with_help(
+        return Err(Error::new(format!("project `{name}` already exists in `{}`", projects.display())).with_help(
             format!(
             "import it under another name with `--as NEW_NAME`, or replace `{name}` and its environment with `--force`"
         ),
         ));
     }
     if !replacing && !args.force && docker::exists(context, "volume", &volume)? {
-        return Err(Failure::new(format!(
+        return Err(Error::new(format!(
             "the environment volume `{volume}` of an earlier project `{name}` still exists"
         ))
         .with_help("replace it with `--force`, or import under another name with `--as NEW_NAME`"));
@@ -120,13 +104,13 @@ fn import(context: &Context, args: &ImportArgs) -> Result<()> {
     if manifest.project != peeked.project {
         return Err(damaged(&args.file, Damage::Broken("its manifest changed while it was read".into())));
     }
-    fs::create_dir_all(&projects).map_err(|e| Failure::io("creating", &projects, e))?;
+    fs::create_dir_all(&projects).map_err(|e| Error::io(format!("creating `{}` failed", projects.display()), e))?;
 
     // 2. Files to staging, images to the engine.
     let staging = tempfile::Builder::new()
         .prefix(&format!(".{name}.import-"))
         .tempdir_in(&projects)
-        .map_err(|e| Failure::io("creating a folder in", &projects, e))?;
+        .map_err(|e| Error::io(format!("creating a folder in `{}` failed", projects.display()), e))?;
     let staged = staging.path().join("project");
     let loaded = load(context, &args.file, &verified, &staged)?;
     for (image, id) in
@@ -134,7 +118,7 @@ fn import(context: &Context, args: &ImportArgs) -> Result<()> {
     {
         if !loaded.iter().any(|loaded| bare_id(loaded) == bare_id(id)) {
             let loaded = if loaded.is_empty() { "nothing".to_string() } else { loaded.join(", ") };
-            return Err(Failure::new(format!(
+            return Err(Error::new(format!(
                 "the archive recorded the image `{image}` as {id}, but its image stream loaded {loaded}"
             ))
             .with_help(
@@ -149,13 +133,13 @@ fn import(context: &Context, args: &ImportArgs) -> Result<()> {
         remove_environment(context, &name, &names)?;
     }
     if replacing {
-        fs::rename(&target, &aside).map_err(|e| Failure::io("moving aside", &target, e))?;
+        fs::rename(&target, &aside).map_err(|e| Error::io(format!("moving aside `{}` failed", target.display()), e))?;
     }
     if let Err(e) = fs::rename(&staged, &target) {
         if replacing {
             let _ = fs::rename(&aside, &target);
         }
-        return Err(Failure::io("creating", &target, e));
+        return Err(Error::io(format!("creating `{}` failed", target.display()), e));
     }
 
     // 4. The environment: the volume gets the exported content; the image gets jupyter's tag.
@@ -207,9 +191,9 @@ fn keep_replaced(aside: &Path, projects: &Path, name: &str) -> Result<PathBuf> {
         }
         return fs::rename(aside, &kept)
             .map(|()| kept)
-            .map_err(|e| Failure::io("keeping the replaced folder as", aside, e));
+            .map_err(|e| Error::io(format!("keeping the replaced folder as `{}` failed", aside.display()), e));
     }
-    Err(Failure::new(format!("no free name to keep the replaced folder of `{name}` in `{}`", projects.display())))
+    Err(Error::new(format!("no free name to keep the replaced folder of `{name}` in `{}`", projects.display())))
 }
 
 /// Streams the archive's image into `dpe docker load` while writing its project files; returns
@@ -220,20 +204,19 @@ fn load(context: &Context, file: &Path, verified: &Verified, staged: &Path) -> R
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| Failure::new(format!("running `dpe docker load` failed: {e}")))?;
+        .map_err(|e| Error::new(format!("running `dpe docker load` failed: {e}")))?;
     let mut stdin = child.stdin.take().expect("piped stdin");
     let unpacked = archive::unpack(file, verified, staged, &mut stdin, "loading");
     let flushed = stdin.flush();
     drop(stdin);
-    let output =
-        child.wait_with_output().map_err(|e| Failure::new(format!("waiting for `docker load` failed: {e}")))?;
+    let output = child.wait_with_output().map_err(|e| Error::new(format!("waiting for `docker load` failed: {e}")))?;
     // A refused archive makes `docker load` fail too (the stream is broken off on purpose):
     // the refusal is the reason to report.
     unpacked.map_err(|d| damaged(file, d))?;
     if !output.status.success() {
         return Err(docker::failed("loading the image", &output));
     }
-    flushed.map_err(|e| Failure::new(format!("streaming the image into `docker load` failed: {e}")))?;
+    flushed.map_err(|e| Error::new(format!("streaming the image into `docker load` failed: {e}")))?;
     Ok(loaded_ids(&String::from_utf8_lossy(&output.stdout)))
 }
 
@@ -282,14 +265,13 @@ fn fill_volume(context: &Context, name: &str, volume: &str, manifest: &Manifest)
         .env(dpe_plugin::env::PROJECT, name)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| Failure::new(format!("running `dpe docker volume create` failed: {e}")))?;
+        .map_err(|e| Error::new(format!("running `dpe docker volume create` failed: {e}")))?;
     if !created.status.success() {
         return Err(docker::failed(&format!("creating the volume `{volume}`"), &created));
     }
     // Archives made before the manifest recorded the volume's path all used this one.
     let source = manifest.volume_target.clone().unwrap_or_else(|| VOLUME_TARGET.to_string());
-    // SAFETY: getuid and getgid cannot fail and touch no memory.
-    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    let (uid, gid) = (rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw());
     let me = format!("{uid}:{gid}");
     let mut script = String::from("cp -a \"$1/.\" /.dpe-volume/");
     if manifest.owner.as_deref().is_some_and(|owner| owner != me) {
@@ -322,7 +304,7 @@ fn fill_volume(context: &Context, name: &str, volume: &str, manifest: &Manifest)
         .env(dpe_plugin::env::PROJECT, name)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| Failure::new(format!("running `dpe docker run` failed: {e}")))?;
+        .map_err(|e| Error::new(format!("running `dpe docker run` failed: {e}")))?;
     if !filled.status.success() {
         return Err(docker::failed(&format!("filling the volume `{volume}` from `{}`", manifest.image_id), &filled));
     }
@@ -339,12 +321,12 @@ fn tag_for_jupyter(context: &Context, name: &str, id: &str) -> Result<String> {
     let output = docker::jupyter(context, name, &["spec", name, "--json", "--no-lock", "--adopt", id])
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| Failure::new(format!("running `dpe jupyter spec` failed: {e}")))?;
+        .map_err(|e| Error::new(format!("running `dpe jupyter spec` failed: {e}")))?;
     if !output.status.success() {
         return Err(docker::failed(&format!("adopting the imported image {id} for `{name}`"), &output));
     }
     let spec: docker::Spec = serde_json::from_slice(&output.stdout).map_err(|e| {
-        Failure::new(format!("`dpe jupyter spec {name} --json` printed something that is not a run specification: {e}"))
+        Error::new(format!("`dpe jupyter spec {name} --json` printed something that is not a run specification: {e}"))
     })?;
     Ok(spec.image)
 }
@@ -377,8 +359,13 @@ mod tests {
         );
         assert_eq!(
             failure.to_string(),
-            "`a.dpe` is damaged or not a dpe archive: the archive ends before `dpe-archive.sha256`: it is truncated\n\
+            "error: `a.dpe` is damaged or not a dpe archive: the archive ends before `dpe-archive.sha256`: it is truncated\n\
              help: nothing was changed; copy the file again, or export it again with `dpe export PROJECT --to archive FILE`"
         );
+    }
+
+    #[test]
+    fn the_manifest_is_the_command_line() {
+        dpe_plugin::sdk::assert_manifest::<ImportArgs>(&["import --as VALUE --force"]);
     }
 }

@@ -5,7 +5,7 @@
 //! into the image), and the installed versions of the project's apt packages.
 
 use crate::docker::{self, Spec};
-use crate::error::{Failure, Result};
+use crate::error::{Error, Result};
 use dpe_plugin::Context;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -83,14 +83,14 @@ pub fn run(context: &Context, spec: &Spec, volume_exists: bool, apt_packages: &[
     let output = docker::output(context, &args, &format!("asking the environment of `{}` what it holds", spec.project))
         .map_err(|f| f.with_help("the environment needs `python3` on its PATH; check the project's image"))?;
     let probe: Probe = serde_json::from_slice(&output.stdout).map_err(|e| {
-        Failure::new(format!(
+        Error::new(format!(
             "the environment of `{}` answered the package probe with something unreadable: {e}",
             spec.project
         ))
     })?;
     if !probe.freeze_error.is_empty() {
         let last = probe.freeze_error.lines().last().unwrap_or("");
-        return Err(Failure::new(format!("`pip freeze` failed in the environment of `{}`: {last}", spec.project))
+        return Err(Error::new(format!("`pip freeze` failed in the environment of `{}`: {last}", spec.project))
             .with_help("add `python3-pip` to the project's apt_packages (or use an image with pip)"));
     }
     Ok(probe)

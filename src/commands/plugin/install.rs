@@ -32,7 +32,7 @@ pub fn run(globals: &Globals, args: InstallArgs) -> Result<i32> {
     crate::ffi::defer_interrupts();
     let paths = Paths::from_env();
     let candidate = install::candidate(&args.path, args.dynamic)?;
-    let inspected = install::inspect(candidate, crate::cli::BUILTINS)?;
+    let inspected = install::inspect(candidate, crate::builtins::BUILTINS)?;
     if let Some(err) = &inspected.incompatible {
         if !args.force {
             let mut err = crate::error::Error::new(err.message.clone());

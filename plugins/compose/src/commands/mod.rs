@@ -221,22 +221,6 @@ fn stack_network_exists(context: &Context, stack: &Stack) -> bool {
         .unwrap_or(false)
 }
 
-/// `dpe compose resolved-config PROJECT`: the core selected the project and resolved its
-/// layers; print them. Settings that reach outside the project are refused here unless the
-/// workspace's configuration is trusted: every `up`, `deploy` and `config` asks for each
-/// project's configuration first, so nothing is built or started before the refusal.
-pub fn resolved_config(context: &Context, project: &str) -> Result<()> {
-    match &context.project {
-        Some(selected) if selected.name == project => {
-            dpe_plugin::reach::check(context).map_err(|refusal| Error::new(refusal.message).with_help(refusal.help))?;
-            write_stdout(&format!("{}\n", serde_json::to_string(&context.config).expect("a configuration serialises")));
-            Ok(())
-        }
-        _ => Err(Error::new(format!("dpe did not select project `{project}` for this call"))
-            .with_help(format!("run it as `dpe --project {project} compose resolved-config {project}`"))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -62,8 +62,8 @@ fn options(command: &Command) -> Vec<OptionSpec> {
 
 /// Where the manifest of `P` and its parser disagree, found by parsing (not by the derivation
 /// above): every subcommand clap knows is listed and every listed one parses; every listed
-/// option is accepted where it is listed, with a value (`1`, which any value type takes)
-/// exactly when it says `takes_value`. Each plugin's tests assert this is empty.
+/// option is accepted where it is listed, with a value (its first possible value, else `1`,
+/// which any other value type takes) exactly when it says `takes_value`. Each plugin's tests assert this is empty.
 pub fn manifest_mismatches<P: super::Plugin>() -> Vec<String> {
     mismatches(&P::command(), &P::manifest())
 }
@@ -90,7 +90,8 @@ pub(super) fn mismatches(command: &Command, manifest: &Manifest) -> Vec<String> 
         }
         for option in options {
             let name = option.name.as_str();
-            let with_value = stops_at_help(&[prefix.as_slice(), &[name, "1", "--help"]].concat())
+            let value = sample_value(command, sub, name);
+            let with_value = stops_at_help(&[prefix.as_slice(), &[name, value.as_str(), "--help"]].concat())
                 && !stops_at_help(&[prefix.as_slice(), &[name, "--help"]].concat());
             let without_value = stops_at_help(&[prefix.as_slice(), &[name, "--help"]].concat());
             if (option.takes_value && !with_value) || (!option.takes_value && !without_value) {
@@ -103,6 +104,15 @@ pub(super) fn mismatches(command: &Command, manifest: &Manifest) -> Vec<String> 
         }
     }
     found
+}
+
+/// A value the option `name` (`--to`) of `sub` (or the top level) accepts: the first of its
+/// possible values (a `ValueEnum`), else `1`.
+fn sample_value(command: &Command, sub: Option<&str>, name: &str) -> String {
+    let scope = sub.and_then(|sub| command.find_subcommand(sub)).unwrap_or(command);
+    let arg = scope.get_arguments().find(|arg| arg.get_long().is_some_and(|long| name == format!("--{long}")));
+    let first = arg.and_then(|arg| arg.get_possible_values().into_iter().next());
+    first.map_or_else(|| "1".to_string(), |value| value.get_name().to_string())
 }
 
 /// What completion offers, one line a subcommand: its name, `[PROJECT]` when it takes one,
@@ -204,5 +214,38 @@ fn word_list(words: &[&str]) -> String {
     match quoted.split_last() {
         Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
         _ => quoted.join(""),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Exports things.
+    #[derive(Debug, clap::Parser)]
+    #[command(name = "dpe box", version)]
+    struct Boxed {
+        /// What to export.
+        #[arg(long, value_enum)]
+        to: Kind,
+    }
+
+    #[derive(Debug, Clone, clap::ValueEnum)]
+    enum Kind {
+        Lock,
+        Image,
+    }
+
+    #[test]
+    fn an_option_of_fixed_values_is_checked_with_one_of_them() {
+        let manifest = manifest_from_clap(&Boxed::command(), "^0.1");
+        assert_eq!(mismatches(&Boxed::command(), &manifest), Vec::<String>::new());
+        let mut drifted = manifest.clone();
+        drifted.options[0].takes_value = false;
+        assert_eq!(
+            mismatches(&Boxed::command(), &drifted),
+            ["option `--to` does not parse as listed (takes_value: false)"]
+        );
     }
 }

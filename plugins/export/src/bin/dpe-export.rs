@@ -1,5 +1,5 @@
 //! `dpe-export`: the `dpe export` command (behaviour in the library's `export` module).
 
 fn main() {
-    dpe_plugin::run_plugin(dpe_export::export::manifest, dpe_export::export::run)
+    dpe_plugin::sdk::main::<dpe_export::export::ExportArgs>()
 }
