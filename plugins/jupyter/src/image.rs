@@ -426,7 +426,10 @@ fn last_line(text: &str) -> &str {
 /// from its own environment, so credentials in a proxy URL never reach a command line. These
 /// predefined arguments do not affect the layer cache.
 fn build_args(no_cache: bool) -> Vec<String> {
-    let mut args = Vec::new();
+    // A failed step leaves its container behind unless asked otherwise (the classic builder
+    // removes intermediate containers only after a success): one stopped container per failed
+    // build, which nothing would ever remove.
+    let mut args = vec!["--force-rm".to_string()];
     for name in PROXY_VARS {
         if std::env::var_os(name).is_some() {
             args.push("--build-arg".to_string());

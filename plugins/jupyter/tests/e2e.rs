@@ -495,6 +495,10 @@ fn bad_input_is_one_clear_message_and_leaves_nothing() {
     let shown: Vec<&str> = stderr.lines().filter_map(|l| l.strip_prefix("  | ")).collect();
     assert_eq!(shown, logged[logged.len().saturating_sub(20)..], "the log's last 20 lines:\n{stderr}");
     assert!(logged.iter().any(|l| l.starts_with("Step 3/")), "the log holds the whole build: {logged:?}");
+    // The failed step's container goes too (the builder keeps it unless told otherwise, with
+    // no label of dpe's: nothing would ever remove it).
+    let steps = Command::new("docker").args(["ps", "-a", "--no-trunc", "--format", "{{.Command}}"]).output().unwrap();
+    assert!(!text(&steps.stdout).contains("no-such-package-dpe"), "a failed build left its container");
 
     // A GPU that is required but not usable: the gpu plugin's findings, nothing started.
     let has_gpu = Command::new("nvidia-smi").output().map(|o| o.status.success()).unwrap_or(false);
