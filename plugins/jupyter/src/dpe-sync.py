@@ -224,6 +224,8 @@ def pylock(env, mode):
     existing = read("pylock.toml")
     mark = MARK.search(existing.decode("utf-8", "replace")) if existing is not None else None
     if not packages and not requirements and (existing is None or mark is not None):
+        if mode == "lock":
+            say("nothing to lock: the project has no requirements.txt, python_packages or pyproject.toml")
         if existing is not None:
             # dpe wrote it from inputs that are all gone now.
             os.unlink("pylock.toml")
