@@ -144,7 +144,7 @@ fn import(context: &Context, args: &ImportArgs) -> Result<()> {
 
     // 4. The environment: the volume gets the exported content; the image gets jupyter's tag.
     if let Err(failure) = fill_volume(context, &name, &volume, manifest) {
-        let _ = docker::output(context, &["volume", "rm", "--force", &volume], "removing the volume");
+        let _ = docker::checked(context, &["volume", "rm", "--force", &volume], "removing the volume");
         let _ = fs::remove_dir_all(&target);
         if replacing {
             let _ = fs::rename(&aside, &target);
@@ -243,7 +243,7 @@ fn bare_id(id: &str) -> &str {
 fn remove_environment(context: &Context, name: &str, names: &EnvironmentNames) -> Result<()> {
     let container = &names.container;
     if docker::exists(context, "container", container)? {
-        docker::output(
+        docker::checked(
             context,
             &["rm", "--force", container],
             &format!("removing the container `{container}` of `{name}`"),
@@ -251,7 +251,11 @@ fn remove_environment(context: &Context, name: &str, names: &EnvironmentNames) -
     }
     let volume = &names.volume;
     if docker::exists(context, "volume", volume)? {
-        docker::output(context, &["volume", "rm", volume], &format!("removing the old environment volume `{volume}`"))?;
+        docker::checked(
+            context,
+            &["volume", "rm", volume],
+            &format!("removing the old environment volume `{volume}`"),
+        )?;
         eprintln!("dpe: replacing `{name}`: its old environment volume `{volume}` was removed");
     }
     Ok(())

@@ -7,7 +7,8 @@
 //!   errors, exit codes, the context, SIGPIPE and the manifest (derived from the clap
 //!   definition by [`manifest_from_clap`]) are done here, alike for the executable and the
 //!   dynamic-library form ([`crate::export_plugin!`]);
-//! - [`fs`]: atomic and private file writes.
+//! - [`fs`]: atomic and private file writes;
+//! - [`docker`]: the `dpe docker` client (captured, checked, streamed).
 //!
 //! A whole plugin:
 //!
@@ -37,6 +38,7 @@
 //! ```
 
 mod cli;
+pub mod docker;
 mod error;
 pub mod fs;
 
