@@ -11,9 +11,9 @@ use crate::commands::{own_container, port_owners, url_of};
 use crate::docker::{self, Container};
 use crate::project::Project;
 use crate::project_lock::ProjectLock;
-use crate::ready::http_status;
 use crate::say;
 use crate::spec::{self, run_args, Options, Spec, LABEL_CONFIG};
+use dpe_plugin::sdk::http;
 use dpe_plugin::sdk::{Error, Result};
 use dpe_plugin::Context;
 use std::os::unix::process::CommandExt;
@@ -151,7 +151,7 @@ fn attach(
         port: container.port.unwrap_or_default(),
         removed_on_failure: false,
     };
-    if http_status(&probe.ready_url, Duration::from_secs(2)) != Some(200) {
+    if http::status(&probe.ready_url, Duration::from_secs(2)) != Some(200) {
         say::err(&format!("dpe: waiting until `{}` answers…", project.name));
         if let Err(err) = wait_ready(context, project, &probe) {
             if err.code != 130 {
@@ -437,7 +437,7 @@ fn poll_until_ready(
     exited: &Mutex<Option<String>>,
 ) -> Result<()> {
     loop {
-        if let Some(200) = http_status(&probe.ready_url, Duration::from_secs(2)) {
+        if let Some(200) = http::status(&probe.ready_url, Duration::from_secs(2)) {
             return Ok(());
         }
         if interrupts() > 0 {
