@@ -6,7 +6,7 @@
 use crate::archive::{self, ArchiveWriter, Manifest};
 use crate::docker::{self, Spec};
 use crate::dockerfile::{self, Inputs};
-use crate::error::{validate_project_name, Error, Result};
+use crate::error::{Error, Result};
 use crate::image;
 use crate::lock;
 use crate::names;
@@ -94,7 +94,7 @@ pub fn project_and_dest(
         });
     };
     if let Some(name) = &project_arg {
-        validate_project_name(name)?;
+        dpe_plugin::names::validate("project", name)?;
         if name != &project.name {
             return Err(Error::new(format!("`{name}` is not the selected project `{}`", project.name))
                 .with_help(format!("run `dpe export {name} …` from the workspace, or drop `--project`")));

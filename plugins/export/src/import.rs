@@ -18,7 +18,7 @@
 
 use crate::archive::{self, Damage, Manifest, Verified};
 use crate::docker;
-use crate::error::{validate_project_name, Error, Result};
+use crate::error::{Error, Result};
 use crate::progress::human_bytes;
 use clap::Parser;
 use dpe_plugin::contract::{EnvironmentNames, VOLUME_TARGET};
@@ -79,7 +79,7 @@ fn import(context: &Context, args: &ImportArgs) -> Result<()> {
     // everything is checked before anything changes.
     let peeked = archive::peek_manifest(&args.file).map_err(|d| damaged(&args.file, d))?;
     let name = args.as_name.clone().unwrap_or_else(|| peeked.project.clone());
-    validate_project_name(&name)?;
+    dpe_plugin::names::validate("project", &name)?;
     let projects = workspace.join("projects");
     let target = projects.join(&name);
     // The project folder does not exist yet: its environment's names come from the contract.
