@@ -72,7 +72,7 @@ pub enum Command {
 pub fn run(argv: Vec<OsString>) -> Result<i32> {
     // The hidden entry the completion scripts call on every TAB; it skips clap's parse.
     if argv.get(1).is_some_and(|a| a == crate::complete::ENTRY) {
-        return Ok(crate::complete::main(&argv[2..]));
+        return Ok(crate::complete::main(&argv[2..], Cli::command));
     }
     if let Some((name, args)) = plain_plugin_call(&argv) {
         let globals = Globals { verbosity: env_verbosity(), color: "auto".to_string(), ..Globals::default() };

@@ -21,14 +21,12 @@
 //! short budget; a plugin is asked for its own candidates (`dpe-NAME --dpe-complete -- WORD…`)
 //! only when its manifest says `complete: true`.
 
-use crate::cli::Cli;
 use crate::context::{self, Globals};
 use crate::discovery::{self, Found, Kind, Source};
 use crate::manifest_cache;
 use crate::paths::Paths;
 use crate::workspace::Workspace;
 use clap::builder::ValueHint;
-use clap::CommandFactory;
 use dpe_plugin::manifest::OptionSpec;
 use dpe_plugin::{Manifest, COMPLETE_FLAG};
 use std::cell::Cell;
@@ -55,11 +53,13 @@ const MANIFEST_BUDGET: Duration = Duration::from_millis(400);
 const PLUGIN_COMPLETE_LIMIT: Duration = Duration::from_millis(500);
 
 /// `dpe __complete --shell SHELL --index N -- WORD…`: prints candidates; always exits 0.
-pub fn main(args: &[OsString]) -> i32 {
+/// `command` makes dpe's own command line (`Cli::command`), passed in as `dpe help` gets it:
+/// the command line calls this module, so this module does not reach back into it.
+pub fn main(args: &[OsString], command: fn() -> clap::Command) -> i32 {
     // A panic must not print a backtrace into the user's prompt.
     std::panic::set_hook(Box::new(|_| {}));
     let Some(request) = Request::parse(args) else { return 0 };
-    let Ok(answer) = std::panic::catch_unwind(|| Engine::new(&request).answer()) else { return 0 };
+    let Ok(answer) = std::panic::catch_unwind(|| Engine::new(&request, command).answer()) else { return 0 };
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(render(request.shell, &answer).as_bytes());
     let _ = out.flush();
@@ -348,7 +348,7 @@ struct Engine<'r> {
 }
 
 impl<'r> Engine<'r> {
-    fn new(request: &'r Request) -> Engine<'r> {
+    fn new(request: &'r Request, command: fn() -> clap::Command) -> Engine<'r> {
         Engine {
             shell: request.shell,
             words: &request.words,
@@ -357,7 +357,7 @@ impl<'r> Engine<'r> {
             workspace: None,
             project: None,
             manifest_budget: Cell::new(MANIFEST_BUDGET),
-            cli: Cli::command(),
+            cli: command(),
         }
     }
 

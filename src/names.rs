@@ -6,12 +6,11 @@ use crate::error::{Error, Result};
 /// (the protocol's rule, shared with every plugin).
 pub use dpe_plugin::names::is_valid;
 
-/// Refuses an invalid name, saying what a valid one looks like.
+/// Refuses an invalid name, saying what a valid one looks like (the protocol's words, which
+/// plugins print too).
 pub fn validate(kind: &str, name: &str) -> Result<()> {
-    if is_valid(name) {
-        return Ok(());
+    match dpe_plugin::names::refusal(kind, name) {
+        None => Ok(()),
+        Some((message, help)) => Err(Error::new(message).with_help(help)),
     }
-    let shown = if name.is_empty() { "an empty name".to_string() } else { format!("`{name}`") };
-    Err(Error::new(format!("{shown} is not a valid {kind} name"))
-        .with_help("names use lowercase letters, digits, `-` and `_`, and start with a letter or digit"))
 }

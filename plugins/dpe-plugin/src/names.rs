@@ -12,6 +12,27 @@ pub fn is_valid(name: &str) -> bool {
         && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-' || *b == b'_')
 }
 
+/// The one refusal of an invalid name, for the core and every plugin alike: the message and the
+/// `help:` line, or `None` when `name` is a valid `kind` (`project`, `plugin`) name.
+pub fn refusal(kind: &str, name: &str) -> Option<(String, &'static str)> {
+    if is_valid(name) {
+        return None;
+    }
+    let shown = if name.is_empty() { "an empty name".to_string() } else { format!("`{name}`") };
+    Some((
+        format!("{shown} is not a valid {kind} name"),
+        "names use lowercase letters, digits, `-` and `_`, and start with a letter or digit",
+    ))
+}
+
+/// [`refusal`] as the SDK's error, for a plugin checking a name it was given or read.
+pub fn validate(kind: &str, name: &str) -> crate::sdk::Result<()> {
+    match refusal(kind, name) {
+        None => Ok(()),
+        Some((message, help)) => Err(crate::sdk::Error::new(message).with_help(help)),
+    }
+}
+
 /// The fix for a folder under `projects/` that is not a project because of its name
 /// (`AdvUpper`): rename it, to the lowercase name when that one is valid.
 pub fn rename_hint(folder: &str) -> String {
@@ -49,6 +70,20 @@ mod tests {
         for name in ["", "..", ".", "a/b", "../x", "-flag", "_x", "Upper", "a b", "a.b", "x\0"] {
             assert!(!is_valid(name), "{name:?}");
         }
+    }
+
+    /// Export checked names with a copy of this rule that had no length cap, so an archive could
+    /// name a project no other part of dpe accepts.
+    #[test]
+    fn the_refusal_reads_alike_everywhere_and_caps_the_length() {
+        assert_eq!(validate("project", "project_a"), Ok(()));
+        assert_eq!(
+            validate("project", "Bad.Name").unwrap_err().to_string(),
+            "error: `Bad.Name` is not a valid project name\nhelp: names use lowercase letters, digits, `-` and `_`, and start with a letter or digit"
+        );
+        assert_eq!(refusal("plugin", "").unwrap().0, "an empty name is not a valid plugin name");
+        assert!(validate("project", &"a".repeat(64)).is_ok());
+        assert!(validate("project", &"a".repeat(65)).is_err());
     }
 
     #[test]

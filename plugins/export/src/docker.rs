@@ -6,47 +6,14 @@ use crate::error::{Error, Result};
 use dpe_plugin::client;
 use dpe_plugin::contract::mount_value;
 use dpe_plugin::Context;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 /// The run specification of a project's environment (`dpe jupyter spec PROJECT --json`), as
 /// the jupyter plugin prints it: the protocol crate types it once for both.
 pub use dpe_plugin::contract::RunSpec as Spec;
 
-/// `dpe docker ARGS…`, capturing its output; fails with docker's last error line and status.
-pub fn output(context: &Context, args: &[&str], doing: &str) -> Result<Output> {
-    let output = client::docker_command(context, args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| Error::new(format!("running `{} docker` failed: {e}", context.dpe_bin.display())))?;
-    if !output.status.success() {
-        return Err(failed(doing, &output));
-    }
-    Ok(output)
-}
-
-/// `dpe docker ARGS…` whose stdout is one value (an ID, a format string's result).
-pub fn text(context: &Context, args: &[&str], doing: &str) -> Result<String> {
-    let output = output(context, args, doing)?;
-    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
-}
-
-/// Whether `dpe docker KIND inspect NAME` finds the object (`image`, `volume`, `container`).
-pub fn exists(context: &Context, kind: &str, name: &str) -> Result<bool> {
-    let output = client::docker_command(context, &[kind, "inspect", "--format", "{{.Name}}", name])
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| Error::new(format!("running `{} docker` failed: {e}", context.dpe_bin.display())))?;
-    Ok(output.status.success())
-}
-
-/// The failure of a finished docker (or dpe) command: what we were doing, docker's last line.
-pub fn failed(doing: &str, output: &Output) -> Error {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let last = stderr.lines().rev().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
-    let detail = last.strip_prefix("error: ").unwrap_or(last);
-    let message = if detail.is_empty() { format!("{doing} failed") } else { format!("{doing} failed: {detail}") };
-    Error::new(message).with_code(client::exit_code(output.status).max(1))
-}
+/// The SDK's `dpe docker` client, which every engine call here goes through.
+pub use dpe_plugin::sdk::docker::{checked, exists, failed, streamed, text};
 
 /// A `dpe jupyter ARGS…` command for `project`: the project is named both ways, so the core's
 /// selection (which prefers `DPE_PROJECT`, set for this very plugin) agrees with the argument.

@@ -326,7 +326,7 @@ fn copy_from_environment(context: &Context, spec: &Spec, inside: &str, dest: &Pa
     let mut args = docker::throwaway_args(spec, volume_exists);
     args.extend(["--entrypoint".into(), "cat".into(), spec.image.clone(), inside.to_string()]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let output = docker::output(context, &args, &format!("reading `{inside}`")).map_err(|f| f.message)?;
+    let output = docker::checked(context, &args, &format!("reading `{inside}`")).map_err(|f| f.message)?;
     if let Some(parent) = dest.parent() {
         fs::create_dir_all(parent).map_err(|e| e.to_string())?;
     }

@@ -6,7 +6,7 @@
 use crate::archive::{self, ArchiveWriter, Manifest};
 use crate::docker::{self, Spec};
 use crate::dockerfile::{self, Inputs};
-use crate::error::{validate_project_name, Error, Result};
+use crate::error::{Error, Result};
 use crate::image;
 use crate::lock;
 use crate::names;
@@ -94,7 +94,7 @@ pub fn project_and_dest(
         });
     };
     if let Some(name) = &project_arg {
-        validate_project_name(name)?;
+        dpe_plugin::names::validate("project", name)?;
         if name != &project.name {
             return Err(Error::new(format!("`{name}` is not the selected project `{}`", project.name))
                 .with_help(format!("run `dpe export {name} …` from the workspace, or drop `--project`")));
@@ -140,8 +140,7 @@ fn export(context: &Context, args: &ExportArgs) -> Result<()> {
             let built = image::build(context, &spec, &image::config_text(&project_dir)?, &tag)?;
             println!("built `{}` ({})", built.tag, short_id(&built.id));
             if args.push {
-                let status = dpe_plugin::client::docker(context, &["push", &built.tag])
-                    .map_err(|e| Error::new(format!("running `dpe docker push` failed: {e}")))?;
+                let status = docker::streamed(context, &["push", &built.tag])?;
                 if !status.success() {
                     return Err(Error::new(format!("pushing `{}` failed (see above)", built.tag))
                         .with_help("the tag names the registry: `--tag registry.example.com/team/NAME:TAG`; log in with `docker login`")
@@ -344,7 +343,7 @@ fn export_archive(
     let files = project_files(project_dir, with_data, requirements_path(context, project_dir).as_deref())?;
     let built = image::build(context, spec, &config_text, tag)?;
     let environment_tag = image::environment_tag(&built.tag);
-    docker::output(context, &["tag", &spec.image, &environment_tag], &format!("tagging `{environment_tag}`"))?;
+    docker::checked(context, &["tag", &spec.image, &environment_tag], &format!("tagging `{environment_tag}`"))?;
     let environment_id = docker::text(
         context,
         &["image", "inspect", "--format", "{{.Id}}", &environment_tag],

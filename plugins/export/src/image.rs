@@ -9,7 +9,7 @@
 //! installed by hand come back wherever the image runs.
 
 use crate::docker::{self, Spec};
-use crate::error::{validate_project_name, Error, Result};
+use crate::error::{Error, Result};
 use dpe_plugin::Context;
 use std::fs;
 use std::io::{self, Seek, Write};
@@ -61,7 +61,7 @@ pub fn check_archive_tag(project: &str, tag: &str) -> Result<(), String> {
     let version_ok = version.len() <= 100
         && version.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
         && version.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if version_ok && validate_project_name(project).is_ok() {
+    if version_ok && dpe_plugin::names::is_valid(project) {
         return Ok(());
     }
     Err(format!(

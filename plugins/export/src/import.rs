@@ -18,7 +18,7 @@
 
 use crate::archive::{self, Damage, Manifest, Verified};
 use crate::docker;
-use crate::error::{validate_project_name, Error, Result};
+use crate::error::{Error, Result};
 use crate::progress::human_bytes;
 use clap::Parser;
 use dpe_plugin::contract::{EnvironmentNames, VOLUME_TARGET};
@@ -79,7 +79,7 @@ fn import(context: &Context, args: &ImportArgs) -> Result<()> {
     // everything is checked before anything changes.
     let peeked = archive::peek_manifest(&args.file).map_err(|d| damaged(&args.file, d))?;
     let name = args.as_name.clone().unwrap_or_else(|| peeked.project.clone());
-    validate_project_name(&name)?;
+    dpe_plugin::names::validate("project", &name)?;
     let projects = workspace.join("projects");
     let target = projects.join(&name);
     // The project folder does not exist yet: its environment's names come from the contract.
@@ -144,7 +144,7 @@ fn import(context: &Context, args: &ImportArgs) -> Result<()> {
 
     // 4. The environment: the volume gets the exported content; the image gets jupyter's tag.
     if let Err(failure) = fill_volume(context, &name, &volume, manifest) {
-        let _ = docker::output(context, &["volume", "rm", "--force", &volume], "removing the volume");
+        let _ = docker::checked(context, &["volume", "rm", "--force", &volume], "removing the volume");
         let _ = fs::remove_dir_all(&target);
         if replacing {
             let _ = fs::rename(&aside, &target);
@@ -243,7 +243,7 @@ fn bare_id(id: &str) -> &str {
 fn remove_environment(context: &Context, name: &str, names: &EnvironmentNames) -> Result<()> {
     let container = &names.container;
     if docker::exists(context, "container", container)? {
-        docker::output(
+        docker::checked(
             context,
             &["rm", "--force", container],
             &format!("removing the container `{container}` of `{name}`"),
@@ -251,7 +251,11 @@ fn remove_environment(context: &Context, name: &str, names: &EnvironmentNames) -
     }
     let volume = &names.volume;
     if docker::exists(context, "volume", volume)? {
-        docker::output(context, &["volume", "rm", volume], &format!("removing the old environment volume `{volume}`"))?;
+        docker::checked(
+            context,
+            &["volume", "rm", volume],
+            &format!("removing the old environment volume `{volume}`"),
+        )?;
         eprintln!("dpe: replacing `{name}`: its old environment volume `{volume}` was removed");
     }
     Ok(())

@@ -80,8 +80,9 @@ pub fn run(context: &Context, spec: &Spec, volume_exists: bool, apt_packages: &[
     args.extend(["--entrypoint".into(), "python3".into(), spec.image.clone(), "-c".into(), SCRIPT.into()]);
     args.extend(apt_packages.iter().cloned());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let output = docker::output(context, &args, &format!("asking the environment of `{}` what it holds", spec.project))
-        .map_err(|f| f.with_help("the environment needs `python3` on its PATH; check the project's image"))?;
+    let output =
+        docker::checked(context, &args, &format!("asking the environment of `{}` what it holds", spec.project))
+            .map_err(|f| f.with_help("the environment needs `python3` on its PATH; check the project's image"))?;
     let probe: Probe = serde_json::from_slice(&output.stdout).map_err(|e| {
         Error::new(format!(
             "the environment of `{}` answered the package probe with something unreadable: {e}",

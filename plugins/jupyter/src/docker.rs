@@ -4,7 +4,6 @@
 use dpe_plugin::containers::{self, ListError};
 use dpe_plugin::sdk::{Error, Result};
 use dpe_plugin::Context;
-use std::process::Output;
 
 /// Labels this plugin adds (the core adds `dpe.workspace`, `dpe.project` and `dpe.plugin`).
 pub const LABEL_PORT: &str = "dpe.jupyter.port";
@@ -18,28 +17,8 @@ pub const LABEL_OWNER: &str = "dpe.jupyter.owner";
 /// The host its URL names (see [`crate::spec::url_host`]); absent on containers older than it.
 pub const LABEL_URL_HOST: &str = "dpe.jupyter.url_host";
 
-/// Runs `dpe docker ARGS` capturing its output.
-pub fn output<S: AsRef<std::ffi::OsStr>>(context: &Context, args: &[S]) -> Result<Output> {
-    dpe_plugin::client::docker_output(context, args)
-        .map_err(|e| Error::io(format!("running `{} docker`", context.dpe_bin.display()), e))
-}
-
-/// Runs `dpe docker ARGS` and returns its stdout, or an error carrying docker's message.
-pub fn checked<S: AsRef<std::ffi::OsStr>>(context: &Context, args: &[S], doing: &str) -> Result<String> {
-    let out = output(context, args)?;
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        return Err(Error::new(format!("{doing} failed: {}", stderr.trim()))
-            .with_code(dpe_plugin::client::exit_code(out.status).max(1)));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// Whether an image exists locally.
-pub fn image_exists(context: &Context, image: &str) -> Result<bool> {
-    let out = output(context, &["image", "inspect", "--format", "{{.Id}}", image])?;
-    Ok(out.status.success())
-}
+/// The SDK's `dpe docker` client, which every engine call here goes through.
+pub use dpe_plugin::sdk::docker::{captured, exists, streamed, text};
 
 /// One container, with what this plugin reads from its labels.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -115,7 +94,7 @@ pub fn containers_matching(context: &Context, filters: &[&str]) -> Result<Vec<Co
     let query = containers::Query { all: true, filters: filters.iter().map(|f| f.to_string()).collect() };
     match containers::list(context, &query) {
         Ok(list) => Ok(list.into_iter().map(Container::from).collect()),
-        Err(ListError::Spawn(err)) => Err(Error::io(format!("running `{} docker`", context.dpe_bin.display()), err)),
+        Err(ListError::Spawn(err)) => Err(dpe_plugin::sdk::docker::not_run(context, err)),
         Err(ListError::Engine { message, code }) => {
             Err(Error::new(format!("listing containers failed: {message}")).with_code(code.max(1)))
         }
@@ -166,7 +145,7 @@ pub fn images(context: &Context, filters: &[String], names: &[String]) -> Result
         }
         ls.extend(["--format".to_string(), "{{.ID}}".to_string()]);
         let mut ids: Vec<String> =
-            checked(context, &ls, "listing images")?.lines().map(|l| l.trim().to_string()).collect();
+            text(context, &ls, "listing images")?.lines().map(|l| l.trim().to_string()).collect();
         // One line per tag: an image with two tags is listed twice.
         ids.retain(|id| !id.is_empty());
         ids.sort_unstable();
@@ -186,10 +165,9 @@ pub fn images(context: &Context, filters: &[String], names: &[String]) -> Result
 /// fail for the others; a missing one (removed meanwhile, or asked for by a name nothing has)
 /// is left out rather than failing the whole call.
 fn inspected(context: &Context, args: &[String], doing: &str) -> Result<String> {
-    let out = output(context, args)?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() && !only_missing(&stderr) {
-        return Err(Error::new(format!("{doing} failed: {}", stderr.trim())).with_code(1));
+    let out = captured(context, args)?;
+    if !out.status.success() && !only_missing(&String::from_utf8_lossy(&out.stderr)) {
+        return Err(dpe_plugin::sdk::docker::failed(doing, &out));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -227,7 +205,7 @@ pub struct Volume {
 /// calls whatever their number (`volume ls --format '{{.Labels}}'` is a lossy `a=b,c=d`).
 pub fn volumes(context: &Context, filter: &str) -> Result<Vec<Volume>> {
     let ls = ["volume", "ls", "--filter", filter, "--format", "{{.Name}}"];
-    let names: Vec<String> = checked(context, &ls, "listing volumes")?
+    let names: Vec<String> = text(context, &ls, "listing volumes")?
         .lines()
         .map(|l| l.trim().to_string())
         .filter(|l| !l.is_empty())

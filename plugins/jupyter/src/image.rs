@@ -348,11 +348,11 @@ fn hex(bytes: &[u8]) -> String {
 /// set. Returns whether a build ran. Its progress goes to stderr, so stdout stays clean for
 /// `spec --json`, and its full output to a log ([`crate::build`]).
 pub fn ensure(context: &Context, project: &Project, plan: &Plan, rebuild: bool) -> Result<bool> {
-    if !rebuild && docker::image_exists(context, &plan.tag)? {
+    if !rebuild && docker::exists(context, "image", &plan.tag)? {
         return Ok(false);
     }
     if let Some(user) = &plan.user_dockerfile {
-        if rebuild || !docker::image_exists(context, &user.tag)? {
+        if rebuild || !docker::exists(context, "image", &user.tag)? {
             eprintln!("dpe: building `{}` from `{}`", project.name, user.path.display());
             let mut args: Vec<String> = vec!["build".into(), "--tag".into(), user.tag.clone()];
             args.extend(["--file".into(), user.path.to_string_lossy().into_owned()]);
@@ -361,9 +361,9 @@ pub fn ensure(context: &Context, project: &Project, plan: &Plan, rebuild: bool) 
             args.push(user.context_dir.to_string_lossy().into_owned());
             crate::build::run(context, project, &user.tag, &args, &user.path.to_string_lossy())?;
         }
-    } else if !docker::image_exists(context, &plan.base_image)? {
+    } else if !docker::exists(context, "image", &plan.base_image)? {
         eprintln!("dpe: pulling `{}`", plan.base_image);
-        let output = docker::output(context, &["pull", &plan.base_image])?;
+        let output = docker::captured(context, &["pull", &plan.base_image])?;
         if !output.status.success() {
             let detail = String::from_utf8_lossy(&output.stderr).trim().to_string();
             return Err(Error::new(format!(

@@ -74,7 +74,7 @@ pub fn take_over(context: &Context, project: &Project, plan: &Plan, id: &str) ->
     }
     forget(&context.state_dir, project)?;
     let tag = tag_for(project, &plan.tag);
-    crate::docker::checked(context, &["tag", id, &tag], &format!("tagging the imported image {id} as `{tag}`"))?;
+    crate::docker::text(context, &["tag", id, &tag], &format!("tagging the imported image {id} as `{tag}`"))?;
     record(&context.state_dir, project, &Record { planned: plan.tag.clone(), image: tag.clone(), id: id.to_string() })?;
     Ok(tag)
 }

@@ -26,7 +26,6 @@ mod lock;
 mod ports;
 mod project;
 mod project_lock;
-mod ready;
 mod resolved;
 mod say;
 mod secrets;

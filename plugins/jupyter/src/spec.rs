@@ -376,7 +376,7 @@ pub fn check_cpus(context: &Context, project: &Project, services: bool) -> Resul
     if wanted.is_empty() {
         return Ok(());
     }
-    let out = crate::docker::output(context, &["info", "--format", "{{.NCPU}}"])?;
+    let out = crate::docker::captured(context, &["info", "--format", "{{.NCPU}}"])?;
     let Some(available) =
         String::from_utf8_lossy(&out.stdout).trim().parse::<u32>().ok().filter(|_| out.status.success())
     else {

@@ -52,7 +52,7 @@ pub fn parse_activity(body: &str) -> Option<Activity> {
 
 /// Asks a running server for its activity; `status_url` is its `…/api/status?token=…` URL.
 pub fn server_activity(status_url: &str) -> Option<Activity> {
-    match crate::ready::http_get(status_url, ACTIVITY_TIMEOUT, 64 * 1024)? {
+    match dpe_plugin::sdk::http::get(status_url, ACTIVITY_TIMEOUT, 64 * 1024)? {
         (200, body) => parse_activity(&body),
         _ => None,
     }

@@ -7,7 +7,9 @@
 //!   errors, exit codes, the context, SIGPIPE and the manifest (derived from the clap
 //!   definition by [`manifest_from_clap`]) are done here, alike for the executable and the
 //!   dynamic-library form ([`crate::export_plugin!`]);
-//! - [`fs`]: atomic and private file writes.
+//! - [`fs`]: atomic and private file writes;
+//! - [`docker`]: the `dpe docker` client (captured, checked, streamed);
+//! - [`http`]: the readiness probe (an HTTP GET with timeouts).
 //!
 //! A whole plugin:
 //!
@@ -37,8 +39,10 @@
 //! ```
 
 mod cli;
+pub mod docker;
 mod error;
 pub mod fs;
+pub mod http;
 
 pub use cli::{manifest_from_clap, manifest_mismatches, parse, synopsis, Stop, PROJECT_ARG};
 pub use error::{status, Error, Result};

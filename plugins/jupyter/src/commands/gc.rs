@@ -316,7 +316,7 @@ fn remove(context: &Context, garbage: &[Garbage]) -> Result<Vec<String>> {
         }
         let mut args: Vec<String> = verb.iter().map(|s| s.to_string()).collect();
         args.extend(handles);
-        let out = docker::output(context, &args)?;
+        let out = docker::captured(context, &args)?;
         let stderr = String::from_utf8_lossy(&out.stderr);
         if !stderr.trim().is_empty() {
             eprintln!("{}", stderr.trim());

@@ -162,7 +162,7 @@ fn planned_image(context: &Context, workspace: &str, name: &str) -> Option<Strin
 fn stats(context: &Context, ids: &[String]) -> HashMap<String, Stats> {
     let mut args = vec!["stats".to_string(), "--no-stream".into(), "--format".into(), usage::STATS_FORMAT.into()];
     args.extend(ids.iter().cloned());
-    docker::output(context, &args)
+    docker::captured(context, &args)
         .map(|out| usage::parse_stats(&String::from_utf8_lossy(&out.stdout)))
         .unwrap_or_default()
 }
@@ -178,7 +178,7 @@ fn image_sizes(context: &Context, containers: &[Container]) -> HashMap<String, u
 /// Volume and container sizes from `system df -v` (the engine walks every volume: slow).
 fn disk_usage(context: &Context) -> DiskUsage {
     let args = ["system", "df", "-v", "--format", "{{json .}}"];
-    docker::output(context, &args)
+    docker::captured(context, &args)
         .map(|out| usage::parse_disk_usage(&String::from_utf8_lossy(&out.stdout)))
         .unwrap_or_default()
 }

@@ -22,6 +22,6 @@ pub fn run(context: &Context, positional: Option<&str>, follow: bool, tail: Opti
         args.push(n.to_string());
     }
     args.push(container.id);
-    let status = dpe_plugin::client::docker(context, &args).map_err(|e| Error::io("running `dpe docker logs`", e))?;
+    let status = crate::docker::streamed(context, &args)?;
     Ok(code(status))
 }

@@ -27,8 +27,7 @@ pub fn run(context: &Context, args: &[String]) -> Result<i32> {
         let mut command = exec_prefix(&container);
         command.extend(["python3", "-m", "pip"].map(String::from));
         command.extend(pip_args.iter().cloned());
-        let status =
-            dpe_plugin::client::docker(context, &command).map_err(|e| Error::io("running `dpe docker exec`", e))?;
+        let status = crate::docker::streamed(context, &command)?;
         return Ok(code(status));
     }
 
@@ -81,6 +80,6 @@ fn one_off(
     command.push(spec.image.clone());
     command.push("dpe-start".into());
     command.extend(run.iter().cloned());
-    let status = dpe_plugin::client::docker(context, &command).map_err(|e| Error::io("running `dpe docker run`", e))?;
+    let status = crate::docker::streamed(context, &command)?;
     Ok(code(status))
 }

@@ -59,12 +59,12 @@ pub fn run(context: &Context, positional: Option<&str>, yes: bool) -> Result<i32
     if let Some(c) = &container {
         if c.running() {
             eprintln!("dpe: stopping `{}`…", project.name);
-            docker::checked(context, &["stop", &c.id], "stopping the container")?;
+            docker::text(context, &["stop", &c.id], "stopping the container")?;
         }
-        docker::checked(context, &["rm", &c.id], "removing the container")?;
+        docker::text(context, &["rm", &c.id], "removing the container")?;
     }
     if let Some(v) = &volume {
-        docker::checked(context, &["volume", "rm", &v.name], "removing the volume")?;
+        docker::text(context, &["volume", "rm", &v.name], "removing the volume")?;
     }
     forget(context, &project.key())?;
     eprintln!("dpe: removed the environment of `{}`; its folder is kept", project.name);

@@ -3,7 +3,7 @@
 
 use crate::commands::{code, exec_prefix, running_container};
 use crate::project::Project;
-use dpe_plugin::sdk::{Error, Result};
+use dpe_plugin::sdk::Result;
 use dpe_plugin::Context;
 
 pub fn run(context: &Context, positional: Option<&str>) -> Result<i32> {
@@ -11,6 +11,6 @@ pub fn run(context: &Context, positional: Option<&str>) -> Result<i32> {
     let container = running_container(context, &project)?;
     let mut args = exec_prefix(&container);
     args.extend(["sh", "-c", "if command -v bash >/dev/null 2>&1; then exec bash; else exec sh; fi"].map(String::from));
-    let status = dpe_plugin::client::docker(context, &args).map_err(|e| Error::io("running `dpe docker exec`", e))?;
+    let status = crate::docker::streamed(context, &args)?;
     Ok(code(status))
 }

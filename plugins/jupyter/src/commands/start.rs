@@ -11,9 +11,9 @@ use crate::commands::{own_container, port_owners, url_of};
 use crate::docker::{self, Container};
 use crate::project::Project;
 use crate::project_lock::ProjectLock;
-use crate::ready::http_status;
 use crate::say;
 use crate::spec::{self, run_args, Options, Spec, LABEL_CONFIG};
+use dpe_plugin::sdk::http;
 use dpe_plugin::sdk::{Error, Result};
 use dpe_plugin::Context;
 use std::os::unix::process::CommandExt;
@@ -60,7 +60,7 @@ pub fn run(context: &Context, args: &StartArgs) -> Result<i32> {
     // The container list and the image check are independent: ask the engine for both at once.
     phase("planned the image");
     let (containers, image_ready) = std::thread::scope(|scope| {
-        let image = scope.spawn(|| if args.rebuild { Ok(false) } else { docker::image_exists(context, &plan.tag) });
+        let image = scope.spawn(|| if args.rebuild { Ok(false) } else { docker::exists(context, "image", &plan.tag) });
         let containers = docker::containers(context);
         (containers, image.join().expect("image check thread"))
     });
@@ -151,7 +151,7 @@ fn attach(
         port: container.port.unwrap_or_default(),
         removed_on_failure: false,
     };
-    if http_status(&probe.ready_url, Duration::from_secs(2)) != Some(200) {
+    if http::status(&probe.ready_url, Duration::from_secs(2)) != Some(200) {
         say::err(&format!("dpe: waiting until `{}` answers…", project.name));
         if let Err(err) = wait_ready(context, project, &probe) {
             if err.code != 130 {
@@ -193,8 +193,7 @@ fn sync_running(context: &Context, project: &Project, container: &Container, exa
     }
     command.splice(at..at, env);
     command.extend(["sh", "-c", SYNC_IN_PLACE].map(String::from));
-    let status =
-        dpe_plugin::client::docker(context, &command).map_err(|e| Error::io("running `dpe docker exec`", e))?;
+    let status = crate::docker::streamed(context, &command)?;
     if status.success() {
         return Ok(());
     }
@@ -286,7 +285,7 @@ fn start_container(
         let wanted = spec.labels.get(LABEL_CONFIG).cloned().unwrap_or_default();
         if let Some(existing) = own.take() {
             if existing.config == wanted {
-                let out = docker::output(context, &["start", &existing.id])?;
+                let out = docker::captured(context, &["start", &existing.id])?;
                 if out.status.success() {
                     return Ok(Started { spec, created_volume: new_volume.keep() });
                 }
@@ -309,7 +308,7 @@ fn start_container(
             new_volume.name = Some(spec.volume.clone());
         }
         ensure_store(context, &spec)?;
-        let out = docker::output(context, &run_args(&spec))?;
+        let out = docker::captured(context, &run_args(&spec))?;
         if out.status.success() {
             return Ok(Started { spec, created_volume: new_volume.keep() });
         }
@@ -349,10 +348,10 @@ fn lost_port(message: &str, spec: &Spec) -> Option<u16> {
 /// Creates the project's volume (through the core, which labels it) unless it exists.
 /// Returns whether it was created now.
 pub fn ensure_volume(context: &Context, volume: &str) -> Result<bool> {
-    if docker::output(context, &["volume", "inspect", "--format", "{{.Name}}", volume])?.status.success() {
+    if docker::exists(context, "volume", volume)? {
         return Ok(false);
     }
-    docker::checked(context, &["volume", "create", volume], "creating the project's volume")?;
+    docker::text(context, &["volume", "create", volume], "creating the project's volume")?;
     Ok(true)
 }
 
@@ -360,15 +359,13 @@ pub fn ensure_volume(context: &Context, volume: &str) -> Result<bool> {
 /// that happened to create it goes.
 pub fn ensure_store(context: &Context, spec: &Spec) -> Result<()> {
     let Some(store) = &spec.store_volume else { return Ok(()) };
-    if docker::output(context, &["volume", "inspect", "--format", "{{.Name}}", store])?.status.success() {
+    if docker::exists(context, "volume", store)? {
         return Ok(());
     }
     let label = format!("{}=shared", crate::spec::LABEL_STORE);
-    let out = docker::output(context, &["volume", "create", "--label", &label, store])?;
+    let out = docker::captured(context, &["volume", "create", "--label", &label, store])?;
     // Two first starts may race to create it; the loser finds it there.
-    if out.status.success()
-        || docker::output(context, &["volume", "inspect", "--format", "{{.Name}}", store])?.status.success()
-    {
+    if out.status.success() || docker::exists(context, "volume", store)? {
         return Ok(());
     }
     Err(Error::new(format!(
@@ -378,11 +375,11 @@ pub fn ensure_store(context: &Context, spec: &Spec) -> Result<()> {
 }
 
 fn remove_container(context: &Context, id: &str) {
-    let _ = docker::output(context, &["rm", "--force", "--volumes", id]);
+    let _ = docker::captured(context, &["rm", "--force", "--volumes", id]);
 }
 
 fn remove_volume(context: &Context, volume: &str) {
-    let _ = docker::output(context, &["volume", "rm", "--force", volume]);
+    let _ = docker::captured(context, &["volume", "rm", "--force", volume]);
 }
 
 /// After a start that never answered: the container goes, and the volume too when this run
@@ -416,7 +413,7 @@ fn wait_ready(context: &Context, project: &Project, probe: &Probe) -> Result<()>
             pause(Duration::from_secs(2));
             while !done.load(Ordering::SeqCst) {
                 let format = "{{.State.Running}} {{.State.ExitCode}}";
-                if let Ok(state) = docker::output(context, &["inspect", "--format", format, &probe.container]) {
+                if let Ok(state) = docker::captured(context, &["inspect", "--format", format, &probe.container]) {
                     let text = String::from_utf8_lossy(&state.stdout).trim().to_string();
                     if let Some(code) = text.strip_prefix("false ") {
                         *exited.lock().unwrap() = Some(code.to_string());
@@ -440,7 +437,7 @@ fn poll_until_ready(
     exited: &Mutex<Option<String>>,
 ) -> Result<()> {
     loop {
-        if let Some(200) = http_status(&probe.ready_url, Duration::from_secs(2)) {
+        if let Some(200) = http::status(&probe.ready_url, Duration::from_secs(2)) {
             return Ok(());
         }
         if interrupts() > 0 {
@@ -469,7 +466,7 @@ fn poll_until_ready(
 
 fn show_last_logs(context: &Context, container: &str) {
     say::err(&format!("dpe: last log lines of `{container}`:"));
-    if let Ok(out) = docker::output(context, &["logs", "--tail", "30", container]) {
+    if let Ok(out) = docker::captured(context, &["logs", "--tail", "30", container]) {
         for stream in [&out.stdout, &out.stderr] {
             for line in String::from_utf8_lossy(stream).lines() {
                 say::err(&format!("  | {line}"));
@@ -565,7 +562,7 @@ fn supervise(context: &Context, project: &Project, container: &str, logs: Option
         if count >= 2 && !killed {
             killed = true;
             say::err(&format!("dpe: forcing `{}` to stop", project.name));
-            let _ = docker::output(context, &["kill", container]);
+            let _ = docker::captured(context, &["kill", container]);
         }
         if let Some(child) = stopper.as_mut() {
             if let Ok(Some(_)) = child.try_wait() {
@@ -580,7 +577,7 @@ fn supervise(context: &Context, project: &Project, container: &str, logs: Option
         };
         if logs_ended && stopper.is_none() {
             // The stream ends when the container stops (or the stream broke): check which.
-            let out = docker::output(context, &["inspect", "--format", "{{.State.Running}}", container])?;
+            let out = docker::captured(context, &["inspect", "--format", "{{.State.Running}}", container])?;
             if String::from_utf8_lossy(&out.stdout).trim() != "true" {
                 say::err(&format!("dpe: `{}` stopped", project.name));
                 return Ok(0);

@@ -66,6 +66,6 @@ pub fn run(context: &Context, positional: Option<&str>, json: bool) -> Result<i3
 /// status text (`Exited (85) …`): that text comes from an earlier call than the state, so a
 /// container that stopped in between reads `Up 2 minutes` there.
 fn exit_code(context: &Context, id: &str) -> Option<i32> {
-    let out = docker::output(context, &["container", "inspect", "--format", "{{.State.ExitCode}}", id]).ok()?;
+    let out = docker::captured(context, &["container", "inspect", "--format", "{{.State.ExitCode}}", id]).ok()?;
     String::from_utf8_lossy(&out.stdout).trim().parse().ok()
 }

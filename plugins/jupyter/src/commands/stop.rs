@@ -18,7 +18,7 @@ pub fn run(context: &Context, positional: Option<&str>) -> Result<i32> {
     match own_container(&containers, &project) {
         Some(container) if container.running() => {
             eprintln!("dpe: stopping `{}`…", project.name);
-            docker::checked(context, &["stop", &container.id], "stopping the container")?;
+            docker::text(context, &["stop", &container.id], "stopping the container")?;
             eprintln!("dpe: `{}` stopped; its files and installed packages are kept", project.name);
         }
         _ => eprintln!("dpe: `{}` is not running", project.name),

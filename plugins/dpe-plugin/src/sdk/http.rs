@@ -1,6 +1,8 @@
-//! Talking to the server: a minimal HTTP/1.0 GET over std's TcpStream, polled until the
-//! server's status endpoint answers 200 (start), or read once for its last activity (`list`).
-//! No HTTP client crate is needed for one request line.
+//! The readiness probe every plugin uses: a minimal HTTP/1.0 GET over std's TcpStream, with a
+//! timeout on connecting, sending and every read, so a server that accepts and never answers
+//! cannot hang a start. Plugins poll it until a status endpoint answers 200 (`dpe jupyter
+//! start`, `dpe compose up`) or read a body once (`dpe jupyter list`'s last activity). No HTTP
+//! client crate is needed for one request line.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -8,7 +10,7 @@ use std::time::Duration;
 
 /// The status code of `GET url` (an `http://host:port/path` URL), or `None` when nothing
 /// answers yet.
-pub fn http_status(url: &str, timeout: Duration) -> Option<u16> {
+pub fn status(url: &str, timeout: Duration) -> Option<u16> {
     let mut stream = request(url, timeout)?;
     let mut head = [0u8; 32];
     let mut filled = 0;
@@ -25,7 +27,7 @@ pub fn http_status(url: &str, timeout: Duration) -> Option<u16> {
 /// The status code and body of `GET url`, or `None` when nothing answers within `timeout`
 /// (each of connecting, sending and every read) or the answer is not HTTP. The body is read
 /// to the end, which HTTP/1.0 marks by closing the connection; at most `limit` bytes are kept.
-pub fn http_get(url: &str, timeout: Duration, limit: usize) -> Option<(u16, String)> {
+pub fn get(url: &str, timeout: Duration, limit: usize) -> Option<(u16, String)> {
     let stream = request(url, timeout)?;
     let mut bytes = Vec::new();
     stream.take(limit as u64).read_to_end(&mut bytes).ok()?;
@@ -34,13 +36,14 @@ pub fn http_get(url: &str, timeout: Duration, limit: usize) -> Option<(u16, Stri
     Some((status_of(head)?, body.to_string()))
 }
 
+/// Whether `url` answers `200` within `timeout`.
+pub fn answers_200(url: &str, timeout: Duration) -> bool {
+    status(url, timeout) == Some(200)
+}
+
 /// Connects to the URL's host and sends `GET path`.
 fn request(url: &str, timeout: Duration) -> Option<TcpStream> {
-    let rest = url.strip_prefix("http://")?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
+    let (authority, path) = split(url)?;
     let address: SocketAddr = authority.to_socket_addrs().ok()?.next()?;
     let mut stream = TcpStream::connect_timeout(&address, timeout).ok()?;
     stream.set_read_timeout(Some(timeout)).ok()?;
@@ -50,15 +53,46 @@ fn request(url: &str, timeout: Duration) -> Option<TcpStream> {
     Some(stream)
 }
 
-/// The code of a status line: "HTTP/1.1 200 OK".
+/// `http://host[:port]/path?q` → (`host:port`, `/path?q`), port 80 when none is named (an IPv6
+/// host is bracketed, so only a colon after its `]` names a port); `None` for anything else.
+fn split(url: &str) -> Option<(String, &str)> {
+    let rest = url.strip_prefix("http://")?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let host_end = authority.rfind(']').map_or(0, |i| i + 1);
+    let authority = if authority[host_end..].contains(':') { authority.to_string() } else { format!("{authority}:80") };
+    Some((authority, path))
+}
+
+/// The code of a status line (`HTTP/1.1 200 OK`); `None` for anything that is not HTTP.
 fn status_of(head: &str) -> Option<u16> {
-    head.split_whitespace().nth(1)?.parse().ok()
+    let mut words = head.split_whitespace();
+    words.next().filter(|version| version.starts_with("HTTP/"))?;
+    words.next()?.parse().ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::net::TcpListener;
+
+    /// The copies this replaced drifted: jupyter's could not reach a URL without a port, and
+    /// compose's took the colons of an IPv6 host for one.
+    #[test]
+    fn urls_split_with_and_without_a_port() {
+        assert_eq!(
+            split("http://127.0.0.1:8888/api/status?token=x"),
+            Some(("127.0.0.1:8888".into(), "/api/status?token=x"))
+        );
+        assert_eq!(split("http://localhost"), Some(("localhost:80".into(), "/")));
+        assert_eq!(split("http://[::1]/lab"), Some(("[::1]:80".into(), "/lab")));
+        assert_eq!(split("http://[::1]:8890/lab"), Some(("[::1]:8890".into(), "/lab")));
+        assert_eq!(split("https://x"), None);
+        assert_eq!(status_of("HTTP/1.1 200 OK"), Some(200));
+        assert_eq!(status_of("SSH-2.0-OpenSSH 200"), None);
+    }
 
     #[test]
     fn reads_the_status_of_a_real_server_and_none_when_closed() {
@@ -72,9 +106,9 @@ mod tests {
             conn.write_all(b"HTTP/1.1 403 Forbidden\r\n\r\n").unwrap();
         });
         let url = format!("http://127.0.0.1:{port}/p/api/status?token=t");
-        assert_eq!(http_status(&url, Duration::from_secs(2)), Some(403));
+        assert_eq!(status(&url, Duration::from_secs(2)), Some(403));
         server.join().unwrap();
-        assert_eq!(http_status(&url, Duration::from_millis(200)), None);
+        assert_eq!(status(&url, Duration::from_millis(200)), None);
     }
 
     /// The body comes whole; a server that accepts and never answers ends in `None` once the
@@ -97,8 +131,8 @@ mod tests {
             }
         });
         let url = format!("http://127.0.0.1:{port}/p/api/status?token=t");
-        assert_eq!(http_get(&url, Duration::from_secs(2), 1024), Some((200, "{\"kernels\": 1}".to_string())));
-        assert_eq!(http_get(&url, Duration::from_millis(200), 1024), None);
+        assert_eq!(get(&url, Duration::from_secs(2), 1024), Some((200, "{\"kernels\": 1}".to_string())));
+        assert_eq!(get(&url, Duration::from_millis(200), 1024), None);
         server.join().unwrap();
     }
 }
