@@ -45,14 +45,10 @@ impl Error {
 
 /// How every core error reaches the user. Messages quote values from files other people wrote
 /// (a workspace's `dpe.toml`, toml's snippet of its line, a hook's path), so control characters
-/// are escaped here, once for all of them: see [`dpe_plugin::terminal_safe`].
+/// are escaped, once for all of them, by the SDK's [`dpe_plugin::sdk::write_error`].
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "error: {}", dpe_plugin::terminal_safe(&self.message))?;
-        if let Some(help) = &self.help {
-            write!(f, "\nhelp: {}", dpe_plugin::terminal_safe(help))?;
-        }
-        Ok(())
+        dpe_plugin::sdk::write_error(f, &self.message, self.help.as_deref())
     }
 }
 

@@ -76,12 +76,18 @@ impl Error {
 /// characters are escaped here, once for every error: see [`crate::terminal_safe`].
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "error: {}", crate::terminal_safe(&self.message))?;
-        if let Some(help) = &self.help {
-            write!(f, "\nhelp: {}", crate::terminal_safe(help))?;
-        }
-        Ok(())
+        write_error(f, &self.message, self.help.as_deref())
     }
+}
+
+/// The one way an error reads, `error: …` and an optional `help: …` line, with control
+/// characters escaped: the SDK's errors and the core's both print through it.
+pub fn write_error(f: &mut fmt::Formatter<'_>, message: &str, help: Option<&str>) -> fmt::Result {
+    write!(f, "error: {}", crate::terminal_safe(message))?;
+    if let Some(help) = help {
+        write!(f, "\nhelp: {}", crate::terminal_safe(help))?;
+    }
+    Ok(())
 }
 
 impl std::error::Error for Error {}

@@ -45,7 +45,7 @@ pub mod fs;
 pub mod http;
 
 pub use cli::{manifest_from_clap, manifest_mismatches, parse, synopsis, Stop, PROJECT_ARG};
-pub use error::{status, Error, Result};
+pub use error::{status, write_error, Error, Result};
 
 use crate::{Context, Manifest};
 
