@@ -246,22 +246,23 @@ def pylock(env, mode):
 
 
 def uv_lock(env, mode):
-    """uv.lock, exported as a pylock for the sync (the project itself is not installed)."""
+    """uv.lock, exported as a pylock for the sync (the project itself is not installed), and
+    the stamp prefix naming that uv.lock (the export is redone only when it changed)."""
     if read("uv.lock") is None or mode == "lock":
         say("resolving pyproject.toml into uv.lock (%s)" % ("asked for" if mode == "lock" else "no uv.lock yet"))
         status, out = env.run([env.uv(), "lock", "--python", env.python], "lock")
         if status != 0:
             env.fail("resolving pyproject.toml failed", out, "fix the dependencies in pyproject.toml")
     exported = os.path.join(env.venv, "pylock.toml")
-    lock = read("uv.lock")
+    prefix = "uv.lock:" + hashlib.sha256(read("uv.lock")).hexdigest()
     old = read(env.stamp_path)
-    if old is not None and old.decode().split(" ")[0] == "uv.lock:" + hashlib.sha256(lock).hexdigest():
-        return exported
+    if old is not None and old.decode().split(" ")[0] == prefix:
+        return exported, prefix
     status, out = env.run([env.uv(), "export", "--frozen", "--no-emit-project", "--format", "pylock.toml",
                            "--quiet", "-o", exported] + PREVIEW, "export")
     if status != 0:
         env.fail("reading uv.lock failed", out, "run `uv lock` (or `dpe jupyter lock PROJECT`) to write it again")
-    return exported
+    return exported, prefix
 
 
 def names(lock_bytes):
@@ -311,8 +312,7 @@ def main():
     env = Env()
     try:
         if is_uv_project():
-            lock_path, source = uv_lock(env, mode), "uv.lock"
-            prefix = "uv.lock:" + hashlib.sha256(read("uv.lock")).hexdigest()
+            (lock_path, prefix), source = uv_lock(env, mode), "uv.lock"
         else:
             lock_path, source = pylock(env, mode), "pylock.toml"
             prefix = "pylock"
