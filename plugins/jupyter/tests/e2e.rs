@@ -66,6 +66,7 @@ fn text(bytes: &[u8]) -> String {
 }
 
 /// A running server as the test sees it.
+#[derive(Clone)]
 struct Server {
     port: u16,
     base: String,
@@ -105,8 +106,24 @@ impl Server {
     /// Starts a kernel through the API and runs `code` over its websocket; returns the
     /// stream output, or the error the kernel reported.
     fn execute(&self, code: &str) -> Result<String, String> {
+        self.execute_in(&self.start_kernel(), code)
+    }
+
+    fn start_kernel(&self) -> String {
         let kernel = self.post("api/kernels", &json!({"name": "python3"}));
-        let id = kernel["id"].as_str().unwrap().to_string();
+        kernel["id"].as_str().unwrap().to_string()
+    }
+
+    /// The kernel's execution state as the server's activity monitor last saw it on iopub.
+    fn kernel_state(&self, id: &str) -> String {
+        let (status, body) = self.get(&format!("api/kernels/{id}"), true);
+        assert_eq!(status, 200, "{body}");
+        let kernel: Value = serde_json::from_str(&body).unwrap();
+        kernel["execution_state"].as_str().unwrap_or_default().to_string()
+    }
+
+    /// Runs `code` in the kernel `id` over a websocket of its own.
+    fn execute_in(&self, id: &str, code: &str) -> Result<String, String> {
         let address =
             format!("ws://127.0.0.1:{}{}api/kernels/{id}/channels?token={}", self.port, self.base, self.token);
         let stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
@@ -1109,15 +1126,35 @@ fn an_idle_server_stops_itself_and_a_busy_one_keeps_running() {
     let tab = std::thread::spawn(move || while tab.read().is_ok() {});
     let (busy, _) = start(&sandbox, "busy_i");
     let busy_since = Instant::now();
+    // The server knows a kernel is busy only from the status messages its own iopub socket
+    // receives, and that socket may connect after the kernel published its first ones (ZeroMQ
+    // drops what a subscriber was not connected for). Like a user who opens a notebook and then
+    // runs a cell, the test waits until the server has seen the kernel answer once.
+    let kernel = busy.start_kernel();
+    let waiting = Instant::now();
+    while busy.kernel_state(&kernel) != "idle" {
+        assert!(waiting.elapsed() < Duration::from_secs(60), "the server never saw the new kernel idle");
+        assert_eq!(busy.execute_in(&kernel, "pass"), Ok(String::new()));
+        std::thread::sleep(Duration::from_millis(200));
+    }
     // A cell that runs longer than the whole test: its kernel stays busy, never culled.
-    let cell =
-        std::thread::spawn(move || busy.execute("open('busy-started', 'w').close(); import time; time.sleep(600)"));
+    let cell = std::thread::spawn({
+        let kernel = kernel.clone();
+        let busy = busy.clone();
+        move || busy.execute_in(&kernel, "open('busy-started', 'w').close(); import time; time.sleep(600)")
+    });
     let started = sandbox.path("workspace/projects/busy_i/busy-started");
     let waiting = Instant::now();
     while !started.exists() && !cell.is_finished() && waiting.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(started.exists(), "the busy cell never started: {:?}", cell.is_finished().then(|| cell.join()));
+    // The server handles the kernel's `busy` status a moment after the kernel published it.
+    let waiting = Instant::now();
+    while busy.kernel_state(&kernel) != "busy" {
+        assert!(waiting.elapsed() < Duration::from_secs(10), "the server does not know its kernel is busy");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     // The server checks for idleness once a minute (Notebook 6 and Jupyter Server alike), and
     // culls kernels every `idle_timeout`: it stops one or two minutes after its last activity.
