@@ -62,7 +62,18 @@ pub struct RunSpec {
     pub labels: BTreeMap<String, String>,
 }
 
+/// The variable of a [`RunSpec`]'s env naming where, in `store_volume`, the project's Python
+/// environment lives (its `volume` then holds a link to it at `VOLUME_TARGET/venv`).
+pub const VENV_STORE_VARIABLE: &str = "DPE_VENV_STORE";
+
 impl RunSpec {
+    /// The store volume and the folder in it (as mounted at `store_target`) holding the
+    /// project's Python environment, when it lives there rather than in `volume`.
+    pub fn venv_in_store(&self) -> Option<(&str, &str)> {
+        let folder = self.env.get(VENV_STORE_VARIABLE)?;
+        Some((self.store_volume.as_deref()?, folder.as_str()))
+    }
+
     /// The `docker run` arguments that make a process run as the environment's do: `--user`
     /// and one `--env` per variable (never the env file's secrets). `dpe jupyter` starts its
     /// server with them, and a throwaway container reading the environment (`dpe export`) gets

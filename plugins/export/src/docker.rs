@@ -47,16 +47,42 @@ pub fn spec(context: &Context, project: &str) -> Result<Spec> {
     })
 }
 
+/// Which of the environment's named volumes exist: a throwaway container mounts only those,
+/// since mounting a missing volume would create it (empty, unlabelled, owned by root).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Volumes {
+    /// The project's volume (`volume`).
+    pub project: bool,
+    /// The package store holding the project's Python environment, when it lives there.
+    pub store: bool,
+}
+
+impl Volumes {
+    pub fn of(context: &Context, spec: &Spec) -> Result<Volumes> {
+        let project = exists(context, "volume", &spec.volume)?;
+        let store = match spec.venv_in_store() {
+            Some((store, _)) if project => exists(context, "volume", store)?,
+            _ => false,
+        };
+        Ok(Volumes { project, store })
+    }
+}
+
 /// The `docker run` arguments that give a throwaway container the environment's view: its
-/// image, user, env, persisted volume (read-only) and project folder (read-only).
-pub fn throwaway_args(spec: &Spec, volume_exists: bool) -> Vec<String> {
+/// image, user, env, persisted volume and the store holding its Python environment (read-only)
+/// and project folder (read-only).
+pub fn throwaway_args(spec: &Spec, volumes: Volumes) -> Vec<String> {
     let mut args: Vec<String> =
         vec!["run".into(), "--rm".into(), "--interactive".into(), "--network".into(), "none".into()];
     // `--mount`, as `dpe jupyter` starts it: `--volume SRC:DST` splits a folder such as
     // `lab:2024` at its colon.
-    if volume_exists {
+    if volumes.project {
         args.push("--mount".into());
         args.push(mount_value("volume", &spec.volume, &spec.volume_target, true));
+    }
+    if let (true, Some(store), Some(target)) = (volumes.store, &spec.store_volume, &spec.store_target) {
+        args.push("--mount".into());
+        args.push(mount_value("volume", store, target, true));
     }
     args.push("--mount".into());
     args.push(mount_value("bind", &spec.mount.source, &spec.mount.target, true));
@@ -80,7 +106,7 @@ mod tests {
             "port": {"container": 8888, "host": 8888}, "base_url": "/a/", "url": "", "ready_url": ""
         }))
         .unwrap();
-        let args = throwaway_args(&spec, true);
+        let args = throwaway_args(&spec, Volumes { project: true, store: false });
         assert_eq!(
             args[5..9],
             [

@@ -322,8 +322,8 @@ fn copy_tree(from: &Path, to: &Path) -> std::result::Result<(), String> {
 
 /// Copies one file out of the environment (a throwaway container with its volume).
 fn copy_from_environment(context: &Context, spec: &Spec, inside: &str, dest: &Path) -> std::result::Result<(), String> {
-    let volume_exists = docker::exists(context, "volume", &spec.volume).map_err(|f| f.message)?;
-    let mut args = docker::throwaway_args(spec, volume_exists);
+    let volumes = docker::Volumes::of(context, spec).map_err(|f| f.message)?;
+    let mut args = docker::throwaway_args(spec, volumes);
     args.extend(["--entrypoint".into(), "cat".into(), spec.image.clone(), inside.to_string()]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let output = docker::checked(context, &args, &format!("reading `{inside}`")).map_err(|f| f.message)?;

@@ -170,8 +170,8 @@ fn short_id(id: &str) -> &str {
 
 /// The live environment's lock and what it knows about each distribution.
 fn live_lock(context: &Context, spec: &Spec) -> Result<(probe::Probe, Vec<lock::Locked>)> {
-    let volume_exists = docker::exists(context, "volume", &spec.volume)?;
-    let probe = probe::run(context, spec, volume_exists, &context.config.apt_packages)?;
+    let volumes = docker::Volumes::of(context, spec)?;
+    let probe = probe::run(context, spec, volumes, &context.config.apt_packages)?;
     let locked = lock::parse_freeze(&probe.freeze);
     Ok((probe, locked))
 }

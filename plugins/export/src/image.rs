@@ -10,6 +10,7 @@
 
 use crate::docker::{self, Spec};
 use crate::error::{Error, Result};
+use dpe_plugin::contract::mount_value;
 use dpe_plugin::Context;
 use std::fs;
 use std::io::{self, Seek, Write};
@@ -73,7 +74,8 @@ pub fn check_archive_tag(project: &str, tag: &str) -> Result<(), String> {
 
 /// Builds `tag` from the environment image plus the volume's content (when the volume exists).
 pub fn build(context: &Context, spec: &Spec, config_text: &str, tag: &str) -> Result<Built> {
-    let volume_exists = docker::exists(context, "volume", &spec.volume)?;
+    let volumes = docker::Volumes::of(context, spec)?;
+    let volume_exists = volumes.project;
     let spool_dir = context.cache_dir.join("export");
     fs::create_dir_all(&spool_dir).map_err(|e| Error::io(format!("creating `{}` failed", spool_dir.display()), e))?;
     let mut volume_tar = tempfile::tempfile_in(&spool_dir)
@@ -81,7 +83,7 @@ pub fn build(context: &Context, spec: &Spec, config_text: &str, tag: &str) -> Re
     let mut owner = None;
     if volume_exists {
         eprintln!("dpe: reading the environment volume `{}`", spec.volume);
-        read_volume(context, spec, &mut volume_tar)?;
+        read_volume(context, spec, volumes, &mut volume_tar)?;
         volume_tar.rewind().map_err(|e| Error::new(format!("reading the volume copy failed: {e}")))?;
         owner = root_owner(&mut volume_tar);
         volume_tar.rewind().map_err(|e| Error::new(format!("reading the volume copy failed: {e}")))?;
@@ -124,29 +126,33 @@ pub fn build(context: &Context, spec: &Spec, config_text: &str, tag: &str) -> Re
 }
 
 /// Streams the volume as a tar into `out`, through a throwaway root container that mounts it
-/// read-only (root, to read every file whatever its owner).
-fn read_volume(context: &Context, spec: &Spec, out: &mut fs::File) -> Result<()> {
-    let mount = format!("{}:/.dpe-volume:ro", spec.volume);
-    let mut args: Vec<&str> = vec![
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--user",
-        "0:0",
-        "--volume",
-        &mount,
-        "--entrypoint",
-        "tar",
-        &spec.image,
-        "-C",
-        "/.dpe-volume",
-        "-cf",
-        "-",
-    ];
-    let excludes: Vec<String> = VOLUME_EXCLUDES.iter().map(|p| format!("--exclude={p}")).collect();
-    args.extend(excludes.iter().map(String::as_str));
-    args.push(".");
+/// read-only (root, to read every file whatever its owner). A Python environment living in the
+/// package store (its folder linked from `./venv`) is read from there and stored as `./venv`
+/// itself, so the archive is whole without the store and an import gets the environment.
+fn read_volume(context: &Context, spec: &Spec, volumes: docker::Volumes, out: &mut fs::File) -> Result<()> {
+    let mut args: Vec<String> = ["run", "--rm", "--network", "none", "--user", "0:0"].map(String::from).into();
+    args.extend(["--mount".into(), mount_value("volume", &spec.volume, "/.dpe-volume", true)]);
+    let mut script = String::from("cd /.dpe-volume && ");
+    let mut script_args: Vec<String> = VOLUME_EXCLUDES.iter().map(|p| format!("--exclude={p}")).collect();
+    match (volumes.store, spec.venv_in_store(), &spec.store_target) {
+        (true, Some((store, folder)), Some(target)) => {
+            args.extend(["--mount".into(), mount_value("volume", store, target, true)]);
+            let (parent, name) = folder.rsplit_once('/').unwrap_or(("/", folder));
+            // `$1` the store's folder of environments, `$2` this one's name, then the excludes.
+            // GNU tar's --transform renames that folder's entries (and hardlinks among them)
+            // to `./venv`; the volume's own entries all start with `./`, so none match.
+            script.push_str(
+                "store=$1 name=$2; shift 2; if [ -L venv ] && [ -d \"$store/$name\" ]; then \
+                 exec tar -cf - \"$@\" --exclude=./venv . -C \"$store\" --transform=\"s,^$name,./venv,\" \"$name\"; fi; \
+                 exec tar -cf - \"$@\" .",
+            );
+            script_args.splice(0..0, [parent.to_string(), name.to_string()]);
+        }
+        _ => script.push_str("exec tar -cf - \"$@\" ."),
+    }
+    args.extend(["--entrypoint".into(), "sh".into(), spec.image.clone(), "-c".into(), script, "sh".into()]);
+    args.extend(script_args);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut child = dpe_plugin::client::docker_command(context, &args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

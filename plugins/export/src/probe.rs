@@ -75,8 +75,8 @@ impl Probe {
 }
 
 /// Runs the probe in a throwaway container with the environment's view.
-pub fn run(context: &Context, spec: &Spec, volume_exists: bool, apt_packages: &[String]) -> Result<Probe> {
-    let mut args = docker::throwaway_args(spec, volume_exists);
+pub fn run(context: &Context, spec: &Spec, volumes: docker::Volumes, apt_packages: &[String]) -> Result<Probe> {
+    let mut args = docker::throwaway_args(spec, volumes);
     args.extend(["--entrypoint".into(), "python3".into(), spec.image.clone(), "-c".into(), SCRIPT.into()]);
     args.extend(apt_packages.iter().cloned());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();

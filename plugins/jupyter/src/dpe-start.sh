@@ -15,6 +15,40 @@ base_python=$(PATH=$base_path command -v python3 || PATH=$base_path command -v p
 export DPE_BASE_PYTHON="$base_python"
 
 mkdir -p "$dpe/home" 2>/dev/null || true
+# A trusted project's environment lives in the package store its projects share
+# (DPE_VENV_STORE, a folder of the store volume), /dpe/venv being a link to it: uv hardlinks
+# packages from the store's cache into it, and links work within one mount only, so ten projects
+# with the same heavy packages cost about one. An untrusted project keeps a private store (in its
+# own volume), and its environment there too.
+moved=
+if [ -n "${DPE_VENV_STORE:-}" ]; then
+  if [ -L "$venv" ]; then
+    [ "$(readlink "$venv")" = "$DPE_VENV_STORE" ] || ln -sfn "$DPE_VENV_STORE" "$venv"
+    mkdir -p "$DPE_VENV_STORE"
+  elif [ -d "$venv" ]; then
+    # An environment made in the volume (by an older dpe, an import, or while the project was
+    # untrusted) moves into the store once, packages installed by hand kept. The copy is
+    # complete before the old one goes: an interrupted move starts over on the next start.
+    echo "dpe-start: moving the environment into the shared package store (once)" >&2
+    rm -rf "$DPE_VENV_STORE.moving"
+    mkdir -p "$DPE_VENV_STORE.moving"
+    cp -a "$venv/." "$DPE_VENV_STORE.moving/"
+    rm -rf "$DPE_VENV_STORE"
+    mv "$DPE_VENV_STORE.moving" "$DPE_VENV_STORE"
+    rm -rf "$venv"
+    ln -s "$DPE_VENV_STORE" "$venv"
+    moved=1
+  else
+    mkdir -p "$DPE_VENV_STORE"
+    ln -s "$DPE_VENV_STORE" "$venv"
+  fi
+elif [ -L "$venv" ]; then
+  # The project is not trusted now, so the shared store is not mounted: a private environment is
+  # made and synced from the lock. The shared one is kept; it is replaced by the private one
+  # (with what was installed by hand meanwhile) when the project is trusted again.
+  echo "dpe-start: the shared package store is not mounted (the project is not trusted): using a private environment" >&2
+  rm -f "$venv"
+fi
 created=
 if [ -n "$base_python" ]; then
   stamp="$base_python $("$base_python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
@@ -22,7 +56,8 @@ if [ -n "$base_python" ]; then
     if [ -e "$venv/.dpe-base" ]; then
       echo "dpe-start: the image's Python changed ($(cat "$venv/.dpe-base") -> $stamp); re-creating the environment, reinstall packages added with pip" >&2
     fi
-    "$base_python" -m venv --clear --system-site-packages --without-pip "$venv"
+    # Made at its real place: `venv` refuses a link. Everything else names it /dpe/venv.
+    "$base_python" -m venv --clear --system-site-packages --without-pip "${DPE_VENV_STORE:-$venv}"
     # No pip inside the venv: the image's pip, run by the venv's python, installs into the venv.
     for name in pip pip3; do
       printf '#!/bin/sh\nexec %s -m pip "$@"\n' "$venv/bin/python" > "$venv/bin/$name"
@@ -38,8 +73,10 @@ JSON
   fi
 fi
 # Docker Stacks images start as root and switch to NB_UID; hand the volume to that user.
-if [ "$(id -u)" = 0 ] && [ -n "${NB_UID:-}" ] && { [ -n "$created" ] || [ "$(stat -c %u "$dpe")" != "$NB_UID" ]; }; then
+if [ "$(id -u)" = 0 ] && [ -n "${NB_UID:-}" ] && { [ -n "$created$moved" ] || [ "$(stat -c %u "$dpe")" != "$NB_UID" ]; }; then
   chown -R "$NB_UID:${NB_GID:-100}" "$dpe" 2>/dev/null || true
+  # `chown -R` does not follow the link to an environment in the shared store.
+  if [ -n "${DPE_VENV_STORE:-}" ]; then chown -R "$NB_UID:${NB_GID:-100}" "$DPE_VENV_STORE" 2>/dev/null || true; fi
 fi
 
 # Python packages (requirements.txt, python_packages, pyproject.toml) are not in the image: they

@@ -5,7 +5,7 @@
 //! call goes through `dpe docker …` so the user's hooks run and the core labels what is
 //! created. Modules: [`image`] (generated Dockerfile, content-hash tag), [`build`] (running a build: progress and log), [`imported`] (environments `dpe import` brought, for their project only), [`lock`] (`--from-lock`), [`ports`] (the
 //! locked registry), [`project_lock`] (one start or stop of a project at a time), [`resolved`] (any project's context, cached), [`secrets`] (token, env file), [`spec`] (the `spec --json` contract and
-//! the `docker run` arguments), [`usage`] (what a running environment uses, for `list`), [`commands`] (one file per subcommand),
+//! the `docker run` arguments), [`store`] (the package store trusted projects share, and their environments in it), [`usage`] (what a running environment uses, for `list`), [`commands`] (one file per subcommand),
 //! [`context_file`] (a file of a build context), [`sys`] (the one file with `unsafe`: libc calls).
 //!
 //! The command line is defined once, as [`Cli`] (`cli.rs`): it is the library's interface, a
@@ -30,6 +30,7 @@ mod resolved;
 mod say;
 mod secrets;
 mod spec;
+mod store;
 mod sys;
 /// Public only for the parsers of recorded `nvidia-smi` output, which the list tests feed real
 /// container PIDs.

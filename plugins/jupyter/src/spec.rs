@@ -178,11 +178,13 @@ fn python_environment(
     }
     spec.env.extend(sync_variables(project, &spec.workdir, options.exact)?);
     if context.config_trusted {
-        spec.store_volume = Some(format!("dpe-python-cache-{}", image::owner(context)));
+        spec.store_volume = Some(crate::store::volume_name(context));
         spec.store_target = Some(image::SHARED_STORE_TARGET.into());
         spec.env.insert("DPE_PY_STORE".into(), image::SHARED_STORE_TARGET.into());
-        // The cache and the environment are on different mounts: uv copies instead of linking.
-        spec.env.insert("UV_LINK_MODE".into(), "copy".into());
+        // The environment lives in the store too, beside the cache, so uv hardlinks its
+        // packages (links work within one mount). Named after the project's volume: one
+        // environment per project, shared by `dpe jupyter` and `dpe compose`.
+        spec.env.insert(dpe_plugin::contract::VENV_STORE_VARIABLE.into(), crate::store::environment_path(&spec.volume));
     } else {
         spec.env.insert("DPE_PY_STORE".into(), format!("{VOLUME_TARGET}/python"));
     }

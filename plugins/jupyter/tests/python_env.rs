@@ -60,25 +60,25 @@ fn spec(sandbox: &Sandbox, name: &str) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-/// The output of `sh -c SCRIPT` in a throwaway container of the project's image with one of its
-/// volumes (`volume` or `store_volume` in its spec) mounted at `target`, so it works whether or
-/// not the server runs.
-fn in_volume(sandbox: &Sandbox, name: &str, volume: &str, target: &str, script: &str) -> String {
+/// The output of `sh -c SCRIPT` in a throwaway container of the project's image with its volume
+/// at /dpe and, for a trusted project, the package store at /dpe-cache (where its environment
+/// lives), so it works whether or not the server runs.
+fn in_volume(sandbox: &Sandbox, name: &str, script: &str) -> String {
     let spec = spec(sandbox, name);
-    let out = Command::new("docker")
-        .args(["run", "--rm", "--entrypoint", "sh"])
-        .args(["--mount", &format!("type=volume,source={},target={target}", spec[volume].as_str().unwrap())])
-        .arg(spec["image"].as_str().unwrap())
-        .args(["-c", script])
-        .output()
-        .unwrap();
+    let mut command = Command::new("docker");
+    command.args(["run", "--rm", "--entrypoint", "sh"]);
+    command.args(["--mount", &format!("type=volume,source={},target=/dpe", spec["volume"].as_str().unwrap())]);
+    if let Some(store) = spec["store_volume"].as_str() {
+        command.args(["--mount", &format!("type=volume,source={store},target=/dpe-cache")]);
+    }
+    let out = command.arg(spec["image"].as_str().unwrap()).args(["-c", script]).output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     text(&out.stdout)
 }
 
 /// `name==version` of every distribution in the project's environment (not the image's).
 fn environment(sandbox: &Sandbox, name: &str) -> Vec<String> {
-    let listing = in_volume(sandbox, name, "volume", "/dpe", &format!("ls {SITE} | sed -n 's/\\.dist-info$//p'"));
+    let listing = in_volume(sandbox, name, &format!("ls {SITE} | sed -n 's/\\.dist-info$//p'"));
     let mut found: Vec<String> = listing.lines().map(|l| l.replacen('-', "==", 1).to_lowercase()).collect();
     found.sort();
     found
@@ -164,10 +164,7 @@ fn start_offline(sandbox: &Sandbox, name: &str) -> Output {
 /// The unpacked wheels in a trusted project's shared cache: `archive-v0` gains one entry per
 /// download.
 fn cached_wheels(sandbox: &Sandbox, name: &str) -> Vec<String> {
-    in_volume(sandbox, name, "store_volume", "/dpe-cache", "ls /dpe-cache/cache/archive-v0")
-        .lines()
-        .map(str::to_string)
-        .collect()
+    in_volume(sandbox, name, "ls /dpe-cache/cache/archive-v0").lines().map(str::to_string).collect()
 }
 
 #[test]
@@ -208,6 +205,50 @@ fn a_second_trusted_project_downloads_nothing_from_the_shared_cache_with_or_with
     assert!(stderr.contains("error: resolving the Python packages failed"), "{stderr}");
     assert!(stderr.contains("six"), "{stderr}");
     assert_eq!(environment(&sandbox, "second"), ["iniconfig==2.0.0", "toolz==0.12.1"], "left as it was");
+
+    // The environments live in the store beside the cache, and their packages are hardlinks to
+    // it: three projects with the same packages hold one copy of each file.
+    let volume = |name: &str| spec(&sandbox, name)["volume"].as_str().unwrap().to_string();
+    let file = format!("{SITE}/toolz/__init__.py");
+    let inode = |name: &str| in_volume(&sandbox, name, &format!("readlink /dpe/venv; stat -c '%i %h' {file}"));
+    let (a, b, c) = (inode("first"), inode("second"), inode("third"));
+    assert_eq!(a.lines().next(), Some(format!("/dpe-cache/envs/{}", volume("first")).as_str()));
+    let (a, b, c) = (a.lines().nth(1).unwrap(), b.lines().nth(1).unwrap(), c.lines().nth(1).unwrap());
+    assert!(a == b && b == c, "one file for three projects: {a} / {b} / {c}");
+    let links: u32 = a.split(' ').nth(1).unwrap().parse().unwrap();
+    assert!(links >= 4, "the cache and three environments link it: {a}");
+
+    // `rm` takes the project's packages out of the store; the others keep theirs.
+    let envs = || in_volume(&sandbox, "first", "ls /dpe-cache/envs");
+    let third_volume = volume("third");
+    assert!(envs().contains(&third_volume), "{}", envs());
+    let out = dpe(&sandbox, &["jupyter", "rm", "third", "--yes"]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains(&format!("  packages   /dpe-cache/envs/{third_volume} in the package store")), "{stderr}");
+    assert!(!envs().contains(&third_volume), "{}", envs());
+    assert_eq!(environment(&sandbox, "first"), ["iniconfig==2.0.0", "toolz==0.12.1"]);
+    // A volume removed by hand leaves its packages in the store: `gc` finds and removes them.
+    let second_volume = volume("second");
+    let container = second_volume.strip_suffix("-env").unwrap();
+    let removed = Command::new("sh")
+        .args(["-c", &format!("docker rm -f {container} >/dev/null 2>&1; docker volume rm {second_volume}")])
+        .output()
+        .unwrap();
+    assert!(removed.status.success(), "{}", text(&removed.stderr));
+    let out = dpe(&sandbox, &["jupyter", "gc"]);
+    let table = text(&out.stdout);
+    let row = table.lines().find(|l| l.starts_with("packages")).unwrap_or_else(|| panic!("{table}"));
+    let cells: Vec<&str> = row.split("  ").filter(|c| !c.is_empty()).map(str::trim).collect();
+    assert_eq!(
+        (cells[0], cells[1], cells[2], cells[4]),
+        ("packages", format!("/dpe-cache/envs/{second_volume}").as_str(), "-", "its project's volume is gone"),
+        "{table}"
+    );
+    let out = dpe(&sandbox, &["jupyter", "gc", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!envs().contains(&second_volume), "{}", envs());
+    assert_eq!(environment(&sandbox, "first"), ["iniconfig==2.0.0", "toolz==0.12.1"], "first keeps its packages");
 }
 
 #[test]

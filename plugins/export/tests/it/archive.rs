@@ -30,6 +30,9 @@ fn archive_round_trip_brings_back_hand_installed_packages_notebooks_and_the_same
     let project_dir = sandbox.project(project, &roundtrip_toml());
     sandbox.write("workspace/projects/roundtrip/notebooks/analysis.ipynb", NOTEBOOK);
     sandbox.write("workspace/projects/roundtrip/requirements.txt", REQUIREMENTS);
+    // Trusted: its environment lives in the shared package store, which the archive must not
+    // need (the volume only links to it).
+    ok(&mut dpe(&sandbox, &["trust"]));
     let spec = spec(&sandbox, project);
     let jupyter_tag = spec["image"].as_str().unwrap().to_string();
     let jupyter_id = stdout(&docker(&["image", "inspect", "--format", "{{.Id}}", &jupyter_tag])).trim().to_string();
@@ -46,6 +49,8 @@ fn archive_round_trip_brings_back_hand_installed_packages_notebooks_and_the_same
         ImageCleanup(vec![export_tag.clone(), environment_tag.clone(), jupyter_tag.clone(), imported_tag.clone()]);
 
     start_and_install_by_hand(&sandbox, project);
+    let venv = || stdout(&ok(&mut dpe(&sandbox, &["jupyter", "exec", project, "--", "readlink", "/dpe/venv"])));
+    assert_eq!(venv(), format!("/dpe-cache/envs/{}\n", spec["volume"].as_str().unwrap()));
     let lock = ok(&mut dpe(&sandbox, &["export", project, "--to", "lock"]));
     let lock_before = stdout(&lock);
     assert!(lock_before.contains("\ntinypkg @ file:///work/dist/tinypkg-0.1-py3-none-any.whl\n"), "{lock_before}");
@@ -142,6 +147,9 @@ fn archive_round_trip_brings_back_hand_installed_packages_notebooks_and_the_same
         .env("HTTP_PROXY", "http://127.0.0.1:9"));
     assert!(!stderr(&started).contains("building"), "{}", stderr(&started));
     assert_eq!(tinypkg_value(&sandbox, project), "42");
+    // The environment the archive brought moved into the store, replacing what the removed
+    // volume had left there.
+    assert_eq!(venv(), format!("/dpe-cache/envs/{volume}\n"));
     let synced = ok(&mut dpe(
         &sandbox,
         &["jupyter", "exec", project, "--", "python3", "-c", "import iniconfig; print(iniconfig.__file__)"],

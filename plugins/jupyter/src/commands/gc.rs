@@ -14,6 +14,9 @@
 //! - **Containers and volumes** of Jupyter environments whose project folder or workspace is
 //!   gone, and only those whose token lies in this user's state directory (so another user's,
 //!   or another sandbox's, are never weighed). A running container is left alone.
+//! - **Packages in the store**: a trusted project's environment lives in the package store its
+//!   projects share (`envs/VOLUME`); it goes when its project's volume goes (here, or removed
+//!   by hand). Its size is what removing it frees: files the cache also links stay.
 //!
 //! The engine refuses to remove an image a container uses or a volume a container mounts, so a
 //! start racing with `gc --yes` loses nothing: what it took is reported as not removed.
@@ -21,6 +24,7 @@
 use crate::docker::{self, Container, Image, Volume, LABEL_OWNER};
 use crate::image::Plan;
 use crate::project::Project;
+use crate::store::{Environment, Store};
 use dpe_plugin::contract::EnvironmentNames;
 use dpe_plugin::sdk::{Error, Result};
 use dpe_plugin::Context;
@@ -45,11 +49,19 @@ struct Garbage {
 }
 
 pub fn run(context: &Context, yes: bool) -> Result<i32> {
+    // The environments in the package store are listed before the volumes they belong to: one
+    // a start makes meanwhile has its volume in the later list, and stays.
+    let store = Store::find(context)?;
+    let in_store = match &store {
+        Some(store) => store.environments(context)?,
+        None => Vec::new(),
+    };
     let containers = docker::containers(context)?;
     let volumes = docker::volumes(context, "label=dpe.plugin=jupyter")?;
     let images = docker::images(context, &[format!("label={LABEL_OWNER}={}", crate::image::owner(context))], &[])?;
     let inputs = Inputs::of(context, &containers, &volumes, &images);
     let mut garbage = stale_environments(context, &containers, &volumes);
+    garbage.extend(orphaned_in_store(context, &in_store, &garbage)?);
     let images = unneeded_images(context, &containers, &garbage, &images, &inputs)?;
     garbage.extend(images);
     if garbage.is_empty() {
@@ -66,7 +78,7 @@ pub fn run(context: &Context, yes: bool) -> Result<i32> {
         );
         return Ok(0);
     }
-    let failed = remove(context, &garbage)?;
+    let failed = remove(context, store.as_ref(), &garbage)?;
     let freed: u64 = garbage.iter().filter(|g| !failed.contains(&g.name)).filter_map(|g| g.size).sum();
     eprintln!("dpe: removed {} item(s), freed {}", garbage.len() - failed.len(), human(freed));
     if !failed.is_empty() {
@@ -216,6 +228,38 @@ fn stale_environments(context: &Context, containers: &[Container], volumes: &[Vo
     out
 }
 
+/// The environments in the package store whose project volume is gone, or goes in this run
+/// (they hold the project's packages; the shared cache stays).
+fn orphaned_in_store(context: &Context, in_store: &[Environment], leaving: &[Garbage]) -> Result<Vec<Garbage>> {
+    if in_store.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Every volume, whoever labelled it: compose's, an older dpe's.
+    let existing: BTreeSet<String> = docker::volumes(context, "name=dpe-")?.into_iter().map(|v| v.name).collect();
+    let mut own: BTreeMap<&str, u64> = BTreeMap::new();
+    for environment in in_store {
+        *own.entry(environment.volume.as_str()).or_default() += environment.own_bytes;
+    }
+    Ok(own
+        .into_iter()
+        .filter_map(|(volume, bytes)| {
+            let leaving = leaving.iter().find(|g| g.kind == "volume" && g.handles[0] == volume);
+            if leaving.is_none() && existing.contains(volume) {
+                return None;
+            }
+            Some(Garbage {
+                kind: "packages",
+                handles: vec![volume.to_string()],
+                name: crate::store::environment_path(volume),
+                project: leaving.map_or_else(|| "-".into(), |g| g.project.clone()),
+                size: Some(bytes),
+                why: leaving.map_or_else(|| "its project's volume is gone".into(), |g| g.why.clone()),
+                key: None,
+            })
+        })
+        .collect())
+}
+
 /// This owner's images that no container uses and no current input points to, with the size
 /// their own layers add to their base image.
 fn unneeded_images(
@@ -304,14 +348,29 @@ fn canonical(image: &str) -> String {
     }
 }
 
-/// Removes containers, then volumes, then images (one engine call each); returns the names
-/// of what is still there afterwards.
-fn remove(context: &Context, garbage: &[Garbage]) -> Result<Vec<String>> {
-    for (kind, verb) in [("container", &["rm"][..]), ("volume", &["volume", "rm"][..]), ("image", &["image", "rm"][..])]
-    {
+/// Removes containers, then volumes, then the environments in the store whose volume is gone
+/// now, then images (one engine call each); returns the names of what is still there
+/// afterwards.
+fn remove(context: &Context, store: Option<&Store>, garbage: &[Garbage]) -> Result<Vec<String>> {
+    let kinds = [
+        ("container", &["rm"][..]),
+        ("volume", &["volume", "rm"][..]),
+        ("packages", &[][..]),
+        ("image", &["image", "rm"][..]),
+    ];
+    for (kind, verb) in kinds {
         let handles: Vec<String> =
             garbage.iter().filter(|g| g.kind == kind).flat_map(|g| g.handles.iter().cloned()).collect();
         if handles.is_empty() {
+            continue;
+        }
+        if kind == "packages" {
+            // A volume the engine kept (a container took it meanwhile) keeps its packages.
+            let kept = docker::volumes(context, "name=dpe-")?;
+            let gone: Vec<String> = handles.into_iter().filter(|h| !kept.iter().any(|v| &v.name == h)).collect();
+            if let Some(store) = store {
+                store.remove(context, &gone)?;
+            }
             continue;
         }
         let mut args: Vec<String> = verb.iter().map(|s| s.to_string()).collect();
@@ -326,11 +385,16 @@ fn remove(context: &Context, garbage: &[Garbage]) -> Result<Vec<String>> {
     let volumes = docker::volumes(context, "label=dpe.plugin=jupyter")?;
     let ids: Vec<String> = garbage.iter().filter(|g| g.kind == "image").map(|g| g.handles[0].clone()).collect();
     let images = docker::images(context, &[], &ids)?;
+    let in_store = match (store, garbage.iter().any(|g| g.kind == "packages")) {
+        (Some(store), true) => store.environments(context)?,
+        _ => Vec::new(),
+    };
     let mut failed = Vec::new();
     for g in garbage {
         let left = match g.kind {
             "container" => containers.iter().any(|c| c.id == g.handles[0]),
             "volume" => volumes.iter().any(|v| v.name == g.handles[0]),
+            "packages" => in_store.iter().any(|e| e.volume == g.handles[0]),
             _ => images.iter().any(|i| i.id == g.handles[0] || i.tags.iter().any(|t| g.handles.contains(t))),
         };
         if left {

@@ -66,7 +66,7 @@ fn one_off(
         spec.env.insert(key.to_string(), value.to_string());
     }
     crate::commands::start::ensure_volume(context, &spec.volume)?;
-    crate::commands::start::ensure_store(context, &spec)?;
+    crate::store::ensure(context, &spec)?;
     let mut command: Vec<String> = vec!["run".into(), "--rm".into(), "--interactive".into()];
     command.extend(crate::spec::mount_args(&spec));
     command.extend(["--workdir".into(), spec.workdir.clone()]);

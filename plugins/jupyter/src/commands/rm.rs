@@ -25,6 +25,8 @@ pub fn run(context: &Context, positional: Option<&str>, yes: bool) -> Result<i32
     let volume = docker::volumes(context, &format!("name={}", project.volume_name()))?
         .into_iter()
         .find(|v| v.name == project.volume_name());
+    // A trusted project's packages live in the shared store, beside the cache.
+    let store = crate::store::Store::find(context)?;
     let files = state_files(context, &project.key());
     let port = crate::ports::Registry::new(&context.state_dir).lookup(&project.key());
     if container.is_none() && volume.is_none() && files.is_empty() && port.is_none() {
@@ -42,7 +44,13 @@ pub fn run(context: &Context, positional: Option<&str>, yes: bool) -> Result<i32
         eprintln!("  container  {}{note}", c.name);
     }
     if let Some(v) = &volume {
-        eprintln!("  volume     {} (the packages installed with pip)", v.name);
+        eprintln!("  volume     {} (its home and environment)", v.name);
+    }
+    if store.is_some() {
+        eprintln!(
+            "  packages   {} in the package store (its environment when trusted; the shared cache is kept)",
+            crate::store::environment_path(&project.volume_name())
+        );
     }
     if let Some(port) = port {
         eprintln!("  port       {port} (its reservation)");
@@ -65,6 +73,9 @@ pub fn run(context: &Context, positional: Option<&str>, yes: bool) -> Result<i32
     }
     if let Some(v) = &volume {
         docker::text(context, &["volume", "rm", &v.name], "removing the volume")?;
+    }
+    if let Some(store) = &store {
+        store.remove(context, &[project.volume_name()])?;
     }
     forget(context, &project.key())?;
     eprintln!("dpe: removed the environment of `{}`; its folder is kept", project.name);

@@ -36,7 +36,7 @@ pub fn run(
     let options = Options { rebuild, lan, published, mine, lock: choice.clone(), ..Options::default() };
     let prepared = prepare(context, &project, &options)?;
     // Consumers (compose) mount the shared package cache as an existing volume.
-    crate::commands::start::ensure_store(context, &prepared.spec)?;
+    crate::store::ensure(context, &prepared.spec)?;
     // Only a lock that built is remembered for later builds.
     choice.persist(&context.state_dir, &project.key())?;
     for reservation in &prepared.reservations {

@@ -307,7 +307,7 @@ fn start_container(
         if ensure_volume(context, &spec.volume)? {
             new_volume.name = Some(spec.volume.clone());
         }
-        ensure_store(context, &spec)?;
+        crate::store::ensure(context, &spec)?;
         let out = docker::captured(context, &run_args(&spec))?;
         if out.status.success() {
             return Ok(Started { spec, created_volume: new_volume.keep() });
@@ -353,25 +353,6 @@ pub fn ensure_volume(context: &Context, volume: &str) -> Result<bool> {
     }
     docker::text(context, &["volume", "create", volume], "creating the project's volume")?;
     Ok(true)
-}
-
-/// Creates the package cache trusted projects share, labelled so `gc` keeps it when the project
-/// that happened to create it goes.
-pub fn ensure_store(context: &Context, spec: &Spec) -> Result<()> {
-    let Some(store) = &spec.store_volume else { return Ok(()) };
-    if docker::exists(context, "volume", store)? {
-        return Ok(());
-    }
-    let label = format!("{}=shared", crate::spec::LABEL_STORE);
-    let out = docker::captured(context, &["volume", "create", "--label", &label, store])?;
-    // Two first starts may race to create it; the loser finds it there.
-    if out.status.success() || docker::exists(context, "volume", store)? {
-        return Ok(());
-    }
-    Err(Error::new(format!(
-        "creating the shared package cache `{store}` failed: {}",
-        String::from_utf8_lossy(&out.stderr).trim()
-    )))
 }
 
 fn remove_container(context: &Context, id: &str) {

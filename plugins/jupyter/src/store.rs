@@ -1,0 +1,141 @@
+//! The package store a user's trusted projects share: one named volume per user
+//! (`dpe-python-cache-OWNER`, mounted at [`image::SHARED_STORE_TARGET`]) holding the pinned uv,
+//! its package cache, and each trusted project's Python environment in `envs/VOLUME` (VOLUME
+//! being the project's own volume, which links to it from `/dpe/venv`). Environments and cache
+//! share the mount so uv hardlinks packages instead of copying them: ten projects with the same
+//! heavy packages cost about one.
+//!
+//! The store outlives every project; an environment in it goes with its project's volume
+//! (`rm`, `gc`), which this module deletes through a throwaway container (the volume's files
+//! are the engine's, not the host user's).
+
+use crate::docker::{self, LABEL_OWNER};
+use crate::image;
+use crate::spec::Spec;
+use dpe_plugin::contract::mount_value;
+use dpe_plugin::sdk::{Error, Result};
+use dpe_plugin::Context;
+
+/// The folder of the store holding the environments.
+const ENVS: &str = "envs";
+
+/// The store volume's name for this user.
+pub fn volume_name(context: &Context) -> String {
+    format!("dpe-python-cache-{}", image::owner(context))
+}
+
+/// Where, in a container with the store mounted, the environment of the project whose volume is
+/// `volume` lives.
+pub fn environment_path(volume: &str) -> String {
+    format!("{}/{ENVS}/{volume}", image::SHARED_STORE_TARGET)
+}
+
+/// Creates the store the spec mounts, labelled so `gc` and `rm` leave it, before a container
+/// mounts it (an engine creating it on first mount would leave it unlabelled).
+pub fn ensure(context: &Context, spec: &Spec) -> Result<()> {
+    let Some(store) = &spec.store_volume else { return Ok(()) };
+    if docker::exists(context, "volume", store)? {
+        return Ok(());
+    }
+    let label = format!("{}=shared", crate::spec::LABEL_STORE);
+    let out = docker::captured(context, &["volume", "create", "--label", &label, store])?;
+    // Two first starts may race to create it; the loser finds it there.
+    if out.status.success() || docker::exists(context, "volume", store)? {
+        return Ok(());
+    }
+    Err(Error::new(format!(
+        "creating the shared package cache `{store}` failed: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    )))
+}
+
+/// An environment in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Environment {
+    /// The name of the project volume it belongs to.
+    pub volume: String,
+    /// The bytes its removal frees: its files no other environment or the cache links to.
+    pub own_bytes: u64,
+}
+
+/// The store and an image to run throwaway containers on it from, when both exist: any image
+/// dpe built for this user has a shell and GNU tools.
+pub struct Store {
+    volume: String,
+    image: String,
+}
+
+impl Store {
+    pub fn find(context: &Context) -> Result<Option<Store>> {
+        let volume = volume_name(context);
+        if !docker::exists(context, "volume", &volume)? {
+            return Ok(None);
+        }
+        let owned = [format!("label={LABEL_OWNER}={}", image::owner(context))];
+        let image = docker::images(context, &owned, &[])?.into_iter().find_map(|i| i.tags.into_iter().next());
+        Ok(image.map(|image| Store { volume, image }))
+    }
+
+    /// Runs `script` (`sh -c`, with `args`) as root in a throwaway container with the store
+    /// mounted at its usual place, in its folder of environments.
+    fn run(&self, context: &Context, script: &str, args: &[String], doing: &str) -> Result<String> {
+        let mount = mount_value("volume", &self.volume, image::SHARED_STORE_TARGET, false);
+        let folder = format!("{}/{ENVS}", image::SHARED_STORE_TARGET);
+        let mut command: Vec<&str> = vec!["run", "--rm", "--network", "none", "--user", "0:0", "--mount", &mount];
+        command.extend(["--entrypoint", "sh", &self.image, "-c"]);
+        let script = format!("mkdir -p {folder} && cd {folder} && {script}");
+        command.extend([script.as_str(), "sh"]);
+        command.extend(args.iter().map(String::as_str));
+        let out = docker::captured(context, &command)?;
+        if !out.status.success() {
+            return Err(dpe_plugin::sdk::docker::failed(doing, &out));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// The environments in the store, with what each holds on its own.
+    pub fn environments(&self, context: &Context) -> Result<Vec<Environment>> {
+        // `-links 1`: a file hardlinked from the cache (or another environment) stays on disk.
+        let script = r#"for d in */; do [ -d "$d" ] || continue; n=${d%/}; b=$(find "$n" -type f -links 1 -printf '%s\n' | awk '{t += $1} END {printf "%d", t}'); echo "$n $b"; done"#;
+        let listed = self.run(context, script, &[], "listing the environments in the package store")?;
+        Ok(parse_environments(&listed))
+    }
+
+    /// Deletes the environments of the project volumes `volumes` (and any interrupted move of
+    /// one); a missing one is no error.
+    pub fn remove(&self, context: &Context, volumes: &[String]) -> Result<()> {
+        if volumes.is_empty() {
+            return Ok(());
+        }
+        let script = r#"for n; do rm -rf -- "./$n" "./$n.moving"; done"#;
+        self.run(context, script, volumes, "removing environments from the package store").map(|_| ())
+    }
+}
+
+/// `NAME BYTES` lines; names are volume names (no spaces), anything else is skipped.
+fn parse_environments(text: &str) -> Vec<Environment> {
+    text.lines()
+        .filter_map(|line| {
+            let (name, bytes) = line.trim().split_once(' ')?;
+            let volume = name.strip_suffix(".moving").unwrap_or(name).to_string();
+            Some(Environment { volume, own_bytes: bytes.trim().parse().ok()? })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listed_environments_are_read_and_an_interrupted_move_is_its_project_s() {
+        let text = "dpe-a-1234abcd-env 10\ndpe-b-1234abcd-env.moving 5\nchatter from a hook\n";
+        assert_eq!(
+            parse_environments(text),
+            [
+                Environment { volume: "dpe-a-1234abcd-env".into(), own_bytes: 10 },
+                Environment { volume: "dpe-b-1234abcd-env".into(), own_bytes: 5 },
+            ]
+        );
+    }
+}
