@@ -13,8 +13,7 @@
 # dpe-sync alone); a second project with the same set (downloads: the shared cache's growth,
 # and uv's "Prepared N packages" from /dpe/venv/.dpe-sync.log; pip's "Downloading" lines); disk
 # of PROJECTS such projects (image bytes above the shared image, `docker system df -v` for the
-# volumes, the shared cache); two probes of what the cache could give (a sync from the cache
-# alone, venvs hardlinked from it) with the network off. Each
+# volumes, the package store with the cache and the environments hardlinked from it). Each
 # project's requirements.txt opens with a comment naming it, as no two real ones are the same
 # bytes: the old way shares an image only between byte-identical inputs.
 # Targets (issue 11): add ≤ 1 s and only that package downloaded; unchanged start within 50 ms
@@ -154,6 +153,12 @@ old_step() {
   seconds=$(start "$1")
   echo "${build[0]} s build + $seconds s start (${build[1]} downloads, ${build[2]} MB)"
 }
+# store_bytes: the package store's bytes (uv's cache and the trusted projects' environments,
+# whose files are hardlinks into the cache: du counts each file once).
+store_bytes() {
+  docker run --rm --network none --mount "type=volume,source=$store,target=/dpe-cache,readonly" \
+    --entrypoint du "$bare_image" -sb /dpe-cache | cut -f1
+}
 rows=()
 row() { rows+=("$1"$'\x1f'"$2"$'\x1f'"$3"); printf '   %s\n     old: %s\n     new: %s\n' "$1" "$2" "$3" >&2; }
 
@@ -176,7 +181,7 @@ without_tqdm=("${set_packages[@]/tqdm/}")
 requirements old01 ${without_tqdm[@]} tabulate
 requirements new01 ${without_tqdm[@]} tabulate
 old=$(old_step old01)
-new=$(new_step new01 "$cache"); cache=${new#*|}; cache_one=$cache
+new=$(new_step new01 "$cache"); cache=${new#*|}; store_one=$(store_bytes)
 row "remove one package (tqdm)" "$old" "${new%|*}"
 
 echo "== unchanged restart ($rounds rounds each, interleaved)" >&2
@@ -221,7 +226,7 @@ for i in $(seq -f '%02g' 3 "$projects"); do
   printf '   %s\n     old: %s\n     new: %s\n' "project $i" "$old" "${new%|*}" >&2
 done
 
-echo "== disk (image bytes above the shared image; volumes from docker system df -v)" >&2
+echo "== disk (image bytes above the shared image; volumes from docker system df -v; the store by du)" >&2
 {
   echo "bare $bare_bytes"
   for i in $(seq -f '%02g' 1 "$projects"); do
@@ -230,10 +235,10 @@ echo "== disk (image bytes above the shared image; volumes from docker system df
       echo "$kind$i $(docker image inspect --format '{{.Size}}' "$image") $(spec_field "$kind$i" volume)"
     done
   done
-  echo "store $store"
   docker system df -v --format '{{json .}}'
 } > "$root/disk.txt"
-read -r old_one old_ten new_one new_ten cache_bytes < <(python3 - "$root/disk.txt" "$cache_one" <<'PY'
+store_all=$(store_bytes)
+read -r old_one old_ten new_one new_ten < <(python3 - "$root/disk.txt" "$store_one" "$store_all" <<'PY'
 import json, re, sys
 lines = open(sys.argv[1]).read().splitlines()
 df = json.loads(lines[-1])
@@ -242,58 +247,23 @@ def size(text):
     return float(n) * {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12}[u]
 volumes = {v["Name"]: size(v["Size"]) for v in df["Volumes"]}
 bare = int(lines[0].split()[1])
-store = volumes.get(lines[-2].split()[1], 0)
 cost = {}
-for line in lines[1:-2]:
+for line in lines[1:-1]:
     name, image, volume = line.split()
-    # An old project's packages are its image above the shared one; a new one's, its volume.
+    # An old project's packages are its image above the shared one (and its volume); a new
+    # one's are in the store, its volume holds its home and the link to its environment.
     cost[name] = (int(image) - bare if name.startswith("old") else 0) + volumes.get(volume, 0)
 old = sorted(k for k in cost if k.startswith("old"))
 new = sorted(k for k in cost if k.startswith("new"))
-# One project's share of the cache: its size once the first project was done.
-print(int(cost[old[0]]), int(sum(cost[k] for k in old)), int(cost[new[0]] + int(sys.argv[2])),
-      int(sum(cost[k] for k in new) + store), int(store))
+store_one, store_all = int(sys.argv[2]), int(sys.argv[3])
+print(int(cost[old[0]]), int(sum(cost[k] for k in old)), int(cost[new[0]] + store_one),
+      int(sum(cost[k] for k in new) + store_all))
 PY
 )
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fx", a / b }'; }
-row "disk, one project" "$(mb "$old_one") (pip layer + volume)" "$(mb "$new_one") (volume + cache $(mb "$cache_one"))"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
+row "disk, one project" "$(mb "$old_one") (pip layer + volume)" "$(mb "$new_one") (volume + store: cache and its environment)"
 row "disk, $projects projects" "$(mb "$old_ten") = $(ratio "$old_ten" "$old_one") one" \
-  "$(mb "$new_ten") = $(ratio "$new_ten" "$new_one") one (copies; cache now $(mb "$cache_bytes"))"
-
-# Two probes on the warm cache, with the network off, from new02's lock, in venvs made inside
-# the cache's volume: a sync from the cache alone (what a second project needs: the lock names
-# exact files and hashes), in copy mode; then PROJECTS venvs hardlinked from the cache (uv's
-# default link mode, which needs the venvs and the cache on one mount). du counts each
-# hardlinked file once.
-echo "== probes: a sync from the cache alone; $projects venvs hardlinked in the cache volume" >&2
-probe=$(docker run --rm --network none --user "$(id -u):$(id -g)" --entrypoint sh \
-  --mount "type=volume,source=$store,target=/dpe-cache" \
-  --mount "type=bind,source=$ws/projects/new02,target=/lock,readonly" \
-  -e UV_CACHE_DIR=/dpe-cache/cache -e N="$projects" "$bare_image" -c '
-  set -e
-  uv=$(ls -d /dpe-cache/uv/*/bin/uv | head -1)
-  venv() { /usr/bin/python3 -m venv --system-site-packages --without-pip "$1"; }
-  install() { "$uv" pip install --offline --link-mode "$1" --python "$2/bin/python" --preview-features pylock -r /lock/pylock.toml 2>&1; }
-  venv /dpe-cache/probe/copy
-  before=$(du -sb /dpe-cache/cache | cut -f1)
-  t0=$(date +%s.%N); install copy /dpe-cache/probe/copy >/dev/null; t1=$(date +%s.%N)
-  grown=$(( $(du -sb /dpe-cache/cache | cut -f1) - before ))
-  copy_s=$(awk "BEGIN { print $t1 - $t0 }")
-  rm -rf /dpe-cache/probe
-  for i in $(seq 1 "$N"); do
-    venv /dpe-cache/probe/$i
-    t0=$(date +%s.%N); install hardlink /dpe-cache/probe/$i >/dev/null; t1=$(date +%s.%N)
-    [ "$i" = 1 ] && link_s=$(awk "BEGIN { print $t1 - $t0 }")
-  done
-  one=$(du -sb /dpe-cache/cache | cut -f1)
-  all=$(du -sb /dpe-cache/cache /dpe-cache/probe | awk "{ s += \$1 } END { printf \"%.0f\", s }")
-  rm -rf /dpe-cache/probe
-  echo "$copy_s $grown $link_s $one $all"')
-read -r probe_copy probe_grown probe_link linked_cache linked_all <<<"$probe"
-row "probe: second project, cache only" "" \
-  "$(printf '%.2f' "$probe_copy") s in copy mode, $(printf '%.2f' "$probe_link") s hardlinked; cache +$(mb "$probe_grown")"
-row "probe: $projects projects hardlinked" "" \
-  "$(mb "$linked_all") = cache $(mb "$linked_cache") + $(mb $((linked_all - linked_cache))) for $projects venvs"
+  "$(mb "$new_ten") = $(ratio "$new_ten" "$new_one") one (environments hardlinked; store $(mb "$store_all"))"
 
 # The old way's pip keeps what the image's Debian packages already satisfy (python3-pandas
 # brings numpy 1.24), so its environment mixes them with wheels of today; the lock is whole.

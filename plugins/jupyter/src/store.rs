@@ -59,21 +59,36 @@ pub struct Environment {
 }
 
 /// The store and an image to run throwaway containers on it from, when both exist: any image
-/// dpe built for this user has a shell and GNU tools.
+/// dpe built has a shell and GNU tools.
 pub struct Store {
     volume: String,
     image: String,
 }
 
 impl Store {
-    pub fn find(context: &Context) -> Result<Option<Store>> {
+    /// The store, with the first image found of: `preferred` (the images of the user's
+    /// containers), the images built for this user, any image dpe built. An image is shared by
+    /// every project (and sandbox) with the same inputs, and carries the owner label of
+    /// whichever built it first.
+    pub fn find(context: &Context, preferred: &[&str]) -> Result<Option<Store>> {
         let volume = volume_name(context);
         if !docker::exists(context, "volume", &volume)? {
             return Ok(None);
         }
+        if let Some(image) = preferred.iter().find(|i| !i.is_empty()) {
+            return Ok(Some(Store { volume, image: image.to_string() }));
+        }
         let owned = [format!("label={LABEL_OWNER}={}", image::owner(context))];
-        let image = docker::images(context, &owned, &[])?.into_iter().find_map(|i| i.tags.into_iter().next());
-        Ok(image.map(|image| Store { volume, image }))
+        let mut found = docker::images(context, &owned, &[])?.into_iter().find_map(|i| i.tags.into_iter().next());
+        if found.is_none() {
+            let listed = docker::text(
+                context,
+                &["image", "ls", image::IMAGE_REPOSITORY, "--format", "{{.Repository}}:{{.Tag}}"],
+                "listing images",
+            )?;
+            found = listed.lines().map(str::trim).find(|l| !l.is_empty() && !l.ends_with(":<none>")).map(String::from);
+        }
+        Ok(found.map(|image| Store { volume, image }))
     }
 
     /// Runs `script` (`sh -c`, with `args`) as root in a throwaway container with the store

@@ -239,7 +239,7 @@ fn rm_keeps_the_folder_stops_and_removes_the_environment_and_needs_yes_without_a
     let token = sandbox.path("state/jupyter/tokens").join(format!("doomed-{}", &container[0][11..]));
     let env = sandbox.path("state/jupyter/env").join(format!("doomed-{}.env", &container[0][11..]));
     let expected = format!(
-        "dpe: `dpe jupyter rm doomed` removes:\n  container  {} (running: stopped first)\n  volume     {} (the packages installed with pip)\n  port       {port} (its reservation)\n  state      {}\n  state      {}\ndpe: the project folder `{}` is kept\nerror: `dpe jupyter rm doomed` needs a confirmation and there is no terminal\nhelp: pass `--yes` to remove without asking: `dpe jupyter rm doomed --yes`\n",
+        "dpe: `dpe jupyter rm doomed` removes:\n  container  {} (running: stopped first)\n  volume     {} (its home and environment)\n  port       {port} (its reservation)\n  state      {}\n  state      {}\ndpe: the project folder `{}` is kept\nerror: `dpe jupyter rm doomed` needs a confirmation and there is no terminal\nhelp: pass `--yes` to remove without asking: `dpe jupyter rm doomed --yes`\n",
         container[0],
         volume[0],
         token.display(),

@@ -51,12 +51,13 @@ struct Garbage {
 pub fn run(context: &Context, yes: bool) -> Result<i32> {
     // The environments in the package store are listed before the volumes they belong to: one
     // a start makes meanwhile has its volume in the later list, and stays.
-    let store = Store::find(context)?;
+    let containers = docker::containers(context)?;
+    let running: Vec<&str> = containers.iter().map(|c| c.image.as_str()).collect();
+    let store = Store::find(context, &running)?;
     let in_store = match &store {
         Some(store) => store.environments(context)?,
         None => Vec::new(),
     };
-    let containers = docker::containers(context)?;
     let volumes = docker::volumes(context, "label=dpe.plugin=jupyter")?;
     let images = docker::images(context, &[format!("label={LABEL_OWNER}={}", crate::image::owner(context))], &[])?;
     let inputs = Inputs::of(context, &containers, &volumes, &images);

@@ -26,7 +26,7 @@ pub fn run(context: &Context, positional: Option<&str>, yes: bool) -> Result<i32
         .into_iter()
         .find(|v| v.name == project.volume_name());
     // A trusted project's packages live in the shared store, beside the cache.
-    let store = crate::store::Store::find(context)?;
+    let store = crate::store::Store::find(context, &[container.as_ref().map_or("", |c| c.image.as_str())])?;
     let files = state_files(context, &project.key());
     let port = crate::ports::Registry::new(&context.state_dir).lookup(&project.key());
     if container.is_none() && volume.is_none() && files.is_empty() && port.is_none() {
