@@ -28,12 +28,17 @@ if [ -n "${DPE_VENV_STORE:-}" ]; then
   elif [ -d "$venv" ]; then
     # An environment made in the volume (by an older dpe, an import, or while the project was
     # untrusted) moves into the store once, packages installed by hand kept. The copy is
-    # complete before the old one goes: an interrupted move starts over on the next start.
+    # complete before the old one goes: an interrupted move starts over on the next start. One
+    # the store held from before is kept beside it, not lost.
     echo "dpe-start: moving the environment into the shared package store (once)" >&2
     rm -rf "$DPE_VENV_STORE.moving"
     mkdir -p "$DPE_VENV_STORE.moving"
     cp -a "$venv/." "$DPE_VENV_STORE.moving/"
-    rm -rf "$DPE_VENV_STORE"
+    if [ -d "$DPE_VENV_STORE" ]; then
+      rm -rf "$DPE_VENV_STORE.previous"
+      mv "$DPE_VENV_STORE" "$DPE_VENV_STORE.previous"
+      echo "dpe-start: the environment the project had in the store before is kept as $DPE_VENV_STORE.previous" >&2
+    fi
     mv "$DPE_VENV_STORE.moving" "$DPE_VENV_STORE"
     rm -rf "$venv"
     ln -s "$DPE_VENV_STORE" "$venv"

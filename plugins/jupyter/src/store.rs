@@ -116,13 +116,13 @@ impl Store {
         Ok(parse_environments(&listed))
     }
 
-    /// Deletes the environments of the project volumes `volumes` (and any interrupted move of
-    /// one); a missing one is no error.
+    /// Deletes the environments of the project volumes `volumes` (with an interrupted move of
+    /// one and the one a move replaced); a missing one is no error.
     pub fn remove(&self, context: &Context, volumes: &[String]) -> Result<()> {
         if volumes.is_empty() {
             return Ok(());
         }
-        let script = r#"for n; do rm -rf -- "./$n" "./$n.moving"; done"#;
+        let script = r#"for n; do rm -rf -- "./$n" "./$n.moving" "./$n.previous"; done"#;
         self.run(context, script, volumes, "removing environments from the package store").map(|_| ())
     }
 }
@@ -132,7 +132,9 @@ fn parse_environments(text: &str) -> Vec<Environment> {
     text.lines()
         .filter_map(|line| {
             let (name, bytes) = line.trim().split_once(' ')?;
-            let volume = name.strip_suffix(".moving").unwrap_or(name).to_string();
+            // An interrupted move, and the environment a move replaced, are the project's too.
+            let volume = name.strip_suffix(".moving").or_else(|| name.strip_suffix(".previous")).unwrap_or(name);
+            let volume = volume.to_string();
             Some(Environment { volume, own_bytes: bytes.trim().parse().ok()? })
         })
         .collect()
@@ -144,12 +146,13 @@ mod tests {
 
     #[test]
     fn listed_environments_are_read_and_an_interrupted_move_is_its_project_s() {
-        let text = "dpe-a-1234abcd-env 10\ndpe-b-1234abcd-env.moving 5\nchatter from a hook\n";
+        let text = "dpe-a-1234abcd-env 10\ndpe-b-1234abcd-env.moving 5\ndpe-a-1234abcd-env.previous 1\nchatter\n";
         assert_eq!(
             parse_environments(text),
             [
                 Environment { volume: "dpe-a-1234abcd-env".into(), own_bytes: 10 },
                 Environment { volume: "dpe-b-1234abcd-env".into(), own_bytes: 5 },
+                Environment { volume: "dpe-a-1234abcd-env".into(), own_bytes: 1 },
             ]
         );
     }
