@@ -107,8 +107,11 @@ old_build() {
   local t0 seconds; t0=$(now)
   dpe jupyter spec "$1" --json >/dev/null 2>"$root/build.log" || { cat "$root/build.log" >&2; exit 1; }
   seconds=$(since "$t0")
-  echo "$seconds $(awk '/Downloading .*\(/ { n++; u = $NF; v = $(NF - 1); sub(/\(/, "", v)
-    mb += (u ~ /^kB/ ? v / 1000 : u ~ /^GB/ ? v * 1000 : v) } END { printf "%d %.0f", n, mb }' "$root/build.log")"
+  # dpe shows the build's progress and names its full log: pip's lines are there.
+  local logs; logs=$(sed -n 's/.*(log: `\(.*\)`).*/\1/p' "$root/build.log")
+  # shellcheck disable=SC2086
+  echo "$seconds $(cat $logs /dev/null | awk '/Downloading .*\(/ { n++; u = $NF; v = $(NF - 1); sub(/\(/, "", v)
+    mb += (u ~ /^kB/ ? v / 1000 : u ~ /^GB/ ? v * 1000 : v) } END { printf "%d %.0f", n, mb }')"
 }
 # new_stats NAME SINCE: what the start since SINCE (a Unix time) did, from the container's log
 # (dpe-sync's lines) and the last run in /dpe/venv/.dpe-sync.log (uv's own "Prepared N packages":

@@ -88,7 +88,10 @@ fi
 # are synced into the venv from the project's lock with uv (dpe-sync), in seconds, from a cache
 # shared by the user's trusted projects. Unchanged lock: nothing runs. A failure stops here, with
 # the environment as it was, so the server never starts on a half-synced environment.
-if [ -n "$base_python" ] && [ "${DPE_SYNC:-}" != skip ] && [ -f /usr/local/bin/dpe-sync ]; then
+# A lock given with `--from-lock` (in the image) is installed even where the project's packages
+# are not synced (a project with its own Dockerfile).
+if [ -n "$base_python" ] && { [ "${DPE_SYNC:-}" != skip ] || [ -f /usr/local/share/dpe/from-lock.txt ]; } \
+  && [ -f /usr/local/bin/dpe-sync ]; then
   if [ "$(id -u)" = 0 ] && [ -n "${NB_UID:-}" ] && command -v setpriv >/dev/null; then
     HOME=$dpe/home setpriv --reuid="$NB_UID" --regid="${NB_GID:-100}" --clear-groups \
       "$base_python" /usr/local/bin/dpe-sync || exit $?

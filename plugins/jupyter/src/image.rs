@@ -148,15 +148,6 @@ pub fn plan_with_lock(project: &Project, host: &Host, lock: Option<&Lock>) -> Re
         // projects that differ only in Python packages share this image and a changed package
         // never rebuilds it.
     }
-    // A lock (`--from-lock`) comes after everything the configuration installs: it pins what
-    // they left open and adds what was installed by hand.
-    if let Some(lock) = lock {
-        let workdir = if stacks { "/home/jovyan/work" } else { "/work" };
-        let (lock_files, lines) = crate::lock::layer(lock, &project.dir, workdir)?;
-        files.extend(lock_files);
-        text.push_str(&lines);
-    }
-
     // dpe's runtime layer. The empty /dpe owned by the host user is copied by the engine into a
     // fresh named volume, so the volume belongs to the user without a root helper container.
     text.push_str("COPY dpe-start dpe-sync /usr/local/bin/\n");
@@ -168,6 +159,14 @@ pub fn plan_with_lock(project: &Project, host: &Host, lock: Option<&Lock>) -> Re
     text.push_str(&format!(
         "ENV VIRTUAL_ENV={VOLUME_TARGET}/venv PATH={VOLUME_TARGET}/venv/bin:$PATH JUPYTER_PATH={VOLUME_TARGET}/venv/share/jupyter PIP_DISABLE_PIP_VERSION_CHECK=1\n"
     ));
+    // A lock (`--from-lock`) is installed into the environment at start, after the project's
+    // own lock: the image only carries the file, last, on top of every cached layer.
+    if let Some(lock) = lock {
+        let workdir = if stacks { "/home/jovyan/work" } else { "/work" };
+        let (lock_files, lines) = crate::lock::layer(lock, &project.dir, workdir)?;
+        files.extend(lock_files);
+        text.push_str(&lines);
+    }
 
     let mut hasher = Sha256::new();
     hasher.update(b"dpe-jupyter image v1\0");
@@ -381,7 +380,7 @@ pub fn ensure(context: &Context, project: &Project, plan: &Plan, rebuild: bool) 
     eprintln!("dpe: building the environment of `{}` ({})", project.name, plan.tag);
     if let Some(lock) = &plan.lock {
         eprintln!(
-            "dpe: installing the lock `{}` after the configured packages (`--no-lock` builds without it)",
+            "dpe: the environment installs the lock `{}` after the project's packages (`--no-lock` goes without it)",
             lock.display()
         );
     }

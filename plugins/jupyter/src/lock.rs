@@ -1,23 +1,24 @@
 //! `--from-lock FILE`: a complete `pip freeze` (e.g. from `dpe export PROJECT --to lock FILE`)
-//! installed into the image after the configured apt, requirements and python_packages steps,
-//! with `pip install --no-deps`, so the environment holds exactly the locked versions.
+//! installed into the project's environment at start, after the project's own lock, by
+//! `dpe-sync` (uv, `--no-deps`: every line is pinned, nothing is resolved). The image carries
+//! the file (one small layer on top of the cached ones), not the packages.
 //!
 //! The lock is remembered per project (a copy in the state directory), because every other
 //! way of building the image (a plain start, `spec` for compose and export, `pip` without a
 //! server) must build the same image; `--no-lock` forgets it. It is kept apart from
 //! [`Project`] (whose fields other crates fill in) and reaches the build through
 //! [`crate::image::plan_with_lock`]. Lines installing from local files
-//! (`name @ file:///work/dist/x.whl`) refer to the project folder as the container sees it:
-//! those files are copied into the build context and put back at the same path, so the lock
-//! needs no rewriting; a file outside the project folder cannot be found again and is refused.
+//! (`name @ file:///work/dist/x.whl`) refer to the project folder as the container sees it,
+//! where `dpe-sync` finds them at start: a file outside the project folder, or missing from
+//! it, is refused before anything is built.
 
 use crate::context_file::ContextFile;
 use crate::project::Project;
 use dpe_plugin::sdk::{self, Error, Result};
 use std::path::{Component, Path, PathBuf};
 
-/// Where the lock lands in the image.
-pub const LOCK_IN_IMAGE: &str = "/tmp/dpe/requirements.lock";
+/// Where the lock lands in the image, for `dpe-sync` (its `FROM_LOCK`).
+pub const LOCK_IN_IMAGE: &str = "/usr/local/share/dpe/from-lock.txt";
 
 /// A lock to install into the project's image.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,11 +110,11 @@ pub fn load_saved(state_dir: &Path, key: &str) -> Result<Option<Lock>> {
     }
 }
 
-/// The build-context files and Dockerfile lines installing `lock`. `workdir` is where the
-/// project folder `project_dir` is mounted in the container.
+/// The build-context file and Dockerfile line that put `lock` in the image for `dpe-sync`,
+/// after checking every line it can install from: `workdir` is where the project folder
+/// `project_dir` is mounted in the container.
 pub fn layer(lock: &Lock, project_dir: &Path, workdir: &str) -> Result<(Vec<ContextFile>, String)> {
     let text = String::from_utf8_lossy(&lock.bytes);
-    let mut files = vec![ContextFile { name: "dpe-lock/requirements.lock".into(), bytes: lock.bytes.clone() }];
     for (index, raw) in text.lines().enumerate() {
         let line = raw.trim();
         let refuse = |why: String, help: &str| {
@@ -125,13 +126,13 @@ pub fn layer(lock: &Lock, project_dir: &Path, workdir: &str) -> Result<(Vec<Cont
         }
         if line.starts_with("-e ") || line.starts_with("--editable") {
             return refuse(
-                "is an editable install, which cannot be baked into an image".into(),
+                "is an editable install, which a lock cannot reproduce".into(),
                 "remove the line, and after the start install it with `dpe jupyter pip PROJECT install -e PATH`",
             );
         }
-        if ["-r", "-c", "--requirement", "--constraint"].iter().any(|o| line.starts_with(o)) {
+        if line.starts_with('-') {
             return refuse(
-                "includes another file, which the build cannot see".into(),
+                "is an option, not a package".into(),
                 "a lock is one complete `pip freeze`; write it with `dpe export PROJECT --to lock FILE`",
             );
         }
@@ -148,27 +149,15 @@ pub fn layer(lock: &Lock, project_dir: &Path, workdir: &str) -> Result<(Vec<Cont
             );
         };
         let host = project_dir.join(relative);
-        let name = Path::new("dpe-lock/local").join(relative);
-        let boundary = dpe_plugin::reach::resolve(project_dir);
-        if !add_tree(&host, &name, &boundary, &mut files)? {
+        if !host.exists() {
             return refuse(
                 format!("installs from `{path}`, but `{}` does not exist", host.display()),
                 "copy the file into the project folder at that place, or export the lock again",
             );
         }
     }
-    let mut dockerfile = String::new();
-    if files.len() > 1 {
-        // Put back where the lock says, so its `file://` lines work unchanged.
-        dockerfile.push_str(&format!("COPY dpe-lock/local/ {workdir}/\n"));
-    }
-    dockerfile.push_str(&format!("COPY dpe-lock/requirements.lock {LOCK_IN_IMAGE}\n"));
-    // Everything the lock names is listed, so dependencies are not resolved again; packages the
-    // apt step installed are already satisfied at their versions.
-    dockerfile.push_str(&format!(
-        "RUN PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --no-cache-dir --no-deps -r {LOCK_IN_IMAGE}\n"
-    ));
-    Ok((files, dockerfile))
+    let files = vec![ContextFile { name: "dpe-lock/requirements.lock".into(), bytes: lock.bytes.clone() }];
+    Ok((files, format!("COPY dpe-lock/requirements.lock {LOCK_IN_IMAGE}\n")))
 }
 
 /// The URL of a `name @ file:///…` line (markers after `;` dropped).
@@ -198,49 +187,6 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Adds a file, or every file under a folder, as context files under `name`. Returns whether
-/// `path` exists. Each is judged where it really leads: a link out of the project folder
-/// (`boundary`, resolved) would read a host file into the image, and a link to a folder could
-/// loop, so both are refused.
-fn add_tree(path: &Path, name: &Path, boundary: &Path, files: &mut Vec<ContextFile>) -> Result<bool> {
-    let linked_dir = path.is_symlink() && path.is_dir();
-    if let Some(real) = dpe_plugin::reach::outside(path, boundary).filter(|_| path.exists()) {
-        return Err(Error::new(format!(
-            "`{}` leads to `{}`, outside the project folder",
-            path.display(),
-            real.display()
-        ))
-        .with_help("copy the package into the project folder instead of linking to it"));
-    }
-    if linked_dir {
-        return Err(Error::new(format!("`{}` is a link to a folder", path.display()))
-            .with_help("copy the package into the project folder instead of linking to it"));
-    }
-    if path.is_file() {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(format!("reading `{}`", path.display()), e))?;
-        let name = name.to_string_lossy().into_owned();
-        if !files.iter().any(|f| f.name == name) {
-            files.push(ContextFile { name, bytes });
-        }
-        return Ok(true);
-    }
-    if !path.is_dir() {
-        return Ok(false);
-    }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-        .map_err(|e| Error::io(format!("reading `{}`", path.display()), e))?
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    // Sorted, so the content hash does not depend on the directory's order.
-    entries.sort();
-    for entry in entries {
-        let child = name.join(entry.file_name().expect("entry name"));
-        add_tree(&entry, &child, boundary, files)?;
-    }
-    Ok(true)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,57 +196,19 @@ mod tests {
     }
 
     #[test]
-    fn local_files_linked_out_of_the_project_or_to_a_folder_are_refused() {
-        let tmp = tempfile::tempdir().unwrap();
-        let project = tmp.path().join("p");
-        std::fs::create_dir_all(project.join("src/lib")).unwrap();
-        std::fs::write(tmp.path().join("id_rsa"), "key").unwrap();
-        // A link no one named, in a folder the lock installs from: a host file into the image.
-        std::os::unix::fs::symlink(tmp.path().join("id_rsa"), project.join("src/lib/setup.py")).unwrap();
-        let err = layer(&lock("lib @ file:///work/src/lib\n"), &project, "/work").unwrap_err();
-        assert_eq!(
-            err.message,
-            format!(
-                "`{}` leads to `{}`, outside the project folder",
-                project.join("src/lib/setup.py").display(),
-                std::fs::canonicalize(tmp.path().join("id_rsa")).unwrap().display()
-            )
-        );
-        // A link to a folder inside could loop (`ln -s . again`).
-        std::fs::remove_file(project.join("src/lib/setup.py")).unwrap();
-        std::os::unix::fs::symlink(".", project.join("src/lib/again")).unwrap();
-        let err = layer(&lock("lib @ file:///work/src/lib\n"), &project, "/work").unwrap_err();
-        assert_eq!(err.message, format!("`{}` is a link to a folder", project.join("src/lib/again").display()));
-    }
-
-    #[test]
-    fn local_files_in_the_project_folder_are_copied_to_the_same_path() {
+    fn the_image_carries_the_lock_alone_and_local_files_are_checked_in_the_project_folder() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("dist")).unwrap();
         std::fs::write(dir.path().join("dist/my pkg-0.1-py3-none-any.whl"), "wheel").unwrap();
-        std::fs::create_dir_all(dir.path().join("src/lib/inner")).unwrap();
-        std::fs::write(dir.path().join("src/lib/pyproject.toml"), "x").unwrap();
-        std::fs::write(dir.path().join("src/lib/inner/a.py"), "y").unwrap();
+        std::fs::create_dir_all(dir.path().join("src/lib")).unwrap();
         let text = "# comment\npandas==1.5.3\nmy-pkg @ file:///work/dist/my%20pkg-0.1-py3-none-any.whl\nlib @ file:///work/src/lib ; python_version >= \"3\"\n";
         let (files, dockerfile) = layer(&lock(text), dir.path(), "/work").unwrap();
-        let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "dpe-lock/requirements.lock",
-                "dpe-lock/local/dist/my pkg-0.1-py3-none-any.whl",
-                "dpe-lock/local/src/lib/inner/a.py",
-                "dpe-lock/local/src/lib/pyproject.toml"
-            ]
-        );
-        assert_eq!(files[0].bytes, text.as_bytes());
-        assert_eq!(
-            dockerfile,
-            "COPY dpe-lock/local/ /work/\nCOPY dpe-lock/requirements.lock /tmp/dpe/requirements.lock\nRUN PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --no-cache-dir --no-deps -r /tmp/dpe/requirements.lock\n"
-        );
-        let (files, dockerfile) = layer(&lock("six==1.16.0\n"), dir.path(), "/work").unwrap();
         assert_eq!(files.len(), 1);
-        assert!(!dockerfile.contains("dpe-lock/local"));
+        assert_eq!(
+            (files[0].name.as_str(), files[0].bytes.as_slice()),
+            ("dpe-lock/requirements.lock", text.as_bytes())
+        );
+        assert_eq!(dockerfile, "COPY dpe-lock/requirements.lock /usr/local/share/dpe/from-lock.txt\n");
     }
 
     #[test]
@@ -321,9 +229,9 @@ mod tests {
         );
         assert_eq!(
             message("-e /work/src/mylib\n"),
-            "line 1 of the lock `/home/u/env.lock` is an editable install, which cannot be baked into an image: `-e /work/src/mylib`"
+            "line 1 of the lock `/home/u/env.lock` is an editable install, which a lock cannot reproduce: `-e /work/src/mylib`"
         );
-        assert!(message("-r other.txt\n").contains("includes another file"));
+        assert!(message("-r other.txt\n").contains("is an option, not a package"));
     }
 
     #[test]

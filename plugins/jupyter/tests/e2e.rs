@@ -788,7 +788,7 @@ fn a_lock_installs_exactly_its_packages_and_is_remembered() {
     let stderr = text(&out.stderr);
     assert!(
         stderr.contains(&format!(
-            "dpe: installing the lock `{lock_arg}` after the configured packages (`--no-lock` builds without it)"
+            "dpe: the environment installs the lock `{lock_arg}` after the project's packages (`--no-lock` goes without it)"
         )),
         "{stderr}"
     );
@@ -800,9 +800,17 @@ fn a_lock_installs_exactly_its_packages_and_is_remembered() {
     assert_eq!(freeze, lock);
     let value = run(&["jupyter", "exec", "locked", "--", "python3", "-c", "import tinypkg; print(tinypkg.VALUE)"]);
     assert_eq!(text(&value.stdout), "42\n");
-    // The installed copy lives in the image, not in the project's volume.
-    let volume = run(&["jupyter", "exec", "locked", "--", "sh", "-c", "ls /dpe/venv/lib/python3*/site-packages"]);
-    assert!(!text(&volume.stdout).contains("tinypkg"), "{}", text(&volume.stdout));
+    // The package the image lacked was installed into the environment at start (the image only
+    // carries the lock); what the image has at the locked version was left to the image.
+    let venv = run(&["jupyter", "exec", "locked", "--", "sh", "-c", "ls /dpe/venv/lib/python3*/site-packages"]);
+    assert!(text(&venv.stdout).contains("tinypkg-0.1.dist-info"), "{}", text(&venv.stdout));
+    assert!(!text(&venv.stdout).contains("pandas"), "{}", text(&venv.stdout));
+    let logs = run(&["jupyter", "logs", "locked"]);
+    let logs = text(&logs.stdout) + &text(&logs.stderr);
+    assert!(
+        logs.contains("installing the lock given with --from-lock (1 of its packages are not in the image)"),
+        "{logs}"
+    );
 
     // Remembered: later builds (compose and export go through `spec`) use the same image.
     run(&["jupyter", "stop", "locked"]);

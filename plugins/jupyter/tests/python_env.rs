@@ -302,3 +302,116 @@ fn a_pyproject_project_gets_exactly_its_uv_lock() {
     start(&sandbox, "uvproj", &[]);
     assert_eq!(environment(&sandbox, "uvproj"), ["toolz==0.11.2"]);
 }
+
+/// Trust decides where the environment lives: in the shared store while the project is trusted,
+/// in its own volume while it is not (the store is not even mounted), and a move back keeps
+/// what the store held.
+#[test]
+fn an_untrusted_project_gets_a_private_environment_and_nothing_is_lost_when_trusted_again() {
+    let Some((sandbox, _cleanup)) = setup(23250) else { return };
+    let dir = sandbox.project("flap", PROJECT_TOML);
+    std::fs::write(dir.join("requirements.txt"), "toolz==0.12.1\n").unwrap();
+    let out = dpe(&sandbox, &["trust"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    start(&sandbox, "flap", &[]);
+    let exec = |script: &str| {
+        let out = dpe(&sandbox, &["jupyter", "exec", "flap", "--", "sh", "-c", script]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    exec("pip install --quiet tomli-w==1.0.0");
+    let shared = format!("/dpe-cache/envs/{}", spec(&sandbox, "flap")["volume"].as_str().unwrap());
+    assert_eq!(exec("readlink /dpe/venv"), format!("{shared}\n"));
+    stop(&sandbox, "flap");
+
+    // An edited workspace configuration is no longer trusted: no store, a private environment
+    // synced from the lock.
+    sandbox.write("workspace/dpe.toml", "[jupyter]\nhost_port_start = 23250\n# edited\n");
+    assert!(spec(&sandbox, "flap").get("store_volume").is_none());
+    start(&sandbox, "flap", &[]);
+    let logs = dpe(&sandbox, &["jupyter", "logs", "flap"]);
+    let logs = text(&logs.stdout) + &text(&logs.stderr);
+    assert!(logs.contains("the shared package store is not mounted (the project is not trusted)"), "{logs}");
+    assert_eq!(
+        exec("readlink /dpe/venv || echo private; [ -d /dpe-cache/envs ] || echo no store"),
+        "private\nno store\n"
+    );
+    assert_eq!(environment(&sandbox, "flap"), ["toolz==0.12.1"]);
+    stop(&sandbox, "flap");
+
+    // Trusted again: the private environment moves into the store, and the one the store held
+    // (with the package installed by hand) is kept beside it.
+    let out = dpe(&sandbox, &["trust"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    start(&sandbox, "flap", &[]);
+    assert_eq!(exec("readlink /dpe/venv"), format!("{shared}\n"));
+    assert_eq!(environment(&sandbox, "flap"), ["toolz==0.12.1"]);
+    assert_eq!(
+        exec(&format!("ls {shared}.previous/lib/python3.11/site-packages | grep -c tomli_w-1.0.0.dist-info")),
+        "1\n"
+    );
+    let logs = dpe(&sandbox, &["jupyter", "logs", "flap"]);
+    let logs = text(&logs.stdout) + &text(&logs.stderr);
+    assert!(logs.contains(&format!("is kept as {shared}.previous")), "{logs}");
+}
+
+/// Writes `tinypkg-0.1-py3-none-any.whl` (`tinypkg.VALUE = 42`) into the folder mounted at /out.
+const MAKE_WHEEL: &str = r#"
+import base64, hashlib, zipfile
+files = {"tinypkg/__init__.py": "VALUE = 42\n",
+         "tinypkg-0.1.dist-info/METADATA": "Metadata-Version: 2.1\nName: tinypkg\nVersion: 0.1\n",
+         "tinypkg-0.1.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: dpe-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+record = ["%s,sha256=%s,%d" % (p, base64.urlsafe_b64encode(hashlib.sha256(c.encode()).digest()).rstrip(b"=").decode(), len(c.encode())) for p, c in files.items()]
+files["tinypkg-0.1.dist-info/RECORD"] = "\n".join(record + ["tinypkg-0.1.dist-info/RECORD,,"]) + "\n"
+with zipfile.ZipFile("/out/tinypkg-0.1-py3-none-any.whl", "w") as z:
+    for p, c in files.items():
+        z.writestr(p, c)
+"#;
+
+/// Requirements naming a wheel and an editable package of the project folder, by relative
+/// paths, are locked and installed from the folder; an edit of the editable one shows at once.
+#[test]
+fn requirements_with_local_wheels_and_editable_folders_work_from_the_project_folder() {
+    let Some((sandbox, _cleanup)) = setup(23300) else { return };
+    let dir = sandbox.project("local", PROJECT_TOML);
+    std::fs::create_dir_all(dir.join("wheels")).unwrap();
+    let image = spec(&sandbox, "local")["image"].as_str().unwrap().to_string();
+    // The folder this test made is the host user's: the wheel is written as that user.
+    let owner = std::fs::metadata(&dir).unwrap();
+    let user =
+        format!("{}:{}", std::os::unix::fs::MetadataExt::uid(&owner), std::os::unix::fs::MetadataExt::gid(&owner));
+    let out = Command::new("docker")
+        .args(["run", "--rm", "--network", "none", "--user", &user, "--entrypoint", "python3"])
+        .args(["--mount", &format!("type=bind,source={},target=/out", dir.join("wheels").display())])
+        .args([image.as_str(), "-c", MAKE_WHEEL])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    std::fs::create_dir_all(dir.join("mylib/mylib")).unwrap();
+    std::fs::write(
+        dir.join("mylib/pyproject.toml"),
+        "[build-system]\nrequires = [\"flit_core>=3.2,<4\"]\nbuild-backend = \"flit_core.buildapi\"\n\n[project]\nname = \"mylib\"\nversion = \"0.1\"\ndescription = \"a package of the project\"\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("mylib/mylib/__init__.py"), "VALUE = 7\n").unwrap();
+    std::fs::write(dir.join("requirements.txt"), "./wheels/tinypkg-0.1-py3-none-any.whl\n-e ./mylib\n").unwrap();
+    start(&sandbox, "local", &[]);
+    let value = || {
+        let code = "import tinypkg, mylib; print(tinypkg.VALUE, mylib.VALUE, mylib.__file__)";
+        let out = dpe(&sandbox, &["jupyter", "exec", "local", "--", "python3", "-c", code]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    assert_eq!(value(), "42 7 /work/mylib/mylib/__init__.py\n");
+    // Editable: the project's own source, not a copy.
+    std::fs::write(dir.join("mylib/mylib/__init__.py"), "VALUE = 8\n").unwrap();
+    assert_eq!(value(), "42 8 /work/mylib/mylib/__init__.py\n");
+    // The lock names them by the same relative paths, so it works wherever the folder goes.
+    let lock = std::fs::read_to_string(dir.join("pylock.toml")).unwrap();
+    assert!(lock.contains("wheels/tinypkg-0.1-py3-none-any.whl") && lock.contains("mylib"), "{lock}");
+    assert!(!lock.contains(&dir.display().to_string()), "a host path in the lock:\n{lock}");
+    // An unchanged restart keeps them without syncing again.
+    stop(&sandbox, "local");
+    start(&sandbox, "local", &[]);
+    assert_eq!(value(), "42 8 /work/mylib/mylib/__init__.py\n");
+}
