@@ -204,6 +204,14 @@ fn a_second_trusted_project_downloads_nothing_from_the_shared_cache_with_or_with
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("error: resolving the Python packages failed"), "{stderr}");
     assert!(stderr.contains("six"), "{stderr}");
+    // The container goes, its sync's full log stays in the state directory.
+    let kept = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("dpe: the sync's full log: `")?.strip_suffix('`'))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(kept.starts_with(&sandbox.path("state/jupyter/logs/sync-second-").display().to_string()), "{kept}");
+    let log = std::fs::read_to_string(kept).unwrap();
+    assert!(log.contains("$ ") && log.contains("six"), "{log}");
     assert_eq!(environment(&sandbox, "second"), ["iniconfig==2.0.0", "toolz==0.12.1"], "left as it was");
 
     // The environments live in the store beside the cache, and their packages are hardlinks to

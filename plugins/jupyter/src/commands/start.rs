@@ -9,7 +9,7 @@
 use crate::cli::StartArgs;
 use crate::commands::{own_container, port_owners, url_of};
 use crate::docker::{self, Container};
-use crate::project::Project;
+use crate::project::{Project, VOLUME_TARGET};
 use crate::project_lock::ProjectLock;
 use crate::say;
 use crate::spec::{self, run_args, Options, Spec, LABEL_CONFIG};
@@ -95,6 +95,9 @@ pub fn run(context: &Context, args: &StartArgs) -> Result<i32> {
             show_last_logs(context, &started.spec.container);
         }
         stop_child(logs);
+        if err.code != 130 {
+            keep_sync_log(context, &project, &started.spec.container);
+        }
         cleanup_failed(context, &started);
         return Err(err);
     }
@@ -442,6 +445,28 @@ fn poll_until_ready(
             .with_help("its last log lines are above; raise `[jupyter] ready_timeout` if it is only slow"));
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `dpe-sync`'s exit status: the environment could not be synced with the lock.
+const SYNC_FAILED: &str = "3";
+
+/// After a start that failed syncing the Python packages, copies the sync's full log out of the
+/// container (which goes next) into the state directory and says where it is.
+fn keep_sync_log(context: &Context, project: &Project, container: &str) {
+    let code = docker::captured(context, &["inspect", "--format", "{{.State.ExitCode}}", container]);
+    if !code.is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == SYNC_FAILED) {
+        return;
+    }
+    let dir = context.state_dir.join("jupyter").join("logs");
+    let path = dir.join(format!("sync-{}.log", project.key()));
+    if std::fs::create_dir_all(&dir).is_err() {
+        return;
+    }
+    let source = format!("{container}:{VOLUME_TARGET}/venv/.dpe-sync.log");
+    let copied = docker::captured(context, &["cp", &source, &path.to_string_lossy()]);
+    if copied.is_ok_and(|out| out.status.success()) {
+        say::err(&format!("dpe: the sync's full log: `{}`", path.display()));
     }
 }
 
