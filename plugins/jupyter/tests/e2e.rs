@@ -701,20 +701,6 @@ fn unchanged_inputs_never_build_and_rebuild_forces_one() {
     let _ = Command::new("docker").args(["image", "rm", "--force", &image]).output();
 }
 
-/// Makes a tiny wheel in the project folder inside the container (nothing is downloaded).
-const MAKE_WHEEL: &str = r#"
-import base64, hashlib, os, zipfile
-files = {"tinypkg/__init__.py": "VALUE = 42\n",
-         "tinypkg-0.1.dist-info/METADATA": "Metadata-Version: 2.1\nName: tinypkg\nVersion: 0.1\n",
-         "tinypkg-0.1.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: dpe-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
-record = ["%s,sha256=%s,%d" % (p, base64.urlsafe_b64encode(hashlib.sha256(c.encode()).digest()).rstrip(b"=").decode(), len(c.encode())) for p, c in files.items()]
-files["tinypkg-0.1.dist-info/RECORD"] = "\n".join(record + ["tinypkg-0.1.dist-info/RECORD,,"]) + "\n"
-os.makedirs("dist", exist_ok=True)
-with zipfile.ZipFile("dist/tinypkg-0.1-py3-none-any.whl", "w") as z:
-    for p, c in files.items():
-        z.writestr(p, c)
-"#;
-
 /// Removes an image when dropped (the lock's image is this test's own).
 struct ImageGuard(Option<String>);
 
@@ -736,7 +722,7 @@ fn a_lock_installs_exactly_its_packages_and_is_remembered() {
     };
     // A live environment with a package installed by hand from a wheel in its project folder.
     start(&sandbox, "origin");
-    run(&["jupyter", "exec", "origin", "--", "python3", "-c", MAKE_WHEEL]);
+    run(&["jupyter", "exec", "origin", "--", "python3", "-c", dpe_testkit::MAKE_WHEEL]);
     run(&["jupyter", "exec", "origin", "--", "pip", "install", "dist/tinypkg-0.1-py3-none-any.whl"]);
     let lock = text(&run(&["jupyter", "exec", "origin", "--", "python3", "-m", "pip", "freeze"]).stdout);
     assert!(lock.contains("\ntinypkg @ file:///work/dist/tinypkg-0.1-py3-none-any.whl\n"), "{lock}");

@@ -363,26 +363,12 @@ fn an_untrusted_project_gets_a_private_environment_and_nothing_is_lost_when_trus
     assert!(logs.contains(&format!("is kept as {shared}.previous")), "{logs}");
 }
 
-/// Writes `tinypkg-0.1-py3-none-any.whl` (`tinypkg.VALUE = 42`) into the folder mounted at /out.
-const MAKE_WHEEL: &str = r#"
-import base64, hashlib, zipfile
-files = {"tinypkg/__init__.py": "VALUE = 42\n",
-         "tinypkg-0.1.dist-info/METADATA": "Metadata-Version: 2.1\nName: tinypkg\nVersion: 0.1\n",
-         "tinypkg-0.1.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: dpe-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
-record = ["%s,sha256=%s,%d" % (p, base64.urlsafe_b64encode(hashlib.sha256(c.encode()).digest()).rstrip(b"=").decode(), len(c.encode())) for p, c in files.items()]
-files["tinypkg-0.1.dist-info/RECORD"] = "\n".join(record + ["tinypkg-0.1.dist-info/RECORD,,"]) + "\n"
-with zipfile.ZipFile("/out/tinypkg-0.1-py3-none-any.whl", "w") as z:
-    for p, c in files.items():
-        z.writestr(p, c)
-"#;
-
 /// Requirements naming a wheel and an editable package of the project folder, by relative
 /// paths, are locked and installed from the folder; an edit of the editable one shows at once.
 #[test]
 fn requirements_with_local_wheels_and_editable_folders_work_from_the_project_folder() {
     let Some((sandbox, _cleanup)) = setup(23300) else { return };
     let dir = sandbox.project("local", PROJECT_TOML);
-    std::fs::create_dir_all(dir.join("wheels")).unwrap();
     let image = spec(&sandbox, "local")["image"].as_str().unwrap().to_string();
     // The folder this test made is the host user's: the wheel is written as that user.
     let owner = std::fs::metadata(&dir).unwrap();
@@ -390,8 +376,8 @@ fn requirements_with_local_wheels_and_editable_folders_work_from_the_project_fol
         format!("{}:{}", std::os::unix::fs::MetadataExt::uid(&owner), std::os::unix::fs::MetadataExt::gid(&owner));
     let out = Command::new("docker")
         .args(["run", "--rm", "--network", "none", "--user", &user, "--entrypoint", "python3"])
-        .args(["--mount", &format!("type=bind,source={},target=/out", dir.join("wheels").display())])
-        .args([image.as_str(), "-c", MAKE_WHEEL])
+        .args(["--mount", &format!("type=bind,source={},target=/work", dir.display()), "--workdir", "/work"])
+        .args([image.as_str(), "-c", dpe_testkit::MAKE_WHEEL])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -402,7 +388,7 @@ fn requirements_with_local_wheels_and_editable_folders_work_from_the_project_fol
     )
     .unwrap();
     std::fs::write(dir.join("mylib/mylib/__init__.py"), "VALUE = 7\n").unwrap();
-    std::fs::write(dir.join("requirements.txt"), "./wheels/tinypkg-0.1-py3-none-any.whl\n-e ./mylib\n").unwrap();
+    std::fs::write(dir.join("requirements.txt"), "./dist/tinypkg-0.1-py3-none-any.whl\n-e ./mylib\n").unwrap();
     start(&sandbox, "local", &[]);
     let value = || {
         let code = "import tinypkg, mylib; print(tinypkg.VALUE, mylib.VALUE, mylib.__file__)";
@@ -416,7 +402,7 @@ fn requirements_with_local_wheels_and_editable_folders_work_from_the_project_fol
     assert_eq!(value(), "42 8 /work/mylib/mylib/__init__.py\n");
     // The lock names them by the same relative paths, so it works wherever the folder goes.
     let lock = std::fs::read_to_string(dir.join("pylock.toml")).unwrap();
-    assert!(lock.contains("wheels/tinypkg-0.1-py3-none-any.whl") && lock.contains("mylib"), "{lock}");
+    assert!(lock.contains("dist/tinypkg-0.1-py3-none-any.whl") && lock.contains("mylib"), "{lock}");
     assert!(!lock.contains(&dir.display().to_string()), "a host path in the lock:\n{lock}");
     // An unchanged restart keeps them without syncing again.
     stop(&sandbox, "local");

@@ -49,19 +49,7 @@ pub fn spec(sandbox: &Sandbox, project: &str) -> serde_json::Value {
 /// made inside the container, in the project folder, so nothing is downloaded).
 pub fn start_and_install_by_hand(sandbox: &Sandbox, project: &str) {
     ok(&mut dpe(sandbox, &["jupyter", project, "--detach"]));
-    let make_wheel = r#"
-import base64, hashlib, os, zipfile
-files = {"tinypkg/__init__.py": "VALUE = 42\n",
-         "tinypkg-0.1.dist-info/METADATA": "Metadata-Version: 2.1\nName: tinypkg\nVersion: 0.1\n",
-         "tinypkg-0.1.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: dpe-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
-record = ["%s,sha256=%s,%d" % (p, base64.urlsafe_b64encode(hashlib.sha256(c.encode()).digest()).rstrip(b"=").decode(), len(c.encode())) for p, c in files.items()]
-files["tinypkg-0.1.dist-info/RECORD"] = "\n".join(record + ["tinypkg-0.1.dist-info/RECORD,,"]) + "\n"
-os.makedirs("dist", exist_ok=True)
-with zipfile.ZipFile("dist/tinypkg-0.1-py3-none-any.whl", "w") as z:
-    for p, c in files.items():
-        z.writestr(p, c)
-"#;
-    ok(&mut dpe(sandbox, &["jupyter", "exec", project, "--", "python3", "-c", make_wheel]));
+    ok(&mut dpe(sandbox, &["jupyter", "exec", project, "--", "python3", "-c", dpe_testkit::MAKE_WHEEL]));
     ok(&mut dpe(sandbox, &["jupyter", "exec", project, "--", "pip", "install", "dist/tinypkg-0.1-py3-none-any.whl"]));
 }
 
