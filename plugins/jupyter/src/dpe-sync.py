@@ -384,6 +384,13 @@ def main():
         if failure.help_text:
             print("help: %s" % failure.help_text, file=sys.stderr)
         return 3
+    except OSError as error:
+        # Most often a store or environment this user may not write: say who is asking.
+        print("error: syncing the environment failed: %s" % error, file=sys.stderr)
+        print("help: the sync runs as uid %d; the package store (%s) and the environment (%s) must "
+              "be writable by it (a Docker Stacks image's NB_UID is the user running dpe unless "
+              "`env` sets another)" % (os.getuid(), env.store, env.venv), file=sys.stderr)
+        return 3
 
 
 def sync_lock(env, mode):
