@@ -1,6 +1,7 @@
-//! `dpe jupyter` with `[engine] program = "podman"`, end to end against the real Podman: start,
-//! url, status, list, stop and a restart that keeps port and token, with the user's hooks
-//! running around every engine call.
+//! `dpe jupyter` with `[engine] program = "podman"`, end to end against the real Podman: start
+//! (a trusted project, its requirement synced into the shared store), url, status, list, stop
+//! and a restart that keeps port and token, with the user's hooks running around every engine
+//! call.
 //!
 //! One test, one project: the image is built by Podman from Debian's packages (it cannot share
 //! the Docker e2e's build, the engines keep separate image stores), so the lane adds one build.
@@ -14,9 +15,12 @@ use serde_json::Value;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-/// The smallest project that serves Jupyter: Debian's notebook on the offline base image.
+/// Debian's notebook on the offline base image, with pip (which fetches uv) and the host's CA
+/// bundle (which reaches the package index), to sync a requirement.
 fn project_toml() -> String {
-    format!("image = \"{PODMAN_BASE_IMAGE}\"\napt_packages = [\"python3-notebook\", \"python3-venv\"]\n")
+    format!(
+        "image = \"{PODMAN_BASE_IMAGE}\"\napt_packages = [\"python3-notebook\", \"python3-pip\", \"python3-venv\"]\nca_certificates = [\"/etc/ssl/certs/ca-certificates.crt\"]\n"
+    )
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -52,7 +56,8 @@ fn podman_serves_lists_stops_and_restarts_a_project() {
     let sandbox = Sandbox::new();
     let _cleanup = DockerCleanup::podman(&sandbox);
     sandbox.write("workspace/dpe.toml", "[engine]\nprogram = \"podman\"\n[jupyter]\nhost_port_start = 24800\n");
-    sandbox.project("project_p", &project_toml());
+    let dir = sandbox.project("project_p", &project_toml());
+    std::fs::write(dir.join("requirements.txt"), "toolz==0.12.1\n").unwrap();
     let log = sandbox.path("hooks.log");
     for phase in ["pre", "post"] {
         sandbox.write_exe(
@@ -67,6 +72,9 @@ fn podman_serves_lists_stops_and_restarts_a_project() {
         out
     };
 
+    // Trusted: its environment lives in the shared package store, hardlinked from the cache.
+    dpe(&["trust"]);
+
     // Start: built and run by Podman, not Docker.
     let out = dpe(&["jupyter", "project_p", "--detach"]);
     let url = text(&out.stdout).lines().last().unwrap_or_default().to_string();
@@ -75,6 +83,11 @@ fn podman_serves_lists_stops_and_restarts_a_project() {
     let names = containers_in(podman(), &sandbox);
     assert_eq!(names.len(), 1, "{names:?}");
     assert!(containers_in(std::process::Command::new("docker"), &sandbox).is_empty(), "it ran in Docker");
+    let script = "readlink /dpe/venv; stat -c %h /dpe/venv/lib/python3.11/site-packages/toolz/__init__.py";
+    let synced = text(&dpe(&["jupyter", "exec", "project_p", "--", "sh", "-c", script]).stdout);
+    let (venv, links) = synced.trim().split_once('\n').unwrap_or_else(|| panic!("{synced}"));
+    assert!(venv.starts_with("/dpe-cache/envs/dpe-project-p-"), "{synced}");
+    assert!(links.parse::<u32>().unwrap() >= 2, "the cache and the environment share the file: {synced}");
 
     // url, status and list read the container Podman lists (the `ps` template of Docker alone
     // failed here), and say what dpe said at start: no `localhost/`, no "Up … ago".
