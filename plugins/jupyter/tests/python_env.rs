@@ -225,6 +225,13 @@ fn a_second_trusted_project_downloads_nothing_from_the_shared_cache_with_or_with
     assert!(a == b && b == c, "one file for three projects: {a} / {b} / {c}");
     let links: u32 = a.split(' ').nth(1).unwrap().parse().unwrap();
     assert!(links >= 4, "the cache and three environments link it: {a}");
+    // `list --size` shows what each environment holds on its own in the store: hardlinked
+    // packages are the cache's, so far less than the packages' size.
+    let out = dpe(&sandbox, &["jupyter", "list", "--size", "--json"]);
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", text(&out.stderr)));
+    let row = list.as_array().unwrap().iter().find(|r| r["project"] == "first").unwrap().clone();
+    let own = row["store_bytes"].as_u64().unwrap_or_else(|| panic!("{row}"));
+    assert!(own < 200_000, "{row}");
 
     // `rm` takes the project's packages out of the store; the others keep theirs.
     let envs = || in_volume(&sandbox, "first", "ls /dpe-cache/envs");

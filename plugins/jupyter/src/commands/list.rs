@@ -58,6 +58,9 @@ struct Row {
     image_bytes: Option<u64>,
     volume: String,
     volume_bytes: Option<u64>,
+    /// A trusted project's environment in the shared package store: the bytes only it holds
+    /// (what removing it frees; files hardlinked from the cache are the cache's).
+    store_bytes: Option<u64>,
     container_bytes: Option<u64>,
     stale: Option<bool>,
     planned_image: Option<String>,
@@ -77,6 +80,8 @@ struct Measured {
     /// Image ID → bytes.
     images: Option<HashMap<String, u64>>,
     disk: Option<DiskUsage>,
+    /// Project volume name → the own bytes of its environment in the package store.
+    in_store: Option<HashMap<String, u64>>,
 }
 
 pub fn run(context: &Context, asked: &Asked) -> Result<i32> {
@@ -134,6 +139,7 @@ fn measure(context: &Context, containers: &[Container], asked: &Asked, phase: &d
         let gpu = scope.spawn(|| if running_ids.is_empty() { None } else { usage::gpu_memory(&running_ids) });
         let stats = scope.spawn(|| (asked.stats && !running_ids.is_empty()).then(|| stats(context, &running_ids)));
         let images = scope.spawn(|| asked.size.then(|| image_sizes(context, containers)));
+        let in_store = scope.spawn(|| asked.size.then(|| store_sizes(context, containers)));
         let disk = asked.size.then(|| disk_usage(context));
         let activity = activity.into_iter().map(|h| h.join().unwrap_or(None)).collect();
         phase("servers answered");
@@ -146,6 +152,7 @@ fn measure(context: &Context, containers: &[Container], asked: &Asked, phase: &d
             stats: stats.join().unwrap_or(None),
             images: images.join().unwrap_or(None),
             disk,
+            in_store: in_store.join().unwrap_or(None),
             urls,
         }
     })
@@ -173,6 +180,17 @@ fn image_sizes(context: &Context, containers: &[Container]) -> HashMap<String, u
     ids.sort_unstable();
     ids.dedup();
     docker::images(context, &[], &ids).unwrap_or_default().into_iter().map(|i| (i.id, i.size)).collect()
+}
+
+/// The own bytes of each environment in the package store (one throwaway container).
+fn store_sizes(context: &Context, containers: &[Container]) -> HashMap<String, u64> {
+    let images: Vec<&str> = containers.iter().map(|c| c.image.as_str()).collect();
+    let Ok(Some(store)) = crate::store::Store::find(context, &images) else { return HashMap::new() };
+    let mut sizes = HashMap::new();
+    for environment in store.environments(context).unwrap_or_default() {
+        *sizes.entry(environment.volume).or_default() += environment.own_bytes;
+    }
+    sizes
 }
 
 /// Volume and container sizes from `system df -v` (the engine walks every volume: slow).
@@ -218,6 +236,7 @@ fn row(c: &Container, index: usize, measured: &Measured, now: i64) -> Row {
         image: c.image.clone(),
         image_bytes: measured.images.as_ref().and_then(|i| i.get(&c.image_id).copied()),
         volume_bytes: measured.disk.as_ref().and_then(|d| d.volumes.get(&volume).copied()),
+        store_bytes: measured.in_store.as_ref().and_then(|s| s.get(&volume).copied()),
         volume,
         container_bytes: measured.disk.as_ref().and_then(|d| d.containers.get(&c.id).copied()),
         stale: planned.as_ref().map(|p| *p != c.image),
@@ -279,6 +298,9 @@ fn print_table(rows: &[Row], asked: &Asked, gpu: bool) {
     if asked.size {
         columns.push(("IMAGE", Box::new(move |r: &Row| bytes(r.image_bytes))));
         columns.push(("VOLUME", Box::new(move |r: &Row| bytes(r.volume_bytes))));
+        if rows.iter().any(|r| r.store_bytes.is_some()) {
+            columns.push(("PACKAGES", Box::new(move |r: &Row| bytes(r.store_bytes))));
+        }
     }
     let stale = |r: &Row| match r.stale {
         Some(true) => "yes",
