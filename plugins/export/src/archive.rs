@@ -25,8 +25,9 @@
 use crate::extract::Tree;
 use crate::image;
 use crate::names;
-use crate::progress::{human_bytes, Progress, ProgressReader};
+use crate::progress::{Progress, ProgressReader};
 use crate::save_stream;
+use dpe_plugin::sdk::units;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
@@ -529,8 +530,8 @@ impl Layout {
         if self.declared > MAX_TOTAL_BYTES {
             return Err(refuse(&format!(
                 "declares {}, which takes the archive over the {} it may hold",
-                human_bytes(size),
-                human_bytes(MAX_TOTAL_BYTES)
+                units::binary(size),
+                units::binary(MAX_TOTAL_BYTES)
             )));
         }
         let path = names::normalize(&raw).map_err(|why| refuse(&format!("is refused: {why}")))?;
@@ -688,7 +689,7 @@ impl Layout {
 /// before a byte is read, and read no further than the cap whatever the header said.
 fn read_small<R: Read>(entry: &mut tar::Entry<R>, declared: u64, cap: u64) -> Result<Vec<u8>, String> {
     if declared > cap {
-        return Err(format!("declares {}, over the {} it may have", human_bytes(declared), human_bytes(cap)));
+        return Err(format!("declares {}, over the {} it may have", units::binary(declared), units::binary(cap)));
     }
     let mut bytes = Vec::new();
     entry.by_ref().take(cap).read_to_end(&mut bytes).map_err(|e| format!("cannot be read: {e}"))?;

@@ -11,8 +11,9 @@ use crate::image;
 use crate::lock;
 use crate::names;
 use crate::probe;
-use crate::progress::{human_bytes, Progress, ProgressReader};
+use crate::progress::{Progress, ProgressReader};
 use clap::{Parser, ValueEnum};
+use dpe_plugin::sdk::units;
 use dpe_plugin::sdk::Plugin;
 use dpe_plugin::Context;
 use std::fs;
@@ -419,9 +420,9 @@ fn export_archive(
     println!(
         "wrote `{}` ({}; image `{}` {} uncompressed; {})",
         file.display(),
-        human_bytes(size),
+        units::binary(size),
         built.tag,
-        human_bytes(image_bytes),
+        units::binary(image_bytes),
         if with_data { "with the project folder" } else { "project config only" }
     );
     println!("sha256 {sha256}");

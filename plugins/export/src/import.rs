@@ -19,9 +19,9 @@
 use crate::archive::{self, Damage, Manifest, Verified};
 use crate::docker;
 use crate::error::{Error, Result};
-use crate::progress::human_bytes;
 use clap::Parser;
 use dpe_plugin::contract::{EnvironmentNames, VOLUME_TARGET};
+use dpe_plugin::sdk::units;
 use dpe_plugin::sdk::Plugin;
 use dpe_plugin::Context;
 use std::fs;
@@ -160,7 +160,7 @@ fn import(context: &Context, args: &ImportArgs) -> Result<()> {
         "imported `{name}` into `{}` ({}, environment {} in volume `{volume}`)",
         target.display(),
         if manifest.with_data { "with its project folder" } else { "config only" },
-        human_bytes(verified.image_bytes)
+        units::binary(verified.image_bytes)
     );
     if let Some(kept) = kept {
         eprintln!(

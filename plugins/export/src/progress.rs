@@ -4,6 +4,7 @@
 //! second, and clears itself at the end, so logs and pipes never see it.
 
 use dpe_plugin::progress::StatusLine;
+use dpe_plugin::sdk::units;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
@@ -51,7 +52,7 @@ impl Progress {
     pub fn line(&self) -> String {
         let seconds = self.started.elapsed().as_secs_f64().max(0.001);
         let rate = self.done as f64 / seconds;
-        let mut line = format!("{}  {}  {}/s", self.label, human_bytes(self.done), human_bytes(rate as u64));
+        let mut line = format!("{}  {}  {}/s", self.label, units::binary(self.done), units::binary(rate as u64));
         if let Some(total) = self.total.filter(|t| *t > 0) {
             line.push_str(&format!("  {}%", (self.done.saturating_mul(100) / total).min(100)));
         }
@@ -79,33 +80,9 @@ impl<R: Read> Read for ProgressReader<'_, R> {
     }
 }
 
-/// `1.5 KiB`, `412.3 MiB`: binary units, one decimal.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bytes_read_like_a_person_writes_them() {
-        assert_eq!(human_bytes(0), "0 B");
-        assert_eq!(human_bytes(1023), "1023 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(412 * 1024 * 1024 + 300 * 1024), "412.3 MiB");
-        assert_eq!(human_bytes(3 << 30), "3.0 GiB");
-    }
 
     #[test]
     fn line_shows_share_when_total_known() {

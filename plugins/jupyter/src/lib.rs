@@ -16,8 +16,7 @@
 
 mod build;
 mod cli;
-/// Public only for `gc`'s size formatting, which the gc tests compare with what it prints.
-pub mod commands;
+mod commands;
 mod context_file;
 mod docker;
 mod image;

@@ -9,7 +9,7 @@
 
 #![allow(clippy::disallowed_methods, reason = "tests run the programs they check directly")]
 
-use dpe_jupyter::commands::gc::human;
+use dpe_plugin::sdk::units::decimal as human;
 use dpe_testkit::{docker_available, DockerCleanup, Sandbox};
 use serde_json::Value;
 use std::process::{Command, Output, Stdio};

@@ -9,7 +9,8 @@
 //!   dynamic-library form ([`crate::export_plugin!`]);
 //! - [`fs`]: atomic and private file writes;
 //! - [`docker`]: the `dpe docker` client (captured, checked, streamed);
-//! - [`http`]: the readiness probe (an HTTP GET with timeouts).
+//! - [`http`]: the readiness probe (an HTTP GET with timeouts);
+//! - [`units`]: byte counts for people (decimal as the engines print them, or binary).
 //!
 //! A whole plugin:
 //!
@@ -43,6 +44,7 @@ pub mod docker;
 mod error;
 pub mod fs;
 pub mod http;
+pub mod units;
 
 pub use cli::{manifest_from_clap, manifest_mismatches, parse, synopsis, Stop, PROJECT_ARG};
 pub use error::{status, write_error, Error, Result};

@@ -26,7 +26,7 @@ use crate::image::Plan;
 use crate::project::Project;
 use crate::store::{Environment, Store};
 use dpe_plugin::contract::EnvironmentNames;
-use dpe_plugin::sdk::{Error, Result};
+use dpe_plugin::sdk::{units, Error, Result};
 use dpe_plugin::Context;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -75,13 +75,13 @@ pub fn run(context: &Context, yes: bool) -> Result<i32> {
         eprintln!(
             "dpe: {} item(s), {} (a dry run: nothing removed); `dpe jupyter gc --yes` removes them",
             garbage.len(),
-            human(total)
+            units::decimal(total)
         );
         return Ok(0);
     }
     let failed = remove(context, store.as_ref(), &garbage)?;
     let freed: u64 = garbage.iter().filter(|g| !failed.contains(&g.name)).filter_map(|g| g.size).sum();
-    eprintln!("dpe: removed {} item(s), freed {}", garbage.len() - failed.len(), human(freed));
+    eprintln!("dpe: removed {} item(s), freed {}", garbage.len() - failed.len(), units::decimal(freed));
     if !failed.is_empty() {
         return Err(Error::new(format!("{} item(s) were not removed: {}", failed.len(), join(&failed)))
             .with_help("the engine's messages above say why (most often: a container started using it meanwhile)"));
@@ -411,7 +411,7 @@ fn print_table(garbage: &[Garbage]) {
     let header = ["KIND", "NAME", "PROJECT", "SIZE", "WHY"].map(String::from).to_vec();
     let rows: Vec<Vec<String>> = std::iter::once(header)
         .chain(garbage.iter().map(|g| {
-            let size = g.size.map(human).unwrap_or_else(|| "-".into());
+            let size = g.size.map(units::decimal).unwrap_or_else(|| "-".into());
             vec![g.kind.to_string(), g.name.clone(), g.project.clone(), size, g.why.clone()]
         }))
         .collect();
@@ -419,22 +419,6 @@ fn print_table(garbage: &[Garbage]) {
     for row in rows {
         let cells: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
         println!("{}", cells.join("  ").trim_end());
-    }
-}
-
-/// Bytes for people, in powers of 1000 as the engines print them.
-pub fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit + 1 < UNITS.len() {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
     }
 }
 
@@ -452,9 +436,6 @@ mod tests {
 
     #[test]
     fn sizes_read_as_the_engines_print_them() {
-        assert_eq!(human(999), "999 B");
-        assert_eq!(human(812_345_678), "812.3 MB");
-        assert_eq!(human(1_500_000_000), "1.5 GB");
         assert_eq!(canonical("dpe-test/bookworm"), "dpe-test/bookworm:latest");
         assert_eq!(canonical("localhost/dpe-test/bookworm:latest"), "dpe-test/bookworm:latest");
         assert_eq!(canonical("docker.io/library/debian:bookworm-slim"), "debian:bookworm-slim");

@@ -11,12 +11,13 @@
 //! engine seconds. A project whose folder or workspace is gone, or whose configuration no longer
 //! reads, cannot be planned: its staleness is unknown (`?`, `null`).
 
-use crate::commands::gc::{current_plan, human};
+use crate::commands::gc::current_plan;
 use crate::commands::url_of;
 use crate::docker::{self, Container, LABEL_KEY};
 use crate::project::Project;
 use crate::spec::IDLE_EXIT_CODE;
 use crate::usage::{self, Activity, DiskUsage, Stats};
+use dpe_plugin::sdk::units;
 use dpe_plugin::sdk::Result;
 use dpe_plugin::Context;
 use std::collections::{BTreeSet, HashMap};
@@ -272,7 +273,7 @@ fn status_of(c: &Container) -> (String, Option<i32>) {
 /// and the workspace only when there is more than one.
 fn print_table(rows: &[Row], asked: &Asked, gpu: bool) {
     let dash = || "-".to_string();
-    let bytes = |b: Option<u64>| b.map(human).unwrap_or_else(dash);
+    let bytes = |b: Option<u64>| b.map(units::decimal).unwrap_or_else(dash);
     type Column<'a> = (&'static str, Box<dyn Fn(&Row) -> String + 'a>);
     let mut columns: Vec<Column> = vec![
         ("PROJECT", Box::new(|r: &Row| r.project.clone())),
