@@ -21,6 +21,11 @@ mkdir -p "$dpe/home" 2>/dev/null || true
 # with the same heavy packages cost about one. An untrusted project keeps a private store (in its
 # own volume), and its environment there too.
 moved=
+# What a start killed while moving the environment into the store left: the old environment,
+# gone once the link is there, back in its place when the link never came.
+if [ -e "$venv.moved" ]; then
+  if [ -L "$venv" ]; then rm -rf "$venv.moved"; elif [ ! -e "$venv" ]; then mv "$venv.moved" "$venv"; fi
+fi
 if [ -n "${DPE_VENV_STORE:-}" ]; then
   if [ -L "$venv" ]; then
     [ "$(readlink "$venv")" = "$DPE_VENV_STORE" ] || ln -sfn "$DPE_VENV_STORE" "$venv"
@@ -40,8 +45,11 @@ if [ -n "${DPE_VENV_STORE:-}" ]; then
       echo "dpe-start: the environment the project had in the store before is kept as $DPE_VENV_STORE.previous" >&2
     fi
     mv "$DPE_VENV_STORE.moving" "$DPE_VENV_STORE"
-    rm -rf "$venv"
+    # A rename, then the link: a start killed here finds either the whole old environment or
+    # the link, never half of one.
+    mv "$venv" "$venv.moved"
     ln -s "$DPE_VENV_STORE" "$venv"
+    rm -rf "$venv.moved"
     moved=1
   else
     mkdir -p "$DPE_VENV_STORE"

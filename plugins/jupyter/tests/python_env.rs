@@ -353,12 +353,16 @@ fn an_untrusted_project_gets_a_private_environment_and_nothing_is_lost_when_trus
     );
     assert_eq!(environment(&sandbox, "flap"), ["toolz==0.12.1"]);
     stop(&sandbox, "flap");
+    // As a start killed in the middle of a move leaves it: the old environment renamed, no
+    // link yet. The next start puts it back before moving it.
+    in_volume(&sandbox, "flap", "mv /dpe/venv /dpe/venv.moved");
 
     // Trusted again: the private environment moves into the store, and the one the store held
     // (with the package installed by hand) is kept beside it.
     let out = dpe(&sandbox, &["trust"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     start(&sandbox, "flap", &[]);
+    assert_eq!(exec("ls -d /dpe/venv.moved 2>&1 >/dev/null | wc -l"), "1\n", "the renamed one is gone");
     assert_eq!(exec("readlink /dpe/venv"), format!("{shared}\n"));
     assert_eq!(environment(&sandbox, "flap"), ["toolz==0.12.1"]);
     assert_eq!(
