@@ -28,7 +28,9 @@ pub const LABEL_VOLUME_TARGET: &str = "dpe.export.volume-target";
 /// hold the running server's token.
 /// `./python` is an untrusted project's private uv and package cache (`dpe-sync`): the synced
 /// environment in `./venv` is what the archive carries, the cache is only downloads.
-const VOLUME_EXCLUDES: &[&str] = &["./home/.cache", "./home/.local/share/jupyter/runtime", "./python"];
+/// `.dpe-move-id` marks an environment `dpe-start` is moving into the store (it names that one
+/// move, so it never travels).
+const VOLUME_EXCLUDES: &[&str] = &["./home/.cache", "./home/.local/share/jupyter/runtime", "./python", ".dpe-move-id"];
 
 /// The built image.
 #[derive(Debug, Clone)]
@@ -134,19 +136,22 @@ fn read_volume(context: &Context, spec: &Spec, volumes: docker::Volumes, out: &m
     args.extend(["--mount".into(), mount_value("volume", &spec.volume, "/.dpe-volume", true)]);
     let mut script = String::from("cd /.dpe-volume && ");
     let mut script_args: Vec<String> = VOLUME_EXCLUDES.iter().map(|p| format!("--exclude={p}")).collect();
+    let mut in_store = None;
     match (volumes.store, spec.venv_in_store(), &spec.store_target) {
         (true, Some((store, folder)), Some(target)) => {
             args.extend(["--mount".into(), mount_value("volume", store, target, true)]);
             let (parent, name) = folder.rsplit_once('/').unwrap_or(("/", folder));
             // `$1` the store's folder of environments, `$2` this one's name, then the excludes.
-            // GNU tar's --transform renames that folder's entries (and hardlinks among them)
-            // to `./venv`; the volume's own entries all start with `./`, so none match.
+            // Two archives, one after the other: the volume without its link, then the
+            // environment, whose entries (`NAME/…`) [`merge_environment`] renames to `./venv/…`.
+            // Plain `tar -cf`, so any image's tar does (busybox's too).
             script.push_str(
                 "store=$1 name=$2; shift 2; if [ -L venv ] && [ -d \"$store/$name\" ]; then \
-                 exec tar -cf - \"$@\" --exclude=./venv . -C \"$store\" --transform=\"s,^$name,./venv,\" \"$name\"; fi; \
+                 tar -cf - \"$@\" --exclude=./venv . && cd \"$store\" && exec tar -cf - \"$@\" \"$name\"; fi; \
                  exec tar -cf - \"$@\" .",
             );
             script_args.splice(0..0, [parent.to_string(), name.to_string()]);
+            in_store = Some(name.to_string());
         }
         _ => script.push_str("exec tar -cf - \"$@\" ."),
     }
@@ -160,7 +165,10 @@ fn read_volume(context: &Context, spec: &Spec, volumes: docker::Volumes, out: &m
         .spawn()
         .map_err(|e| Error::new(format!("running `dpe docker run` failed: {e}")))?;
     let mut stdout = child.stdout.take().expect("piped stdout");
-    let copied = io::copy(&mut stdout, out);
+    let copied = match &in_store {
+        Some(name) => merge_environment(&mut stdout, out, name),
+        None => io::copy(&mut stdout, out).map(|_| ()),
+    };
     let output = child.wait_with_output().map_err(|e| Error::new(format!("waiting for `docker run` failed: {e}")))?;
     if !output.status.success() {
         return Err(docker::failed(&format!("reading the volume `{}`", spec.volume), &output)
@@ -168,6 +176,47 @@ fn read_volume(context: &Context, spec: &Spec, volumes: docker::Volumes, out: &m
     }
     copied.map_err(|e| Error::new(format!("copying the volume `{}` failed: {e}", spec.volume)))?;
     Ok(())
+}
+
+/// Copies the volume's archive and the environment's archive after it (`tar` writes them one
+/// after the other) into one archive, the environment's entries (`NAME`, `NAME/…`) renamed to
+/// `venv`, `venv/…`, hardlinks among them too. The volume's entries all start with `./`, so
+/// none is renamed; owners, modes and times are kept.
+fn merge_environment(input: impl io::Read, out: &mut fs::File, name: &str) -> io::Result<()> {
+    // Names as the builder writes them (it drops a leading `./`), so a hardlink's target is
+    // spelt like the entry it names.
+    let rename = |path: &Path| -> std::path::PathBuf {
+        match path.strip_prefix(name) {
+            Ok(rest) => Path::new("venv").join(rest),
+            // The volume's root, `./`, stays as it is: it carries the owner of the volume.
+            Err(_) => match path.strip_prefix(".") {
+                Ok(rest) if !rest.as_os_str().is_empty() => rest.to_path_buf(),
+                _ => path.to_path_buf(),
+            },
+        }
+    };
+    let mut archive = tar::Archive::new(input);
+    // The end of the first archive is two blocks of zeros; the second follows them.
+    archive.set_ignore_zeros(true);
+    let mut merged = tar::Builder::new(io::BufWriter::new(out));
+    merged.follow_symlinks(false);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let path = rename(&entry.path()?);
+        let mut header = entry.header().clone();
+        match header.entry_type() {
+            tar::EntryType::Link => {
+                let target = rename(&entry.link_name()?.unwrap_or_default());
+                merged.append_link(&mut header, &path, &target)?;
+            }
+            tar::EntryType::Symlink => {
+                let target = entry.link_name()?.unwrap_or_default().into_owned();
+                merged.append_link(&mut header, &path, &target)?;
+            }
+            _ => merged.append_data(&mut header, &path, &mut entry)?,
+        }
+    }
+    merged.into_inner()?.flush()
 }
 
 /// `uid:gid` of the first entry (`./`, the volume's root) of a tar.
@@ -208,6 +257,69 @@ pub fn config_text(project_dir: &Path) -> Result<String> {
 mod tests {
     use super::*;
     use std::io::Read;
+
+    #[test]
+    fn the_environment_from_the_store_becomes_venv_in_the_volume_archive() {
+        let archive = |entries: &[(&str, tar::EntryType, &str)]| {
+            let mut builder = tar::Builder::new(Vec::new());
+            for (path, kind, data) in entries {
+                let mut header = tar::Header::new_gnu();
+                header.set_entry_type(*kind);
+                header.set_mode(0o755);
+                header.set_uid(1000);
+                header.set_gid(1000);
+                header.set_size(if *kind == tar::EntryType::Regular { data.len() as u64 } else { 0 });
+                if matches!(kind, tar::EntryType::Symlink | tar::EntryType::Link) {
+                    header.set_link_name(data).unwrap();
+                }
+                let bytes = if *kind == tar::EntryType::Regular { data.as_bytes() } else { &[][..] };
+                // Written raw, as tar(1) does: `./`-prefixed names kept as they are.
+                let name = header.as_old_mut();
+                name.name[..path.len()].copy_from_slice(path.as_bytes());
+                header.set_cksum();
+                builder.append(&header, bytes).unwrap();
+            }
+            builder.into_inner().unwrap()
+        };
+        let dir = tar::EntryType::Directory;
+        let mut stream =
+            archive(&[("./", dir, ""), ("./home/", dir, ""), ("./home/notes.txt", tar::EntryType::Regular, "hi")]);
+        stream.extend(archive(&[
+            ("dpe-p-1234abcd-env/", dir, ""),
+            ("dpe-p-1234abcd-env/bin/python", tar::EntryType::Symlink, "/usr/bin/python3"),
+            ("dpe-p-1234abcd-env/lib/a.py", tar::EntryType::Regular, "A = 1\n"),
+            ("dpe-p-1234abcd-env/lib/b.py", tar::EntryType::Link, "dpe-p-1234abcd-env/lib/a.py"),
+        ]));
+        let mut out = tempfile::tempfile().unwrap();
+        merge_environment(&stream[..], &mut out, "dpe-p-1234abcd-env").unwrap();
+        out.rewind().unwrap();
+        let mut merged = tar::Archive::new(&mut out);
+        let listed: Vec<(String, Option<String>, u64, u64)> = merged
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let link = e.link_name().unwrap().map(|l| l.display().to_string());
+                (e.path().unwrap().display().to_string(), link, e.header().uid().unwrap(), e.header().size().unwrap())
+            })
+            .collect();
+        let names: Vec<(&str, Option<&str>)> = listed.iter().map(|(p, l, _, _)| (p.as_str(), l.as_deref())).collect();
+        assert_eq!(
+            names,
+            [
+                ("./", None),
+                ("home", None),
+                ("home/notes.txt", None),
+                ("venv/", None),
+                ("venv/bin/python", Some("/usr/bin/python3")),
+                ("venv/lib/a.py", None),
+                ("venv/lib/b.py", Some("venv/lib/a.py")),
+            ]
+        );
+        assert!(listed.iter().all(|(_, _, uid, _)| *uid == 1000), "{listed:?}");
+        out.rewind().unwrap();
+        assert_eq!(root_owner(&mut out).as_deref(), Some("1000:1000"));
+    }
 
     #[test]
     fn environment_tags_follow_the_export_tag() {

@@ -222,6 +222,14 @@ pub fn volumes(context: &Context, filter: &str) -> Result<Vec<Volume>> {
     Ok(out.lines().filter_map(|l| serde_json::from_str(l.trim()).ok()).collect())
 }
 
+/// The exit status of a stopped container. Asked of the engine, not read from the listing's
+/// status text (`Exited (85) …`): that text comes from an earlier call than the state, so a
+/// container that stopped in between reads `Up 2 minutes` there.
+pub fn exit_code(context: &Context, id: &str) -> Option<i32> {
+    let out = captured(context, &["container", "inspect", "--format", "{{.State.ExitCode}}", id]).ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

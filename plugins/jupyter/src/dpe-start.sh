@@ -35,21 +35,27 @@ if [ -n "${DPE_VENV_STORE:-}" ]; then
     # untrusted) moves into the store once, packages installed by hand kept. The copy is
     # complete before the old one goes: an interrupted move starts over on the next start. One
     # the store held from before is kept beside it, not lost.
-    echo "dpe-start: moving the environment into the shared package store (once)" >&2
-    rm -rf "$DPE_VENV_STORE.moving"
-    mkdir -p "$DPE_VENV_STORE.moving"
-    cp -a "$venv/." "$DPE_VENV_STORE.moving/"
-    if [ -d "$DPE_VENV_STORE" ]; then
-      rm -rf "$DPE_VENV_STORE.previous"
-      mv "$DPE_VENV_STORE" "$DPE_VENV_STORE.previous"
-      echo "dpe-start: the environment the project had in the store before is kept as $DPE_VENV_STORE.previous" >&2
+    # The move's id, copied along: a store that already holds this very environment (a start
+    # killed after the copy landed) is not copied over again, and what it kept stays kept.
+    [ -s "$venv/.dpe-move-id" ] || cat /proc/sys/kernel/random/uuid > "$venv/.dpe-move-id"
+    if [ "$(cat "$DPE_VENV_STORE/.dpe-move-id" 2>/dev/null)" != "$(cat "$venv/.dpe-move-id")" ]; then
+      echo "dpe-start: moving the environment into the shared package store (once)" >&2
+      rm -rf "$DPE_VENV_STORE.moving"
+      mkdir -p "$DPE_VENV_STORE.moving"
+      cp -a "$venv/." "$DPE_VENV_STORE.moving/"
+      if [ -d "$DPE_VENV_STORE" ]; then
+        rm -rf "$DPE_VENV_STORE.previous"
+        mv "$DPE_VENV_STORE" "$DPE_VENV_STORE.previous"
+        echo "dpe-start: the environment the project had in the store before is kept as $DPE_VENV_STORE.previous" >&2
+      fi
+      mv "$DPE_VENV_STORE.moving" "$DPE_VENV_STORE"
     fi
-    mv "$DPE_VENV_STORE.moving" "$DPE_VENV_STORE"
     # A rename, then the link: a start killed here finds either the whole old environment or
     # the link, never half of one.
     mv "$venv" "$venv.moved"
     ln -s "$DPE_VENV_STORE" "$venv"
     rm -rf "$venv.moved"
+    rm -f "$DPE_VENV_STORE/.dpe-move-id"
     moved=1
   else
     mkdir -p "$DPE_VENV_STORE"
@@ -95,16 +101,17 @@ fi
 # Python packages (requirements.txt, python_packages, pyproject.toml) are not in the image: they
 # are synced into the venv from the project's lock with uv (dpe-sync), in seconds, from a cache
 # shared by the user's trusted projects. Unchanged lock: nothing runs. A failure stops here, with
-# the environment as it was, so the server never starts on a half-synced environment.
+# the environment as it was, so the server never starts on a half-synced environment; the exit
+# status, 86, is dpe's SYNC_EXIT_CODE, which tells `dpe jupyter` to keep the sync's log.
 # A lock given with `--from-lock` (in the image) is installed even where the project's packages
 # are not synced (a project with its own Dockerfile).
 if [ -n "$base_python" ] && { [ "${DPE_SYNC:-}" != skip ] || [ -f /usr/local/share/dpe/from-lock.txt ]; } \
   && [ -f /usr/local/bin/dpe-sync ]; then
   if [ "$(id -u)" = 0 ] && [ -n "${NB_UID:-}" ] && command -v setpriv >/dev/null; then
     HOME=$dpe/home setpriv --reuid="$NB_UID" --regid="${NB_GID:-100}" --clear-groups \
-      "$base_python" /usr/local/bin/dpe-sync || exit $?
+      "$base_python" /usr/local/bin/dpe-sync || exit 86
   else
-    "$base_python" /usr/local/bin/dpe-sync || exit $?
+    "$base_python" /usr/local/bin/dpe-sync || exit 86
   fi
 fi
 

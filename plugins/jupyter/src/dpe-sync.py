@@ -41,8 +41,10 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 UV_VERSION = "0.13.9"
@@ -119,27 +121,30 @@ class Env:
                           "add python3-pip to apt_packages in dpe.toml (or pip to your Dockerfile)")
         say("fetching uv %s (once per machine)" % UV_VERSION)
         os.makedirs(os.path.join(self.store, "uv"), exist_ok=True)
-        spec = os.path.join(self.store, "uv", "uv-%s.%d.txt" % (UV_VERSION, os.getpid()))
-        tmp = home + ".tmp%d" % os.getpid()
+        # Unique names, not the PID: every container's dpe-sync has the same PID in its own
+        # namespace, and two first starts of trusted projects fetch into one store at once.
+        tmp = tempfile.mkdtemp(prefix="uv-%s.fetch-" % UV_VERSION, dir=os.path.join(self.store, "uv"))
+        spec = os.path.join(tmp, "requirements.txt")
         with open(spec, "w") as f:
             f.write("uv==%s %s\n" % (UV_VERSION, " ".join("--hash=sha256:" + h for h in UV_HASHES)))
+        target = os.path.join(tmp, "uv")
         env = dict(os.environ, PIP_BREAK_SYSTEM_PACKAGES="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
         args = [base, "-m", "pip", "install", "--no-deps", "--only-binary=:all:", "--require-hashes",
-                "--no-cache-dir", "--target", tmp, "-r", spec]
+                "--no-cache-dir", "--target", target, "-r", spec]
         self.log.write("$ %s\n" % " ".join(args))
         proc = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
         out = proc.stdout.decode("utf-8", "replace")
         self.log.write(out)
-        os.unlink(spec)
         if proc.returncode != 0:
-            subprocess.run(["rm", "-rf", tmp])
+            shutil.rmtree(tmp, ignore_errors=True)
             self.fail("fetching uv %s failed" % UV_VERSION, out,
                       "check the network, the proxy variables and `ca_certificates` in dpe.toml")
         try:
             # Two projects starting at once may both fetch it: the first rename wins.
-            os.rename(tmp, home)
+            os.rename(target, home)
         except OSError:
-            subprocess.run(["rm", "-rf", tmp])
+            pass
+        shutil.rmtree(tmp, ignore_errors=True)
         return binary
 
 
@@ -152,10 +157,16 @@ def read(path):
 
 
 def write_atomic(path, data):
-    tmp = "%s.dpe-tmp%d" % (path, os.getpid())
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=os.path.dirname(path) or ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def is_uv_project():

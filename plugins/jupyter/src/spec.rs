@@ -26,6 +26,11 @@ pub const LABEL_CONFIG: &str = "dpe.jupyter.config";
 /// shell, Python or signal death uses. The container has no restart policy: it stays stopped.
 pub const IDLE_EXIT_CODE: i32 = 85;
 
+/// The exit status of a container whose Python environment could not be synced with its lock
+/// (`dpe-start` exits with it when `dpe-sync` fails): a status of dpe's own, so a `[jupyter]
+/// command` that exits 3 is not taken for a failed sync.
+pub const SYNC_EXIT_CODE: i32 = 86;
+
 /// What the caller of [`prepare`] wants beyond the project's configuration.
 #[derive(Debug, Clone, Default)]
 pub struct Options {

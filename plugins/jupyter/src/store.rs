@@ -59,7 +59,7 @@ pub struct Environment {
 }
 
 /// The store and an image to run throwaway containers on it from, when both exist: any image
-/// dpe built has a shell and GNU tools.
+/// dpe built has a shell and the POSIX tools the scripts here use.
 pub struct Store {
     volume: String,
     image: String,
@@ -111,7 +111,8 @@ impl Store {
     /// The environments in the store, with what each holds on its own.
     pub fn environments(&self, context: &Context) -> Result<Vec<Environment>> {
         // `-links 1`: a file hardlinked from the cache (or another environment) stays on disk.
-        let script = r#"for d in */; do [ -d "$d" ] || continue; n=${d%/}; b=$(find "$n" -type f -links 1 -printf '%s\n' | awk '{t += $1} END {printf "%d", t}'); echo "$n $b"; done"#;
+        // POSIX tools only (`ls -ln`'s fifth column is the size): the image may be busybox's.
+        let script = r#"for d in */; do [ -d "$d" ] || continue; n=${d%/}; b=$(find "$n" -type f -links 1 -exec ls -ln {} + | awk '{t += $5} END {printf "%d", t}'); echo "$n $b"; done"#;
         let listed = self.run(context, script, &[], "listing the environments in the package store")?;
         Ok(parse_environments(&listed))
     }

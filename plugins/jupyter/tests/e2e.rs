@@ -658,6 +658,47 @@ fn a_server_that_never_answers_is_reported_with_its_log_and_removed() {
     assert_eq!(text(&volumes.stdout), "", "the volume made for a failed first start was left behind");
 }
 
+/// The sync log dpe copies out of a failed container is the project's to shape: a link there
+/// must neither become a link on the host nor be written through, and a link already on the
+/// host (say, planted by another program) is replaced, not followed.
+#[test]
+fn a_sync_log_that_is_a_link_never_reaches_a_host_file() {
+    let Some((sandbox, _cleanup)) = setup(&["project_y"], 22450) else { return };
+    let victim = sandbox.write("victim.txt", "keep\n");
+    // As a failed sync ends (dpe's SYNC_EXIT_CODE), with a link where the log would be.
+    let link_then_fail = format!("ln -sfn {} /dpe/venv/.dpe-sync.log; exit 86", victim.display());
+    sandbox.project("linky", &format!("{PROJECT_TOML}[jupyter]\ncommand = [\"sh\", \"-c\", \"{link_then_fail}\"]\n"));
+    let out = dpe(&sandbox, &["jupyter", "linky", "--detach"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("error: the Python packages of `linky` could not be synced"), "{stderr}");
+    assert!(!stderr.contains("its full log is"), "a link was taken for the log:\n{stderr}");
+    let logs = sandbox.path("state/jupyter/logs");
+    let kept: Vec<_> = std::fs::read_dir(&logs)
+        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    assert!(!kept.iter().any(|name| name.starts_with("sync-")), "{kept:?}");
+
+    // A regular log is kept, and a link already where it goes is replaced, not written through.
+    let write_then_fail = "rm -f /dpe/venv/.dpe-sync.log; echo attacker > /dpe/venv/.dpe-sync.log; exit 86";
+    sandbox.project("linky", &format!("{PROJECT_TOML}[jupyter]\ncommand = [\"sh\", \"-c\", \"{write_then_fail}\"]\n"));
+    let spec: Value = serde_json::from_slice(&dpe(&sandbox, &["jupyter", "spec", "linky", "--json"]).stdout).unwrap();
+    let key = spec["labels"]["dpe.jupyter.key"].as_str().unwrap().to_string();
+    let destination = logs.join(format!("sync-{key}.log"));
+    std::fs::create_dir_all(&logs).unwrap();
+    std::os::unix::fs::symlink(&victim, &destination).unwrap();
+    let out = dpe(&sandbox, &["jupyter", "linky", "--detach"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains(&format!("help: its full log is `{}`", destination.display())),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep\n", "the host file was written through a link");
+    assert!(!destination.is_symlink());
+    assert_eq!(std::fs::read_to_string(&destination).unwrap(), "attacker\n");
+}
+
 #[test]
 fn unchanged_inputs_never_build_and_rebuild_forces_one() {
     if !docker_available() {

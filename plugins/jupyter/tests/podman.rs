@@ -141,4 +141,24 @@ fn podman_serves_lists_stops_and_restarts_a_project() {
     let out = dpe(&["jupyter", "project_p", "--detach"]);
     assert_eq!(text(&out.stderr), "dpe: `project_p` is already running\n");
     assert_eq!(text(&out.stdout).trim(), url);
+
+    // A sync that fails keeps its log on the host: read through the environment's real folder,
+    // since `podman cp` does not follow `/dpe/venv`'s link into the store.
+    let broken = sandbox.project("broken_p", &project_toml());
+    std::fs::write(broken.join("requirements.txt"), "this-package-does-not-exist-dpe-test==1.0\n").unwrap();
+    dpe(&["trust"]);
+    let out = sandbox
+        .dpe()
+        .env(&conf_key, &conf_value)
+        .args(["jupyter", "broken_p", "--detach"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    let kept = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("help: its full log is `")?.split_once("`; ").map(|(path, _)| path.to_string()))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(std::fs::read_to_string(&kept).unwrap().contains("this-package-does-not-exist-dpe-test"), "{kept}");
 }

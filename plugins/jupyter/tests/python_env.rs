@@ -205,9 +205,13 @@ fn a_second_trusted_project_downloads_nothing_from_the_shared_cache_with_or_with
     assert!(stderr.contains("error: resolving the Python packages failed"), "{stderr}");
     assert!(stderr.contains("six"), "{stderr}");
     // The container goes, its sync's full log stays in the state directory.
+    assert!(
+        stderr.contains("error: the Python packages of `second` could not be synced, so its server was not started; its environment is as it was\n"),
+        "{stderr}"
+    );
     let kept = stderr
         .lines()
-        .find_map(|l| l.strip_prefix("dpe: the sync's full log: `")?.strip_suffix('`'))
+        .find_map(|l| l.strip_prefix("help: its full log is `")?.split_once("`; ").map(|(path, _)| path))
         .unwrap_or_else(|| panic!("{stderr}"));
     assert!(kept.starts_with(&sandbox.path("state/jupyter/logs/sync-second-").display().to_string()), "{kept}");
     let log = std::fs::read_to_string(kept).unwrap();
@@ -264,6 +268,15 @@ fn a_second_trusted_project_downloads_nothing_from_the_shared_cache_with_or_with
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(!envs().contains(&second_volume), "{}", envs());
     assert_eq!(environment(&sandbox, "first"), ["iniconfig==2.0.0", "toolz==0.12.1"], "first keeps its packages");
+
+    // A first start that fails leaves no environment in the store, as it leaves no volume.
+    let fourth = sandbox.project("fourth", PROJECT_TOML);
+    std::fs::write(fourth.join("requirements.txt"), "this-package-does-not-exist-dpe-test==1.0\n").unwrap();
+    let out = dpe(&sandbox, &["trust"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = dpe(&sandbox, &["jupyter", "fourth", "--detach"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(!envs().contains(&volume("fourth")), "{}", envs());
 }
 
 #[test]
@@ -372,6 +385,31 @@ fn an_untrusted_project_gets_a_private_environment_and_nothing_is_lost_when_trus
     let logs = dpe(&sandbox, &["jupyter", "logs", "flap"]);
     let logs = text(&logs.stdout) + &text(&logs.stderr);
     assert!(logs.contains(&format!("is kept as {shared}.previous")), "{logs}");
+    assert_eq!(exec(&format!("ls -A {shared} | grep -c dpe-move-id || true")), "0\n", "a finished move leaves no mark");
+
+    // A start killed after the copy landed in the store and the old environment was renamed,
+    // before the link: the next start finishes that move instead of copying again over what
+    // the store kept.
+    stop(&sandbox, "flap");
+    let moves = |logs: &str| logs.matches("moving the environment").count();
+    let before = moves(&logs);
+    in_volume(
+        &sandbox,
+        "flap",
+        &format!(
+            "rm /dpe/venv && cp -a {shared} /dpe/venv.moved && id=$(cat /proc/sys/kernel/random/uuid) && echo $id > /dpe/venv.moved/.dpe-move-id && echo $id > {shared}/.dpe-move-id"
+        ),
+    );
+    start(&sandbox, "flap", &[]);
+    assert_eq!(exec("readlink /dpe/venv; ls -d /dpe/venv.moved 2>/dev/null | wc -l"), format!("{shared}\n0\n"));
+    assert_eq!(
+        exec(&format!("ls {shared}.previous/lib/python3.11/site-packages | grep -c tomli_w-1.0.0.dist-info")),
+        "1\n",
+        "what the store kept is still kept"
+    );
+    let logs = dpe(&sandbox, &["jupyter", "logs", "flap"]);
+    let logs = text(&logs.stdout) + &text(&logs.stderr);
+    assert_eq!(moves(&logs), before, "it copied again:\n{logs}");
 }
 
 /// Requirements naming a wheel and an editable package of the project folder, by relative

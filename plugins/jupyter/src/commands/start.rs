@@ -95,8 +95,19 @@ pub fn run(context: &Context, args: &StartArgs) -> Result<i32> {
             show_last_logs(context, &started.spec.container);
         }
         stop_child(logs);
-        if err.code != 130 {
-            keep_sync_log(context, &project, &started.spec.container);
+        let mut err = err;
+        if err.code != 130 && docker::exit_code(context, &started.spec.container) == Some(spec::SYNC_EXIT_CODE) {
+            let log = match keep_sync_log(context, &project, &started.spec) {
+                Some(kept) => format!("its full log is `{}`; ", kept.display()),
+                None => String::new(),
+            };
+            err = Error::new(format!(
+                "the Python packages of `{}` could not be synced, so its server was not started; its environment is as it was",
+                project.name
+            ))
+            .with_help(format!(
+                "{log}the lines above name the cause: fix the requirements or the lock, or check the network and the proxy, and start again"
+            ));
         }
         cleanup_failed(context, &started);
         return Err(err);
@@ -367,11 +378,17 @@ fn remove_volume(context: &Context, volume: &str) {
 }
 
 /// After a start that never answered: the container goes, and the volume too when this run
-/// made it, so a failed first start leaves nothing behind.
+/// made it, with the environment its container began in the package store, so a failed first
+/// start leaves nothing behind.
 fn cleanup_failed(context: &Context, started: &Started) {
     remove_container(context, &started.spec.container);
     if started.created_volume {
         remove_volume(context, &started.spec.volume);
+        if started.spec.venv_in_store().is_some() {
+            if let Ok(Some(store)) = crate::store::Store::find(context, &[started.spec.image.as_str()]) {
+                let _ = store.remove(context, std::slice::from_ref(&started.spec.volume));
+            }
+        }
     }
 }
 
@@ -448,26 +465,47 @@ fn poll_until_ready(
     }
 }
 
-/// `dpe-sync`'s exit status: the environment could not be synced with the lock.
-const SYNC_FAILED: &str = "3";
+/// The most of a sync log kept on the host (`dpe-sync` keeps its log near a megabyte).
+const SYNC_LOG_CAP: u64 = 4 << 20;
 
-/// After a start that failed syncing the Python packages, copies the sync's full log out of the
-/// container (which goes next) into the state directory and says where it is.
-fn keep_sync_log(context: &Context, project: &Project, container: &str) {
-    let code = docker::captured(context, &["inspect", "--format", "{{.State.ExitCode}}", container]);
-    if !code.is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == SYNC_FAILED) {
-        return;
+/// Copies the sync's full log out of the failed container (which goes next) into the state
+/// directory; returns where. The container is the project's, so what it holds is not trusted:
+/// the file arrives as `docker cp`'s tar stream, only a regular file is taken (a link would
+/// make `docker cp` write a link, or through one, on the host), at most [`SYNC_LOG_CAP`], and
+/// it is written by dpe, atomically, in its own folder.
+fn keep_sync_log(context: &Context, project: &Project, spec: &Spec) -> Option<std::path::PathBuf> {
+    let venv = match spec.venv_in_store() {
+        Some((_, folder)) => folder.to_string(),
+        None => format!("{VOLUME_TARGET}/venv"),
+    };
+    let source = format!("{}:{venv}/.dpe-sync.log", spec.container);
+    let mut child = dpe_plugin::client::docker_command(context, &["cp", &source, "-"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    let stdout = child.stdout.take()?;
+    let log = regular_file(stdout, SYNC_LOG_CAP);
+    let _ = child.kill();
+    let _ = child.wait();
+    let path = context.state_dir.join("jupyter").join("logs").join(format!("sync-{}.log", project.key()));
+    dpe_plugin::sdk::fs::write_private(&path, &log?).ok()?;
+    Some(path)
+}
+
+/// The content of the first entry of a tar stream when it is a regular file (at most `cap`
+/// bytes of it); `None` for a link, a folder or anything else.
+fn regular_file(stream: impl std::io::Read, cap: u64) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut archive = tar::Archive::new(stream);
+    let entry = archive.entries().ok()?.next()?.ok()?;
+    if entry.header().entry_type() != tar::EntryType::Regular {
+        return None;
     }
-    let dir = context.state_dir.join("jupyter").join("logs");
-    let path = dir.join(format!("sync-{}.log", project.key()));
-    if std::fs::create_dir_all(&dir).is_err() {
-        return;
-    }
-    let source = format!("{container}:{VOLUME_TARGET}/venv/.dpe-sync.log");
-    let copied = docker::captured(context, &["cp", &source, &path.to_string_lossy()]);
-    if copied.is_ok_and(|out| out.status.success()) {
-        say::err(&format!("dpe: the sync's full log: `{}`", path.display()));
-    }
+    let mut bytes = Vec::new();
+    entry.take(cap).read_to_end(&mut bytes).ok()?;
+    Some(bytes)
 }
 
 fn show_last_logs(context: &Context, container: &str) {
@@ -635,5 +673,30 @@ mod tests {
         let message = "Error starting userland proxy: listen tcp4 127.0.0.1:8890: bind: address already in use";
         assert_eq!(lost_port(message, &spec), Some(8890));
         assert_eq!(lost_port("No such image: x", &spec), None);
+    }
+
+    #[test]
+    fn only_a_regular_file_is_taken_from_the_container_and_only_so_much_of_it() {
+        let tar_of = |entry_type: tar::EntryType, data: &[u8]| {
+            let mut builder = tar::Builder::new(Vec::new());
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(entry_type);
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            if entry_type == tar::EntryType::Symlink {
+                header.set_link_name("../../../../.bashrc").unwrap();
+            }
+            builder.append_data(&mut header, ".dpe-sync.log", data).unwrap();
+            builder.into_inner().unwrap()
+        };
+        let log = tar_of(tar::EntryType::Regular, b"$ uv pip install\nerror: no such package\n");
+        assert_eq!(
+            regular_file(&log[..], 1 << 20).as_deref(),
+            Some(&b"$ uv pip install\nerror: no such package\n"[..])
+        );
+        assert_eq!(regular_file(&log[..], 4).as_deref(), Some(&b"$ uv"[..]));
+        assert_eq!(regular_file(&tar_of(tar::EntryType::Symlink, b"")[..], 1 << 20), None);
+        assert_eq!(regular_file(&tar_of(tar::EntryType::Directory, b"")[..], 1 << 20), None);
+        assert_eq!(regular_file(&b"not a tar"[..], 1 << 20), None);
     }
 }

@@ -18,8 +18,10 @@ pub fn run(context: &Context, positional: Option<&str>, json: bool) -> Result<i3
         None => "absent",
     };
     let url = container.as_ref().filter(|c| c.running()).and_then(|c| url_of(context, c));
-    let idle =
-        container.as_ref().filter(|c| !c.running()).is_some_and(|c| exit_code(context, &c.id) == Some(IDLE_EXIT_CODE));
+    let idle = container
+        .as_ref()
+        .filter(|c| !c.running())
+        .is_some_and(|c| docker::exit_code(context, &c.id) == Some(IDLE_EXIT_CODE));
     if json {
         let value = serde_json::json!({
             "project": project.name,
@@ -60,12 +62,4 @@ pub fn run(context: &Context, positional: Option<&str>, json: bool) -> Result<i3
         _ => println!("{}: not started (`dpe jupyter {}` starts it)", project.name, project.name),
     }
     Ok(0)
-}
-
-/// The exit status of a stopped container. Asked of the engine, not read from the listing's
-/// status text (`Exited (85) …`): that text comes from an earlier call than the state, so a
-/// container that stopped in between reads `Up 2 minutes` there.
-fn exit_code(context: &Context, id: &str) -> Option<i32> {
-    let out = docker::captured(context, &["container", "inspect", "--format", "{{.State.ExitCode}}", id]).ok()?;
-    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
 }
