@@ -619,7 +619,7 @@ fn host_reaching_settings_run_only_in_a_trusted_workspace() {
         format!(
             "error: this workspace's configuration now reaches outside the project folder `{}` where it did not when you trusted it:\n  \
              `{}`: `services.db.volumes` bind-mounts `{}` (`./shared:/srv/shared:ro`)\n\
-             help: a folder or file it names leads somewhere else now (a link); see what it reaches with `dpe trust --list`, and if you trust that run `cd {} && dpe trust` again\n",
+             help: what it reaches is not what you trusted (a folder or file it names leads somewhere else now, or this dpe describes a reach differently than the one you trusted with); see what it reaches with `dpe trust --list`, and if you trust that run `cd {} && dpe trust` again\n",
             project.display(),
             project_file.display(),
             outside.display(),

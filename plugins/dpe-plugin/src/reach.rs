@@ -192,7 +192,7 @@ fn refusal(context: &Context, boundary: &Path, found: &[Finding]) -> Refusal {
     };
     let help = if context.config_trusted {
         format!(
-            "a folder or file it names leads somewhere else now (a link); see what it reaches with `dpe trust --list`, and if you trust that run `{command}` again"
+            "what it reaches is not what you trusted (a folder or file it names leads somewhere else now, or this dpe describes a reach differently than the one you trusted with); see what it reaches with `dpe trust --list`, and if you trust that run `{command}` again"
         )
     } else {
         format!(
@@ -240,7 +240,7 @@ pub fn classify(config: &Config, boundary: &Path) -> Vec<Finding> {
     }
     let requirements = config.requirements.as_ref().map(PathBuf::from).or_else(|| default_requirements(boundary));
     if let Some(path) = requirements.as_deref().and_then(|r| outside(r, boundary)) {
-        found.push(finding("requirements".into(), format!("copies `{}` into the image", path.display())));
+        found.push(finding("requirements".into(), format!("reads `{}` into the environment", path.display())));
     }
     if let Some(path) = config.dockerfile.as_deref().and_then(|d| outside(Path::new(d), boundary)) {
         found.push(finding(
@@ -269,7 +269,7 @@ fn outside_shown(written: &str, resolved: &Path) -> String {
     resolved.display().to_string()
 }
 
-/// The project's own `requirements.txt`, baked into the image when `requirements` is not set:
+/// The project's own `requirements.txt`, synced into the environment when `requirements` is not set:
 /// the file every reader uses, so that what is judged here is what is read.
 pub fn default_requirements(project_dir: &Path) -> Option<PathBuf> {
     Some(project_dir.join("requirements.txt")).filter(|file| file.is_file())
@@ -557,7 +557,7 @@ mod tests {
         );
         assert_eq!(
             refusal.help,
-            format!("a folder or file it names leads somewhere else now (a link); see what it reaches with `dpe trust --list`, and if you trust that run `cd {} && dpe trust` again", ws.display())
+            format!("what it reaches is not what you trusted (a folder or file it names leads somewhere else now, or this dpe describes a reach differently than the one you trusted with); see what it reaches with `dpe trust --list`, and if you trust that run `cd {} && dpe trust` again", ws.display())
         );
         // The same holds for the project folder itself turned into a link out of the workspace.
         std::fs::remove_file(project.join("data")).unwrap();
@@ -616,7 +616,7 @@ mod tests {
             keys(&c, &project),
             [
                 format!("ca_certificates copies `{}` into the image (`{}/z.pem`)", token.display(), certs),
-                format!("requirements copies `{}` into the image", token.display()),
+                format!("requirements reads `{}` into the environment", token.display()),
             ]
         );
         // The readers list exactly the files judged.

@@ -10,6 +10,9 @@ projects share.
 Inputs, from dpe (environment variables; the env file keeps them off command lines):
   DPE_PY_PACKAGES      JSON list of `python_packages` from dpe.toml
   DPE_PY_REQUIREMENTS  the requirements file, as a path in the container ("" if none)
+  DPE_PY_REQUIREMENTS_TEXT, _FROM
+                       a requirements file outside the project folder (not mounted): its text
+                       as a JSON string, and its path on the host (for messages)
   DPE_PY_STORE         the folder holding uv and its cache (a volume)
   DPE_SYNC             "" (sync), "exact" (also remove what the lock lacks), "lock" (resolve
                        again, then sync), "skip"
@@ -178,6 +181,13 @@ def inputs():
     """The requirement sources and a digest of everything the resolution depends on."""
     packages = json.loads(os.environ.get("DPE_PY_PACKAGES") or "[]")
     requirements = os.environ.get("DPE_PY_REQUIREMENTS") or ""
+    carried = os.environ.get("DPE_PY_REQUIREMENTS_TEXT")
+    if carried:
+        # A requirements file outside the project folder is not mounted: dpe carries its text.
+        requirements = os.path.join(os.environ.get("VIRTUAL_ENV") or "/dpe/venv", ".dpe-requirements.txt")
+        text = json.loads(carried).encode()
+        if read(requirements) != text:
+            write_atomic(requirements, text)
     digest = hashlib.sha256(b"dpe-inputs v1\0")
     digest.update(json.dumps(packages).encode())
     if requirements:
@@ -232,7 +242,9 @@ def resolve_pylock(env, uv, packages, requirements, digest, why):
 
 def describe(packages, requirements):
     parts = []
-    if requirements:
+    if os.environ.get("DPE_PY_REQUIREMENTS_FROM"):
+        parts.append(os.environ["DPE_PY_REQUIREMENTS_FROM"])
+    elif requirements:
         parts.append(os.path.relpath(requirements) if requirements.startswith(os.getcwd()) else requirements)
     if packages:
         parts.append("%d python_packages" % len(packages))

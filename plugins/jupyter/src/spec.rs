@@ -111,7 +111,7 @@ pub fn assemble(
         .iter()
         .filter_map(|name| std::env::var(name).ok().map(|value| (name.to_string(), value)))
         .collect();
-    let python = python_variables(project);
+    let python = python_variables(project)?;
     variables.extend(python.iter().cloned());
     let env_file = secrets::write_env_file(&context.state_dir, &key, &token, &variables)?;
 
@@ -147,7 +147,9 @@ pub const LABEL_PYTHON: &str = "dpe.jupyter.python";
 /// The variables `dpe-sync` reads that may hold credentials or any text (a package URL with a
 /// token, an index URL with a password): they travel in the private env file, never on a
 /// command line. `python_packages` is one JSON line (the file has no quoting).
-pub fn python_variables(project: &Project) -> Vec<(String, String)> {
+/// A requirements file outside the project folder (one `dpe trust` let the project reach, say
+/// a list several projects share) is not mounted: its text travels here too, as one JSON line.
+pub fn python_variables(project: &Project) -> Result<Vec<(String, String)>> {
     let config = &project.config;
     let mut variables = Vec::new();
     if config.dockerfile.is_none() {
@@ -155,6 +157,10 @@ pub fn python_variables(project: &Project) -> Vec<(String, String)> {
             "DPE_PY_PACKAGES".to_string(),
             serde_json::to_string(&config.python_packages).expect("a list of strings"),
         ));
+        if let Some((file, text)) = outside_requirements(project)? {
+            variables.push(("DPE_PY_REQUIREMENTS_TEXT".to_string(), serde_json::to_string(&text).expect("a string")));
+            variables.push(("DPE_PY_REQUIREMENTS_FROM".to_string(), file.to_string_lossy().into_owned()));
+        }
     }
     if let Some(url) = &config.python.index_url {
         variables.push(("UV_DEFAULT_INDEX".to_string(), url.clone()));
@@ -162,7 +168,45 @@ pub fn python_variables(project: &Project) -> Vec<(String, String)> {
     if !config.python.extra_index_urls.is_empty() {
         variables.push(("UV_INDEX".to_string(), config.python.extra_index_urls.join(" ")));
     }
-    variables
+    Ok(variables)
+}
+
+/// The longest requirements text the env file carries (an env file's line is read whole; the
+/// engines read lines of 64 KiB).
+const REQUIREMENTS_TEXT_MAX: usize = 48 * 1024;
+
+/// The requirements file and its text, when it is outside the project folder.
+fn outside_requirements(project: &Project) -> Result<Option<(std::path::PathBuf, String)>> {
+    let Some(file) = image::requirements_file(project)? else { return Ok(None) };
+    if inside_project(project, &file).is_some() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&file)
+        .map_err(|e| Error::new(format!("reading the requirements file `{}` failed: {e}", file.display())))?;
+    if text.len() > REQUIREMENTS_TEXT_MAX {
+        return Err(Error::new(format!(
+            "the requirements file `{}` is outside the project folder and larger than {} kB",
+            file.display(),
+            REQUIREMENTS_TEXT_MAX / 1024
+        ))
+        .with_help(
+            "copy it into the project folder (the environment is synced from there) and point `requirements` at it",
+        ));
+    }
+    Ok(Some((file, text)))
+}
+
+/// Where `file` is below the project folder (followed through links on either side; a `..`
+/// in the path is judged where it leads).
+fn inside_project(project: &Project, file: &std::path::Path) -> Option<std::path::PathBuf> {
+    let inside = |dir: &std::path::Path, file: &std::path::Path| {
+        let relative = file.strip_prefix(dir).ok()?;
+        relative.components().all(|c| matches!(c, std::path::Component::Normal(_))).then(|| relative.to_path_buf())
+    };
+    inside(&project.dir, file).or_else(|| {
+        let dir = std::fs::canonicalize(&project.dir).ok()?;
+        inside(&dir, &std::fs::canonicalize(file).ok()?)
+    })
 }
 
 /// Where the project's Python packages come from and how they are synced: the requirements file
@@ -197,38 +241,20 @@ fn python_environment(
     Ok(())
 }
 
-/// The variables telling `dpe-sync` where the requirements file is (in the container) and
-/// whether to sync exactly; none hold secrets.
+/// The variables telling `dpe-sync` where the requirements file is in the container (when it
+/// is in the project folder; see [`python_variables`] for one outside) and whether to sync
+/// exactly; none hold secrets.
 pub fn sync_variables(project: &Project, workdir: &str, exact: bool) -> Result<Vec<(String, String)>> {
     let mut variables = Vec::new();
     if let Some(file) = image::requirements_file(project)? {
-        variables.push(("DPE_PY_REQUIREMENTS".to_string(), container_path(project, &file, workdir)?));
+        if let Some(relative) = inside_project(project, &file) {
+            variables.push(("DPE_PY_REQUIREMENTS".to_string(), format!("{workdir}/{}", relative.to_string_lossy())));
+        }
     }
     if exact {
         variables.push(("DPE_SYNC".to_string(), "exact".to_string()));
     }
     Ok(variables)
-}
-
-/// Where a file of the project folder is in the container. A requirements file elsewhere is not
-/// mounted, so it is refused with the way out.
-fn container_path(project: &Project, file: &std::path::Path, workdir: &str) -> Result<String> {
-    let inside = |dir: &std::path::Path, file: &std::path::Path| file.strip_prefix(dir).ok().map(|r| r.to_path_buf());
-    let relative = inside(&project.dir, file).or_else(|| {
-        let dir = std::fs::canonicalize(&project.dir).ok()?;
-        inside(&dir, &std::fs::canonicalize(file).ok()?)
-    });
-    match relative {
-        Some(relative) => Ok(format!("{workdir}/{}", relative.to_string_lossy())),
-        None => Err(Error::new(format!(
-            "the requirements file `{}` is outside the project folder `{}`",
-            file.display(),
-            project.dir.display()
-        ))
-        .with_help(
-            "move it into the project folder (the environment is synced from there) and point `requirements` at it",
-        )),
-    }
 }
 
 /// The pure part of the specification: everything but the env file, extra ports and labels
@@ -635,7 +661,7 @@ mod tests {
         config.python.index_url = Some("https://u:s3cret@mirror.example/simple".into());
         config.python.extra_index_urls = vec!["https://a.example/whl".into(), "https://b.example/whl".into()];
         let project = project(config);
-        let variables = python_variables(&project);
+        let variables = python_variables(&project).unwrap();
         assert_eq!(
             variables,
             [
@@ -654,7 +680,7 @@ mod tests {
     }
 
     #[test]
-    fn the_requirements_file_is_named_as_the_container_sees_it_and_must_be_in_the_project() {
+    fn the_requirements_file_is_named_as_the_container_sees_it_or_carried_in_the_env_file() {
         let dir = tempfile::tempdir().unwrap();
         let project_dir = dir.path().join("p");
         std::fs::create_dir(&project_dir).unwrap();
@@ -673,15 +699,22 @@ mod tests {
                 ("DPE_SYNC".to_string(), "exact".to_string())
             ]
         );
+        // One outside the project folder (the core lets a trusted project reach it) is not
+        // mounted: its text goes to the env file, and nothing names it on the command line.
+        project.config.requirements = Some(project_dir.join("../shared.txt").to_string_lossy().into_owned());
+        assert_eq!(sync_variables(&project, "/work", false).unwrap(), [], "`..` leads out of the folder");
         project.config.requirements = Some(dir.path().join("shared.txt").to_string_lossy().into_owned());
-        let err = sync_variables(&project, "/work", false).unwrap_err();
+        assert_eq!(sync_variables(&project, "/work", false).unwrap(), []);
+        let variables = python_variables(&project).unwrap();
         assert_eq!(
-            err.message,
-            format!(
-                "the requirements file `{}` is outside the project folder `{}`",
-                dir.path().join("shared.txt").display(),
-                project_dir.display()
-            )
+            variables[1..],
+            [
+                ("DPE_PY_REQUIREMENTS_TEXT".to_string(), r#""six\n""#.to_string()),
+                ("DPE_PY_REQUIREMENTS_FROM".to_string(), dir.path().join("shared.txt").to_string_lossy().into_owned())
+            ]
         );
+        std::fs::write(dir.path().join("shared.txt"), "six\n".repeat(20_000)).unwrap();
+        let err = python_variables(&project).unwrap_err();
+        assert!(err.message.ends_with("is outside the project folder and larger than 48 kB"), "{}", err.message);
     }
 }

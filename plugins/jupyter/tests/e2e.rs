@@ -1437,7 +1437,7 @@ fn files_linked_out_of_the_project_are_not_read_into_an_untrusted_image() {
         format!(
             "error: this workspace's configuration is not trusted, and it reaches outside the project folder `{dir}`:\n  \
              `{dir}/dpe.toml`: `ca_certificates` copies `{token}` into the image (`{dir}/certs/corp.pem`)\n  \
-             `requirements` copies `{token}` into the image\n\
+             `requirements` reads `{token}` into the environment\n\
              help: settings that reach your machine run only in a trusted workspace; read those files, and if you trust them run `cd {ws} && dpe trust`\n",
             dir = dir.display(),
             token = token.display(),

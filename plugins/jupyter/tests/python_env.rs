@@ -458,3 +458,40 @@ fn requirements_with_local_wheels_and_editable_folders_work_from_the_project_fol
     start(&sandbox, "local", &[]);
     assert_eq!(value(), "42 8 /work/mylib/mylib/__init__.py\n");
 }
+
+/// A requirements file outside the project folder (a list several projects share) needs trust;
+/// trusted, its text reaches the environment, and a change of it is synced in place.
+#[test]
+fn a_shared_requirements_file_outside_the_project_needs_trust_and_then_syncs() {
+    let Some((sandbox, _cleanup)) = setup(23350) else { return };
+    let shared = sandbox.write("workspace/shared/requirements.txt", "toolz==0.12.1\n");
+    sandbox.project("outside", &format!("{PROJECT_TOML}requirements = \"../../shared/requirements.txt\"\n"));
+    let out = dpe(&sandbox, &["jupyter", "outside", "--detach"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains(&format!("`requirements` reads `{}` into the environment", shared.display())), "{stderr}");
+    let out = dpe(&sandbox, &["trust"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    start(&sandbox, "outside", &[]);
+    let import = |code: &str| {
+        let out = dpe(&sandbox, &["jupyter", "exec", "outside", "--", "python3", "-c", code]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    assert_eq!(import("import toolz; print(toolz.__version__)"), "0.12.1\n");
+    // Its text is not on any command line: the env file carries it.
+    let inspect = Command::new("docker")
+        .args([
+            "inspect",
+            "--format",
+            "{{json .Config.Env}} {{json .Args}}",
+            spec(&sandbox, "outside")["container"].as_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!text(&inspect.stdout).contains("DPE_PY_REQUIREMENTS=/"), "{}", text(&inspect.stdout));
+    std::fs::write(&shared, "toolz==0.12.1\niniconfig==2.0.0\n").unwrap();
+    let stderr = start(&sandbox, "outside", &[]);
+    assert!(stderr.contains("+ iniconfig==2.0.0"), "{stderr}");
+    assert_eq!(import("import iniconfig; print('imported')"), "imported\n");
+}

@@ -197,7 +197,7 @@ fn sync_running(context: &Context, project: &Project, container: &Container, exa
     let env_file = crate::secrets::write_variables(
         &context.state_dir,
         &format!("{}.sync", project.key()),
-        &crate::spec::python_variables(project),
+        &crate::spec::python_variables(project)?,
     )?;
     let mut command = crate::commands::exec_prefix(container);
     let at = command.len() - 1;
