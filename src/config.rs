@@ -64,14 +64,14 @@ fn read_config(path: &Path) -> Result<Option<String>> {
     match std::fs::metadata(path) {
         Ok(meta) => check_regular(path, &meta)?,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(err) => return Err(Error::io("read", path, err)),
+        Err(err) => return Err(crate::error::io("read", path, err)),
     }
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(path)
-        .map_err(|err| Error::io("read", path, err))?;
-    let meta = file.metadata().map_err(|err| Error::io("read", path, err))?;
+        .map_err(|err| crate::error::io("read", path, err))?;
+    let meta = file.metadata().map_err(|err| crate::error::io("read", path, err))?;
     check_regular(path, &meta)?;
     if meta.len() > MAX_CONFIG_BYTES {
         return Err(Error::new(format!(
@@ -82,7 +82,7 @@ fn read_config(path: &Path) -> Result<Option<String>> {
         .with_help("keep data out of dpe.toml: put it in a file in the project and name that file"));
     }
     let mut bytes = Vec::new();
-    file.take(MAX_CONFIG_BYTES).read_to_end(&mut bytes).map_err(|err| Error::io("read", path, err))?;
+    file.take(MAX_CONFIG_BYTES).read_to_end(&mut bytes).map_err(|err| crate::error::io("read", path, err))?;
     String::from_utf8(bytes).map(Some).map_err(|_| {
         Error::new(format!("`{}` is not UTF-8 text", path.display()))
             .with_help("save it as UTF-8 (TOML files are UTF-8)")

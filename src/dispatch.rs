@@ -37,7 +37,7 @@ pub fn run_plugin(globals: &Globals, name: &str, args: &[String], builtins: &[&s
             // (callgrind; see bench/dispatch.sh).
             crate::ffi::set_env_vars(&vars);
             let err = std::process::Command::new(&found.path).args(args).exec();
-            Err(Error::io("run plugin", &found.path, err))
+            Err(crate::error::io("run plugin", &found.path, err))
         }
         Kind::Dynamic => {
             let json = serde_json::to_string(&resolved.context).expect("the context serialises");

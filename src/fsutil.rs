@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 /// content or the new, never half of it. The one implementation is the plugin SDK's, which
 /// the core shares with the plugins.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    dpe_plugin::sdk::fs::write_atomic(path, bytes, mode).map_err(|e| Error::io("write", path, e))
+    dpe_plugin::sdk::fs::write_atomic(path, bytes, mode).map_err(|e| crate::error::io("write", path, e))
 }
 
 /// Refuses `path` when it, or the directory holding it, is group- or world-writable, or owned by

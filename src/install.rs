@@ -111,11 +111,11 @@ pub fn installed_files(plugin_dir: &Path, name: &str) -> Vec<PathBuf> {
 /// Turns the user's `PATH` argument into the file to install, building a cargo project first.
 /// `prefer_dynamic` picks the library when a project builds both forms of one plugin.
 pub fn candidate(arg: &Path, prefer_dynamic: bool) -> Result<Candidate> {
-    let path = std::path::absolute(arg).map_err(|e| Error::io("resolve", arg, e))?;
+    let path = std::path::absolute(arg).map_err(|e| crate::error::io("resolve", arg, e))?;
     let meta = fs::metadata(&path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::new(format!("`{}` does not exist", arg.display()))
             .with_help("give the plugin file (`dpe-NAME` or `libdpe_NAME.so`) or a cargo project directory"),
-        _ => Error::io("read", &path, e),
+        _ => crate::error::io("read", &path, e),
     })?;
     if meta.is_dir() {
         if !path.join("Cargo.toml").is_file() {
@@ -164,7 +164,7 @@ fn build_cargo_project(dir: &Path, prefer_dynamic: bool) -> Result<Candidate> {
         })?;
     let mut stdout = String::new();
     let read = child.stdout.take().map(|mut out| out.read_to_string(&mut stdout));
-    let status = child.wait().map_err(|e| Error::io("wait for cargo building", dir, e))?;
+    let status = child.wait().map_err(|e| crate::error::io("wait for cargo building", dir, e))?;
     if ffi::interrupted() {
         return Err(interrupted());
     }
@@ -177,7 +177,7 @@ fn build_cargo_project(dir: &Path, prefer_dynamic: bool) -> Result<Candidate> {
         .with_help(format!("fix the errors above, then run `dpe plugin install {}` again", dir.display())));
     }
     if let Some(Err(e)) = read {
-        return Err(Error::io("read cargo's output for", dir, e));
+        return Err(crate::error::io("read cargo's output for", dir, e));
     }
     let artifacts = parse_artifacts(&stdout, dir);
     pick_artifact(dir, artifacts, prefer_dynamic)
@@ -368,7 +368,7 @@ pub fn ensure_plugin_dir(dir: &Path) -> Result<()> {
         .recursive(true)
         .mode(0o755)
         .create(dir)
-        .map_err(|e| Error::io("create the plugin directory", dir, e))?;
+        .map_err(|e| crate::error::io("create the plugin directory", dir, e))?;
     if let Some(open) = crate::fsutil::open_to_others(dir) {
         return Err(Error::new(format!(
             "refusing to install into `{}`: it is {}, so someone else could change what runs",
@@ -419,10 +419,10 @@ pub fn install(inspected: &Inspected, plugin_dir: &Path, cache_dir: &Path, force
 
     // The commit: the plugin first (so a new plugin never runs under an old receipt's claims
     // for long), then its receipt.
-    fs::rename(&tmp.path, &target).map_err(|e| Error::io("install the plugin as", &target, e))?;
+    fs::rename(&tmp.path, &target).map_err(|e| crate::error::io("install the plugin as", &target, e))?;
     tmp.disarm();
     fs::rename(&receipt_tmp.path, receipt_path(&target))
-        .map_err(|e| Error::io("write the receipt", &receipt_path(&target), e))?;
+        .map_err(|e| crate::error::io("write the receipt", &receipt_path(&target), e))?;
     receipt_tmp.disarm();
     // A reinstall that changes the kind removes the other form, which would otherwise shadow it
     // (an executable wins over a library in the same directory).
@@ -441,13 +441,13 @@ pub fn install(inspected: &Inspected, plugin_dir: &Path, cache_dir: &Path, force
 /// Copies `from` to a new file `to` (created with owner-only permissions), hashing as it goes,
 /// syncs it, then gives it `mode`. Stops early when the user presses Ctrl+C.
 fn copy_synced(from: &Path, to: &Path, mode: u32) -> Result<(String, u64)> {
-    let mut source = fs::File::open(from).map_err(|e| Error::io("read", from, e))?;
+    let mut source = fs::File::open(from).map_err(|e| crate::error::io("read", from, e))?;
     let mut out = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(to)
-        .map_err(|e| Error::io("create a file in", to.parent().unwrap_or(to), e))?;
+        .map_err(|e| crate::error::io("create a file in", to.parent().unwrap_or(to), e))?;
     let mut hasher = Sha256::new();
     let mut size = 0u64;
     let mut buffer = vec![0u8; 256 * 1024];
@@ -459,7 +459,7 @@ fn copy_synced(from: &Path, to: &Path, mode: u32) -> Result<(String, u64)> {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::io("read", from, e)),
+            Err(e) => return Err(crate::error::io("read", from, e)),
         };
         hasher.update(&buffer[..n]);
         out.write_all(&buffer[..n]).map_err(|e| copy_error(from, to, e))?;
@@ -482,8 +482,8 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
         .create_new(true)
         .mode(0o644)
         .open(path)
-        .map_err(|e| Error::io("create", path, e))?;
-    file.write_all(bytes).and_then(|_| file.sync_all()).map_err(|e| Error::io("write", path, e))
+        .map_err(|e| crate::error::io("create", path, e))?;
+    file.write_all(bytes).and_then(|_| file.sync_all()).map_err(|e| crate::error::io("write", path, e))
 }
 
 /// Removes temp files an install of `file_name` left behind when it was killed outright
@@ -562,11 +562,11 @@ pub fn uninstall(plugin_dir: &Path, cache_dir: &Path, name: &str) -> Result<Remo
     let files = installed_files(plugin_dir, name);
     let receipt = files.iter().find_map(|f| read_receipt(f));
     for file in &files {
-        fs::remove_file(file).map_err(|e| Error::io("remove", file, e))?;
+        fs::remove_file(file).map_err(|e| crate::error::io("remove", file, e))?;
         match fs::remove_file(receipt_path(file)) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io("remove", &receipt_path(file), e)),
+            Err(e) => return Err(crate::error::io("remove", &receipt_path(file), e)),
         }
         manifest_cache::forget(cache_dir, file);
     }

@@ -38,7 +38,7 @@ pub fn manifest(found: &Found, cache_dir: &Path) -> Result<(Manifest, bool)> {
 /// (shell completion cannot wait ten seconds for a slow plugin), and warnings are printed
 /// only when `warn` (completion prints nothing but candidates).
 pub fn manifest_within(found: &Found, cache_dir: &Path, limit: Duration, warn: bool) -> Result<(Manifest, bool)> {
-    let meta = std::fs::metadata(&found.path).map_err(|e| Error::io("read", &found.path, e))?;
+    let meta = std::fs::metadata(&found.path).map_err(|e| crate::error::io("read", &found.path, e))?;
     if let Some(hit) = cached_for(found, cache_dir, &meta) {
         return Ok(hit);
     }
@@ -152,7 +152,7 @@ fn run_with_timeout(found: &Found, limit: Duration) -> Result<String> {
         std::io::ErrorKind::Interrupted => {
             Error::new(format!("interrupted while asking plugin `{}` for its manifest", found.name)).with_code(130)
         }
-        _ => Error::io("run", path, err),
+        _ => crate::error::io("run", path, err),
     })?;
     let Some((status, stdout)) = answer else {
         return Err(Error::new(format!(

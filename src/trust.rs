@@ -11,7 +11,7 @@
 //! real places its settings led to): a folder that becomes a link elsewhere later is a new
 //! reach, refused until the user trusts again.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::os::unix::fs::OpenOptionsExt;
@@ -111,7 +111,7 @@ impl TrustStore {
     pub fn trust(state_dir: &Path, files: Files) -> Result<()> {
         // Two `dpe trust` at once (in two workspaces) would each write back what it had read and
         // drop the other's hooks: read, change and write the store under a lock.
-        std::fs::create_dir_all(state_dir).map_err(|e| Error::io("create directory", state_dir, e))?;
+        std::fs::create_dir_all(state_dir).map_err(|e| crate::error::io("create directory", state_dir, e))?;
         let lock_path = state_dir.join(LOCK_FILE);
         let lock = std::fs::OpenOptions::new()
             .create(true)
@@ -119,15 +119,15 @@ impl TrustStore {
             .write(true)
             .mode(0o600)
             .open(&lock_path)
-            .map_err(|e| Error::io("open", &lock_path, e))?;
-        lock.lock().map_err(|e| Error::io("lock", &lock_path, e))?;
+            .map_err(|e| crate::error::io("open", &lock_path, e))?;
+        lock.lock().map_err(|e| crate::error::io("lock", &lock_path, e))?;
         let mut store = TrustStore::load(state_dir);
         for hook in files.hooks {
-            let hash = hash_file(hook).map_err(|e| Error::io("read", hook, e))?;
+            let hash = hash_file(hook).map_err(|e| crate::error::io("read", hook, e))?;
             store.hooks.insert(hook.clone(), hash);
         }
         for file in files.config {
-            let hash = hash_file(file).map_err(|e| Error::io("read", file, e))?;
+            let hash = hash_file(file).map_err(|e| crate::error::io("read", file, e))?;
             store.config.insert(real_path(file), hash);
         }
         store.workspaces.insert(real_path(files.workspace), files.reaches);
