@@ -49,14 +49,9 @@ pub fn ensure(context: &Context, spec: &Spec) -> Result<()> {
     )))
 }
 
-/// An environment in the store.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Environment {
-    /// The name of the project volume it belongs to.
-    pub volume: String,
-    /// The bytes its removal frees: its files no other environment or the cache links to.
-    pub own_bytes: u64,
-}
+/// The environments in the store: the name of the project volume each belongs to, and the
+/// bytes its removal frees (its files no other environment or the cache links to).
+pub type Environments = std::collections::BTreeMap<String, u64>;
 
 /// The store and an image to run throwaway containers on it from, when both exist: any image
 /// dpe built has a shell and the POSIX tools the scripts here use.
@@ -109,7 +104,7 @@ impl Store {
     }
 
     /// The environments in the store, with what each holds on its own.
-    pub fn environments(&self, context: &Context) -> Result<Vec<Environment>> {
+    pub fn environments(&self, context: &Context) -> Result<Environments> {
         // `-links 1`: a file hardlinked from the cache (or another environment) stays on disk.
         // POSIX tools only (`ls -ln`'s fifth column is the size): the image may be busybox's.
         let script = r#"for d in */; do [ -d "$d" ] || continue; n=${d%/}; b=$(find "$n" -type f -links 1 -exec ls -ln {} + | awk '{t += $5} END {printf "%d", t}'); echo "$n $b"; done"#;
@@ -129,16 +124,16 @@ impl Store {
 }
 
 /// `NAME BYTES` lines; names are volume names (no spaces), anything else is skipped.
-fn parse_environments(text: &str) -> Vec<Environment> {
-    text.lines()
-        .filter_map(|line| {
-            let (name, bytes) = line.trim().split_once(' ')?;
-            // An interrupted move, and the environment a move replaced, are the project's too.
-            let volume = name.strip_suffix(".moving").or_else(|| name.strip_suffix(".previous")).unwrap_or(name);
-            let volume = volume.to_string();
-            Some(Environment { volume, own_bytes: bytes.trim().parse().ok()? })
-        })
-        .collect()
+fn parse_environments(text: &str) -> Environments {
+    let mut environments = Environments::new();
+    for line in text.lines() {
+        let Some((name, bytes)) = line.trim().split_once(' ') else { continue };
+        let Ok(bytes) = bytes.trim().parse::<u64>() else { continue };
+        // An interrupted move, and the environment a move replaced, are the project's too.
+        let volume = name.strip_suffix(".moving").or_else(|| name.strip_suffix(".previous")).unwrap_or(name);
+        *environments.entry(volume.to_string()).or_default() += bytes;
+    }
+    environments
 }
 
 #[cfg(test)]
@@ -150,11 +145,7 @@ mod tests {
         let text = "dpe-a-1234abcd-env 10\ndpe-b-1234abcd-env.moving 5\ndpe-a-1234abcd-env.previous 1\nchatter\n";
         assert_eq!(
             parse_environments(text),
-            [
-                Environment { volume: "dpe-a-1234abcd-env".into(), own_bytes: 10 },
-                Environment { volume: "dpe-b-1234abcd-env".into(), own_bytes: 5 },
-                Environment { volume: "dpe-a-1234abcd-env".into(), own_bytes: 1 },
-            ]
+            Environments::from([("dpe-a-1234abcd-env".into(), 10 + 1), ("dpe-b-1234abcd-env".into(), 5)])
         );
     }
 }

@@ -24,7 +24,7 @@
 use crate::docker::{self, Container, Image, Volume, LABEL_OWNER};
 use crate::image::Plan;
 use crate::project::Project;
-use crate::store::{Environment, Store};
+use crate::store::{Environments, Store};
 use dpe_plugin::contract::EnvironmentNames;
 use dpe_plugin::sdk::{units, Error, Result};
 use dpe_plugin::Context;
@@ -56,7 +56,7 @@ pub fn run(context: &Context, yes: bool) -> Result<i32> {
     let store = Store::find(context, &running)?;
     let in_store = match &store {
         Some(store) => store.environments(context)?,
-        None => Vec::new(),
+        None => Environments::new(),
     };
     let volumes = docker::volumes(context, "label=dpe.plugin=jupyter")?;
     let images = docker::images(context, &[format!("label={LABEL_OWNER}={}", crate::image::owner(context))], &[])?;
@@ -231,26 +231,22 @@ fn stale_environments(context: &Context, containers: &[Container], volumes: &[Vo
 
 /// The environments in the package store whose project volume is gone, or goes in this run
 /// (they hold the project's packages; the shared cache stays).
-fn orphaned_in_store(context: &Context, in_store: &[Environment], leaving: &[Garbage]) -> Result<Vec<Garbage>> {
+fn orphaned_in_store(context: &Context, in_store: &Environments, leaving: &[Garbage]) -> Result<Vec<Garbage>> {
     if in_store.is_empty() {
         return Ok(Vec::new());
     }
     // Every volume, whoever labelled it: compose's, an older dpe's.
     let existing: BTreeSet<String> = docker::volumes(context, "name=dpe-")?.into_iter().map(|v| v.name).collect();
-    let mut own: BTreeMap<&str, u64> = BTreeMap::new();
-    for environment in in_store {
-        *own.entry(environment.volume.as_str()).or_default() += environment.own_bytes;
-    }
-    Ok(own
-        .into_iter()
-        .filter_map(|(volume, bytes)| {
-            let leaving = leaving.iter().find(|g| g.kind == "volume" && g.handles[0] == volume);
-            if leaving.is_none() && existing.contains(volume) {
+    Ok(in_store
+        .iter()
+        .filter_map(|(volume, &bytes)| {
+            let leaving = leaving.iter().find(|g| g.kind == "volume" && &g.handles[0] == volume);
+            if leaving.is_none() && existing.contains(volume.as_str()) {
                 return None;
             }
             Some(Garbage {
                 kind: "packages",
-                handles: vec![volume.to_string()],
+                handles: vec![volume.clone()],
                 name: crate::store::environment_path(volume),
                 project: leaving.map_or_else(|| "-".into(), |g| g.project.clone()),
                 size: Some(bytes),
@@ -388,14 +384,14 @@ fn remove(context: &Context, store: Option<&Store>, garbage: &[Garbage]) -> Resu
     let images = docker::images(context, &[], &ids)?;
     let in_store = match (store, garbage.iter().any(|g| g.kind == "packages")) {
         (Some(store), true) => store.environments(context)?,
-        _ => Vec::new(),
+        _ => Environments::new(),
     };
     let mut failed = Vec::new();
     for g in garbage {
         let left = match g.kind {
             "container" => containers.iter().any(|c| c.id == g.handles[0]),
             "volume" => volumes.iter().any(|v| v.name == g.handles[0]),
-            "packages" => in_store.iter().any(|e| e.volume == g.handles[0]),
+            "packages" => in_store.contains_key(&g.handles[0]),
             _ => images.iter().any(|i| i.id == g.handles[0] || i.tags.iter().any(|t| g.handles.contains(t))),
         };
         if left {

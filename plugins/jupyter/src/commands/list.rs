@@ -16,6 +16,7 @@ use crate::commands::url_of;
 use crate::docker::{self, Container, LABEL_KEY};
 use crate::project::Project;
 use crate::spec::IDLE_EXIT_CODE;
+use crate::store::Environments;
 use crate::usage::{self, Activity, DiskUsage, Stats};
 use dpe_plugin::sdk::units;
 use dpe_plugin::sdk::Result;
@@ -82,7 +83,7 @@ struct Measured {
     images: Option<HashMap<String, u64>>,
     disk: Option<DiskUsage>,
     /// Project volume name → the own bytes of its environment in the package store.
-    in_store: Option<HashMap<String, u64>>,
+    in_store: Option<Environments>,
 }
 
 pub fn run(context: &Context, asked: &Asked) -> Result<i32> {
@@ -184,14 +185,10 @@ fn image_sizes(context: &Context, containers: &[Container]) -> HashMap<String, u
 }
 
 /// The own bytes of each environment in the package store (one throwaway container).
-fn store_sizes(context: &Context, containers: &[Container]) -> HashMap<String, u64> {
+fn store_sizes(context: &Context, containers: &[Container]) -> Environments {
     let images: Vec<&str> = containers.iter().map(|c| c.image.as_str()).collect();
-    let Ok(Some(store)) = crate::store::Store::find(context, &images) else { return HashMap::new() };
-    let mut sizes = HashMap::new();
-    for environment in store.environments(context).unwrap_or_default() {
-        *sizes.entry(environment.volume).or_default() += environment.own_bytes;
-    }
-    sizes
+    let Ok(Some(store)) = crate::store::Store::find(context, &images) else { return Environments::new() };
+    store.environments(context).unwrap_or_default()
 }
 
 /// Volume and container sizes from `system df -v` (the engine walks every volume: slow).
