@@ -173,10 +173,20 @@ impl<W: Write> BuildOutput<W> {
     }
 }
 
+/// The folder of the plugin's logs on the host: builds', and failed syncs'.
+pub fn logs_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("jupyter").join("logs")
+}
+
+/// Where the log of a project's last failed sync is kept (`key` is the project's).
+pub fn sync_log(state_dir: &Path, key: &str) -> PathBuf {
+    logs_dir(state_dir).join(format!("sync-{key}.log"))
+}
+
 /// Opens the build log of `tag` (private, replacing an older one) and prunes old logs.
 pub fn open_log(state_dir: &Path, tag: &str) -> Result<(File, PathBuf)> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let dir = state_dir.join("jupyter").join("logs");
+    let dir = logs_dir(state_dir);
     crate::secrets::create_private_dir(&dir)?;
     let name: String = tag.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '-' }).collect();
     let path = dir.join(format!("build-{name}.log"));

@@ -277,6 +277,15 @@ fn a_second_trusted_project_downloads_nothing_from_the_shared_cache_with_or_with
     let out = dpe(&sandbox, &["jupyter", "fourth", "--detach"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(!envs().contains(&volume("fourth")), "{}", envs());
+    // Its sync's log is state of the project: `rm` takes it with the rest.
+    let stderr = text(&out.stderr);
+    let kept = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("help: its full log is `")?.split_once("`; ").map(|(path, _)| path.to_string()))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    let out = dpe(&sandbox, &["jupyter", "rm", "fourth", "--yes"]);
+    assert!(text(&out.stderr).contains(&format!("  state      {kept}\n")), "{}", text(&out.stderr));
+    assert!(!std::path::Path::new(&kept).exists());
 }
 
 #[test]

@@ -123,6 +123,7 @@ pub fn state_files(context: &Context, key: &str) -> Vec<PathBuf> {
         jupyter.join("env").join(format!("{key}.env")),
         jupyter.join("env").join(format!("{key}.sync.env")),
         crate::lock::saved_path(&context.state_dir, key),
+        crate::build::sync_log(&context.state_dir, key),
     ]
     .into_iter()
     .filter(|path| path.symlink_metadata().is_ok())

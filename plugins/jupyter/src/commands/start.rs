@@ -489,7 +489,7 @@ fn keep_sync_log(context: &Context, project: &Project, spec: &Spec) -> Option<st
     let log = regular_file(stdout, SYNC_LOG_CAP);
     let _ = child.kill();
     let _ = child.wait();
-    let path = context.state_dir.join("jupyter").join("logs").join(format!("sync-{}.log", project.key()));
+    let path = crate::build::sync_log(&context.state_dir, &project.key());
     dpe_plugin::sdk::fs::write_private(&path, &log?).ok()?;
     Some(path)
 }
