@@ -196,17 +196,11 @@ fn outside_requirements(project: &Project) -> Result<Option<(std::path::PathBuf,
     Ok(Some((file, text)))
 }
 
-/// Where `file` is below the project folder (followed through links on either side; a `..`
-/// in the path is judged where it leads).
+/// Where `file` really is below the project folder (links followed, `..` applied), judged as
+/// the core's trust check judges what a configuration reaches ([`dpe_plugin::reach`]).
 fn inside_project(project: &Project, file: &std::path::Path) -> Option<std::path::PathBuf> {
-    let inside = |dir: &std::path::Path, file: &std::path::Path| {
-        let relative = file.strip_prefix(dir).ok()?;
-        relative.components().all(|c| matches!(c, std::path::Component::Normal(_))).then(|| relative.to_path_buf())
-    };
-    inside(&project.dir, file).or_else(|| {
-        let dir = std::fs::canonicalize(&project.dir).ok()?;
-        inside(&dir, &std::fs::canonicalize(file).ok()?)
-    })
+    let boundary = dpe_plugin::reach::resolve(&project.dir);
+    dpe_plugin::reach::resolve(file).strip_prefix(&boundary).ok().map(std::path::Path::to_path_buf)
 }
 
 /// Where the project's Python packages come from and how they are synced: the requirements file
