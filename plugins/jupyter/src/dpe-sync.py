@@ -318,6 +318,18 @@ def install(env, args):
     return status, out
 
 
+def changes_in(out, marks=(" + ", " - ", " ~ ")):
+    """The packages uv's output says it installed (+), removed (-) or changed (~)."""
+    return [line.strip() for line in out.splitlines() if line[:3] in marks]
+
+
+def summary(changes, none):
+    """`: + a, - b, …` for a say() line, at most eight of them; `none` when nothing changed."""
+    if not changes:
+        return none
+    return ": " + ", ".join(changes[:8]) + (" …" if len(changes) > 8 else "")
+
+
 def canonical(name):
     return re.sub(r"[-_.]+", "-", name).lower()
 
@@ -356,12 +368,11 @@ def from_lock(env):
             env.fail("installing the lock given with --from-lock failed", out,
                      "the environment keeps what was installed before; check the lock's lines named above "
                      "(`dpe jupyter PROJECT --no-lock` starts without it)")
-        changes = [line.strip() for line in out.splitlines() if line[:3] in (" + ", " - ", " ~ ")]
+        changes = changes_in(out)
     else:
         changes = []
     write_atomic(env.from_lock_stamp_path, stamp)
-    summary = ", ".join(changes[:8]) + (" …" if len(changes) > 8 else "")
-    say("installed the lock in %.1f s%s" % (time.time() - start, ": " + summary if summary else ""))
+    say("installed the lock in %.1f s%s" % (time.time() - start, summary(changes, "")))
 
 
 def sync(env, lock_path, mode, stamp, source):
@@ -381,17 +392,16 @@ def sync(env, lock_path, mode, stamp, source):
         env.fail("syncing the environment with %s failed" % source, out,
                  "the environment was left as it was; fix the lock (or delete it to resolve again), "
                  "or check the network")
-    changes = [line.strip() for line in out.splitlines() if line[:3] in (" + ", " - ", " ~ ")]
+    changes = changes_in(out)
     previous = set((read(env.names_path) or b"").decode().split())
     current = names(lock)
     stale = sorted(previous - current)
     if stale and mode != "exact":
         status, more = env.run([uv, "pip", "uninstall", "--python", env.python] + stale, "uninstall")
-        changes += [line.strip() for line in more.splitlines() if line[:3] == " - "]
+        changes += changes_in(more, (" - ",))
     write_atomic(env.names_path, ("\n".join(sorted(current)) + "\n").encode())
     write_atomic(env.stamp_path, stamp.encode())
-    summary = ", ".join(changes[:8]) + (" …" if len(changes) > 8 else "")
-    say("synced in %.1f s%s" % (time.time() - start, ": " + summary if summary else " (nothing to change)"))
+    say("synced in %.1f s%s" % (time.time() - start, summary(changes, " (nothing to change)")))
 
 
 def main():
