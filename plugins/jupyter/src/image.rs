@@ -481,6 +481,15 @@ mod tests {
     use dpe_plugin::Config;
     use std::os::unix::fs::symlink;
 
+    #[test]
+    fn the_scripts_spell_the_codes_and_paths_dpe_reads_as_dpe_does() {
+        // Shell and Python cannot import the Rust constants: each spelling is pinned here.
+        assert!(START_SCRIPT.contains(&format!("os._exit({})", crate::spec::IDLE_EXIT_CODE)));
+        assert_eq!(START_SCRIPT.matches(&format!("dpe-sync || exit {}\n", crate::spec::SYNC_EXIT_CODE)).count(), 2);
+        assert!(START_SCRIPT.contains(&format!("[ -f {} ]", crate::lock::LOCK_IN_IMAGE)));
+        assert!(SYNC_SCRIPT.contains(&format!("FROM_LOCK = \"{}\"", crate::lock::LOCK_IN_IMAGE)));
+    }
+
     fn project(dir: &Path, config: Config) -> Project {
         Project { name: "p".into(), dir: dir.to_path_buf(), workspace: dir.parent().unwrap().to_path_buf(), config }
     }
