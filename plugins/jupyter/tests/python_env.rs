@@ -153,6 +153,14 @@ fn requirements_sync_in_seconds_without_building_and_hand_installed_packages_sta
     assert_eq!(image_ids(&sandbox), images, "no change of Python packages built an image");
 }
 
+/// The host path of the sync log a failed start names in its `help:` line.
+fn kept_sync_log(stderr: &str) -> String {
+    stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("help: its full log is `")?.split_once("`; ").map(|(path, _)| path.to_string()))
+        .unwrap_or_else(|| panic!("no kept sync log named:\n{stderr}"))
+}
+
 /// `dpe jupyter NAME --detach` with no way out of the container: its proxy is a closed port.
 fn start_offline(sandbox: &Sandbox, name: &str) -> Output {
     let dead = "http://127.0.0.1:9";
@@ -209,12 +217,9 @@ fn a_second_trusted_project_downloads_nothing_from_the_shared_cache_with_or_with
         stderr.contains("error: the Python packages of `second` could not be synced, so its server was not started; its environment is as it was\n"),
         "{stderr}"
     );
-    let kept = stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("help: its full log is `")?.split_once("`; ").map(|(path, _)| path))
-        .unwrap_or_else(|| panic!("{stderr}"));
+    let kept = kept_sync_log(&stderr);
     assert!(kept.starts_with(&sandbox.path("state/jupyter/logs/sync-second-").display().to_string()), "{kept}");
-    let log = std::fs::read_to_string(kept).unwrap();
+    let log = std::fs::read_to_string(&kept).unwrap();
     assert!(log.contains("$ ") && log.contains("six"), "{log}");
     assert_eq!(environment(&sandbox, "second"), ["iniconfig==2.0.0", "toolz==0.12.1"], "left as it was");
 
@@ -278,11 +283,7 @@ fn a_second_trusted_project_downloads_nothing_from_the_shared_cache_with_or_with
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(!envs().contains(&volume("fourth")), "{}", envs());
     // Its sync's log is state of the project: `rm` takes it with the rest.
-    let stderr = text(&out.stderr);
-    let kept = stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("help: its full log is `")?.split_once("`; ").map(|(path, _)| path.to_string()))
-        .unwrap_or_else(|| panic!("{stderr}"));
+    let kept = kept_sync_log(&text(&out.stderr));
     let out = dpe(&sandbox, &["jupyter", "rm", "fourth", "--yes"]);
     assert!(text(&out.stderr).contains(&format!("  state      {kept}\n")), "{}", text(&out.stderr));
     assert!(!std::path::Path::new(&kept).exists());
